@@ -1,0 +1,63 @@
+# urbangis: two commands on a fresh machine.
+#   make serve   set everything up, serve the sample city on http://127.0.0.1:8000
+#   make test    set everything up, run the tests against a real PostGIS
+# Everything the project starts lives in ./.urbangis (the PostGIS cluster) and ./.venv.
+
+SHELL        := /bin/bash
+PYTHON       ?= python3
+VENV         := .venv
+BIN          := $(VENV)/bin
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin
+PYTEST_ARGS  ?=
+
+export URBANGIS_HOME ?= $(CURDIR)/.urbangis
+
+.DEFAULT_GOAL := help
+.PHONY: help serve test setup deps system-deps venv db-up db-stop clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+serve: setup ## Install, start PostGIS, load the sample city once, serve on 127.0.0.1:8000
+	$(BIN)/urbangis serve
+
+test: deps db-up ## Install, start PostGIS, run the tests
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+setup: deps db-up ## Everything `serve` needs, without serving
+	$(BIN)/urbangis load --if-empty
+
+deps: system-deps venv ## System packages (apt-get) and the Python venv
+
+db-up: ## Start the project-local cluster (or use URBANGIS_DATABASE_URL) and migrate
+	$(BIN)/urbangis db up
+
+db-stop: ## Stop the project-local cluster
+	$(BIN)/urbangis db stop
+
+# PostgreSQL 15 + PostGIS 3 + GDAL from Debian. Installed only when missing; needs root (CI runs
+# as root), otherwise it says what to install.
+system-deps:
+	@if ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
+	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v ogrinfo >/dev/null; then \
+	  echo "system packages: present"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+	  echo "system packages: installing $(APT_PACKAGES)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  if command -v pg_ctlcluster >/dev/null; then pg_ctlcluster --force 15 main stop >/dev/null 2>&1 || true; fi; \
+	else \
+	  echo "missing system packages; as root run: apt-get install $(APT_PACKAGES)" >&2; exit 1; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: setup.cfg pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+clean: ## Stop the cluster and remove .urbangis and .venv (all local data!)
+	-$(BIN)/urbangis db stop
+	rm -rf .urbangis $(VENV)

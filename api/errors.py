@@ -1,0 +1,97 @@
+"""Errors as types, mapped to HTTP statuses in one place. Every error body is JSON:
+``{"code": ..., "description": ...}`` (the shape OGC API exceptions use), plus optional details."""
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("urbangis.api")
+
+
+class ApiError(Exception):
+    """An error a client can act on."""
+
+    status = 400
+    code = "InvalidParameterValue"
+
+    def __init__(self, description: str, **details) -> None:
+        super().__init__(description)
+        self.description = description
+        self.details = details
+
+
+class BadRequest(ApiError):
+    status, code = 400, "InvalidParameterValue"
+
+
+class NotFound(ApiError):
+    status, code = 404, "NotFound"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "PayloadTooLarge"
+
+
+class Unavailable(ApiError):
+    status, code = 503, "ServiceUnavailable"
+
+
+def error_body(code: str, description: str, **details) -> dict:
+    body = {"code": code, "description": description}
+    body.update({k: v for k, v in details.items() if v is not None})
+    return body
+
+
+def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
+    problems = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
+        problems.append({"parameter": where or None, "message": err.get("msg"), "value": err.get("input")})
+    first = problems[0] if problems else {"parameter": None, "message": "invalid request"}
+    text = f"{first['parameter']}: {first['message']}" if first["parameter"] else str(first["message"])
+    return text, problems
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(exc.code, exc.description, **exc.details), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        text, problems = _describe_validation(exc)
+        return JSONResponse(
+            error_body("InvalidParameterValue", text, errors=_jsonable(problems)), status_code=400
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "NotFound" if exc.status_code == 404 else "HTTPError"
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc)
+        return JSONResponse(error_body("ServiceUnavailable", "the database is unavailable"), status_code=503)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("InternalError", "internal error; it has been logged"), status_code=500
+        )
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value if not isinstance(value, str) else value[:200]
+    return str(value)[:200]

@@ -1,0 +1,70 @@
+"""Landing page, health and version."""
+from __future__ import annotations
+
+import html
+
+import psycopg
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+from psycopg_pool import ConnectionPool
+
+from ..deps import base_url, get_pool
+from ..version import version
+
+router = APIRouter(tags=["system"])
+
+# What the server offers, by door. Routers of other families add entries at start-up
+# (``app.state.offers``); this is the list the landing page and its HTML render.
+CORE_OFFERS = [
+    ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI document"),
+    ("service-doc", "/docs", "text/html", "Interactive API documentation"),
+    ("status", "/healthz", "application/json", "Health: is the database reachable"),
+    ("about", "/version", "application/json", "Server and database versions"),
+]
+
+
+@router.get("/", summary="Landing page: what this server offers")
+def landing(request: Request, f: str | None = None):
+    base = base_url(request)
+    offers = CORE_OFFERS + list(getattr(request.app.state, "offers", []))
+    links = [{"rel": rel, "href": base + href, "type": typ, "title": title} for rel, href, typ, title in offers]
+    body = {
+        "title": "urbangis",
+        "description": "Spatial data server of an urban comprehensive-management platform "
+        "(城市综合管理服务平台): geocoding, OGC API Features and Tiles, vector tiles, bulk loading.",
+        "links": [{"rel": "self", "href": base + "/", "type": "application/json", "title": "This document"}] + links,
+    }
+    wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+    if wants_html:
+        items = "".join(
+            f'<li><a href="{html.escape(link["href"])}">{html.escape(link["title"])}</a> '
+            f'<small>({html.escape(link["rel"])})</small></li>'
+            for link in links
+        )
+        return HTMLResponse(
+            f"<!doctype html><html lang=en><meta charset=utf-8><title>urbangis</title>"
+            f"<h1>urbangis</h1><p>{html.escape(body['description'])}</p><ul>{items}</ul></html>"
+        )
+    return body
+
+
+@router.get("/healthz", summary="Health: 200 when the database answers, 503 otherwise")
+def healthz(pool: ConnectionPool = Depends(get_pool)):
+    try:
+        with pool.connection(timeout=5) as conn:
+            row = conn.execute(
+                "SELECT postgis_lib_version(), (SELECT max(version) FROM schema_migrations)"
+            ).fetchone()
+    except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg errors
+        return JSONResponse(
+            {"status": "unavailable", "database": "down", "description": f"database unreachable: {exc}"},
+            status_code=503,
+        )
+    return {"status": "ok", "database": "up", "postgis": row[0], "schema_version": row[1]}
+
+
+@router.get("/version", summary="Server, PostgreSQL and PostGIS versions")
+def get_version(pool: ConnectionPool = Depends(get_pool)):
+    with pool.connection(timeout=5) as conn:
+        pg, postgis = conn.execute("SELECT current_setting('server_version'), postgis_full_version()").fetchone()
+    return {"urbangis": version(), "postgresql": pg, "postgis": postgis}

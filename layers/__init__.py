@@ -1,0 +1,1 @@
+"""PostGIS side of urbangis: settings, the embedded cluster, the schema and its migrations."""

@@ -1,0 +1,1 @@
+"""ogc package."""

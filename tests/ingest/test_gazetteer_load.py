@@ -1,0 +1,72 @@
+"""The gazetteer loader's happy path, idempotence and all-or-nothing behaviour."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ingest.gazetteer import LoadError, load_gazetteer
+from layers import database as db
+
+from tests.paths import SAMPLE
+
+
+def _count(info: str, table: str) -> int:
+    with db.connect(info) as conn:
+        return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def _features(name: str) -> int:
+    return len(json.loads((SAMPLE / f"{name}.geojson").read_text())["features"])
+
+
+@pytest.mark.parametrize("layer", ["admin_areas", "unit_grids", "roads", "house_numbers", "components"])
+def test_sample_loaded_whole(sample_db, layer):
+    assert _count(sample_db, layer) == _features(layer)
+
+
+def test_sample_geometry_in_cgcs2000_inside_urumqi(sample_db):
+    with db.connect(sample_db) as conn:
+        outside = conn.execute(
+            "SELECT count(*) FROM roads r WHERE ST_SRID(r.geom) <> 4490 OR NOT ST_Within(r.geom, "
+            "(SELECT geom FROM admin_areas WHERE code = '650100'))"
+        ).fetchone()[0]
+    assert outside == 0
+
+
+def test_supervisor_bound_to_grid(sample_db):
+    with db.connect(sample_db) as conn:
+        rows = conn.execute("SELECT supervisor_id, grid_code FROM supervisor_grids").fetchall()
+        phone = conn.execute("SELECT attrs->>'phone' FROM supervisors").fetchone()[0]
+    assert rows == [("S0001", "TS-001")]
+    assert phone == "13800000001"  # extra fields are kept as attributes
+
+
+def test_reload_changes_nothing(fresh_db):
+    with db.connect(fresh_db) as conn:
+        load_gazetteer(conn, SAMPLE)
+        conn.commit()
+        load_gazetteer(conn, SAMPLE)
+        conn.commit()
+    assert _count(fresh_db, "house_numbers") == _features("house_numbers")
+    assert _count(fresh_db, "admin_areas") == _features("admin_areas")
+
+
+def test_bad_row_loads_nothing(fresh_db, tmp_path):
+    src = tmp_path / "city"
+    shutil.copytree(SAMPLE, src)
+    grids = json.loads((src / "unit_grids.geojson").read_text())
+    grids["features"][1]["properties"]["code"] = "65010200300100X"
+    (src / "unit_grids.geojson").write_text(json.dumps(grids, ensure_ascii=False))
+    with db.connect(fresh_db) as conn:
+        with pytest.raises(LoadError, match="unit_grids|check constraint"):
+            load_gazetteer(conn, src)
+    for table in ("admin_areas", "unit_grids", "roads"):
+        assert _count(fresh_db, table) == 0
+
+
+def test_empty_folder_is_an_error(fresh_db, tmp_path):
+    with db.connect(fresh_db) as conn:
+        with pytest.raises(LoadError, match="no layer of the gazetteer contract"):
+            load_gazetteer(conn, tmp_path)
