@@ -1,0 +1,99 @@
+"""The layer registry: what is published, read from ``collections.yaml`` (or a file named by
+``URBANGIS_COLLECTIONS``). Publishing code (ogc/, tiles/, the map style) iterates this; adding a
+table to the configuration publishes it everywhere."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+GEOMETRY_KINDS = ("point", "line", "polygon", "mixed")
+
+
+class RegistryError(ValueError):
+    """The collections configuration is malformed; the message names the entry and key."""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """One published table."""
+
+    id: str
+    table: str
+    title: str
+    description: str
+    id_field: str
+    fields: tuple[str, ...]
+    geometry: str
+    group: str
+    geometry_column: str = "geom"
+    storage_crs: int = 4490
+    time_field: str | None = None
+    minzoom: int = 0
+    maxzoom: int = 22
+    simplify: dict[int, float] = field(default_factory=dict)
+    tile_feature_limit: int = 20000
+    color: str = "#3388ff"
+
+    def simplify_at(self, zoom: int) -> float:
+        """Simplification tolerance in tile pixels at ``zoom`` (the last step at or below it)."""
+        steps = [z for z in self.simplify if z <= zoom]
+        return float(self.simplify[max(steps)]) if steps else 0.0
+
+    def in_zoom(self, zoom: int) -> bool:
+        return self.minzoom <= zoom <= self.maxzoom
+
+
+_KEYS = {f for f in Collection.__dataclass_fields__} - {"id"}
+_REQUIRED = ("title", "id_field", "fields", "geometry")
+
+
+def _build(cid: str, spec: dict, defaults: dict) -> Collection:
+    if not isinstance(spec, dict):
+        raise RegistryError(f"collection {cid!r}: expected a mapping, got {type(spec).__name__}")
+    merged = {**defaults, **spec}
+    unknown = set(merged) - _KEYS
+    if unknown:
+        raise RegistryError(f"collection {cid!r}: unknown key(s) {', '.join(sorted(unknown))}")
+    missing = [k for k in _REQUIRED if k not in merged]
+    if missing:
+        raise RegistryError(f"collection {cid!r}: missing key(s) {', '.join(missing)}")
+    if merged["geometry"] not in GEOMETRY_KINDS:
+        raise RegistryError(f"collection {cid!r}: geometry must be one of {GEOMETRY_KINDS}")
+    merged.setdefault("table", cid)
+    merged.setdefault("description", "")
+    merged.setdefault("group", "other")
+    merged["fields"] = tuple(merged["fields"])
+    merged["simplify"] = {int(z): float(t) for z, t in (merged.get("simplify") or {}).items()}
+    if not 0 <= int(merged.get("minzoom", 0)) <= int(merged.get("maxzoom", 22)) <= 30:
+        raise RegistryError(f"collection {cid!r}: need 0 <= minzoom <= maxzoom <= 30")
+    return Collection(id=cid, **merged)
+
+
+def load_registry(path: Path | None = None) -> dict[str, Collection]:
+    """Read and check a collections file; returns collections by id, in file order."""
+    if path is None:
+        text = resources.files("layers").joinpath("collections.yaml").read_text(encoding="utf-8")
+        where = "layers/collections.yaml"
+    else:
+        text, where = Path(path).read_text(encoding="utf-8"), str(path)
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise RegistryError(f"{where}: not valid YAML: {exc}") from exc
+    defaults = doc.get("defaults") or {}
+    entries = doc.get("collections") or {}
+    if not isinstance(entries, dict) or not entries:
+        raise RegistryError(f"{where}: no `collections` mapping")
+    return {cid: _build(cid, spec, defaults) for cid, spec in entries.items()}
+
+
+@lru_cache(maxsize=1)
+def registry() -> dict[str, Collection]:
+    """The configured registry (``URBANGIS_COLLECTIONS`` or the packaged default), read once."""
+    path = os.environ.get("URBANGIS_COLLECTIONS")
+    return load_registry(Path(path) if path else None)

@@ -1,0 +1,41 @@
+"""The layer registry matches the schema, and malformed configurations are refused clearly."""
+from __future__ import annotations
+
+import pytest
+
+from layers import database as db
+from layers.registry import RegistryError, load_registry, registry
+
+
+def test_every_collection_matches_a_table(empty_db):
+    with db.connect(empty_db) as conn:
+        columns = {
+            (t, c)
+            for t, c in conn.execute(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+            )
+        }
+    for coll in registry().values():
+        for column in (coll.id_field, coll.geometry_column, *coll.fields, *([coll.time_field] if coll.time_field else [])):
+            assert (coll.table, column) in columns, f"{coll.id}: {coll.table}.{column} does not exist"
+
+
+def test_simplify_steps():
+    roads = registry()["roads"]
+    assert roads.simplify_at(5) == 1.0 and roads.simplify_at(15) == 0.5 and roads.simplify_at(20) == 0.0
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("collections: {x: {title: X, id_field: id, fields: [a], geometry: blob}}", "geometry must be one of"),
+        ("collections: {x: {title: X, fields: [a], geometry: point}}", "missing key(s) id_field"),
+        ("collections: {x: {title: X, id_field: id, fields: [a], geometry: point, colour: red}}", "unknown key(s) colour"),
+        ("collections: [", "not valid YAML"),
+    ],
+)
+def test_bad_configuration(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(RegistryError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_registry(path)
