@@ -79,3 +79,37 @@ def client(sample_db):
 def output_dir() -> Path:
     OUTPUT.mkdir(exist_ok=True)
     return OUTPUT
+
+
+def serve_in_thread(app):
+    """Run ``app`` under uvicorn on a free loopback port in a thread; returns (server, base URL)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    server.thread = thread
+    return server, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def live_server(sample_db):
+    """A real HTTP server (uvicorn on a free loopback port) over the sample database; its base URL."""
+    from api.app import create_app
+
+    server, url = serve_in_thread(create_app(sample_db))
+    yield url
+    server.should_exit = True
+    server.thread.join(timeout=10)
