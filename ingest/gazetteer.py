@@ -1,206 +1,368 @@
-"""Loading a gazetteer folder (or GeoPackage) in the contract into the database, in one transaction.
+"""Loading a gazetteer (a folder of layer files, a GeoPackage, a zip of either) or one layer file
+into the database, validated, in one transaction.
 
-Each layer is COPYed into a temporary staging table, then upserted by its key into the real table;
-PostGIS does the CRS transformation. Any error rolls the whole load back.
+Each layer is read in batches, COPYed into a temporary staging table, checked (values in Python,
+relations and geometry in PostGIS), and its rows without errors are upserted into the real table.
+Layers go in contract order, parents first, so a child is checked against parents accepted in the
+same load. ``strict`` (the default) commits only when no row has an error; ``strict=False`` loads
+the good rows and reports the others. Anything unexpected rolls the whole load back.
 """
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as dc_replace
 from pathlib import Path
 from typing import Callable
 
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
+from psycopg.pq import TransactionStatus
 
-from layers.contract import LAYERS, Layer
+from layers.contract import BY_NAME, LAYERS, Layer
 
-from .readers import SPATIAL_SUFFIXES, TABLE_SUFFIXES, RawLayer, ReadError, read_any
+from . import crs as crs_mod
+from . import merge as merge_mod
+from . import staging
+from .formats import ReadError, detect_kind, list_layers, open_layer
+from .formats.archive import MAX_TOTAL, extract
+from .formats.base import RowIssue
+from .formats.tabular import Geocode
+from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
+from .validate import RowConverter, check_relations, geometry_checks, match_columns
+from .validate.relations import Checker
 
 log = logging.getLogger("urbangis.ingest")
 
-TARGET_SRID = 4490
-_PG_TYPE = {"text": "text", "int": "integer", "list": "text[]", "time": "timestamptz"}
-_GEOM_SQL = {
-    "multipolygon": "ST_Multi(ST_CollectionExtract({g}, 3))",
-    "multilinestring": "ST_Multi(ST_CollectionExtract({g}, 2))",
-}
+DATA_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".csv", ".xlsx")
+Progress = Callable[[str, int, "int | None", str], None]  # layer, rows done, total, phase
 
 
 class LoadError(ValueError):
-    """The input cannot be loaded; nothing was written."""
+    """The input cannot be loaded; nothing was written. ``report`` says why, row by row if it can."""
+
+    def __init__(self, message: str, report: Report | None = None) -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class LoadRejected(LoadError):
+    """Strict mode: some rows have errors, so nothing was loaded (see the report)."""
 
 
 @dataclass
-class LayerResult:
-    layer: str
-    path: str
-    rows: int
-    seconds: float
+class LoadOptions:
+    """How to load; every field has the default data staff want."""
+
+    source_crs: crs_mod.SourceCRS | None = None  # overrides what the files declare
+    strict: bool = True  # all or nothing; False: load the good rows, report the rest
+    replace: bool = False  # empty each loaded layer first
+    layer: str | None = None  # contract layer of a single file whose name does not say it
+    batch_size: int = 50_000
+    geocode: Geocode | None = None  # address -> (lon, lat) in EPSG:4490, for tables without coordinates
+    report_path: Path | None = None  # JSON report; the table (.txt) and rejected rows go beside it
+    progress: Progress | None = None
+    timezone: str = "Asia/Shanghai"  # for times written without an offset
+    encoding: str | None = None  # force a text encoding (else .cpg / detection)
+    max_unpacked: int = MAX_TOTAL  # zip archives: largest total unpacked size
 
 
 @dataclass
-class LoadResult:
-    layers: list[LayerResult] = field(default_factory=list)
+class Task:
+    layer: Layer
+    path: Path
+    inner: str | None = None  # layer inside a GeoPackage
 
     @property
-    def rows(self) -> int:
-        return sum(r.rows for r in self.layers)
+    def label(self) -> str:
+        return f"{self.path.name}:{self.inner}" if self.inner and self.inner != self.path.stem else self.path.name
 
 
-def find_layer_files(source: Path) -> dict[str, tuple[Path, str | None]]:
-    """Map contract layer name -> (file, layer inside the file) for a folder or a GeoPackage."""
-    found: dict[str, tuple[Path, str | None]] = {}
-    if source.is_file():
-        import pyogrio
-
-        names = {row[0] for row in pyogrio.list_layers(source)}
-        for layer in LAYERS:
-            if layer.name in names:
-                found[layer.name] = (source, layer.name)
-        return found
-    if not source.is_dir():
-        raise LoadError(f"{source}: no such file or folder")
-    for layer in LAYERS:
-        for suffix in SPATIAL_SUFFIXES + TABLE_SUFFIXES:
-            path = source / f"{layer.name}{suffix}"
-            if path.exists():
-                found[layer.name] = (path, None)
-                break
-    return found
+@dataclass
+class _Context:
+    conn: psycopg.Connection
+    options: LoadOptions
+    report: Report
+    issues: IssueLog
+    rejected: RejectedWriter | None
+    workdir: Path
+    extra: list = field(default_factory=list)
 
 
-def _value(kind: str, raw):
-    if raw is None:
-        return [] if kind == "list" else None
-    if kind == "list":
-        if isinstance(raw, (list, tuple)):
-            return [str(v) for v in raw]
-        return [part.strip() for part in str(raw).split("|") if part.strip()]
-    if kind == "int":
-        return int(raw)
-    if isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)  # codes read as numbers from a careless dbf keep no ".0"
-    text = str(raw).strip()
-    return text or None
+# -- what to load ------------------------------------------------------------------------------
+def _layer_for_name(stem: str) -> Layer | None:
+    stem = stem.lower()
+    if stem in BY_NAME:
+        return BY_NAME[stem]
+    for layer in sorted(LAYERS, key=lambda l: -len(l.name)):
+        if stem.startswith(layer.name) and stem[len(layer.name)] in "-_. ":
+            return layer
+    return None
 
 
-def _rows(layer: Layer, raw: RawLayer):
-    names = [f.name for f in layer.fields]
-    missing = [n for n in layer.required if n not in raw.columns]
-    if missing:
-        raise LoadError(f"{raw.path}: layer {layer.name} lacks required field(s) {', '.join(missing)}")
-    extras = [c for c in raw.columns if c not in names]
-    for i in range(len(raw)):
-        row = [_value(f.kind, raw.columns[f.name][i]) if f.name in raw.columns else None for f in layer.fields]
-        attrs = {c: raw.columns[c][i] for c in extras if raw.columns[c][i] is not None}
-        row.append(Jsonb(attrs))
-        if layer.geometry:
-            row.append(raw.wkb[i] if raw.wkb is not None else None)
-        yield row
+def _named_layer(name: str) -> Layer:
+    layer = BY_NAME.get(name)
+    if layer is None:
+        raise LoadError(f"unknown layer {name!r}; the layers are {', '.join(BY_NAME)}")
+    return layer
 
 
-def _stage(conn: psycopg.Connection, layer: Layer, raw: RawLayer, progress: Callable[[int], None]) -> int:
-    stage = sql.Identifier(f"stage_{layer.name}")
-    cols = [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPE[f.kind])) for f in layer.fields]
-    cols.append(sql.SQL("attrs jsonb"))
-    if layer.geometry:
-        cols.append(sql.SQL("wkb bytea"))
-    conn.execute(sql.SQL("CREATE TEMP TABLE {} ({}) ON COMMIT DROP").format(stage, sql.SQL(", ").join(cols)))
-    n = 0
-    with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN").format(stage)) as copy:
-        for row in _rows(layer, raw):
-            copy.write_row(row)
-            n += 1
-            if n % 5000 == 0:
-                progress(5000)
-    progress(n % 5000)
-    return n
-
-
-def _geom_expr(layer: Layer, srid: int) -> sql.Composable:
-    g = f"ST_Force2D(ST_Transform(ST_SetSRID(ST_GeomFromWKB(wkb), {int(srid)}), {TARGET_SRID}))"
-    template = _GEOM_SQL.get(layer.geometry or "", "{g}")
-    return sql.SQL(template.format(g=g))
-
-
-def _upsert(conn: psycopg.Connection, layer: Layer, srid: int) -> None:
-    stage = sql.Identifier(f"stage_{layer.name}")
-    if layer.name == "supervisors":
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO supervisors (id, name, attrs) SELECT id, name, attrs FROM {s} "
-                "ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, attrs = EXCLUDED.attrs"
-            ).format(s=stage)
-        )
-        conn.execute(sql.SQL("DELETE FROM supervisor_grids WHERE supervisor_id IN (SELECT id FROM {s})").format(s=stage))
-        conn.execute(
-            sql.SQL(
-                "INSERT INTO supervisor_grids (supervisor_id, grid_code) "
-                "SELECT DISTINCT id, unnest(grid_codes) FROM {s}"
-            ).format(s=stage)
-        )
-        return
-    names = [f.name for f in layer.fields]
-    target_cols = [sql.Identifier(n) for n in names] + [sql.Identifier("attrs")]
-    select_cols = [sql.Identifier(n) for n in names] + [sql.SQL("coalesce(attrs, '{}')")]
-    if layer.geometry:
-        target_cols.append(sql.Identifier("geom"))
-        select_cols.append(_geom_expr(layer, srid))
-    updates = [
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=c) for c in target_cols if c != sql.Identifier(layer.key)
-    ]
-    conn.execute(
-        sql.SQL("INSERT INTO {t} ({cols}) SELECT {sel} FROM {s} ON CONFLICT ({k}) DO UPDATE SET {upd}").format(
-            t=sql.Identifier(layer.table),
-            cols=sql.SQL(", ").join(target_cols),
-            sel=sql.SQL(", ").join(select_cols),
-            s=stage,
-            k=sql.Identifier(layer.key),
-            upd=sql.SQL(", ").join(updates),
-        )
-    )
-
-
-def load_gazetteer(
-    conn: psycopg.Connection,
-    source: Path,
-    source_srid: int | None = None,
-    replace: bool = False,
-    progress: Callable[[str, int, int], None] | None = None,
-) -> LoadResult:
-    """Load every contract layer found in ``source``; all or nothing."""
-    files = find_layer_files(Path(source))
-    if not files:
-        raise LoadError(f"{source}: no layer of the gazetteer contract found (expected e.g. roads.geojson)")
-    result = LoadResult()
+def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
+    """The (layer, file) pairs to load from ``source``, in contract order."""
+    source = Path(source)
     try:
-        with conn.transaction():
-            for layer in LAYERS:
-                if layer.name not in files:
-                    continue
-                path, inner = files[layer.name]
-                t0 = time.perf_counter()
-                raw = read_any(path, inner)
-                srid = source_srid or raw.srid or TARGET_SRID
-                total = len(raw)
-                tick = (lambda k, _n=layer.name, _t=total: progress(_n, k, _t)) if progress else (lambda k: None)
-                if replace:
-                    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(layer.table)))
-                rows = _stage(conn, layer, raw, tick)
-                _upsert(conn, layer, srid)
-                result.layers.append(LayerResult(layer.name, str(path), rows, time.perf_counter() - t0))
-                log.info("%s: %d rows from %s", layer.name, rows, path)
+        kind = detect_kind(source)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
-    except psycopg.errors.DataError as exc:
-        raise LoadError(f"rejected by the database, nothing loaded: {exc}") from exc
-    except psycopg.errors.IntegrityError as exc:
-        raise LoadError(f"rejected by the database, nothing loaded: {exc}") from exc
+    if kind == "zip":
+        try:
+            folder = extract(source, workdir / source.stem, max_total=options.max_unpacked)
+        except ReadError as exc:
+            raise LoadError(str(exc)) from exc
+        return plan(folder, options, workdir)
+    if kind == "folder":
+        files = {}
+        for p in sorted(source.iterdir()):
+            if p.is_file() and p.suffix.lower() in DATA_SUFFIXES:
+                layer = _layer_for_name(p.stem)
+                if layer is not None and layer.name not in files:
+                    files[layer.name] = p
+        if options.layer:
+            layer = _named_layer(options.layer)
+            if layer.name in files:
+                return [Task(layer, files[layer.name])]
+            data = [p for p in sorted(source.iterdir()) if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
+            if len(data) == 1:
+                return plan(data[0], options, workdir)
+            raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
+        if not files:
+            data = [p for p in source.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
+            if len(data) == 1 and data[0].suffix.lower() == ".gpkg":
+                return plan(data[0], options, workdir)
+            raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
+                            "(expected files named after layers, e.g. roads.geojson, cases.csv)")
+        return [Task(layer, files[layer.name]) for layer in LAYERS if layer.name in files]
+    if kind == "gpkg":
+        names = list_layers(source)
+        if options.layer:
+            layer = _named_layer(options.layer)
+            if layer.name in names:
+                return [Task(layer, source, layer.name)]
+            if len(names) == 1:
+                return [Task(layer, source, names[0])]
+            raise LoadError(f"{source.name}: has layers {', '.join(names)}; none is {layer.name}")
+        tasks = [Task(layer, source, layer.name) for layer in LAYERS if layer.name in names]
+        if not tasks and len(names) == 1 and _layer_for_name(source.stem):
+            tasks = [Task(_layer_for_name(source.stem), source, names[0])]
+        if not tasks:
+            raise LoadError(f"{source.name}: no layer of the gazetteer contract found (it has "
+                            f"{', '.join(names) or 'no layers'}); name the layers after the contract or pass --layer")
+        return tasks
+    layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
+    if layer is None:
+        raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
+                        f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
+    return [Task(layer, source)]
+
+
+# -- one layer ---------------------------------------------------------------------------------
+def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error") -> None:
+    ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": None, "field": None, "value": None,
+                     "reason": reason, "severity": severity}])
+
+
+def _load_layer(ctx: _Context, task: Task) -> LayerReport:
+    conn, options, layer = ctx.conn, ctx.options, task.layer
+    t0 = time.perf_counter()
+    result = LayerReport(layer.name, task.label)
+    ctx.report.layers.append(result)
+    progress = options.progress or (lambda *_: None)
+    try:
+        reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding)
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    for w in reader.warnings:
+        _file_issue(ctx, task, w.reason, w.severity)
+    override = options.source_crs
+    if getattr(reader, "geocoded", False):
+        override = None  # the geocoder answers in CGCS2000 whatever the file's coordinates would be
+    if reader.crs_error and override is None:
+        raise LoadError(reader.crs_error)
+    source = crs_mod.resolve(reader.declared_crs, override)
+    result.source_crs = source.label
+    if layer.geometry and not reader.has_geometry:
+        raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "
+                        "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
+    if layer.geometry and source.assumed:
+        _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
+                               "Pass --source-crs (e.g. gcj02 for Amap/Tencent, bd09 for Baidu) if not", "warning")
+    mapping = match_columns(layer, reader.columns)
+    missing = [f for f in layer.required if f not in mapping]
+    if missing:
+        raise LoadError(f"{task.label}: layer {layer.name} lacks required field(s) {', '.join(missing)}; "
+                        f"the file has {', '.join(reader.columns) or 'no fields'}")
+    used = set(mapping.values())
+    converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
+    if options.replace:
+        result.deleted = merge_mod.replace(conn, layer)
+    stage, issues_table = staging.create(conn, layer)
+    total = reader.total
+    progress(layer.name, 0, total, "reading")
+    try:
+        for batch in reader.batches(options.batch_size):
+            columns, issues = converter.convert(batch)
+            geom = staging.geometry_hex(batch, source) if layer.geometry else None
+            staging.copy_rows(conn, stage, columns, geom)
+            if issues:
+                staging.copy_issues(conn, issues_table, [it if it.field != "geometry" else it for it in issues])
+            result.rows += len(batch)
+            progress(layer.name, result.rows, total, "reading")
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    if result.rows == 0:
+        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
+    progress(layer.name, result.rows, result.rows, "validating")
+    checker = Checker(conn, layer, stage, issues_table, mapping)
+    geometry_checks(checker)
+    check_relations(checker)
+    progress(layer.name, result.rows, result.rows, "merging")
+    _collect(ctx, task, stage, issues_table, result)
+    counts = merge_mod.merge(conn, layer, stage, issues_table)
+    result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
+    conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
+    result.seconds = time.perf_counter() - t0
+    progress(layer.name, result.rows, result.rows, "done")
+    log.info("%s: %d rows from %s (%s): %d inserted, %d updated, %d unchanged, %d rejected in %.1f s",
+             layer.name, result.rows, task.label, source.label, result.inserted, result.updated,
+             result.unchanged, result.rejected, result.seconds)
     return result
 
 
+def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: LayerReport) -> None:
+    """Issues of the layer into the report; rejected rows into the rejected-rows file."""
+    conn = ctx.conn
+    i, s = sql.Identifier(issues_table), sql.Identifier(stage)
+    with conn.cursor(name=f"issues_{task.layer.name}") as cur:
+        cur.itersize = 10_000
+        cur.execute(sql.SQL("SELECT row_no, field, value, reason, severity FROM {} ORDER BY row_no NULLS FIRST, "
+                            "severity, field").format(i))
+        for row in cur:
+            ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": row[0], "field": row[1],
+                             "value": row[2], "reason": row[3], "severity": row[4]}])
+    result.rejected, result.warnings = conn.execute(sql.SQL(
+        "SELECT count(DISTINCT row_no) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity <> 'error') "
+        "FROM {}").format(i)).fetchone()
+    if result.rejected and ctx.rejected is not None:
+        geom = "ST_AsGeoJSON(s.geom, 9)" if task.layer.geometry else "NULL"
+        with conn.cursor(name=f"rejected_{task.layer.name}") as cur:
+            cur.itersize = 5_000
+            cur.execute(sql.SQL(
+                "SELECT s.row_no, to_jsonb(s) - 'geom' - 'row_no' - 'attrs' || coalesce(s.attrs, '{{}}'), " + geom +
+                ", r.reasons FROM {s} s JOIN (SELECT row_no, array_agg(coalesce(field || ': ', '') || reason "
+                "ORDER BY field) reasons FROM {i} WHERE severity = 'error' GROUP BY row_no) r USING (row_no) "
+                "ORDER BY s.row_no").format(s=s, i=i))
+            ctx.rejected.add(task.layer.name, task.label, cur)
+
+
+# -- a whole load ------------------------------------------------------------------------------
+def report_paths(report_path: Path) -> dict[str, Path]:
+    """Where the JSON report, its table and the rejected rows go."""
+    report_path = Path(report_path)
+    stem = report_path.name[: -len(report_path.suffix)] if report_path.suffix else report_path.name
+    return {"json": report_path, "table": report_path.with_name(stem + ".txt"),
+            "rejected": report_path.with_name(stem + ".rejected.geojson")}
+
+
+def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions | None = None, **kw) -> Report:
+    """Load every contract layer found in ``source`` in one transaction; returns the report.
+
+    Raises LoadRejected (strict mode, rows with errors) or LoadError (unreadable input, database
+    failure); in both cases the database is exactly as before.
+    """
+    options = dc_replace(options or LoadOptions(), **kw)
+    report = Report(str(source), mode="strict" if options.strict else "skip-invalid", replace=options.replace)
+    issue_log = IssueLog(report)
+    paths = report_paths(options.report_path) if options.report_path else None
+    rejected = RejectedWriter(paths["rejected"]) if paths else None
+    error: LoadError | None = None
+    try:
+        with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
+            ctx = _Context(conn, options, report, issue_log, rejected, Path(work))
+            tasks = plan(Path(source), options, Path(work))
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                conn.commit()  # the load is its own transaction
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(options.timezone)))
+                    for task in tasks:
+                        _load_layer(ctx, task)
+                    _check_deferred(conn)
+                    if options.strict and report.errors:
+                        raise LoadRejected(_rejection_message(report))
+            except psycopg.errors.IntegrityError as exc:
+                raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
+            except psycopg.errors.DataError as exc:
+                raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
+            except psycopg.OperationalError as exc:
+                raise LoadError(f"database failure during the load, nothing loaded: {_pg_message(exc)}") from exc
+    except LoadError as exc:
+        error = exc
+        report.outcome = "rejected" if isinstance(exc, LoadRejected) else "failed"
+        report.message = str(exc)
+        if not isinstance(exc, LoadRejected) and not any(it.get("row") is None and it["severity"] == "error"
+                                                         for it in report.issues):
+            issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None,
+                            "value": None, "reason": str(exc), "severity": "error"}])
+        for layer in report.layers:
+            layer.inserted = layer.updated = layer.unchanged = layer.deleted = 0
+    else:
+        report.outcome = "loaded"
+        report.message = f"{report.loaded} rows loaded, {report.rejected} rejected"
+    finally:
+        if rejected is not None:
+            rejected.close()
+        if paths:
+            paths["json"].parent.mkdir(parents=True, exist_ok=True)
+            report.files = {"json": str(paths["json"]), "table": str(paths["table"])}
+            if rejected is not None and rejected.count:
+                report.files["rejected"] = str(paths["rejected"])
+            write_json(report, issue_log, paths["json"])
+            write_table(report, issue_log, paths["table"])
+        issue_log.close()
+    if error is not None:
+        error.report = report
+        raise error
+    return report
+
+
+def _rejection_message(report: Report) -> str:
+    layers = ", ".join(f"{r.layer} {r.rejected}" for r in report.layers if r.rejected)
+    first = next((it for it in report.issues if it["severity"] == "error"), None)
+    where = ""
+    if first is not None:
+        where = (f"; first: {first['file']} row {first['row']}"
+                 f"{', ' + str(first['field']) if first['field'] else ''}"
+                 f"{' = ' + repr(first['value']) if first['value'] is not None else ''}: {first['reason']}")
+    return (f"{report.rejected} row(s) have errors ({layers}){where}. Nothing was loaded (strict mode: fix "
+            "them, or pass --skip-invalid to load the other rows)")
+
+
+def _check_deferred(conn: psycopg.Connection) -> None:
+    """Run the deferred constraints now, so their failure is reported here and not at COMMIT."""
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
+def _pg_message(exc: psycopg.Error) -> str:
+    diag = exc.diag
+    text = diag.message_primary or str(exc).splitlines()[0]
+    if diag.message_detail:
+        text += f" ({diag.message_detail})"
+    if diag.table_name:
+        text += f" [table {diag.table_name}]"
+    return text
+
+
 def database_is_empty(conn: psycopg.Connection) -> bool:
+    """True when no gazetteer has been loaded yet."""
     return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM admin_areas)").fetchone()[0]

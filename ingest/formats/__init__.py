@@ -1,0 +1,38 @@
+"""Readers, one per kind of input, that yield a layer in bounded batches.
+
+Every reader gives the same shape: column names, the CRS the file declares, a row count when the
+format knows it cheaply, warnings about the file as a whole, and :class:`Batch` objects of at
+most ``batch_size`` rows. Nothing here touches the database.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .base import Batch, LayerReader, ReadError, RowIssue
+from .sniff import detect_kind
+
+__all__ = ["Batch", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer", "list_layers"]
+
+SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+TABLE_SUFFIXES = (".csv", ".xlsx")
+
+
+def list_layers(path: Path) -> list[str]:
+    """The layers inside a multi-layer file (GeoPackage); one name for single-layer files."""
+    from .vector import list_layers as _vector_layers
+
+    if detect_kind(path) == "gpkg":
+        return _vector_layers(path)
+    return [path.stem]
+
+
+def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: str | None = None) -> LayerReader:
+    """Open one layer of ``path`` with the reader its content (not only its suffix) calls for."""
+    kind = detect_kind(path)
+    if kind in ("csv", "xlsx"):
+        from .tabular import TableReader
+
+        return TableReader(path, kind, geocode=geocode, encoding=encoding, sheet=layer)
+    from .vector import VectorReader
+
+    return VectorReader(path, layer, encoding=encoding)

@@ -1,0 +1,55 @@
+"""The shape every reader yields."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Protocol
+
+import numpy as np
+
+from ..crs import SourceCRS
+
+
+class ReadError(ValueError):
+    """A file could not be read; the message names the file and what is wrong with it."""
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """One problem with one value of one row, found while reading or checking it."""
+
+    row: int | None  # record number in the file (spreadsheet row for CSV/XLSX); None: whole file
+    field: str | None
+    value: object
+    reason: str
+    severity: str = "error"  # "error" rejects the row; "warning" is reported and loaded
+
+
+@dataclass
+class Batch:
+    """Up to batch_size consecutive records.
+
+    ``rows`` numbers them as a person finds them in the file; ``columns`` holds Python values per
+    column; geometry is either ``wkb`` (bytes, straight from GDAL) or ``geoms`` (shapely).
+    """
+
+    rows: np.ndarray
+    columns: dict[str, list]
+    wkb: list | None = None
+    geoms: np.ndarray | None = None
+    issues: list[RowIssue] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+class LayerReader(Protocol):
+    path: Path
+    layer: str | None
+    columns: list[str]
+    declared_crs: SourceCRS | None
+    total: int | None
+    has_geometry: bool
+    warnings: list[RowIssue]
+
+    def batches(self, size: int) -> Iterator[Batch]: ...

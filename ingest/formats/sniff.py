@@ -1,0 +1,63 @@
+"""What a file really is, from its first bytes, so a renamed file is refused with a clear reason."""
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+from .base import ReadError
+
+_BY_SUFFIX = {
+    ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".zip": "zip",
+}
+
+
+def detect_kind(path: Path) -> str:
+    """One of gpkg, geojson, shp, fgb, csv, xlsx, zip; ReadError for anything else."""
+    path = Path(path)
+    if path.is_dir():
+        return "folder"
+    if not path.exists():
+        raise ReadError(f"{path.name}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ReadError(f"{path.name}: the file is empty (0 bytes)")
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    suffix = path.suffix.lower()
+    if head.startswith(b"SQLite format 3\x00"):
+        if suffix not in ("", ".gpkg", ".sqlite"):
+            raise ReadError(f"{path.name}: this is an SQLite/GeoPackage file, not {suffix}")
+        return "gpkg"
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        try:
+            with zipfile.ZipFile(path) as zf:
+                names = zf.namelist()
+        except zipfile.BadZipFile as exc:
+            raise ReadError(f"{path.name}: damaged zip archive ({exc})") from exc
+        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+            return "xlsx"
+        return "zip"
+    if head[:4] == b"\x00\x00\x27\x0a":  # ESRI shapefile file code 9994, big-endian
+        return "shp"
+    if head[:3] == b"fgb":
+        return "fgb"
+    if suffix == ".shp":
+        raise ReadError(f"{path.name}: not a shapefile (its header is not the ESRI .shp header)")
+    if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise ReadError(f"{path.name}: old Excel .xls files are not read; save it as .xlsx or .csv")
+    if b"\x00" in head:
+        raise ReadError(f"{path.name}: binary file of an unknown type (expected GeoJSON, GeoPackage, "
+                        "Shapefile, CSV, XLSX or a zip of them)")
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"{") or text.startswith(b"["):
+        return "geojson"
+    if suffix in (".geojson", ".json"):
+        raise ReadError(f"{path.name}: not JSON (it does not start with '{{')")
+    if suffix in (".csv", ".txt", ".tsv", ""):
+        return "csv"
+    kind = _BY_SUFFIX.get(suffix)
+    if kind is None:
+        raise ReadError(f"{path.name}: unsupported file type {suffix!r} (expected GeoJSON, GeoPackage, "
+                        "Shapefile, CSV, XLSX or a zip of them)")
+    raise ReadError(f"{path.name}: content does not match its {suffix} suffix")

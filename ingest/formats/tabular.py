@@ -1,0 +1,197 @@
+"""CSV and XLSX: points from coordinate columns (lon/lng/x/经度, lat/y/纬度), a WKT column, or an
+address column that is geocoded on the way in; no geometry at all for plain tables (supervisors).
+"""
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import shapely
+
+from .. import crs as crs_mod
+from .base import Batch, ReadError, RowIssue
+
+Geocode = Callable[[Sequence[str]], Sequence["tuple[float, float] | None"]]
+
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "lon_gcj", "lng_gcj")
+LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬", "lat_gcj")
+WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
+ADDRESS_NAMES = ("address", "addr", "地址", "详细地址", "位置", "事发地址", "location")
+
+
+def _find(columns: list[str], names: Sequence[str]) -> str | None:
+    lowered = {c.strip().lower(): c for c in columns}
+    for name in names:
+        if name in lowered:
+            return lowered[name]
+    return None
+
+
+def _sniff_encoding(path: Path) -> tuple[str, str | None]:
+    with path.open("rb") as fh:
+        sample = fh.read(1 << 20)
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig", None
+    cut = sample[: sample.rfind(b"\n") + 1] or sample
+    try:
+        cut.decode("utf-8")
+        return "utf-8", None
+    except UnicodeDecodeError:
+        pass
+    try:
+        cut.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise ReadError(f"{path.name}: text is neither UTF-8 nor GBK ({exc})") from exc
+    return "gb18030", f"{path.name}: not UTF-8; read as GBK/GB18030 (as Excel saves Chinese CSV files)"
+
+
+class TableReader:
+    """A CSV file or an XLSX sheet, read in bounded batches."""
+
+    def __init__(self, path: Path, kind: str, geocode: Geocode | None = None, encoding: str | None = None,
+                 sheet: str | None = None) -> None:
+        self.path = Path(path)
+        self.kind = kind
+        self.layer = sheet
+        self.warnings: list[RowIssue] = []
+        self.declared_crs = None
+        self.crs_error = None
+        self.total = None
+        self._geocode = geocode
+        if kind == "csv":
+            self._encoding = encoding
+            if encoding is None:
+                self._encoding, warning = _sniff_encoding(self.path)
+                if warning:
+                    self.warnings.append(RowIssue(None, None, None, warning, "warning"))
+            with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
+                head = fh.read(1 << 16)
+            try:
+                self._dialect = csv.Sniffer().sniff(head.split("\n", 1)[0] or head, delimiters=",\t;|")
+            except csv.Error:
+                self._dialect = csv.excel
+            header = next(csv.reader(io.StringIO(head), self._dialect), [])
+            all_columns = [h.strip().lstrip("\ufeff") for h in header]
+        else:
+            from .vector import VectorReader
+
+            self._xlsx = VectorReader(self.path, sheet)
+            self.total = self._xlsx.total
+            all_columns = self._xlsx.columns
+        if not all_columns:
+            raise ReadError(f"{self.path.name}: no header row")
+        self._all_columns = all_columns
+        self.lon_col = _find(all_columns, LON_NAMES)
+        self.lat_col = _find(all_columns, LAT_NAMES)
+        self.wkt_col = _find(all_columns, WKT_NAMES)
+        self.address_col = _find(all_columns, ADDRESS_NAMES)
+        if (self.lon_col is None) != (self.lat_col is None):
+            found = self.lon_col or self.lat_col
+            raise ReadError(f"{self.path.name}: coordinate column {found!r} has no partner "
+                            f"(expected one of {', '.join(LON_NAMES)} and one of {', '.join(LAT_NAMES)})")
+        self.geocoded = False
+        if self.lon_col is not None:
+            consumed = {self.lon_col, self.lat_col}
+        elif self.wkt_col is not None:
+            consumed = {self.wkt_col}
+        else:
+            consumed = set()
+            self.geocoded = self.address_col is not None and geocode is not None
+            if self.geocoded:
+                # the geocoder answers in CGCS2000
+                self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
+        self.has_geometry = bool(consumed) or self.geocoded
+        self.columns = [c for c in all_columns if c not in consumed]
+
+    @property
+    def geometry_source(self) -> str:
+        """How rows get their geometry, in words for logs and reports."""
+        if self.lon_col:
+            return f"columns {self.lon_col}/{self.lat_col}"
+        if self.wkt_col:
+            return f"WKT column {self.wkt_col}"
+        if self.geocoded:
+            return f"geocoded from column {self.address_col}"
+        return "none"
+
+    def _raw_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list]]]:
+        if self.kind == "csv":
+            with self.path.open(newline="", encoding=self._encoding) as fh:
+                reader = csv.reader(fh, self._dialect)
+                next(reader, None)
+                n_cols = len(self._all_columns)
+                line = 2  # spreadsheet row of the first record (the header is row 1)
+                while True:
+                    try:
+                        chunk = [r for _, r in zip(range(size), reader)]
+                    except (csv.Error, UnicodeDecodeError) as exc:
+                        raise ReadError(f"{self.path.name}: unreadable near row {line} ({exc})") from exc
+                    if not chunk:
+                        return
+                    rows = np.arange(line, line + len(chunk))
+                    line += len(chunk)
+                    cols = {}
+                    for j, name in enumerate(self._all_columns):
+                        cols[name] = [(r[j].strip() or None) if j < len(r) else None for r in chunk]
+                    short = [int(rows[i]) for i, r in enumerate(chunk) if 0 < len(r) < n_cols]
+                    yield rows, cols, short
+        else:
+            for batch in self._xlsx.batches(size):
+                cols = {k: [(str(v).strip() or None) if v is not None else None for v in vals]
+                        for k, vals in batch.columns.items()}
+                yield batch.rows + 1, cols, []
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        """Batches with point (or WKT) geometry built from the columns."""
+        for rows, cols, short in self._raw_batches(size):
+            issues = [RowIssue(r, None, None, "row has fewer fields than the header (truncated line?)")
+                      for r in short]
+            geoms = None
+            if self.lon_col:
+                geoms = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues)
+            elif self.wkt_col:
+                geoms = self._wkt(rows, cols.pop(self.wkt_col), issues)
+            elif self.geocoded:
+                geoms = self._geocode_rows(rows, cols[self.address_col], issues)
+            yield Batch(rows, cols, geoms=geoms, issues=issues)
+
+    def _points(self, rows, lons: list, lats: list, issues: list[RowIssue]) -> np.ndarray:
+        x = np.full(len(rows), np.nan)
+        y = np.full(len(rows), np.nan)
+        for i, (lo, la) in enumerate(zip(lons, lats)):
+            if lo is None and la is None:
+                continue
+            for arr, name, value in ((x, self.lon_col, lo), (y, self.lat_col, la)):
+                try:
+                    arr[i] = float(value)
+                except (TypeError, ValueError):
+                    issues.append(RowIssue(int(rows[i]), name, value, "not a number"))
+        pts = shapely.points(x, y)
+        pts[np.isnan(x) | np.isnan(y)] = None
+        return pts
+
+    def _wkt(self, rows, values: list, issues: list[RowIssue]) -> np.ndarray:
+        out = np.empty(len(values), dtype=object)
+        for i, text in enumerate(values):
+            if text is None:
+                continue
+            try:
+                out[i] = shapely.from_wkt(text)
+            except shapely.errors.GEOSException as exc:
+                issues.append(RowIssue(int(rows[i]), self.wkt_col, text[:80], f"not WKT ({exc})"))
+        return out
+
+    def _geocode_rows(self, rows, addresses: list, issues: list[RowIssue]) -> np.ndarray:
+        out = np.empty(len(addresses), dtype=object)
+        todo = [i for i, a in enumerate(addresses) if a]
+        found = self._geocode([addresses[i] for i in todo]) if todo else []
+        for i, hit in zip(todo, found):
+            if hit is None:
+                issues.append(RowIssue(int(rows[i]), self.address_col, addresses[i],
+                                       "address not found by the geocoder"))
+            else:
+                out[i] = shapely.points(hit[0], hit[1])
+        return out

@@ -1,0 +1,92 @@
+"""GeoJSON, GeoPackage, Shapefile and FlatGeobuf through GDAL (pyogrio), in Arrow batches."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pyogrio
+from pyogrio.raw import open_arrow
+
+from .. import crs as crs_mod
+from . import dbf
+from .base import Batch, ReadError, RowIssue
+
+
+def list_layers(path: Path) -> list[str]:
+    """Layer names in a GeoPackage (or any multi-layer GDAL source)."""
+    try:
+        return [str(row[0]) for row in pyogrio.list_layers(path)]
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise ReadError(f"{path.name}: cannot open ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class VectorReader:
+    """One layer of a GDAL vector source, read in bounded Arrow batches."""
+
+    has_geometry = True
+
+    def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None) -> None:
+        self.path = Path(path)
+        self.layer = layer
+        self.warnings: list[RowIssue] = []
+        self.encoding = encoding
+        if encoding is None and self.path.suffix.lower() == ".shp":
+            self.encoding, warning = dbf.detect(self.path)
+            if warning:
+                self.warnings.append(RowIssue(None, None, None, warning, "warning"))
+        if self.path.suffix.lower() == ".shp" and dbf.sidecar(self.path, ".dbf") is None:
+            raise ReadError(f"{self.path.name}: the shapefile's .dbf is missing (a shapefile is .shp + .shx + .dbf)")
+        try:
+            info = pyogrio.read_info(self.path, layer=layer, encoding=self.encoding)
+        except Exception as exc:
+            raise ReadError(f"{self.path.name}: cannot read{f' layer {layer}' if layer else ''} "
+                            f"({_first_line(exc)})") from exc
+        self.columns = [str(c) for c in info["fields"]]
+        self.total = int(info["features"]) if info.get("features", -1) >= 0 else None
+        self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
+        try:
+            self.declared_crs = crs_mod.declared_crs(info.get("crs"))
+        except crs_mod.CRSError as exc:
+            self.declared_crs = None
+            self._crs_error = f"{self.path.name}: {exc}"
+        else:
+            self._crs_error = None
+
+    @property
+    def crs_error(self) -> str | None:
+        """A declared CRS that cannot be used; fatal unless --source-crs overrides it."""
+        return self._crs_error
+
+    def batches(self, size: int) -> Iterator[Batch]:
+        """Consecutive batches; row numbers are 1-based feature numbers in file order."""
+        start = 1
+        try:
+            with open_arrow(self.path, layer=self.layer, encoding=self.encoding, batch_size=size,
+                            use_pyarrow=True, datetime_as_string=True) as (meta, reader):
+                geom_name = meta.get("geometry_name") or "wkb_geometry"
+                for record_batch in reader:
+                    n = record_batch.num_rows
+                    if n == 0:
+                        continue
+                    names = record_batch.schema.names
+                    columns = {}
+                    wkb = None
+                    for i, name in enumerate(names):
+                        col = record_batch.column(i)
+                        if name == geom_name or (name == "wkb_geometry" and geom_name not in names):
+                            wkb = col.to_pylist()
+                            continue
+                        columns[name] = col.to_pylist()
+                    yield Batch(np.arange(start, start + n), columns, wkb=wkb)
+                    start += n
+        except ReadError:
+            raise
+        except Exception as exc:
+            raise ReadError(f"{self.path.name}: unreadable after row {start - 1} ({_first_line(exc)}); "
+                            "the file may be truncated or damaged") from exc

@@ -1,0 +1,200 @@
+"""The load report: what was read, loaded, updated and set aside, and every issue with its file,
+row, field, value and reason. Written as JSON (for programs) and as a readable table (for staff);
+with --skip-invalid, the rejected rows go to a GeoJSON file next to the report so they can be
+fixed and loaded again.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+SAMPLE_LIMIT = 1000  # issues kept in memory (the files hold them all)
+COLUMNS = ("file", "layer", "row", "field", "value", "reason", "severity")
+
+
+@dataclass
+class LayerReport:
+    """One layer of one file."""
+
+    layer: str
+    file: str
+    source_crs: str = ""
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated + self.unchanged
+
+
+@dataclass
+class Report:
+    """A whole load."""
+
+    source: str
+    mode: str = "strict"
+    replace: bool = False
+    outcome: str = "running"  # loaded | rejected | failed
+    message: str = ""
+    layers: list[LayerReport] = field(default_factory=list)
+    errors: int = 0
+    warnings: int = 0
+    issues: list[dict] = field(default_factory=list)  # the first SAMPLE_LIMIT
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(r.rows for r in self.layers)
+
+    @property
+    def loaded(self) -> int:
+        return sum(r.loaded for r in self.layers)
+
+    @property
+    def rejected(self) -> int:
+        return sum(r.rejected for r in self.layers)
+
+    def summary(self) -> dict:
+        """Everything but the issue list."""
+        data = asdict(self)
+        data.pop("issues")
+        data.update(rows=self.rows, loaded=self.loaded, rejected=self.rejected)
+        for layer, obj in zip(data["layers"], self.layers):
+            layer["loaded"] = obj.loaded
+        return data
+
+    def to_dict(self) -> dict:
+        data = self.summary()
+        data["issues"] = self.issues
+        return data
+
+
+class IssueLog:
+    """Collects issues as they are found: all of them in a spool file, the first few in memory."""
+
+    def __init__(self, report: Report) -> None:
+        self.report = report
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def add(self, issues: Iterable[dict]) -> None:
+        for it in issues:
+            if it["severity"] == "error":
+                self.report.errors += 1
+            else:
+                self.report.warnings += 1
+            if len(self.report.issues) < SAMPLE_LIMIT:
+                self.report.issues.append(it)
+            self._spool.write(json.dumps(it, ensure_ascii=False, default=str) + "\n")
+
+    def all(self) -> Iterable[dict]:
+        self._spool.flush()
+        self._spool.seek(0)
+        for line in self._spool:
+            yield json.loads(line)
+
+    def close(self) -> None:
+        self._spool.close()
+
+
+def write_json(report: Report, log: IssueLog, path: Path) -> None:
+    """The full report as JSON, every issue included (streamed, not built in memory)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        summary = json.dumps(report.summary(), ensure_ascii=False, indent=2, default=str)
+        out.write(summary[:-2] + ',\n  "issues": [')
+        for n, it in enumerate(log.all()):
+            out.write(("," if n else "") + "\n    " + json.dumps(it, ensure_ascii=False, default=str))
+        out.write("\n  ]\n}\n")
+    os.replace(tmp, path)
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _cell(value, limit: int) -> str:
+    text = "" if value is None else str(value).replace("\n", " ")
+    while _width(text) > limit:
+        text = text[:-2] + "…"
+    return text
+
+
+def table(issues: Iterable[dict], limit: int | None = None) -> str:
+    """A fixed-width table (CJK-aware) of issues: file, layer, row, field, value, reason, severity."""
+    caps = {"file": 28, "layer": 20, "row": 8, "field": 16, "value": 24, "reason": 90, "severity": 8}
+    rows = []
+    for n, it in enumerate(issues):
+        if limit is not None and n >= limit:
+            break
+        rows.append([_cell(it.get(c), caps[c]) for c in COLUMNS])
+    widths = [max([_width(c)] + [_width(r[i]) for r in rows]) for i, c in enumerate(COLUMNS)]
+
+    def line(cells):
+        return "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths)).rstrip()
+
+    out = [line(COLUMNS), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    return "\n".join(out)
+
+
+def layers_table(report: Report) -> str:
+    """Per layer: rows read, inserted, updated, unchanged, rejected, warnings, seconds."""
+    head = ("layer", "file", "crs", "rows", "inserted", "updated", "unchanged", "rejected", "warnings", "rows/s")
+    rows = [(r.layer, _cell(r.file, 30), r.source_crs, r.rows, r.inserted, r.updated, r.unchanged, r.rejected,
+             r.warnings, f"{r.rows / r.seconds:,.0f}" if r.seconds else "") for r in report.layers]
+    rows = [tuple(str(c) for c in row) for row in rows]
+    widths = [max([_width(h)] + [_width(row[i]) for row in rows]) for i, h in enumerate(head)]
+    fmt = lambda cells: "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
+
+
+def write_table(report: Report, log: IssueLog, path: Path) -> None:
+    """The readable report: the outcome, the layers, then every issue."""
+    with Path(path).open("w", encoding="utf-8") as out:
+        out.write(f"urbangis load of {report.source}: {report.outcome}"
+                  f"{' - ' + report.message if report.message else ''}\n")
+        out.write(f"mode {report.mode}{', replace' if report.replace else ''}; {report.rows} rows read, "
+                  f"{report.loaded} loaded, {report.rejected} rejected; {report.errors} errors, "
+                  f"{report.warnings} warnings\n\n")
+        out.write(layers_table(report) + "\n\n")
+        out.write(table(log.all()) + "\n")
+
+
+class RejectedWriter:
+    """Rejected rows as a GeoJSON FeatureCollection (EPSG:4490 coordinates), streamed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._out = None
+        self.count = 0
+
+    def add(self, layer: str, file: str, rows: Iterable[tuple[int, dict, str | None, list[str]]]) -> None:
+        """Rows as (row number, properties, GeoJSON geometry text or None, reasons)."""
+        for row_no, props, geometry, reasons in rows:
+            if self._out is None:
+                self._out = self.path.open("w", encoding="utf-8")
+                self._out.write('{"type": "FeatureCollection", "name": "rejected", "crs": {"type": "name", '
+                                '"properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}, "features": [\n')
+            props = {k: v for k, v in props.items() if v is not None}
+            props.update(_layer=layer, _file=file, _row=row_no, _reasons=" | ".join(reasons))
+            feature = '{"type": "Feature", "properties": %s, "geometry": %s}' % (
+                json.dumps(props, ensure_ascii=False, default=str), geometry or "null")
+            self._out.write(("," if self.count else "") + feature + "\n")
+            self.count += 1
+
+    def close(self) -> None:
+        if self._out is not None:
+            self._out.write("]}\n")
+            self._out.close()
+            self._out = None

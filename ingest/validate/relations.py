@@ -1,0 +1,286 @@
+"""Set-based validation in PostGIS, on the staging table: geometry (type, coordinates, validity
+with safe repair), duplicates within the file and against the database, parents and references,
+and geometry inside the area a row declares. Each check inserts its findings into the layer's
+issues table; rows with an error are then left out of the merge.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from layers.contract import Layer
+
+log = logging.getLogger("urbangis.ingest")
+
+# Geometry types each layer takes (GeometryType() names) and the dimension repairs must keep.
+GEOM_TYPES: dict[str, tuple[tuple[str, ...], int | None]] = {
+    "multipolygon": (("POLYGON", "MULTIPOLYGON"), 3),
+    "multilinestring": (("LINESTRING", "MULTILINESTRING"), 2),
+    "point": (("POINT", "MULTIPOINT"), 1),
+    "areal_or_point": (("POINT", "POLYGON", "MULTIPOLYGON"), None),
+    "any": (("POINT", "MULTIPOINT", "LINESTRING", "MULTILINESTRING", "POLYGON", "MULTIPOLYGON"), None),
+}
+# Layers whose rows may come without geometry (admin areas whose outlines are not public).
+OPTIONAL_GEOMETRY = {"admin_areas"}
+# China's extent with a margin: data outside it is in the wrong CRS or has lon/lat swapped.
+CHINA = (73.0, 3.0, 136.0, 54.0)
+
+
+@dataclass(frozen=True)
+class Ref:
+    """``field`` of this layer must name an existing row of ``table`` (by ``column``)."""
+
+    field: str
+    table: str
+    column: str
+    where: str = ""  # extra condition on the target row t
+    what: str = ""  # how to call the target in a message
+    when: str = ""  # condition on the staged row s for the check to apply
+
+
+@dataclass(frozen=True)
+class Inside:
+    """The geometry must lie in the area of ``table`` named by ``expr`` (an expression on s)."""
+
+    field: str
+    expr: str
+    table: str
+    what: str
+    lines: bool = False  # lines only have to touch the area
+
+
+REFS: dict[str, tuple[Ref, ...]] = {
+    "unit_grids": (Ref("community_code", "admin_areas", "code", "t.level = 'community'", "community"),),
+    "responsibility_grids": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
+    "roads": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
+    "place_names": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
+    "courtyards": (Ref("street_code", "admin_areas", "code", "t.level = 'street'", "street office"),
+                   Ref("community_code", "admin_areas", "code", "t.level = 'community'", "community")),
+    "house_numbers": (Ref("parent_id", "roads", "id", "", "road", "s.parent_kind = 'road'"),
+                      Ref("parent_id", "place_names", "id", "", "place", "s.parent_kind = 'place'"),
+                      Ref("parent_id", "courtyards", "id", "", "courtyard", "s.parent_kind = 'courtyard'")),
+    "buildings": (Ref("parent_id", "house_numbers", "id", "", "house number", "s.parent_kind = 'house_number'"),
+                  Ref("parent_id", "roads", "id", "", "road", "s.parent_kind = 'road'"),
+                  Ref("parent_id", "place_names", "id", "", "place", "s.parent_kind = 'place'"),
+                  Ref("parent_id", "organisations", "id", "", "organisation", "s.parent_kind = 'organisation'"),
+                  Ref("parent_id", "courtyards", "id", "", "courtyard", "s.parent_kind = 'courtyard'")),
+    "organisations": (Ref("road_id", "roads", "id", "", "road"),),
+    "storefronts": (Ref("road_id", "roads", "id", "", "road"),),
+    "components": (Ref("grid_code", "unit_grids", "code", "", "unit grid"),),
+    "cases": (Ref("component_code", "components", "code", "", "component"),
+              Ref("supervisor_id", "supervisors", "id", "", "supervisor"),
+              Ref("grid_code", "unit_grids", "code", "", "unit grid"),
+              Ref("district_code", "admin_areas", "code", "", "admin area")),
+}
+
+INSIDE: dict[str, tuple[Inside, ...]] = {
+    "unit_grids": (Inside("community_code", "s.community_code", "admin_areas", "community"),),
+    "responsibility_grids": (Inside("district_code", "s.district_code", "admin_areas", "district"),),
+    "roads": (Inside("district_code", "s.district_code", "admin_areas", "district", lines=True),),
+    "place_names": (Inside("district_code", "s.district_code", "admin_areas", "district"),),
+    "courtyards": (Inside("community_code", "s.community_code", "admin_areas", "community"),
+                   Inside("street_code", "s.street_code", "admin_areas", "street office")),
+    "components": (Inside("code", "left(s.code, 6)", "admin_areas", "district (first 6 digits of the code)"),
+                   Inside("grid_code", "s.grid_code", "unit_grids", "unit grid")),
+    "cases": (Inside("grid_code", "s.grid_code", "unit_grids", "unit grid"),
+              Inside("district_code", "s.district_code", "admin_areas", "district")),
+}
+
+# Natural keys: the same thing under two ids is a duplicate even when the ids differ.
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {
+    "admin_areas": ("level", "parent_code", "name"),
+    "house_numbers": ("parent_kind", "parent_id", "number"),
+    "buildings": ("parent_kind", "parent_id", "number"),
+}
+
+
+class Checker:
+    """Runs the checks of one layer against its staging and issues tables."""
+
+    def __init__(self, conn: psycopg.Connection, layer: Layer, stage: str, issues: str, columns: dict[str, str]):
+        self.conn = conn
+        self.layer = layer
+        self.s = sql.Identifier(stage)
+        self.i = sql.Identifier(issues)
+        self.columns = columns  # contract field -> name in the file, for messages
+
+    def col(self, field: str) -> str:
+        return self.columns.get(field, field)
+
+    def ok(self, alias: str = "s") -> sql.Composable:
+        """Rows without an error so far."""
+        return sql.SQL("NOT EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = {a}.row_no AND e.severity = 'error')").format(
+            i=self.i, a=sql.Identifier(alias))
+
+    def add(self, select: sql.Composable, params: tuple = ()) -> int:
+        """Insert (row_no, field, value, reason, severity) rows produced by ``select``."""
+        cur = self.conn.execute(
+            sql.SQL("INSERT INTO {i} (row_no, field, value, reason, severity) {q}").format(i=self.i, q=select), params)
+        return cur.rowcount
+
+    # -- geometry ---------------------------------------------------------------------------
+    def geometry(self) -> None:
+        """No geometry, empty, wrong type, not lon/lat, outside China, invalid (repaired if safe)."""
+        if not self.layer.geometry:
+            return
+        types, dim = GEOM_TYPES[self.layer.geometry]
+        q = sql.SQL
+        if self.layer.name not in OPTIONAL_GEOMETRY:
+            self.add(q("SELECT row_no, 'geometry', NULL, 'the row has no geometry', 'error' FROM {s} "
+                       "WHERE geom IS NULL").format(s=self.s))
+        self.add(q("SELECT row_no, 'geometry', NULL, 'the geometry is empty', 'error' FROM {s} "
+                   "WHERE geom IS NOT NULL AND ST_IsEmpty(geom)").format(s=self.s))
+        self.add(q("SELECT row_no, 'geometry', GeometryType(geom), 'a ' || GeometryType(geom) || "
+                   "' where layer {l} takes ' || %s, 'error' FROM {s} s "
+                   "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND NOT (GeometryType(geom) = ANY(%s) "
+                   "AND (GeometryType(geom) <> 'MULTIPOINT' OR %s OR ST_NumGeometries(geom) = 1))")
+                 .format(s=self.s, l=sql.SQL(self.layer.name)),
+                 (" or ".join(types), list(types), self.layer.geometry == "any"))
+        first_xy = q("format('%%s %%s', round(ST_XMin(geom)::numeric, 6), round(ST_YMin(geom)::numeric, 6))")
+        self.add(q("SELECT row_no, 'geometry', {xy}, "
+                   "'coordinates are not longitude/latitude degrees: the CRS is wrong or undeclared "
+                   "(pass --source-crs, e.g. EPSG:4538 or EPSG:3857)', 'error' FROM {s} s "
+                   "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND {ok} AND (ST_XMin(geom) < -180 OR "
+                   "ST_XMax(geom) > 180 OR ST_YMin(geom) < -90 OR ST_YMax(geom) > 90 OR NOT ST_IsValid(geom) "
+                   "AND ST_IsValidReason(geom) LIKE 'Invalid Coordinate%%')").format(s=self.s, ok=self.ok(), xy=first_xy))
+        self.add(q("SELECT row_no, 'geometry', {xy}, "
+                   "'lies outside China (lon 73..136, lat 3..54): wrong CRS, or longitude and latitude "
+                   "swapped?', 'error' FROM {s} s WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND {ok} "
+                   "AND NOT (ST_XMin(geom) >= %s AND ST_YMin(geom) >= %s AND ST_XMax(geom) <= %s "
+                   "AND ST_YMax(geom) <= %s)").format(s=self.s, ok=self.ok(), xy=first_xy), CHINA)
+        self._repair(dim)
+
+    def _repair(self, dim: int | None) -> None:
+        """Invalid geometries: repaired when two repair methods agree (the fix is unambiguous),
+        rejected otherwise. A bow-tie splits into two triangles either way; a hole poking out of
+        its shell gives different answers, so nobody but its author knows what was meant."""
+        rows = self.conn.execute(sql.SQL(
+            "SELECT row_no, ST_IsValidReason(geom), GeometryType(geom) FROM {s} s "
+            "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND {ok} AND NOT ST_IsValid(geom)")
+            .format(s=self.s, ok=self.ok())).fetchall()
+        for row_no, reason, gtype in rows:
+            target = dim or {"POINT": 1, "MULTIPOINT": 1, "LINESTRING": 2, "MULTILINESTRING": 2}.get(gtype, 3)
+            safe, fixed_wkb = self.conn.execute(sql.SQL(
+                "WITH g AS (SELECT geom FROM {s} WHERE row_no = %s), "
+                "f AS (SELECT ST_CollectionExtract(ST_MakeValid(geom), %s) a, "
+                "  CASE WHEN %s = 3 THEN ST_CollectionExtract(ST_MakeValid(geom, 'method=structure'), 3) END b, "
+                "  geom FROM g) "
+                "SELECT CASE WHEN ST_IsEmpty(a) THEN false "
+                "  WHEN %s = 3 THEN ST_Area(ST_SymDifference(a, b)) <= 0.001 * ST_Area(a) "
+                "  WHEN %s = 2 THEN abs(ST_Length(a) - ST_Length(geom)) <= 0.001 * ST_Length(geom) "
+                "  ELSE false END, a FROM f").format(s=self.s),
+                (row_no, target, target, target, target)).fetchone()
+            if safe:
+                self.conn.execute(sql.SQL("UPDATE {s} SET geom = %s WHERE row_no = %s").format(s=self.s),
+                                  (fixed_wkb, row_no))
+                self.add(sql.SQL("SELECT %s, 'geometry', %s, %s, 'warning'"),
+                         (row_no, reason, "invalid geometry repaired (the repair is unambiguous); check it"))
+            else:
+                self.add(sql.SQL("SELECT %s, 'geometry', %s, %s, 'error'"),
+                         (row_no, reason, "invalid geometry that cannot be repaired safely; fix it at the source"))
+
+    # -- duplicates -------------------------------------------------------------------------
+    def duplicates(self, key_in_db_is_update: bool = True) -> None:
+        """The key twice in the file; the same thing (natural key) twice in the file or the database."""
+        key = self.layer.key
+        q = sql.SQL
+        self.add(q("SELECT row_no, %s, {k}, 'duplicate ' || %s || ' ' || {k} || ' (first at row ' || first || ')', "
+                   "'error' FROM (SELECT row_no, {k}, min(row_no) OVER (PARTITION BY {k}) first FROM {s} s "
+                   "WHERE {k} IS NOT NULL) d WHERE row_no > first").format(k=sql.Identifier(key), s=self.s),
+                 (self.col(key), key))
+        nk = NATURAL_KEYS.get(self.layer.name)
+        if not nk:
+            return
+        cols = [sql.Identifier(c) for c in nk]
+        tup = q("({})").format(q(", ").join(q("s.{}").format(c) for c in cols))
+        shown = q(" || ' / ' || ").join(q("coalesce(s.{}::text, '')").format(c) for c in cols)
+        self.add(q("SELECT row_no, %s, {shown}, 'the same ' || %s || ' as row ' || first || ' under another ' || %s, "
+                   "'error' FROM (SELECT s.*, min(row_no) OVER (PARTITION BY {tup}) first FROM {s} s WHERE {ok}) s "
+                   "WHERE row_no > first").format(shown=shown, tup=tup, s=self.s, ok=self.ok()),
+                 (" + ".join(self.col(c) for c in nk), " + ".join(nk), key))
+        self.add(q("SELECT s.row_no, %s, {shown}, 'the database already holds the same ' || %s || ' under ' || "
+                   "%s || ' ' || t.{k}, 'error' FROM {s} s JOIN {t} t ON {join} AND t.{k} <> s.{k} WHERE {ok}")
+                 .format(shown=shown, s=self.s, t=sql.Identifier(self.layer.table), k=sql.Identifier(key),
+                         join=q(" AND ").join(q("t.{c} = s.{c}").format(c=c) for c in cols), ok=self.ok()),
+                 (" + ".join(self.col(c) for c in nk), " + ".join(nk), key))
+
+    # -- references -------------------------------------------------------------------------
+    def references(self) -> None:
+        """Parents and referenced rows exist: in the database, or among this load's accepted rows."""
+        if self.layer.name == "admin_areas":
+            self._admin_parents()
+            return
+        if self.layer.name == "supervisors":
+            self.add(sql.SQL(
+                "SELECT s.row_no, %s, g, 'responsibility grid ' || g || ' does not exist', 'error' "
+                "FROM {s} s, unnest(s.grid_codes) g WHERE {ok} AND NOT EXISTS "
+                "(SELECT 1 FROM responsibility_grids t WHERE t.code = g)").format(s=self.s, ok=self.ok()),
+                (self.col("grid_codes"),))
+            return
+        for ref in REFS.get(self.layer.name, ()):
+            f = sql.Identifier(ref.field)
+            cond = sql.SQL(" AND " + ref.where) if ref.where else sql.SQL("")
+            when = sql.SQL(" AND " + ref.when) if ref.when else sql.SQL("")
+            self.add(sql.SQL(
+                "SELECT s.row_no, %s, s.{f}, %s || ' ' || s.{f} || ' does not exist (neither in the database nor "
+                "among the rows accepted so far)', 'error' FROM {s} s WHERE s.{f} IS NOT NULL{when} AND {ok} "
+                "AND NOT EXISTS (SELECT 1 FROM {t} t WHERE t.{c} = s.{f}{cond})").format(
+                    f=f, s=self.s, when=when, ok=self.ok(), t=sql.Identifier(ref.table),
+                    c=sql.Identifier(ref.column), cond=cond),
+                (self.col(ref.field), ref.what))
+        if self.layer.name == "components":
+            self.add(sql.SQL(
+                "SELECT s.row_no, %s, s.code, 'district ' || left(s.code, 6) || ' (first 6 digits of the code) "
+                "does not exist', 'error' FROM {s} s WHERE {ok} AND NOT EXISTS "
+                "(SELECT 1 FROM admin_areas t WHERE t.code = left(s.code, 6))").format(s=self.s, ok=self.ok()),
+                (self.col("code"),))
+
+    def _admin_parents(self) -> None:
+        """A street's and a community's parent exists; repeated because a rejected street takes its
+        communities with it."""
+        while True:
+            n = self.add(sql.SQL(
+                "SELECT s.row_no, %s, s.parent_code, 'parent ' || s.parent_code || ' does not exist (neither in "
+                "the database nor among the accepted rows of this file)', 'error' FROM {s} s "
+                "WHERE s.level IN ('street', 'community') AND s.parent_code IS NOT NULL AND {ok} "
+                "AND NOT EXISTS (SELECT 1 FROM admin_areas t WHERE t.code = s.parent_code "
+                "  AND NOT EXISTS (SELECT 1 FROM {s} x WHERE x.code = t.code)) "
+                "AND NOT EXISTS (SELECT 1 FROM {s} p WHERE p.code = s.parent_code AND {okp})").format(
+                    s=self.s, ok=self.ok(), okp=self.ok("p")), (self.col("parent_code"),))
+            if n == 0:
+                break
+
+    # -- inside the declared area -----------------------------------------------------------
+    def inside(self) -> None:
+        """A row's geometry lies in the district / community / grid it names."""
+        if self.layer.name == "admin_areas":
+            self.add(sql.SQL(
+                "SELECT s.row_no, 'geometry', s.parent_code, 'lies outside its parent ' || s.parent_code, 'error' "
+                "FROM {s} s JOIN LATERAL (SELECT coalesce((SELECT p.geom FROM {s} p WHERE p.code = s.parent_code "
+                "  LIMIT 1), (SELECT t.geom FROM admin_areas t WHERE t.code = s.parent_code)) AS geom) a ON true "
+                "WHERE s.level IN ('street', 'community') AND s.geom IS NOT NULL AND a.geom IS NOT NULL AND {ok} "
+                "AND NOT ST_Covers(a.geom, ST_PointOnSurface(s.geom))").format(s=self.s, ok=self.ok()))
+            return
+        for rule in INSIDE.get(self.layer.name, ()):
+            test = "ST_Intersects(a.geom, s.geom)" if rule.lines else "ST_Covers(a.geom, ST_PointOnSurface(s.geom))"
+            self.add(sql.SQL(
+                "SELECT s.row_no, %s, {e}, 'lies outside its ' || %s || ' ' || {e}, 'error' "
+                "FROM (SELECT * FROM {s} s ORDER BY {e}) s JOIN {t} a ON a.code = {e} "
+                "WHERE s.geom IS NOT NULL AND a.geom IS NOT NULL AND {ok} AND NOT " + test).format(
+                    e=sql.SQL(rule.expr), s=self.s, t=sql.Identifier(rule.table), ok=self.ok()),
+                (self.col(rule.field), rule.what))
+
+
+def geometry_checks(checker: Checker) -> None:
+    """Geometry checks only (run before anything that reads the geometry)."""
+    checker.geometry()
+
+
+def check_relations(checker: Checker) -> None:
+    """Duplicates, references and areas, in that order (later checks skip rows already rejected)."""
+    checker.duplicates()
+    checker.references()
+    checker.inside()

@@ -1,0 +1,300 @@
+"""Row-level validation: values to their types, code formats, enumerations, required fields.
+
+The database checks the same formats (CHECK constraints in the schema); checking here first is
+what lets a load name the row, field and value of every problem instead of failing on the first.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from psycopg.types.json import Jsonb
+
+from layers.contract import Layer
+
+from ..formats.base import Batch, RowIssue
+
+DIGITS = {n: re.compile(rf"^[0-9]{{{n}}}$") for n in (2, 6, 9, 12, 16)}
+GRID = re.compile(r"^[0-9]{14}([0-9])?$")
+RESP_GRID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+CASE_NO = re.compile(r"^[0-9A-Za-z_-]{1,40}$")
+CLASS = re.compile(r"^(0[1-9]|[1-9][0-9])$")
+MINOR = re.compile(r"^[0-9]{2}$")
+COMPONENT = re.compile(r"^[0-9]{6}(0[1-9]|[1-9][0-9])[0-9]{2}[0-9]{6}$")
+
+ADMIN_LEVEL_DIGITS = {"province": 6, "city": 6, "district": 6, "street": 9, "community": 12}
+ENUMS = {
+    ("admin_areas", "level"): ("province", "city", "district", "street", "community"),
+    ("roads", "kind"): ("main", "secondary", "branch", "lane", "block"),
+    ("roads", "left_parity"): ("odd", "even", "all"),
+    ("roads", "right_parity"): ("odd", "even", "all"),
+    ("courtyards", "kind"): ("courtyard", "compound"),
+    ("house_numbers", "parent_kind"): ("road", "place", "courtyard"),
+    ("buildings", "parent_kind"): ("house_number", "road", "place", "organisation", "courtyard"),
+    ("cases", "kind"): ("component", "event"),
+    ("cases", "status"): ("reported", "registered", "dispatched", "handling", "handled", "verified",
+                          "closed", "cancelled"),
+}
+# (layer, field) -> (pattern, what it must be)
+FORMATS: dict[tuple[str, str], tuple[re.Pattern, str]] = {
+    ("unit_grids", "code"): (GRID, "a unit grid code: 15 digits (community 12 + 3), or the legacy 14"),
+    ("unit_grids", "community_code"): (DIGITS[12], "a 12-digit community code"),
+    ("responsibility_grids", "code"): (RESP_GRID, "1-32 letters, digits, '-' or '_'"),
+    ("responsibility_grids", "district_code"): (DIGITS[6], "a 6-digit district code"),
+    ("roads", "district_code"): (DIGITS[6], "a 6-digit district code"),
+    ("place_names", "district_code"): (DIGITS[6], "a 6-digit district code"),
+    ("courtyards", "street_code"): (DIGITS[9], "a 9-digit street office code"),
+    ("courtyards", "community_code"): (DIGITS[12], "a 12-digit community code"),
+    ("components", "code"): (COMPONENT, "a component code: 16 digits = district 6 + major class 01-99 "
+                                        "+ minor class 2 + serial 6"),
+    ("components", "grid_code"): (GRID, "a unit grid code of 15 (or legacy 14) digits"),
+    ("cases", "case_no"): (CASE_NO, "1-40 letters, digits, '-' or '_'"),
+    ("cases", "major_class"): (CLASS, "a 2-digit major class 01-99"),
+    ("cases", "minor_class"): (MINOR, "a 2-digit minor class"),
+    ("cases", "component_code"): (DIGITS[16], "a 16-digit component code"),
+    ("cases", "grid_code"): (GRID, "a unit grid code of 15 (or legacy 14) digits"),
+    ("cases", "district_code"): (DIGITS[6], "a 6-digit district code"),
+}
+# Required by the contract but legitimately empty on some rows: a district's (or city's) parent may
+# be absent; streets and communities are checked for theirs below.
+NOT_ALWAYS_REQUIRED = {("admin_areas", "parent_code")}
+STANDARD_MAJORS = {"01", "02", "03", "04", "05", "06"}  # GB/T 30428.2 components and event majors
+
+
+def match_columns(layer: Layer, columns: list[str]) -> dict[str, str]:
+    """Contract field -> file column: exact, then case-insensitive, then the 10-character names a
+    .dbf truncates long field names to (``community_code`` -> ``community_``)."""
+    out: dict[str, str] = {}
+    lowered = {c.lower(): c for c in columns}
+    for f in layer.fields:
+        if f.name in columns:
+            out[f.name] = f.name
+        elif f.name.lower() in lowered:
+            out[f.name] = lowered[f.name.lower()]
+        elif len(f.name) > 10 and f.name[:10].lower() in lowered:
+            out[f.name] = lowered[f.name[:10].lower()]
+    return out
+
+
+def _text(v):
+    if v is None:
+        return None
+    if isinstance(v, float):
+        if v != v:
+            return None
+        if v.is_integer():
+            v = int(v)  # a code a careless tool stored as a number keeps no ".0"
+    text = str(v).strip()
+    return text or None
+
+
+def _int(v):
+    if v is None or isinstance(v, int):
+        return v
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    text = str(v).strip()
+    if not text:
+        return None
+    if re.fullmatch(r"[+-]?[0-9]{1,9}(\.0*)?", text):
+        return int(float(text))
+    raise ValueError("not an integer")
+
+
+def _list(v):
+    if v is None:
+        return []
+    if isinstance(v, (list, tuple)):
+        return [str(x).strip() for x in v if x is not None and str(x).strip()]
+    return [part.strip() for part in str(v).split("|") if part.strip()]
+
+
+def _time(v):
+    if v is None:
+        return None
+    if isinstance(v, dt.datetime):
+        return v
+    text = str(v).strip()
+    if not text:
+        return None
+    text = text.replace("/", "-")
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError("not a date/time (expected e.g. 2024-05-01 08:30:00 or 2024-05-01T08:30:00+08:00)")
+
+
+_CONVERT: dict[str, Callable] = {"text": _text, "int": _int, "list": _list, "time": _time}
+
+
+@dataclass
+class RowConverter:
+    """Turns a batch of file columns into staging rows for one contract layer, with the issues."""
+
+    layer: Layer
+    mapping: dict[str, str]  # contract field -> file column
+    extras: list[str]  # file columns kept in attrs
+
+    def convert(self, batch: Batch) -> tuple[list[list], list[RowIssue]]:
+        """Typed columns (one list per staging column, row_no first) and the problems found."""
+        rows = batch.rows.tolist()
+        n = len(rows)
+        issues: list[RowIssue] = list(batch.issues)
+        out: list[list] = [rows]
+        typed: dict[str, list] = {}
+        for f in self.layer.fields:
+            if f.name in self.layer.computed:
+                continue
+            col = self.mapping.get(f.name)
+            raw = batch.columns.get(col) if col else None
+            if raw is None:
+                values = [[] if f.kind == "list" else None] * n
+            elif f.kind == "text":
+                values = [_text(v) for v in raw]
+            else:
+                convert = _CONVERT[f.kind]
+                values = []
+                for i, v in enumerate(raw):
+                    try:
+                        values.append(convert(v))
+                    except ValueError as exc:
+                        values.append([] if f.kind == "list" else None)
+                        issues.append(RowIssue(rows[i], col, _show(v), str(exc)))
+            if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED:
+                for i, v in enumerate(values):
+                    if v is None or v == []:
+                        if raw is None or raw[i] is None or _text(raw[i]) is None:
+                            issues.append(RowIssue(rows[i], col or f.name, None, "required field is empty"))
+            typed[f.name] = values
+            out.append(values)
+        issues.extend(self._formats(rows, typed))
+        if self.extras:
+            extra_cols = [(c, batch.columns[c]) for c in self.extras]
+            attrs = []
+            for i in range(n):
+                d = {c: _jsonable(vals[i]) for c, vals in extra_cols if vals[i] is not None and vals[i] != ""}
+                attrs.append(Jsonb(d) if d else None)
+            out.append(attrs)
+        else:
+            out.append([None] * n)
+        return out, issues
+
+    def _col(self, name: str) -> str:
+        return self.mapping.get(name, name)
+
+    def _formats(self, rows: list[int], typed: dict[str, list]) -> list[RowIssue]:
+        name = self.layer.name
+        issues: list[RowIssue] = []
+        for field_name, values in typed.items():
+            enum = ENUMS.get((name, field_name))
+            fmt = FORMATS.get((name, field_name))
+            if enum is None and fmt is None:
+                continue
+            for i, v in enumerate(values):
+                if v is None:
+                    continue
+                if enum is not None and v not in enum:
+                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be one of {', '.join(enum)}"))
+                elif fmt is not None and not fmt[0].match(v):
+                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be {fmt[1]}"))
+        check = getattr(self, f"_check_{name}", None)
+        if check is not None:
+            issues.extend(check(rows, typed))
+        return issues
+
+    def _check_admin_areas(self, rows, t):
+        out = []
+        for i, (code, level, parent) in enumerate(zip(t["code"], t["level"], t["parent_code"])):
+            if code is None or level not in ADMIN_LEVEL_DIGITS:
+                continue
+            digits = ADMIN_LEVEL_DIGITS[level]
+            ok = DIGITS[digits].match(code) and (
+                level != "province" or code.endswith("0000")) and (level != "city" or code.endswith("00"))
+            if not ok:
+                out.append(RowIssue(rows[i], self._col("code"), code,
+                                    f"a {level} code must be {digits} digits (GB/T 2260 district 6, street 9, "
+                                    "community 12)"))
+            elif level in ("street", "community"):
+                if parent is None:
+                    out.append(RowIssue(rows[i], self._col("parent_code"), None, f"a {level} needs its parent_code"))
+                elif not code.startswith(parent) or len(parent) != digits - 3:
+                    out.append(RowIssue(rows[i], self._col("parent_code"), parent,
+                                        f"the parent of {level} {code} must be its first {digits - 3} digits"))
+        return out
+
+    def _check_unit_grids(self, rows, t):
+        return [RowIssue(rows[i], self._col("community_code"), comm,
+                         f"grid {code} does not start with its community code")
+                for i, (code, comm) in enumerate(zip(t["code"], t["community_code"]))
+                if code and comm and GRID.match(code) and DIGITS[12].match(comm) and not code.startswith(comm)]
+
+    def _check_supervisors(self, rows, t):
+        return [RowIssue(rows[i], self._col("grid_codes"), g, "must be responsibility grid codes separated by |")
+                for i, codes in enumerate(t["grid_codes"]) for g in codes if not RESP_GRID.match(g)]
+
+    def _check_roads(self, rows, t):
+        out = []
+        for side in ("left", "right"):
+            for end in ("from", "to"):
+                name = f"{side}_{end}"
+                out += [RowIssue(rows[i], self._col(name), v, "a house number range must not be negative")
+                        for i, v in enumerate(t[name]) if v is not None and v < 0]
+        return out
+
+    def _check_components(self, rows, t):
+        return [RowIssue(rows[i], self._col("code"), code,
+                         f"major class {code[6:8]} is a local extension (standard: 01-06)", "warning")
+                for i, code in enumerate(t["code"])
+                if code and COMPONENT.match(code) and code[6:8] not in STANDARD_MAJORS]
+
+    def _check_cases(self, rows, t):
+        out = []
+        for i in range(len(rows)):
+            kind, major, minor = t["kind"][i], t["major_class"][i], t["minor_class"][i]
+            comp, rep, closed = t["component_code"][i], t["reported_at"][i], t["closed_at"][i]
+            if kind == "component" and comp and DIGITS[16].match(comp) and major and minor \
+                    and comp[6:10] != major + minor:
+                out.append(RowIssue(rows[i], self._col("component_code"), comp,
+                                    f"the component's class {comp[6:8]}/{comp[8:10]} differs from the case's "
+                                    f"{major}/{minor}"))
+            if kind == "event" and comp:
+                out.append(RowIssue(rows[i], self._col("component_code"), comp,
+                                    "an event case carries no component code (kind is event)", "warning"))
+            if major and CLASS.match(major) and major not in STANDARD_MAJORS:
+                out.append(RowIssue(rows[i], self._col("major_class"), major,
+                                    f"major class {major} is a local extension (standard: 01-06)", "warning"))
+            if minor == "00":
+                out.append(RowIssue(rows[i], self._col("minor_class"), minor, "minor class 00 does not exist"))
+            if rep and closed and _aware(closed) < _aware(rep):
+                out.append(RowIssue(rows[i], self._col("closed_at"), closed.isoformat(),
+                                    "closed before it was reported"))
+        return out
+
+
+_CST = dt.timezone(dt.timedelta(hours=8))
+
+
+def _aware(t: dt.datetime) -> dt.datetime:
+    return t if t.tzinfo else t.replace(tzinfo=_CST)
+
+
+def _show(v) -> str | None:
+    if v is None:
+        return None
+    text = str(v)
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _jsonable(v):
+    if isinstance(v, (str, int, bool)) or v is None:
+        return v
+    if isinstance(v, float):
+        return None if v != v else v
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, bytes):
+        return v.hex()
+    return str(v)
