@@ -1,0 +1,161 @@
+"""Unit grids (万米单元网格), responsibility grids (责任网格) and the supervisors bound to them.
+
+Unit grids are the cells of one 100 m lattice (EPSG:4538) cut to each urban community, so they
+cover the communities without gaps or overlaps and line up across community borders. Slivers
+under a tenth of a cell join their neighbour. Codes: community code + 3-digit sequence, west to
+east, then north to south (GB/T 30428.1).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .names import person_name
+from .partition import polygons_of
+from .rand import rng
+from .skeleton import Skeleton
+
+CELL_M = 100.0
+SLIVER_M2 = 0.1 * CELL_M * CELL_M
+RESP_KM2 = 1.0  # a supervisor patrols about this much
+
+
+@dataclass
+class UnitGrids:
+    """All unit grids, as parallel arrays (geometry in metres)."""
+
+    code: list[str] = field(default_factory=list)
+    community: list[str] = field(default_factory=list)
+    geom: list = field(default_factory=list)
+    resp: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.code)
+
+
+@dataclass
+class RespGrid:
+    code: str
+    name: str
+    district_code: str
+    street_code: str
+    geom: object
+    supervisors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Supervisor:
+    id: str
+    name: str
+    grid_codes: list[str]
+    phone: str
+
+
+def community_cells(community_geom) -> list:
+    """The lattice cells cut to one community, slivers merged, in code order."""
+    x0, y0, x1, y1 = community_geom.bounds
+    i0, i1 = int(np.floor(x0 / CELL_M)), int(np.ceil(x1 / CELL_M))
+    j0, j1 = int(np.floor(y0 / CELL_M)), int(np.ceil(y1 / CELL_M))
+    ii, jj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1))
+    ii, jj = ii.ravel(), jj.ravel()
+    boxes = shapely.box(ii * CELL_M, jj * CELL_M, (ii + 1) * CELL_M, (jj + 1) * CELL_M)
+    shapely.prepare(community_geom)
+    hit = shapely.intersects(community_geom, boxes)
+    ii, jj, boxes = ii[hit], jj[hit], boxes[hit]
+    pieces = shapely.intersection(boxes, community_geom)
+    cells: dict[tuple[int, int], object] = {}
+    small: list[tuple[tuple[int, int], object]] = []
+    for i, j, piece in zip(ii.tolist(), jj.tolist(), pieces):
+        polys = polygons_of(piece)
+        if not polys:
+            continue
+        g = shapely.union_all(polys)
+        if g.area < SLIVER_M2:
+            small.append(((i, j), g))
+        else:
+            cells[(i, j)] = g
+    for (i, j), g in small:
+        best, best_len = None, 0.0
+        for key in ((i - 1, j), (i + 1, j), (i, j - 1), (i, j + 1)):
+            host = cells.get(key)
+            if host is not None:
+                shared = g.boundary.intersection(host.boundary).length
+                if shared > best_len:
+                    best, best_len = key, shared
+        if best is None:
+            cells[(i, j)] = g  # an isolated sliver stays a (small) grid of its own
+        else:
+            cells[best] = shapely.union_all([cells[best], g])
+    # west to east, then north to south: rows from the north, columns from the west
+    order = sorted(cells, key=lambda k: (-k[1], k[0]))
+    return [cells[k] for k in order]
+
+
+def build_unit_grids(sk: Skeleton) -> UnitGrids:
+    grids = UnitGrids()
+    for c in sk.communities():
+        if not c.urban:
+            continue
+        cells = community_cells(c.geom)
+        if len(cells) > 999:
+            raise ValueError(f"community {c.code} {c.name} needs {len(cells)} unit grids (> 999)")
+        for seq, g in enumerate(cells, start=1):
+            grids.code.append(f"{c.code}{seq:03d}")
+            grids.community.append(c.code)
+            grids.geom.append(g if g.geom_type == "MultiPolygon" else shapely.MultiPolygon([g]))
+    return grids
+
+
+def _kmeans(xy: np.ndarray, k: int, r: np.random.Generator, iters: int = 25) -> np.ndarray:
+    centres = xy[r.choice(len(xy), size=k, replace=False)]
+    for _ in range(iters):
+        label = ((xy[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+        for i in range(k):
+            m = label == i
+            if m.any():
+                centres[i] = xy[m].mean(axis=0)
+    return ((xy[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)
+
+
+def build_responsibility(sk: Skeleton, grids: UnitGrids, seed: int) -> tuple[list[RespGrid], list[Supervisor]]:
+    """Group each street office's unit grids into patrol areas and bind one supervisor to each
+    (a few supervisors keep two neighbouring areas, as happens where staff is short)."""
+    by_street: dict[str, list[int]] = {}
+    for idx, comm in enumerate(grids.community):
+        by_street.setdefault(comm[:9], []).append(idx)
+    streets = {s.code: s for s in sk.streets()}
+    cent = shapely.get_coordinates(shapely.centroid(np.array(grids.geom, dtype=object)))
+    grids.resp = [""] * len(grids)
+    resp: list[RespGrid] = []
+    for street_code in sorted(by_street):
+        idx = np.array(by_street[street_code])
+        s = streets[street_code]
+        area = sum(grids.geom[i].area for i in idx) / 1e6
+        k = int(min(len(idx), max(1, round(area / RESP_KM2))))
+        r = rng(seed, "resp", street_code)
+        label = _kmeans(cent[idx], k, r) if k > 1 else np.zeros(len(idx), int)
+        # number the patrol areas north-west first, like the unit grids
+        groups = [idx[label == g] for g in range(k) if (label == g).any()]
+        groups.sort(key=lambda g: (-cent[g, 1].mean(), cent[g, 0].mean()))
+        for n, members in enumerate(groups, start=1):
+            code = f"ZR{street_code}{n:02d}"
+            geom = shapely.union_all([grids.geom[i] for i in members])
+            geom = geom if geom.geom_type == "MultiPolygon" else shapely.MultiPolygon(polygons_of(geom))
+            resp.append(RespGrid(code, f"{s.name}第{n}责任网格", street_code[:6], street_code, geom))
+            for i in members:
+                grids.resp[i] = code
+    sups: list[Supervisor] = []
+    r = rng(seed, "supervisors")
+    i = 0
+    while i < len(resp):
+        take = 2 if (r.random() < 0.08 and i + 1 < len(resp) and resp[i + 1].street_code == resp[i].street_code) else 1
+        sid = f"S{len(sups) + 1:05d}"
+        codes = [g.code for g in resp[i:i + take]]
+        for g in resp[i:i + take]:
+            g.supervisors.append(sid)
+        phone = f"13{r.integers(0, 10)}{r.integers(0, 10**8):08d}"
+        sups.append(Supervisor(sid, person_name(r), codes, phone))
+        i += take
+    return resp, sups
