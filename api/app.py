@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from layers.database import conninfo, make_pool
 
 from . import errors
-from .routes import system
+from .routes import ingest, system
 from .settings import ServerSettings, get_server_settings
 from .version import version
 
@@ -43,4 +43,5 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(system.router)
+    ingest.install(app)
     return app

@@ -316,6 +316,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                             "value": None, "reason": str(exc), "severity": "error"}])
         for layer in report.layers:
             layer.inserted = layer.updated = layer.unchanged = layer.deleted = 0
+    except BaseException:  # Ctrl-C, a crash: the transaction was rolled back on the way out
+        report.outcome = "failed"
+        report.message = "interrupted; nothing was loaded"
+        raise
     else:
         report.outcome = "loaded"
         report.message = f"{report.loaded} rows loaded, {report.rejected} rejected"

@@ -1,0 +1,323 @@
+"""Bulk loading over HTTP for staff without shell access: upload a file as a job, follow it.
+
+``POST /ingest/jobs`` takes a multipart upload (size-limited while it streams in), checks what it
+really is (zip bombs, path traversal in archives and wrong file types are refused with a 4xx
+before any job exists), and queues a job; ``GET /ingest/jobs/{id}`` tells its state, progress
+and report. Loads run with the same loader, validation and guarantees as ``urbangis load``.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import uuid
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from starlette.formparsers import MultiPartException, MultiPartParser
+
+from layers import database as db
+from layers.config import get_settings
+from layers.contract import BY_NAME
+
+from ..deps import base_url
+from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+
+log = logging.getLogger("urbangis.api.ingest")
+router = APIRouter(prefix="/ingest", tags=["ingest"])
+OFFERS = [("ingest", "/ingest/jobs", "application/json",
+           "Bulk loading: POST a file (multipart) as a job, GET /ingest/jobs/{id} for its state and report")]
+
+
+class IngestSettings(BaseSettings):
+    """Limits of HTTP uploads (prefix ``URBANGIS_INGEST_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="URBANGIS_INGEST_", extra="ignore")
+
+    max_upload_mb: int = Field(default=1024, description="Largest upload accepted, in MiB.")
+    max_unpacked_mb: int = Field(default=8192, description="Largest total size a zip may unpack to, in MiB.")
+    jobs_dir: Path | None = Field(default=None, description="Where uploads and reports live "
+                                                            "[default: URBANGIS_HOME/ingest-jobs].")
+
+
+@lru_cache(maxsize=1)
+def get_ingest_settings() -> IngestSettings:
+    return IngestSettings()
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "UnsupportedMediaType"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
+    """Addresses -> CGCS2000 (lon, lat) with the geocoder over the database at ``info``; an
+    address that only matches an admin area (a district, a community) counts as not found."""
+    from geocoder.engine import Geocoder
+    from geocoder.index import build_index
+
+    with db.connect(info) as conn:
+        ix = build_index(conn)
+    engine = Geocoder(ix)
+
+    def geocode(addresses: Sequence[str]) -> list:
+        out = []
+        for text in addresses:
+            answer = engine.geocode(text, limit=1)
+            best = answer.candidates[0] if answer.candidates else None
+            if best is None or best.level == "area":
+                out.append(None)
+            else:
+                lon, lat = ix.plane.inv(best.x, best.y)
+                out.append((float(lon), float(lat)))
+        return out
+
+    return geocode
+
+
+def _safe_name(name: str | None) -> str:
+    base = Path((name or "").replace("\\", "/")).name
+    base = re.sub(r"[^\w.\-\u4e00-\u9fff]+", "_", base).strip("._") or "upload"
+    return base[-120:]
+
+
+async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, dict[str, str]]:
+    """Stream the multipart body to ``dest``, refusing it as soon as it passes ``limit`` bytes."""
+    ctype = request.headers.get("content-type", "")
+    if not ctype.startswith("multipart/form-data"):
+        raise UnsupportedMediaType("send the file as multipart/form-data with a part named 'file'")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
+        raise PayloadTooLarge(f"upload of {int(declared) >> 20} MiB is over the limit of {limit >> 20} MiB")
+    seen = 0
+
+    async def counted():
+        nonlocal seen
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit + 64 * 1024:
+                raise _TooLarge()
+            yield chunk
+
+    parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=20)
+    try:
+        form = await parser.parse()
+    except _TooLarge:
+        raise PayloadTooLarge(f"upload is over the limit of {limit >> 20} MiB") from None
+    except MultiPartException as exc:
+        raise BadRequest(f"the multipart body cannot be read: {exc.message}") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise BadRequest("no file: send the data as a multipart part named 'file'")
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / _safe_name(upload.filename)
+    size = 0
+    with target.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"upload is over the limit of {limit >> 20} MiB")
+            out.write(chunk)
+    await upload.close()
+    fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+    return target, fields
+
+
+def _check_file(path: Path, max_unpacked: int) -> str:
+    """What the upload is; 415 for a type the loader does not read, 400 for an unsafe archive."""
+    from ingest.formats import ReadError, detect_kind
+    from ingest.formats.archive import UnsafeArchive, check
+
+    try:
+        kind = detect_kind(path)
+    except ReadError as exc:
+        raise UnsupportedMediaType(str(exc)) from None
+    if kind == "shp":
+        raise BadRequest(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
+                         ".dbf (and .prj, .cpg)")
+    if kind == "zip":
+        try:
+            check(path, max_total=max_unpacked)
+        except UnsafeArchive as exc:
+            raise BadRequest(str(exc)) from None
+        except ReadError as exc:
+            raise UnsupportedMediaType(str(exc)) from None
+    return kind
+
+
+def _options(fields: dict[str, str], request: Request) -> dict:
+    from ingest.crs import CRSError, parse_source_crs
+
+    get = lambda k: fields.get(k) or request.query_params.get(k)  # noqa: E731
+    mode = (get("mode") or "strict").strip().lower().replace("_", "-")
+    if mode not in ("strict", "skip-invalid"):
+        raise BadRequest(f"mode: {mode!r} is not one of strict, skip-invalid", parameter="mode")
+    layer = get("layer")
+    if layer and layer not in BY_NAME:
+        raise BadRequest(f"layer: {layer!r} is not a layer ({', '.join(BY_NAME)})", parameter="layer")
+    crs = get("source_crs")
+    if crs:
+        try:
+            parse_source_crs(crs)
+        except CRSError as exc:
+            raise BadRequest(f"source_crs: {exc}", parameter="source_crs") from None
+    replace = (get("replace") or "false").strip().lower()
+    if replace not in ("true", "false", "1", "0", "yes", "no"):
+        raise BadRequest(f"replace: {replace!r} is not true or false", parameter="replace")
+    return {"mode": mode, "layer": layer, "source_crs": crs, "replace": replace in ("true", "1", "yes")}
+
+
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": "GeoJSON, GeoPackage, CSV, XLSX, FlatGeobuf, or a zip (shapefiles, a "
+                                        "gazetteer folder)"},
+                "layer": {"type": "string", "enum": list(BY_NAME),
+                          "description": "contract layer, when the file name does not say it"},
+                "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09"},
+                "mode": {"type": "string", "enum": ["strict", "skip-invalid"], "default": "strict"},
+                "replace": {"type": "boolean", "default": False},
+            }}}},
+    }
+}
+
+
+def _runner(request: Request):
+    return request.app.state.ingest_jobs
+
+
+def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
+    links = [{"rel": "self", "href": f"{base}/ingest/jobs/{job_id}", "type": "application/json"}]
+    files = files or {}
+    if files.get("json"):
+        links.append({"rel": "report", "href": f"{base}/ingest/jobs/{job_id}/report", "type": "application/json"})
+    if files.get("table"):
+        links.append({"rel": "report-table", "href": f"{base}/ingest/jobs/{job_id}/report.txt", "type": "text/plain"})
+    if files.get("rejected"):
+        links.append({"rel": "rejected", "href": f"{base}/ingest/jobs/{job_id}/rejected",
+                      "type": "application/geo+json"})
+    return links
+
+
+@router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC)
+async def create_job(request: Request) -> JSONResponse:
+    """Queue a load of the uploaded file; answers 202 with the job's id and where to follow it."""
+    settings = get_ingest_settings()
+    runner = _runner(request)
+    incoming = runner.workdir / f"incoming-{uuid.uuid4().hex}"
+    try:
+        path, fields = await _read_upload(request, settings.max_upload_mb << 20, incoming)
+        options = _options(fields, request)
+        _check_file(path, settings.max_unpacked_mb << 20)
+        job_id = runner.create(path.name, options)
+        target = runner.job_dir(job_id) / "upload"
+        incoming.rename(target)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    runner.submit(job_id, target / path.name)
+    base = base_url(request)
+    return JSONResponse({"id": job_id, "state": "queued", "filename": path.name, "options": options,
+                         "links": _job_links(base, job_id)}, status_code=202,
+                        headers={"Location": f"{base}/ingest/jobs/{job_id}"})
+
+
+@router.get("/jobs", summary="Recent ingest jobs")
+def list_jobs(request: Request, limit: int = 50) -> dict:
+    """The most recent jobs, newest first."""
+    if not 1 <= limit <= 500:
+        raise BadRequest("limit: must be between 1 and 500", parameter="limit")
+    base = base_url(request)
+    jobs = _runner(request).recent(limit)
+    for job in jobs:
+        job["links"] = _job_links(base, job["id"])
+    return {"jobs": jobs}
+
+
+@router.get("/jobs/{job_id}", summary="State, progress and report of an ingest job")
+def get_job(request: Request, job_id: uuid.UUID) -> dict:
+    """State (queued, running, loaded, rejected, failed), progress and the report once done."""
+    job = _runner(request).get(str(job_id))
+    if job is None:
+        raise NotFound(f"no ingest job {job_id}")
+    total, done = job.pop("rows_total"), job.pop("rows_done")
+    job["progress"] = {"layer": job.pop("layer"), "phase": job.pop("phase"), "rows_done": done, "rows_total": total,
+                       "percent": round(100 * done / total, 1) if total else None}
+    files = (job.get("report") or {}).get("files") or {}
+    job["links"] = _job_links(base_url(request), job["id"], files)
+    return job
+
+
+def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str) -> FileResponse:
+    runner = _runner(request)
+    if runner.get(str(job_id)) is None:
+        raise NotFound(f"no ingest job {job_id}")
+    path = runner.job_dir(str(job_id)) / name
+    if not path.exists():
+        raise NotFound(f"job {job_id} has no {name} (yet)")
+    return FileResponse(path, media_type=media, filename=f"{job_id}-{name}")
+
+
+@router.get("/jobs/{job_id}/report", summary="The job's full report (JSON, every issue)")
+def job_report(request: Request, job_id: uuid.UUID) -> FileResponse:
+    return _job_file(request, job_id, "report.json", "application/json")
+
+
+@router.get("/jobs/{job_id}/report.txt", summary="The job's report as a readable table")
+def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
+    return _job_file(request, job_id, "report.txt", "text/plain; charset=utf-8")
+
+
+@router.get("/jobs/{job_id}/rejected", summary="The rows the job set aside (GeoJSON)")
+def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
+    return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json")
+
+
+def install(app) -> None:
+    """Include the ingest routes, list them on the landing page, run the job worker with the app."""
+    from ingest.jobs import JobRunner
+
+    app.include_router(router)
+    app.state.offers.extend(OFFERS)
+    settings = get_ingest_settings()
+    info = app.state.conninfo
+    workdir = settings.jobs_dir or (get_settings().home / "ingest-jobs")
+    runner = JobRunner(info, workdir, geocode_factory=lambda: lazy_address_geocoder(info),
+                       max_unpacked=settings.max_unpacked_mb << 20)
+    app.state.ingest_jobs = runner
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            runner.start()
+            try:
+                yield state
+            finally:
+                runner.stop()
+
+    app.router.lifespan_context = lifespan
+
+
+def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
+    """A geocode function that builds the geocoder's index only if a file needs it."""
+    impl: list = []
+
+    def geocode(addresses):
+        if not impl:
+            impl.append(address_geocoder(info))
+        return impl[0](addresses)
+
+    return geocode
