@@ -7,13 +7,15 @@ SHELL        := /bin/bash
 PYTHON       ?= python3
 VENV         := .venv
 BIN          := $(VENV)/bin
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin
+# chromium + a CJK font: the map page is checked in a real headless browser (tests/tiles).
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin chromium fonts-wqy-microhei
+WEB_VENDOR   := api/static/vendor/maplibre-gl
 PYTEST_ARGS  ?=
 
 export URBANGIS_HOME ?= $(CURDIR)/.urbangis
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test setup deps system-deps venv db-up db-stop clean
+.PHONY: help serve test setup deps system-deps venv web db-up db-stop clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -27,7 +29,7 @@ test: deps db-up ## Install, start PostGIS, run the tests
 setup: deps db-up ## Everything `serve` needs, without serving
 	$(BIN)/urbangis load --if-empty
 
-deps: system-deps venv ## System packages (apt-get) and the Python venv
+deps: system-deps venv web ## System packages (apt-get), the Python venv, the map page's JS
 
 db-up: ## Start the project-local cluster (or use URBANGIS_DATABASE_URL) and migrate
 	$(BIN)/urbangis db up
@@ -39,7 +41,8 @@ db-stop: ## Stop the project-local cluster
 # as root), otherwise it says what to install.
 system-deps:
 	@if ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
-	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v ogrinfo >/dev/null; then \
+	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v ogrinfo >/dev/null \
+	    && command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi; then \
 	  echo "system packages: present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "system packages: installing $(APT_PACKAGES)"; \
@@ -51,6 +54,20 @@ system-deps:
 	fi
 
 venv: $(VENV)/.installed
+
+# MapLibre GL JS from npm (web/package-lock.json), vendored into the app's static folder: the map
+# page loads nothing from the internet. Redone only when the lock file changes.
+web: $(WEB_VENDOR)/.installed
+
+$(WEB_VENDOR)/.installed: web/package.json web/package-lock.json
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing nodejs npm"; export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null; \
+	  else echo "npm missing; as root run: apt-get install nodejs npm" >&2; exit 1; fi; }
+	cd web && npm ci --no-audit --no-fund --omit=dev --loglevel=error
+	mkdir -p $(WEB_VENDOR)
+	cp web/node_modules/maplibre-gl/dist/maplibre-gl.js web/node_modules/maplibre-gl/dist/maplibre-gl.css \
+	   web/node_modules/maplibre-gl/dist/LICENSE.txt $(WEB_VENDOR)/
+	touch $@
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

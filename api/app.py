@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from layers.database import conninfo, make_pool
 
 from . import errors
-from .routes import ingest, system
+from .routes import ingest, system, tiles
 from .settings import ServerSettings, get_server_settings
 from .version import version
 
@@ -40,8 +40,10 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     app.state.server_settings = settings
     app.state.conninfo = info
     app.state.offers = []
+    app.state.conformance = []
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(system.router)
     ingest.install(app)
+    tiles.install(app)
     return app

@@ -37,6 +37,7 @@ class Collection:
     maxzoom: int = 22
     simplify: dict[int, float] = field(default_factory=dict)
     tile_feature_limit: int = 20000
+    tile_fields: tuple[str, ...] | None = None
     color: str = "#3388ff"
 
     def simplify_at(self, zoom: int) -> float:
@@ -46,6 +47,11 @@ class Collection:
 
     def in_zoom(self, zoom: int) -> bool:
         return self.minzoom <= zoom <= self.maxzoom
+
+    @property
+    def tile_columns(self) -> tuple[str, ...]:
+        """The attributes vector tiles carry: ``tile_fields`` if set, else all ``fields``."""
+        return self.tile_fields if self.tile_fields is not None else self.fields
 
 
 _KEYS = {f for f in Collection.__dataclass_fields__} - {"id"}
@@ -68,6 +74,11 @@ def _build(cid: str, spec: dict, defaults: dict) -> Collection:
     merged.setdefault("description", "")
     merged.setdefault("group", "other")
     merged["fields"] = tuple(merged["fields"])
+    if merged.get("tile_fields") is not None:
+        merged["tile_fields"] = tuple(merged["tile_fields"])
+        extra = set(merged["tile_fields"]) - set(merged["fields"])
+        if extra:
+            raise RegistryError(f"collection {cid!r}: tile_fields not in fields: {', '.join(sorted(extra))}")
     merged["simplify"] = {int(z): float(t) for z, t in (merged.get("simplify") or {}).items()}
     if not 0 <= int(merged.get("minzoom", 0)) <= int(merged.get("maxzoom", 22)) <= 30:
         raise RegistryError(f"collection {cid!r}: need 0 <= minzoom <= maxzoom <= 30")

@@ -1,0 +1,73 @@
+"""The disk tile cache: hits, invalidation when the layer's data changes, and switched off."""
+from __future__ import annotations
+
+import mapbox_vector_tile
+import morecantile
+
+from layers import database as db
+from tests.conftest import new_database
+from tiles.settings import TileSettings
+
+from .conftest import CENTRE, add_cases, tile_client
+
+WEB = morecantile.tms.get("WebMercatorQuad")
+
+
+def _path(z: int) -> str:
+    t = WEB.tile(CENTRE[0], CENTRE[1], z)
+    return f"{t.z}/{t.y}/{t.x}"
+
+
+def test_second_request_is_a_hit_with_the_same_bytes(tiles_db, tmp_path):
+    with tile_client(tiles_db, tmp_path / "cache") as client:
+        url = f"/tiles/WebMercatorQuad/{_path(12)}"
+        first = client.get(url)
+        second = client.get(url)
+        assert (first.headers["x-tile-cache"], second.headers["x-tile-cache"]) == ("miss", "hit")
+        assert first.content == second.content and first.headers["etag"] == second.headers["etag"]
+        files = list((tmp_path / "cache").rglob("*.mvt.gz"))
+        z, y, x = _path(12).split("/")
+        assert len(files) == 1 and files[0].parts[-3:] == (z, x, f"{y}.mvt.gz")
+        empty = client.get("/tiles/WebMercatorQuad/12/0/0")
+        assert empty.status_code == 204 and client.get("/tiles/WebMercatorQuad/12/0/0").headers["x-tile-cache"] == "hit"
+        assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+
+
+def test_a_change_to_the_data_invalidates_the_cache(tmp_path):
+    info = new_database()
+    try:
+        add_cases(info, 50)
+        with tile_client(info, tmp_path / "cache") as client:
+            url = f"/collections/cases/tiles/WebMercatorQuad/{_path(10)}"  # holds every case
+            before = client.get(url)
+            assert client.get(url).headers["x-tile-cache"] == "hit"
+            with db.connect(info) as conn:
+                conn.execute(
+                    "INSERT INTO cases (case_no, kind, major_class, minor_class, status, reported_at, geom) "
+                    "VALUES ('NEW1', 'event', '01', '01', 'reported', now(), ST_SetSRID(ST_MakePoint(%s, %s), 4490))",
+                    CENTRE,
+                )
+                conn.commit()
+            after = client.get(url)
+            assert after.headers["x-tile-cache"] == "miss"
+            assert after.headers["etag"] != before.headers["etag"]
+            # the client's old copy is no longer current
+            assert client.get(url, headers={"If-None-Match": before.headers["etag"]}).status_code == 200
+            features = mapbox_vector_tile.decode(after.content)["cases"]["features"]
+            assert len(features) == 51 and "NEW1" in {f["properties"]["case_no"] for f in features}
+            # only the current state's folder is left
+            states = list((tmp_path / "cache").glob("*/cases/WebMercatorQuad/*"))
+            assert len(states) == 1
+    finally:
+        db.drop_database(info)
+
+
+def test_cache_off(tiles_db, tmp_path, monkeypatch):
+    monkeypatch.setenv("URBANGIS_TILE_CACHE", "off")
+    assert TileSettings().cache_dir() is None
+    monkeypatch.setenv("URBANGIS_TILE_CACHE", str(tmp_path / "elsewhere"))
+    assert TileSettings().cache_dir() == tmp_path / "elsewhere"
+    with tile_client(tiles_db, None) as client:
+        r = client.get(f"/tiles/WebMercatorQuad/{_path(12)}")
+        assert r.status_code == 200 and r.headers["x-tile-cache"] == "off" and r.headers["etag"]
+    assert not (tmp_path / "elsewhere").exists()

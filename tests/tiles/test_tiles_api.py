@@ -1,0 +1,169 @@
+"""OGC API - Tiles over HTTP: tile matrix sets, tilesets, tiles (gzip, ETag, 304), TileJSON,
+the MapLibre style (checked by MapLibre's own validator) and the errors."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import mapbox_vector_tile
+import morecantile
+import pytest
+
+from layers.registry import registry
+from tests.paths import ROOT
+
+from .conftest import CENTRE, N_CASES
+
+MVT = "application/vnd.mapbox-vector-tile"
+WEB = morecantile.tms.get("WebMercatorQuad")
+STYLE_VALIDATOR = ROOT / "web" / "node_modules" / "@maplibre" / "maplibre-gl-style-spec" / "dist" / "gl-style-validate.mjs"
+
+
+def tile_path(z: int, lon: float = CENTRE[0], lat: float = CENTRE[1]) -> str:
+    t = WEB.tile(lon, lat, z)
+    return f"{t.z}/{t.y}/{t.x}"
+
+
+def decode(body: bytes) -> dict:
+    return mapbox_vector_tile.decode(body)
+
+
+def test_tile_matrix_sets(tiles_client):
+    body = tiles_client.get("/tileMatrixSets").json()
+    assert [t["id"] for t in body["tileMatrixSets"]] == ["WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"]
+    web = tiles_client.get("/tileMatrixSets/WebMercatorQuad").json()
+    assert web["crs"].endswith("EPSG/0/3857") and len(web["tileMatrices"]) == 25
+    missing = tiles_client.get("/tileMatrixSets/GoogleMapsCompatible")
+    assert missing.status_code == 404 and "available: WebMercatorQuad" in missing.json()["description"]
+
+
+def test_collection_tilesets_and_tileset(tiles_client):
+    sets = tiles_client.get("/collections/cases/tiles").json()["tilesets"]
+    assert len(sets) == 3 and all(s["dataType"] == "vector" for s in sets)
+    item = next(link for link in sets[0]["links"] if link["rel"] == "item")
+    assert item["templated"] and item["href"].endswith("/collections/cases/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
+    doc = tiles_client.get("/collections/cases/tiles/WebMercatorQuad").json()
+    assert doc["tileMatrixSetURI"].endswith("/WebMercatorQuad")
+    assert doc["layers"] == [
+        {**doc["layers"][0], "id": "cases", "geometryDimension": 0, "minTileMatrix": "10", "maxTileMatrix": "22"}
+    ]
+
+
+def test_city_tileset_lists_every_collection(tiles_client):
+    doc = tiles_client.get("/tiles/WebMercatorQuad").json()
+    assert [layer["id"] for layer in doc["layers"]] == list(registry())
+    assert len(tiles_client.get("/tiles").json()["tilesets"]) == 3
+
+
+def test_tile_gzip_and_identity_are_the_same_tile(tiles_client):
+    zipped = tiles_client.get(f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "gzip"})
+    assert zipped.status_code == 200 and zipped.headers["content-type"] == MVT
+    assert zipped.headers["content-encoding"] == "gzip"
+    plain = tiles_client.get(f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    # httpx decodes the gzipped body, so both are the raw tile
+    assert zipped.content == plain.content
+    assert int(zipped.headers["content-length"]) < len(plain.content)  # it was compressed on the wire
+    assert len(decode(plain.content)["cases"]["features"]) == N_CASES
+    assert zipped.headers["cache-control"].startswith("public, max-age=")
+    assert zipped.headers["vary"] == "Accept-Encoding"
+
+
+def test_city_tile_and_collection_selection(tiles_client):
+    city = decode(tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(12)}").content)
+    assert {"admin_areas", "cases", "roads"} <= set(city)
+    some = decode(tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(12)}?collections=cases,roads").content)
+    assert set(some) == {"cases", "roads"}
+    bad = tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(12)}?collections=cases,nope")
+    assert bad.status_code == 400 and "unknown collection(s) nope" in bad.json()["description"]
+
+
+def test_other_tile_matrix_sets_serve_tiles(tiles_client):
+    for tms_id in ("WorldCRS84Quad", "CGCS2000Quad"):
+        t = morecantile.tms.get("WorldCRS84Quad").tile(CENTRE[0], CENTRE[1], 12)
+        r = tiles_client.get(f"/tiles/{tms_id}/{t.z}/{t.y}/{t.x}")
+        assert r.status_code == 200, r.text
+        assert len(decode(r.content)["cases"]["features"]) > 0
+
+
+def test_empty_tile_is_204(tiles_client):
+    r = tiles_client.get("/tiles/WebMercatorQuad/12/0/0")  # the Arctic Ocean off Alaska
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_etag_and_not_modified(tiles_client):
+    url = f"/tiles/WebMercatorQuad/{tile_path(13)}"
+    first = tiles_client.get(url)
+    etag = first.headers["etag"]
+    again = tiles_client.get(url, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert tiles_client.get(url, headers={"If-None-Match": 'W/"stale"'}).status_code == 200
+    other = tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(14)}")
+    assert other.headers["etag"] != etag
+
+
+@pytest.mark.parametrize(
+    "path, status, words",
+    [
+        ("/tiles/WebMercatorQuad/25/0/0", 404, "zoom 25 is outside WebMercatorQuad"),
+        ("/tiles/WebMercatorQuad/3/0/8", 404, "column (x) 8 is outside WebMercatorQuad zoom 3 (0..7)"),
+        ("/tiles/WebMercatorQuad/3/-1/0", 404, "row (y) -1 is outside"),
+        ("/tiles/WebMercatorQuad/99999999999999999999/0/0", 404, "outside WebMercatorQuad"),
+        ("/tiles/Mercator/3/0/0", 404, "unknown tile matrix set 'Mercator'"),
+        ("/collections/nope/tiles/WebMercatorQuad/3/0/0", 404, "unknown collection 'nope'"),
+        ("/collections/nope/tiles", 404, "unknown collection 'nope'"),
+        ("/collections/cases/tiles/Mercator", 404, "unknown tile matrix set"),
+        ("/tiles/WebMercatorQuad/3/zero/0", 400, "tileRow"),
+        ("/tiles/WorldCRS84Quad/tilejson.json", 400, "TileJSON describes Web Mercator tiles only"),
+        ("/styles/night/style.json", 404, "unknown style 'night'"),
+    ],
+)
+def test_bad_requests_get_a_clear_4xx(tiles_client, path, status, words):
+    r = tiles_client.get(path)
+    assert r.status_code == status, r.text
+    assert words in r.json()["description"]
+
+
+def test_tilejson(tiles_client):
+    doc = tiles_client.get("/tiles/WebMercatorQuad/tilejson.json").json()
+    assert doc["tilejson"] == "3.0.0"
+    assert doc["tiles"][0].endswith("/tiles/WebMercatorQuad/{z}/{y}/{x}")
+    assert [v["id"] for v in doc["vector_layers"]] == list(registry())
+    w, s, e, n = doc["bounds"]
+    assert w <= CENTRE[0] <= e and s <= CENTRE[1] <= n
+    lon, lat, zoom = doc["center"]
+    assert abs(lon - CENTRE[0]) < 0.5 and abs(lat - CENTRE[1]) < 0.5  # the city, not Xinjiang's middle
+    cases = tiles_client.get("/collections/cases/tiles/WebMercatorQuad/tilejson.json").json()
+    assert cases["minzoom"] == 10 and [v["id"] for v in cases["vector_layers"]] == ["cases"]
+    # the tile URL template of the TileJSON serves the tile
+    url = cases["tiles"][0].replace("{z}/{y}/{x}", tile_path(10)).split("/collections/", 1)[1]
+    assert tiles_client.get("/collections/" + url).status_code == 200
+
+
+def test_style_is_valid_for_maplibre(tiles_client, tmp_path):
+    r = tiles_client.get("/styles/city/style.json")
+    assert r.headers["content-type"] == "application/vnd.mapbox.style+json"
+    style = r.json()
+    assert style["sources"]["city"]["url"].endswith("/tiles/WebMercatorQuad/tilejson.json")
+    drawn = {layer["source-layer"] for layer in style["layers"] if "source-layer" in layer}
+    assert drawn == set(registry())
+    assert set(style["metadata"]["urbangis:groups"]) == {c.group for c in registry().values()}
+    path = tmp_path / "style.json"
+    path.write_text(json.dumps(style))
+    # MapLibre's own style validator (from web/node_modules, installed by `make web`)
+    check = subprocess.run(["node", str(STYLE_VALIDATOR), str(path)], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_conformance_and_landing_page(tiles_client):
+    conformance = tiles_client.app.state.conformance
+    for cls in ("core", "tileset", "tilesets-list", "geodata-tilesets", "dataset-tilesets", "mvt"):
+        assert f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{cls}" in conformance
+    hrefs = {link["href"].split("://", 1)[1].split("/", 1)[1] for link in tiles_client.get("/").json()["links"]}
+    assert {"tileMatrixSets", "tiles", "styles", "map"} <= hrefs
+
+
+def test_gzip_of_a_gzipped_tile_is_not_doubled(tiles_client):
+    raw = tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "gzip"})
+    # httpx undid exactly one layer of gzip: what is left is an MVT, not another gzip stream
+    assert raw.content[:2] != b"\x1f\x8b" and decode(raw.content)

@@ -1,0 +1,148 @@
+"""The SQL that makes a Mapbox Vector Tile: PostGIS cuts, simplifies and encodes (ST_TileEnvelope,
+ST_Simplify, ST_AsMVTGeom, ST_AsMVT); this module only composes the statement from the registry.
+
+One statement per tile, however many layers: each layer is a scalar subquery returning its
+ST_AsMVT bytes and the layers are concatenated (an MVT is a sequence of layer messages, so
+concatenating single-layer tiles is a valid multi-layer tile)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+from psycopg import sql
+
+from layers.registry import Collection
+
+from . import tms as tmslib
+
+EXTENT = 4096  # tile units per side, as every MVT client expects
+BUFFER = 64  # tile units kept beyond each edge so lines and point symbols join across tiles
+TILE_PIXELS = 256  # the registry's `simplify` is in pixels of a 256-pixel tile
+
+# Attribute encodings. ST_AsMVT writes text, numbers and booleans natively and anything else
+# through its text output, which gives '{a,b}' for arrays and a session-time-zone timestamp;
+# clients get JSON arrays and UTC ISO 8601 instead.
+_ARRAY = "ARRAY"
+_TIMESTAMPTZ = "timestamp with time zone"
+
+
+@dataclass(frozen=True)
+class TileStatement:
+    """A composed tile statement and the parameters it takes."""
+
+    query: sql.Composed
+    params: dict
+
+
+def tolerance(coll: Collection, tms_id: str, z: int) -> float:
+    """The simplification tolerance of ``coll`` at zoom ``z``, in units of the TMS CRS."""
+    px = coll.simplify_at(z)
+    if px <= 0 or coll.geometry == "point":
+        return 0.0
+    return px * tmslib.get(tms_id).matrix(z).cellSize * (tmslib.get(tms_id).matrix(z).tileWidth / TILE_PIXELS)
+
+
+def _attribute(column: str, data_type: str | None) -> sql.Composable:
+    col = sql.SQL("t.{}").format(sql.Identifier(column))
+    if data_type == _ARRAY:
+        expr = sql.SQL("array_to_json({})::text").format(col)
+    elif data_type == _TIMESTAMPTZ:
+        expr = sql.SQL("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')").format(col)
+    else:
+        return col
+    return sql.SQL("{} AS {}").format(expr, sql.Identifier(column))
+
+
+def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | None = None) -> sql.Composed:
+    """A scalar subquery: the MVT bytes of ``coll``'s layer in the tile (empty bytes if none).
+
+    The bbox filter runs in the storage CRS, on the table's GiST index, against the tile envelope
+    (plus buffer) transformed once; only the rows it keeps are transformed to the TMS CRS.
+    """
+    types = types or {}
+    target = tmslib.srid(tms_id)
+    geom = sql.SQL("t.{}").format(sql.Identifier(coll.geometry_column))
+    if coll.storage_crs != target:
+        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target))
+    tol = tolerance(coll, tms_id, z)
+    if tol > 0:
+        geom = sql.SQL("ST_Simplify({}, {}, true)").format(geom, sql.Literal(tol))
+    attrs = [_attribute(c, types.get(c)) for c in coll.tile_columns]
+    filt = sql.SQL("b.fenv") if coll.storage_crs == target else sql.SQL("ST_Transform(b.fenv, {})").format(
+        sql.Literal(coll.storage_crs)
+    )
+    return sql.SQL(
+        "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
+        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
+        "FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {limit}"
+        ") q WHERE q.geom IS NOT NULL)"
+    ).format(
+        name=sql.Literal(coll.id),
+        extent=sql.Literal(EXTENT),
+        buffer=sql.Literal(BUFFER),
+        geom=geom,
+        comma=sql.SQL(", ") if attrs else sql.SQL(""),
+        attrs=sql.SQL(", ").join(attrs),
+        table=sql.Identifier(coll.table),
+        gcol=sql.Identifier(coll.geometry_column),
+        filt=filt,
+        limit=sql.Literal(coll.tile_feature_limit),
+    )
+
+
+def _bounds_cte(tms_id: str) -> sql.Composed:
+    """The CTE ``b`` with the tile envelope ``env`` and the buffered filter envelope ``fenv``,
+    both in the TMS CRS. MATERIALIZED so they are computed once, not per row."""
+    margin = sql.Literal(BUFFER / EXTENT)
+    if tms_id == "WebMercatorQuad":
+        env = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int)")
+        fenv = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, margin => {})").format(margin)
+    else:
+        srid = sql.Literal(tmslib.srid(tms_id))
+        env = sql.SQL("ST_MakeEnvelope(%(l)s, %(b)s, %(r)s, %(t)s, {})").format(srid)
+        fenv = sql.SQL(
+            "ST_Expand(ST_MakeEnvelope(%(l)s, %(b)s, %(r)s, %(t)s, {}), (%(r)s - %(l)s) * {})"
+        ).format(srid, margin)
+    return sql.SQL("WITH b AS MATERIALIZED (SELECT {} AS env, {} AS fenv) ").format(env, fenv)
+
+
+def params(tms_id: str, z: int, x: int, y: int) -> dict:
+    """The parameters of a tile statement for tile z/x/y (checked against the matrix set)."""
+    bnd = tmslib.bounds(tms_id, z, x, y)
+    if tms_id == "WebMercatorQuad":
+        return {"z": z, "x": x, "y": y}
+    return {"l": bnd.left, "b": bnd.bottom, "r": bnd.right, "t": bnd.top}
+
+
+def tile_sql(
+    layers: Sequence[Collection],
+    tms_id: str,
+    z: int,
+    types: Mapping[str, Mapping[str, str]] | None = None,
+    extra: Sequence[sql.Composable] = (),
+) -> sql.Composed:
+    """The statement returning one row: ``tile`` (the MVT of ``layers`` that are shown at zoom
+    ``z``, concatenated) followed by the ``extra`` expressions."""
+    types = types or {}
+    shown = [c for c in layers if c.in_zoom(z)]
+    body = (
+        sql.SQL(" || ").join(layer_sql(c, tms_id, z, types.get(c.table)) for c in shown)
+        if shown
+        else sql.SQL("''::bytea")
+    )
+    cols = [sql.SQL("{} AS tile").format(body), *extra]
+    return _bounds_cte(tms_id) + sql.SQL("SELECT ") + sql.SQL(", ").join(cols)
+
+
+COLUMN_TYPES_SQL = (
+    "SELECT table_name, column_name, data_type FROM information_schema.columns "
+    "WHERE table_schema = current_schema() AND table_name = ANY(%s)"
+)
+
+
+def column_types(conn, tables: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The SQL data type of each column of ``tables``: {table: {column: data_type}}."""
+    out: dict[str, dict[str, str]] = {}
+    for table, column, data_type in conn.execute(COLUMN_TYPES_SQL, (list(tables),)):
+        out.setdefault(table, {})[column] = data_type
+    return out

@@ -1,0 +1,81 @@
+"""The MapLibre style of the city tileset, generated from the registry: one or more style layers
+per collection by its geometry kind, coloured and grouped as configured, shown from its minzoom.
+
+No text labels: a label needs glyph (font) files, which would have to come from the internet;
+features are inspected by clicking instead."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from layers.registry import Collection
+
+SOURCE = "city"
+BACKGROUND = "#f4f1ea"
+
+# Drawing order: areas under lines under points, so nothing small is hidden by a fill.
+_ORDER = {"polygon": 0, "mixed": 1, "line": 2, "point": 3}
+_POLYGONS = ["match", ["geometry-type"], ["Polygon", "MultiPolygon"], True, False]
+_LINES = ["match", ["geometry-type"], ["LineString", "MultiLineString"], True, False]
+_POINTS = ["match", ["geometry-type"], ["Point", "MultiPoint"], True, False]
+
+
+def _meta(coll: Collection) -> dict:
+    return {"urbangis:collection": coll.id, "urbangis:group": coll.group, "urbangis:title": coll.title}
+
+
+def style_layers(coll: Collection) -> list[dict]:
+    """The MapLibre style layers that draw ``coll`` from the city source."""
+    base = {"source": SOURCE, "source-layer": coll.id, "minzoom": coll.minzoom, "metadata": _meta(coll)}
+    fill = {**base, "id": f"{coll.id}-fill", "type": "fill",
+            "paint": {"fill-color": coll.color, "fill-opacity": 0.1}}
+    outline = {**base, "id": f"{coll.id}-outline", "type": "line",
+               "paint": {"line-color": coll.color, "line-width": 1}}
+    line = {**base, "id": f"{coll.id}-line", "type": "line",
+            "layout": {"line-cap": "round", "line-join": "round"},
+            "paint": {"line-color": coll.color,
+                      "line-width": ["interpolate", ["linear"], ["zoom"], 10, 1, 16, 4]}}
+    circle = {**base, "id": f"{coll.id}-circle", "type": "circle",
+              "paint": {"circle-color": coll.color,
+                        "circle-radius": ["interpolate", ["linear"], ["zoom"], 10, 2, 16, 5],
+                        "circle-stroke-color": "#ffffff", "circle-stroke-width": 1}}
+    if coll.geometry == "polygon":
+        return [fill, outline]
+    if coll.geometry == "line":
+        return [line]
+    if coll.geometry == "point":
+        return [circle]
+    # mixed: each geometry type by its own layer
+    return [
+        {**fill, "filter": _POLYGONS},
+        {**outline, "filter": _POLYGONS},
+        {**line, "filter": _LINES},
+        {**circle, "filter": _POINTS},
+    ]
+
+
+def groups(colls: Sequence[Collection]) -> dict[str, list[str]]:
+    """Layer-switcher groups: {group: [collection ids]}, in registry order."""
+    out: dict[str, list[str]] = {}
+    for c in colls:
+        out.setdefault(c.group, []).append(c.id)
+    return out
+
+
+def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[float] | None, zoom: int) -> dict:
+    """The MapLibre (style spec v8) document of the city tileset served at ``tilejson_url``."""
+    ordered = sorted(colls, key=lambda c: _ORDER.get(c.geometry, 1))  # stable: registry order within a kind
+    doc: dict = {
+        "version": 8,
+        "name": "urbangis city",
+        "metadata": {
+            "urbangis:groups": groups(colls),
+            "urbangis:titles": {c.id: c.title for c in colls},
+        },
+        "sources": {SOURCE: {"type": "vector", "url": tilejson_url}},
+        "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]
+        + [layer for c in ordered for layer in style_layers(c)],
+    }
+    if center:
+        doc["center"] = center
+        doc["zoom"] = zoom
+    return doc

@@ -1,0 +1,194 @@
+"""Tilesets (one per collection, plus the multi-layer "city") and the making of one tile: check
+the request, look up the data's state, answer from the cache or from PostGIS."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from layers.registry import Collection, registry
+
+from . import mvt
+from . import tms as tmslib
+from .cache import TileCache
+from .tms import TileError
+
+log = logging.getLogger("urbangis.tiles")
+
+CITY = "city"
+
+
+class UnknownTileset(TileError):
+    """No collection or tileset has that id."""
+
+
+@dataclass(frozen=True)
+class Tileset:
+    """A vector tileset: its id, what it says about itself, and the collections it carries."""
+
+    id: str
+    title: str
+    description: str
+    layers: tuple[Collection, ...]
+
+    @property
+    def minzoom(self) -> int:
+        return min(c.minzoom for c in self.layers)
+
+    @property
+    def maxzoom(self) -> int:
+        return max(c.maxzoom for c in self.layers)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(sorted({c.table for c in self.layers}))
+
+    def fingerprint(self) -> str:
+        """Digest of the registry entries: a changed configuration is a changed tile."""
+        return hashlib.sha1(repr(self.layers).encode()).hexdigest()[:12]
+
+
+def city_tileset(colls: Mapping[str, Collection] | None = None) -> Tileset:
+    """The multi-layer tileset with every collection as a layer."""
+    colls = colls if colls is not None else registry()
+    return Tileset(
+        CITY,
+        "City: every published layer",
+        "All collections of the registry as layers of one vector tileset, each within its zoom range.",
+        tuple(colls.values()),
+    )
+
+
+def collection_tileset(coll: Collection) -> Tileset:
+    return Tileset(coll.id, coll.title, coll.description, (coll,))
+
+
+def get_tileset(tileset_id: str, colls: Mapping[str, Collection] | None = None) -> Tileset:
+    """The tileset ``tileset_id`` (``city`` or a collection id)."""
+    colls = colls if colls is not None else registry()
+    if tileset_id == CITY:
+        return city_tileset(colls)
+    try:
+        return collection_tileset(colls[tileset_id])
+    except KeyError:
+        raise UnknownTileset(
+            f"unknown collection {tileset_id!r}; available: {', '.join(colls)}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class TileResult:
+    """A tile answer: gzipped bytes (b'' when the tile is empty), its ETag, and whether the
+    client's copy is current (then there are no bytes) and where it came from."""
+
+    data: bytes | None
+    etag: str | None
+    not_modified: bool = False
+    source: str = "database"
+
+
+def etag_matches(header: str | None, etag: str | None) -> bool:
+    """Weak comparison of an If-None-Match header with our ETag (RFC 9110 13.1.2)."""
+    if not header or not etag:
+        return False
+    if header.strip() == "*":
+        return True
+    ours = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == ours for tag in header.split(","))
+
+
+STATE_SQL = (
+    "SELECT coalesce(string_agg(layer || ':' || version || ':' || "
+    "extract(epoch FROM updated_at)::text, ',' ORDER BY layer), '') || '|' || count(*) "
+    "FROM layer_state WHERE layer = ANY(%(tables)s)"
+)
+
+
+class TileService:
+    """Makes tiles from one database, through an optional disk cache."""
+
+    def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6) -> None:
+        self.pool = pool
+        # One folder per database: tests and several checkouts may share a cache root.
+        self.cache = TileCache(Path(cache_root) / database if cache_root is not None else None)
+        self.database = database
+        self.gzip_level = gzip_level
+        self._types: dict[str, dict[str, str]] | None = None
+        self._lock = threading.Lock()
+        self._queries: dict[tuple, str] = {}
+
+    # -- SQL ------------------------------------------------------------------------------
+    def column_types(self, conn) -> dict[str, dict[str, str]]:
+        """{table: {column: SQL type}} of the published tables, read once."""
+        if self._types is None:
+            with self._lock:
+                if self._types is None:
+                    tables = sorted({c.table for c in registry().values()})
+                    self._types = mvt.column_types(conn, tables)
+        return self._types
+
+    def _query(self, conn, ts: Tileset, tms_id: str, z: int, with_state: bool) -> str:
+        key = (ts.id, ts.fingerprint(), tms_id, z, with_state)
+        query = self._queries.get(key)
+        if query is None:
+            extra = [sql.SQL("({}) AS state").format(sql.SQL(STATE_SQL))] if with_state else []
+            query = mvt.tile_sql(ts.layers, tms_id, z, self.column_types(conn), extra).as_string(conn)
+            self._queries[key] = query
+        return query
+
+    # -- tiles ----------------------------------------------------------------------------
+    def _etag(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, state: str | None) -> str | None:
+        if not _complete(state, ts):
+            return None  # a table without a layer_state row (a view): we cannot tell when it changes
+        digest = hashlib.sha1(f"{self.database}|{ts.fingerprint()}|{tms_id}|{z}/{x}/{y}|{state}".encode())
+        return f'W/"{digest.hexdigest()[:24]}"'
+
+    def _gzip(self, raw: bytes) -> bytes:
+        return gzip.compress(raw, self.gzip_level, mtime=0) if raw else b""
+
+    def render(self, ts: Tileset, tms_id: str, z: int, x: int, y: int) -> bytes:
+        """The raw (not gzipped) MVT bytes of a tile, straight from PostGIS, no cache."""
+        params = mvt.params(tms_id, z, x, y)
+        with self.pool.connection() as conn:
+            row = conn.execute(self._query(conn, ts, tms_id, z, False), params).fetchone()
+        return bytes(row[0])
+
+    def tile(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, if_none_match: str | None = None) -> TileResult:
+        """Tile z/x/y of a tileset, gzipped; raises TileError subclasses for bad requests."""
+        params = {**mvt.params(tms_id, z, x, y), "tables": list(ts.tables)}
+        with self.pool.connection() as conn:
+            if not (self.cache.enabled or if_none_match):
+                # No cache, no conditional request: one round trip, the state read in the same
+                # snapshot as the tile.
+                raw, state = conn.execute(self._query(conn, ts, tms_id, z, True), params).fetchone()
+                return TileResult(self._gzip(bytes(raw)), self._etag(ts, tms_id, z, x, y, state))
+            state = conn.execute(STATE_SQL, params).fetchone()[0]
+            etag = self._etag(ts, tms_id, z, x, y, state)
+            if etag_matches(if_none_match, etag):
+                return TileResult(None, etag, not_modified=True, source="state")
+            # One cache folder per state of the tileset (every tile of it shares the key).
+            skey = hashlib.sha1(f"{ts.fingerprint()}|{state}".encode()).hexdigest()[:16] if etag else None
+            if skey:
+                cached = self.cache.get(ts.id, tms_id, skey, z, x, y)
+                if cached is not None:
+                    return TileResult(cached, etag, source="cache")
+            raw = conn.execute(self._query(conn, ts, tms_id, z, False), params).fetchone()[0]
+        data = self._gzip(bytes(raw))
+        if skey:
+            self.cache.put(ts.id, tms_id, skey, z, x, y, data)
+        return TileResult(data, etag)
+
+
+def _complete(state: str | None, ts: Tileset) -> bool:
+    """Whether the state names a layer_state row for every table of the tileset."""
+    if not state:
+        return False
+    _, _, count = state.rpartition("|")
+    return count.isdigit() and int(count) == len(ts.tables)
