@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from layers.database import conninfo, make_pool
 
 from . import errors
-from .routes import ingest, system, tiles
+from .routes import geocode, ingest, system, tiles
 from .settings import ServerSettings, get_server_settings
 from .version import version
 
@@ -46,4 +46,5 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     app.include_router(system.router)
     ingest.install(app)
     tiles.install(app)
+    geocode.install(app)
     return app

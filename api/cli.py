@@ -307,3 +307,9 @@ def version_cmd() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+from .cli_geocode import geocode_cmd, reverse_cmd  # noqa: E402  (registered after main is defined)
+
+main.add_command(geocode_cmd)
+main.add_command(reverse_cmd)

@@ -1,0 +1,256 @@
+"""Geocoding: GET /geocode, GET /reverse, POST /geocode/batch, GET /geocode/suggest,
+GET /geocode/status. Answers come from the in-process index of :mod:`geocoder`, which a
+background thread keeps in step with the database (see docs/geocoder.md)."""
+from __future__ import annotations
+
+import csv
+import io
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from geocoder.batch import CSV_FIELDS, MAX_ROWS, BatchError, csv_record, geocode_rows, rows_from_csv, rows_from_json
+from geocoder.engine import MAX_QUERY_CHARS, Geocoder, QueryError, check_query
+from geocoder.output import UnknownCRS, answer_dict, parse_crs, project, reverse_dict, unproject
+from geocoder.refresh import GeocoderService
+from geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
+from geocoder.suggest import MAX_SUGGESTIONS, suggest
+
+from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable
+
+router = APIRouter(tags=["geocoding"])
+
+READY_WAIT = 30.0  # seconds a request waits for the first index before a 503
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+OFFERS = [
+    ("geocode", "/geocode?q=", "application/json", "Geocode: address -> coordinate, grids, admin chain (18 models)"),
+    ("reverse", "/reverse?lon=&lat=", "application/json", "Reverse geocode: coordinate -> standard address"),
+    ("geocode-batch", "/geocode/batch", "application/x-ndjson", "Batch geocode (POST a JSON list or a CSV)"),
+    ("geocode-suggest", "/geocode/suggest?q=", "application/json", "Address autocomplete"),
+]
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "UnsupportedMediaType"
+
+
+def start(app) -> None:
+    """Create the geocoder service of the app's database and start building its index."""
+    service = GeocoderService(app.state.conninfo)
+    app.state.geocoder = service
+    service.start()
+
+
+def stop(app) -> None:
+    service = getattr(app.state, "geocoder", None)
+    if service is not None:
+        service.stop()
+
+
+def get_geocoder(request: Request) -> Geocoder:
+    """The current geocoder (503 while the first index is still being built)."""
+    service: GeocoderService | None = getattr(request.app.state, "geocoder", None)
+    if service is None:
+        start(request.app)
+        service = request.app.state.geocoder
+    g = service.wait_ready(READY_WAIT)
+    if g is None:
+        reason = f": {service.error}" if service.error else ""
+        raise Unavailable(f"the geocoder index is still being built{reason}; retry in a few seconds")
+    return g
+
+
+def _crs(value: str | None) -> str:
+    try:
+        return parse_crs(value)
+    except UnknownCRS as exc:
+        raise BadRequest(str(exc), parameter="crs", value=value) from None
+
+
+def _query(q: str | None, parameter: str = "q") -> str:
+    if q is None:
+        raise BadRequest(f"{parameter} is required: the address to geocode", parameter=parameter)
+    try:
+        return check_query(q)
+    except QueryError as exc:
+        raise BadRequest(f"{parameter}: {exc}", parameter=parameter, value=q[:200]) from None
+
+
+@router.get("/geocode", summary="Geocode an address (all 18 combination models)")
+def geocode(
+    q: str | None = Query(None, description=f"The address, at most {MAX_QUERY_CHARS} characters."),
+    limit: int = Query(5, ge=1, le=20, description="How many candidates at most (the best plus others)."),
+    crs: str | None = Query(None, description="Output CRS: CRS84 (default), EPSG:4490, EPSG:3857 or EPSG:4538."),
+    g: Geocoder = Depends(get_geocoder),
+):
+    text = _query(q)
+    out_crs = _crs(crs)
+    ans = g.geocode(text, limit)
+    if not ans.candidates:
+        raise NotFound(f"no gazetteer feature matches q={text!r} (read as {ans.normalised!r})",
+                       parameter="q", value=text, normalised=ans.normalised)
+    return answer_dict(g.ix, ans, out_crs)
+
+
+@router.get("/reverse", summary="Reverse geocode a coordinate")
+def reverse_geocode(
+    lon: float | None = Query(None, description="Longitude (or easting in a projected crs)."),
+    lat: float | None = Query(None, description="Latitude (or northing in a projected crs)."),
+    crs: str | None = Query(None, description="CRS of lon/lat and of the answer; default CRS84."),
+    radius: float = Query(DEFAULT_RADIUS, gt=0, le=MAX_RADIUS, description="Search radius in metres."),
+    g: Geocoder = Depends(get_geocoder),
+):
+    if lon is None or lat is None:
+        raise BadRequest("lon and lat are both required", parameter="lon" if lon is None else "lat")
+    in_crs = _crs(crs)
+    try:
+        glon, glat = unproject(lon, lat, in_crs)
+    except ValueError as exc:
+        raise BadRequest(str(exc), parameter="lon/lat", value=f"{lon},{lat}") from None
+    ix = g.ix
+    x, y = ix.plane.fwd(glon, glat)
+    r = reverse(ix, x, y, radius)
+    body = reverse_dict(ix, r, in_crs, glon, glat)
+    body["radius_m"] = radius
+    return body
+
+
+@router.get("/geocode/suggest", summary="Autocomplete an address from what was typed")
+def geocode_suggest(
+    q: str | None = Query(None, description="What was typed so far."),
+    limit: int = Query(MAX_SUGGESTIONS, ge=1, le=MAX_SUGGESTIONS, description="At most 10."),
+    crs: str | None = Query(None, description="Output CRS, as for /geocode."),
+    g: Geocoder = Depends(get_geocoder),
+):
+    text = _query(q)
+    out_crs = _crs(crs)
+    ix = g.ix
+    items = []
+    for s in suggest(ix, text, limit):
+        coords = None
+        if s["x"] is not None:
+            lon, lat = ix.plane.inv(s["x"], s["y"])
+            coords = project(float(lon), float(lat), out_crs)
+        items.append({"text": s["text"], "kind": s["kind"], "layer": s["layer"], "id": s["id"], "coordinates": coords})
+    return {"query": text, "crs": out_crs, "suggestions": items}
+
+
+@router.get("/geocode/status", summary="The geocoder index: when built, from which versions, how big")
+def geocode_status(request: Request, g: Geocoder = Depends(get_geocoder)):
+    service: GeocoderService = request.app.state.geocoder
+    ix = g.ix
+    return {"ready": True, "builds": service.builds, "build_seconds": round(ix.build_seconds, 3),
+            "versions": ix.versions, "counts": ix.stats, "last_error": service.error,
+            "models": [{"number": m.number, "name": m.name, "title": m.title, "parts": list(m.parts),
+                        "relax": list(m.relax), "search": m.search} for m in g.models]}
+
+
+async def _batch_rows(request: Request) -> list:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"the batch is {length} bytes; at most {MAX_BATCH_BYTES} are accepted")
+    try:
+        if ctype == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if upload is None or not hasattr(upload, "read"):
+                raise BadRequest("multipart batch: send the CSV as the form field 'file'", parameter="file")
+            raw = await upload.read()
+            return rows_from_csv(_decode(raw))
+        raw = await request.body()
+        if len(raw) > MAX_BATCH_BYTES:
+            raise PayloadTooLarge(f"the batch is {len(raw)} bytes; at most {MAX_BATCH_BYTES} are accepted")
+        if ctype in ("application/json", ""):
+            try:
+                data = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                raise BadRequest(f"the body is not valid JSON: {exc}") from None
+            return rows_from_json(data)
+        if ctype in ("text/csv", "text/plain", "application/csv"):
+            return rows_from_csv(_decode(raw))
+    except BatchError as exc:
+        raise BadRequest(str(exc)) from None
+    raise UnsupportedMediaType(
+        f"content type {ctype!r} is not accepted; send application/json, text/csv or multipart/form-data (field 'file')"
+    )
+
+
+def _decode(raw: bytes) -> str:
+    for enc in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise BatchError("the CSV is neither UTF-8 nor GBK/GB18030 text")
+
+
+@router.post("/geocode/batch", summary="Geocode up to 100,000 addresses; answers stream back in input order")
+async def geocode_batch(
+    request: Request,
+    limit: int = Query(1, ge=1, le=20, description="Candidates per row."),
+    crs: str | None = Query(None, description="Output CRS, as for /geocode."),
+    format: str | None = Query(None, description="ndjson (default) or csv; or send Accept: text/csv."),
+    g: Geocoder = Depends(get_geocoder),
+):
+    out_crs = _crs(crs)
+    fmt = (format or ("csv" if "text/csv" in request.headers.get("accept", "") else "ndjson")).lower()
+    if fmt not in ("ndjson", "csv"):
+        raise BadRequest(f"format {format!r} is not offered; use ndjson or csv", parameter="format", value=format)
+    rows = await _batch_rows(request)
+    if len(rows) > MAX_ROWS:
+        raise PayloadTooLarge(f"the batch has {len(rows)} rows; at most {MAX_ROWS} are accepted per request")
+    answers = geocode_rows(g, rows, limit, out_crs)  # one index snapshot for the whole batch
+
+    if fmt == "csv":
+        def lines():
+            buf = io.StringIO()
+            w = csv.DictWriter(buf, fieldnames=CSV_FIELDS)
+            w.writeheader()
+            for n, ans in enumerate(answers, 1):
+                w.writerow(csv_record(ans))
+                if n % 500 == 0:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
+            yield buf.getvalue()
+
+        return StreamingResponse(lines(), media_type="text/csv; charset=utf-8",
+                                 headers={"X-Batch-Rows": str(len(rows))})
+
+    def ndjson():
+        chunk = []
+        for ans in answers:
+            chunk.append(orjson.dumps(ans) + b"\n")
+            if len(chunk) >= 500:
+                yield b"".join(chunk)
+                chunk = []
+        if chunk:
+            yield b"".join(chunk)
+
+    return StreamingResponse(ndjson(), media_type="application/x-ndjson", headers={"X-Batch-Rows": str(len(rows))})
+
+
+__all__ = ["router", "install", "start", "stop", "OFFERS"]
+
+
+def install(app) -> None:
+    """Include the geocoding routes, list them on the landing page, and run the index service
+    for the app's lifetime (started after the app's own start-up, stopped before its shutdown)."""
+    from contextlib import asynccontextmanager
+
+    app.include_router(router)
+    app.state.offers.extend(OFFERS)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a):
+        async with inner(a) as state:
+            start(a)
+            try:
+                yield state
+            finally:
+                stop(a)
+
+    app.router.lifespan_context = lifespan

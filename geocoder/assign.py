@@ -1,0 +1,126 @@
+"""Stage 4, roles: which token is the admin prefix, the road, the place, the house number ...
+
+A name token may mean several kinds of thing (a key can be a road and a place); each consistent
+choice of one kind per token is an :class:`Assignment`. Numbers take their role from their unit
+word; a bare number after a named part is a house number (the 号 was left out), after a house
+number a building number. Admin tokens narrow the search; they never fail it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from itertools import product
+
+from .dictionary import HOW_PENALTY
+from .index import ADMIN_LEVELS, Index
+from .models import NAMED_PARTS
+from .parse import Parse
+
+MAX_ASSIGNMENTS = 32
+SIG_LEN = {"province": 2, "city": 4, "district": 6, "street": 9, "community": 12}
+
+
+def sig(code: str, level: str) -> str:
+    """The significant prefix of an admin code (650000 province -> 65)."""
+    return code[: SIG_LEN.get(level, len(code))]
+
+
+@dataclass
+class Assignment:
+    """One reading of the query: named parts with their candidate features, numbers, admin."""
+
+    named: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # part -> [(idx, penalty)]
+    admin: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # level -> [(admin idx, penalty)]
+    house: str | None = None
+    building: str | None = None
+    code: str | None = None
+    cost: float = 1.0  # penalties of the reading as a whole (leftover text ...)
+    extras: list[str] = field(default_factory=list)  # unit / room / floor, kept for the answer
+
+    def parts(self) -> set[str]:
+        out = set(self.named)
+        if self.house is not None:
+            out.add("house")
+        if self.building is not None:
+            out.add("building")
+        if self.code is not None:
+            out.add("grid" if len(self.code) in (14, 15) else "component")
+        out.update(lvl for lvl in self.admin if lvl in ("street", "community"))
+        return out
+
+    def area_codes(self, ix: Index) -> tuple[str, list[str]] | None:
+        """The deepest admin level named and the significant codes of its consistent areas."""
+        levels = [lvl for lvl in ADMIN_LEVELS if lvl in self.admin]
+        if not levels:
+            return None
+        chosen: list[str] = []
+        for lvl in levels:
+            codes = [sig(ix.admin[i].code, lvl) for i, _ in self.admin[lvl]]
+            if chosen:
+                fitting = [c for c in codes if any(c.startswith(p) for p in chosen)]
+                codes = fitting or codes  # a wrong prefix narrows nothing; it never fails
+            chosen = codes
+        return levels[-1], chosen
+
+
+def assign(ix: Index, parsed: Parse) -> list[Assignment]:
+    """Every consistent reading of the parse, best covered first."""
+    names = [t for t in parsed.tokens if t.type == "name"]
+    options: list[list[tuple[str, list[tuple[int, float]]]]] = []
+    for t in names:
+        by_kind: dict[str, list[tuple[int, float]]] = {}
+        for e in t.entries or ():
+            pen = HOW_PENALTY.get(e.how, 1.0) * (HOW_PENALTY["fuzzy"] if t.fuzzy else 1.0)
+            by_kind.setdefault(e.kind, []).append((e.idx, pen))
+        # better-named readings first within a kind (a real name before a suffix variant)
+        opts = []
+        for kind, lst in by_kind.items():
+            lst.sort(key=lambda p: -p[1])
+            top = lst[0][1]
+            opts.append((kind, [p for p in lst if p[1] >= top - 0.05]))
+        options.append(opts)
+
+    base = Assignment()
+    base.cost = 0.97 ** min(parsed.leftover, 10)
+    last_named = False
+    for t in parsed.tokens:
+        if t.type == "name":
+            last_named = True
+            continue
+        if t.type == "house":
+            if base.house is None:
+                base.house = t.text
+            elif base.building is None:
+                base.building = t.text  # 12号3号: the second 号 is a building
+        elif t.type == "building":
+            base.building = base.building or t.text
+        elif t.type == "code":
+            base.code = t.text
+        elif t.type == "number":
+            if base.house is None and last_named:
+                base.house = t.text
+                base.cost *= 0.97
+            elif base.house is not None and base.building is None:
+                base.building = t.text
+                base.cost *= 0.95
+        else:
+            base.extras.append(f"{t.text}{ {'unit': '单元', 'room': '室', 'floor': '层'}[t.type] }")
+        last_named = False
+
+    out: list[Assignment] = []
+    for combo in product(*options) if options else [()]:
+        a = Assignment(house=base.house, building=base.building, code=base.code, cost=base.cost, extras=base.extras)
+        ok = True
+        for kind, cands in combo:
+            table = a.admin if kind in ADMIN_LEVELS else a.named
+            if kind in table:
+                ok = False  # two roads, two places ...: not one of our shapes
+                break
+            table[kind] = cands
+        if ok:
+            out.append(a)
+        if len(out) >= MAX_ASSIGNMENTS:
+            break
+    return out or [base]
+
+
+__all__ = ["Assignment", "assign", "sig", "NAMED_PARTS"]

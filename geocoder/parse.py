@@ -1,0 +1,137 @@
+"""Stage 3, tokens: every gazetteer name and every number the normalised query holds, and the
+best way to cover the query with them.
+
+Names come from the dictionary (longest keys win where they overlap, since the segmentation
+maximises covered characters); numbers from their unit words (号 house, 栋 building, 单元 unit,
+室 room, 层 floor); codes are 14-16 digit runs. Only what no exact name covers is retried with the
+dictionary's one-edit tolerance.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .dictionary import HOW_PENALTY, Dictionary, Entry
+
+_NUMBER_TOKENS = (
+    ("code", re.compile(r"(?<![0-9])([0-9]{14,16})(?![0-9])")),
+    ("house", re.compile(r"(?<![0-9A-Z])([0-9]+(?:(?:-|附)[0-9]+)?)号")),
+    ("building", re.compile(r"(?<![0-9A-Z])([0-9]+[A-Z]?|[A-Z]+[0-9]*)栋")),
+    ("unit", re.compile(r"(?<![0-9])([0-9]+)单元")),
+    ("room", re.compile(r"(?<![0-9])([0-9]+)室")),
+    ("floor", re.compile(r"(?<![0-9])([0-9]+)(?:层|楼)(?![0-9])")),
+    ("number", re.compile(r"(?<![0-9A-Z附-])([0-9]+(?:(?:-|附)[0-9]+)?)(?![0-9号栋单元室层楼A-Z-])")),
+)
+
+
+@dataclass(slots=True)
+class Token:
+    start: int
+    end: int
+    type: str  # name | house | building | unit | room | floor | number | code
+    text: str  # the dictionary key (names) or the number as a key
+    entries: list[Entry] | None = None
+    cost: float = 1.0  # multiplier on confidence: 1 exact, lower for tolerant matches
+    fuzzy: bool = False  # found with one edit
+
+    @property
+    def weight(self) -> float:
+        return (self.end - self.start) * (0.999 if self.cost >= 1 else self.cost * 0.9) - 0.01
+
+
+@dataclass
+class Parse:
+    text: str
+    tokens: list[Token] = field(default_factory=list)
+    leftover: int = 0  # characters no token covers
+
+    def kinds(self) -> list[str]:
+        return [t.type for t in self.tokens]
+
+
+def _number_tokens(text: str) -> list[Token]:
+    out = []
+    for kind, rx in _NUMBER_TOKENS:
+        for m in rx.finditer(text):
+            out.append(Token(m.start(), m.end(), kind, m.group(1)))
+    return out
+
+
+def _name_tokens(words: Dictionary, text: str) -> list[Token]:
+    out = []
+    for i in range(len(text)):
+        for end, key in words.matches_at(text, i):
+            entries = words.entries[key]
+            best = max(HOW_PENALTY.get(e.how, 1.0) for e in entries)
+            out.append(Token(i, end, "name", key, entries, best))
+    return out
+
+
+def _segment(text: str, tokens: list[Token]) -> list[Token]:
+    """Weighted interval scheduling: the set of non-overlapping tokens covering most text."""
+    n = len(text)
+    by_start: dict[int, list[Token]] = {}
+    for t in tokens:
+        by_start.setdefault(t.start, []).append(t)
+    best = [0.0] * (n + 1)
+    choice: list[Token | None] = [None] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        best[i], choice[i] = best[i + 1], None
+        for t in by_start.get(i, ()):
+            score = t.weight + best[t.end]
+            if score > best[i] + 1e-9:
+                best[i], choice[i] = score, t
+    path, i = [], 0
+    while i < n:
+        t = choice[i]
+        if t is None:
+            i += 1
+        else:
+            path.append(t)
+            i = t.end
+    return path
+
+
+def _gaps(text: str, path: list[Token]) -> list[tuple[int, int]]:
+    gaps, pos = [], 0
+    for t in path:
+        if t.start > pos:
+            gaps.append((pos, t.start))
+        pos = t.end
+    if pos < len(text):
+        gaps.append((pos, len(text)))
+    return gaps
+
+
+def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]], path: list[Token]) -> list[Token]:
+    """Tolerant names for the uncovered stretches: one edit within a gap, or within a gap plus an
+    adjacent exact token (a typo can cut a name so that a shorter name matches part of it)."""
+    spans: set[tuple[int, int]] = set()
+    for gs, ge in gaps:
+        # the gap may reach into the neighbouring tokens' characters (e.g. 解放南陆 -> 解放南 stem + 陆)
+        left = max((t.start for t in path if t.end == gs and t.type == "name"), default=gs)
+        right = min((t.end for t in path if t.start == ge and t.type == "name"), default=ge)
+        for s in range(left, ge):
+            for e in range(max(gs + 1, s + 2), min(right, s + words.maxlen + 1) + 1):
+                if e - s >= 2:
+                    spans.add((s, e))
+    out = []
+    for s, e in spans:
+        for key in words.fuzzy(text[s:e]):
+            entries = words.entries[key]
+            best = max(HOW_PENALTY.get(x.how, 1.0) for x in entries) * HOW_PENALTY["fuzzy"]
+            out.append(Token(s, e, "name", key, entries, best, fuzzy=True))
+    return out
+
+
+def parse(words: Dictionary, text: str, tolerant: bool = True) -> Parse:
+    """Tokenise and segment a normalised query (``tolerant``: retry gaps with one edit)."""
+    tokens = _number_tokens(text) + _name_tokens(words, text)
+    path = _segment(text, tokens)
+    gaps = [(s, e) for s, e in _gaps(text, path) if e - s >= 1]
+    if tolerant and gaps and any(not text[s:e].isdigit() for s, e in gaps):
+        fuzzy = _fuzzy_tokens(words, text, gaps, path)
+        if fuzzy:
+            path = _segment(text, tokens + fuzzy)
+    covered = sum(t.end - t.start for t in path)
+    return Parse(text, path, len(text) - covered)

@@ -1,0 +1,140 @@
+"""Stage 6, ranking: admin consistency, confidence, order, the admin chain and grids of answers.
+
+Confidence = base of the match level x the penalties the reading collected (alias, variant,
+typo, relaxed or unused parts, leftover text) x admin agreement (a candidate outside the area
+the query names keeps 0.6 of its score: the prefix narrows, it never fails the search).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import shapely
+
+from .index import Index
+
+LEVEL_BASE = {"exact": 1.0, "grid": 1.0, "interpolated": 0.85, "road": 0.7, "area": 0.6}
+ADMIN_MISMATCH = 0.6
+
+
+@dataclass(slots=True)
+class Candidate:
+    """One possible answer, in the index's metric plane until :func:`finish` places it."""
+
+    x: float
+    y: float
+    model: int | None
+    level: str
+    score: float
+    layer: str
+    id: str
+    label: str  # the part of the standard address below the community (road + no. + building ...)
+    area_hint: str | None = None  # deepest admin code the feature itself carries
+    want: list[str] | None = None  # significant admin codes the query names (narrowing)
+    # filled by finish():
+    chain: list[dict] = field(default_factory=list)
+    unit_grid: str | None = None
+    resp_grid: str | None = None
+    resp_grid_name: str | None = None
+
+
+def admin_of(ix: Index, xs: np.ndarray, ys: np.ndarray) -> list[int]:
+    """For each point, the index of the deepest admin area whose outline contains it (-1: none)."""
+    out = [-1] * len(xs)
+    if ix.admin_tree is None or not len(xs):
+        return out
+    pts = shapely.points(xs, ys)
+    pi, ti = ix.admin_tree.query(pts, predicate="intersects")
+    depth = {"district": 1, "street": 2, "community": 3}
+    for p, t in zip(pi.tolist(), ti.tolist()):
+        a = int(ix.admin_geom_idx[t])
+        cur = out[p]
+        if cur < 0 or depth.get(ix.admin[a].level, 0) > depth.get(ix.admin[cur].level, 0):
+            out[p] = a
+    return out
+
+
+def grid_of(coded, xs: np.ndarray, ys: np.ndarray) -> list[int]:
+    """For each point, the index of the grid polygon that contains it (-1: none)."""
+    out = [-1] * len(xs)
+    if coded.tree is None or not len(xs):
+        return out
+    pi, ti = coded.tree.query(shapely.points(xs, ys), predicate="intersects")
+    for p, t in zip(pi.tolist(), ti.tolist()):
+        if out[p] < 0:
+            out[p] = int(t)
+    return out
+
+
+def chain(ix: Index, code: str | None) -> list[dict]:
+    """Province .. community for the admin area ``code`` (what the gazetteer knows of it)."""
+    out = []
+    seen = 0
+    while code and seen < 6:
+        i = ix.admin_by_code.get(code)
+        if i is None:
+            break
+        a = ix.admin[i]
+        out.append({"level": a.level, "code": a.code, "name": a.name})
+        code = a.parent
+        seen += 1
+    return out[::-1]
+
+
+def _deepest_code(ix: Index, pip: int, hint: str | None) -> str | None:
+    code = ix.admin[pip].code if pip >= 0 else None
+    if hint and hint in ix.admin_by_code and (code is None or hint.startswith(_sig(ix, code))):
+        return hint
+    return code
+
+
+def _sig(ix: Index, code: str) -> str:
+    from .assign import sig
+
+    i = ix.admin_by_code.get(code)
+    return sig(code, ix.admin[i].level) if i is not None else code
+
+
+def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
+    """Apply admin agreement, order by confidence, drop duplicates, fill chain and grids."""
+    if not cands:
+        return []
+    xs = np.fromiter((c.x for c in cands), float, len(cands))
+    ys = np.fromiter((c.y for c in cands), float, len(cands))
+    pips = admin_of(ix, xs, ys)
+    codes = [_deepest_code(ix, p, c.area_hint) for p, c in zip(pips, cands)]
+    for c, code in zip(cands, codes):
+        if c.want is None or code is None:
+            continue
+        s = _sig(ix, code)
+        if not any(s.startswith(w) or w.startswith(s) for w in c.want):
+            c.score *= ADMIN_MISMATCH
+    order = sorted(range(len(cands)), key=lambda k: -cands[k].score)
+    picked, seen = [], set()
+    for k in order:
+        c = cands[k]
+        key = (c.layer, c.id, round(c.x, 1), round(c.y, 1))
+        if key in seen:
+            continue
+        seen.add(key)
+        c.chain = chain(ix, codes[k])
+        picked.append(c)
+        if len(picked) >= limit:
+            break
+    pxs = np.fromiter((c.x for c in picked), float, len(picked))
+    pys = np.fromiter((c.y for c in picked), float, len(picked))
+    for c, g in zip(picked, grid_of(ix.grids, pxs, pys)):
+        if g >= 0:
+            c.unit_grid = ix.grids.codes[g]
+    for c, g in zip(picked, grid_of(ix.resp, pxs, pys)):
+        if g >= 0:
+            c.resp_grid, c.resp_grid_name = ix.resp.codes[g], ix.resp.names[g]
+    for c in picked:
+        c.score = max(0.0, min(1.0, c.score))
+    return picked
+
+
+def standard_address(c: Candidate) -> str:
+    """District + street office + community + road / place + house no. + building."""
+    names = [a["name"] for a in c.chain if a["level"] in ("district", "street", "community")]
+    return "".join(names) + c.label

@@ -1,0 +1,100 @@
+"""Every combination model answers with the right feature, on the hand-made gazetteer."""
+from __future__ import annotations
+
+import pytest
+
+from geocoder.models import MODELS, load_models
+from geocoder.rank import standard_address
+
+from .gazetteer import ROAD_Y
+
+# (model, query, layer, id)
+CASES = [
+    (1, "胜利路街道解放南路", "roads", "R1"),
+    (2, "解放南路街道新华社区解放南路", "roads", "R1"),
+    (3, "解放南路12号", "house_numbers", "H1"),
+    (4, "解放南路12号3号楼", "buildings", "B1"),
+    (5, "解放南路7栋", "buildings", "B2"),
+    (6, "人民路天山拉面馆", "storefronts", "S1"),
+    (7, "二道桥", "place_names", "P1"),
+    (8, "二道桥5号", "house_numbers", "H6"),
+    (9, "二道桥5号2号楼", "buildings", "B3"),
+    (10, "二道桥A座", "buildings", "B4"),
+    (11, "大小十字解放南路30号", "house_numbers", "H8"),
+    (12, "乌鲁木齐市第一中学", "organisations", "O1"),
+    (13, "乌鲁木齐市第一中学1号楼", "buildings", "B5"),
+    (14, "胜利路街道胜利小区", "courtyards", "C1"),
+    (15, "胜利路街道三甬碑社区胜利小区", "courtyards", "C1"),
+    (16, "胜利小区3号", "house_numbers", "H7"),
+    (17, "650102003001001", "unit_grids", "650102003001001"),
+    (18, "6501020101000001", "components", "6501020101000001"),
+]
+
+
+def test_the_table_declares_18_models():
+    assert [m.number for m in MODELS] == list(range(1, 19))
+    assert all(m.parts and m.search for m in MODELS)
+
+
+@pytest.mark.parametrize("model,query,layer,fid", CASES, ids=[f"m{c[0]}" for c in CASES])
+def test_model(geocoder, model, query, layer, fid):
+    ans = geocoder.geocode(query)
+    best = ans.candidates[0]
+    assert (best.model, best.layer, best.id) == (model, layer, fid), [(c.model, c.layer, c.id) for c in ans.candidates]
+    assert 0.0 < best.score <= 1.0
+
+
+def test_model_1_point_lies_on_the_road_inside_the_street(geocoder, index):
+    best = geocoder.geocode("胜利路街道解放南路").candidates[0]
+    lon, lat = index.plane.inv(best.x, best.y)
+    assert 87.60 <= lon <= 87.63 and lat == pytest.approx(ROAD_Y, abs=1e-6)
+    best = geocoder.geocode("解放南路街道解放南路").candidates[0]
+    lon, _ = index.plane.inv(best.x, best.y)
+    assert 87.63 <= lon <= 87.66
+    assert [a["code"] for a in best.chain][-2:] == ["650102005", "650102005001"]
+
+
+def test_model_14_and_15_tell_same_named_courtyards_apart_by_street(geocoder):
+    assert geocoder.geocode("解放南路街道胜利小区").candidates[0].id == "C2"
+    assert geocoder.geocode("胜利路街道胜利小区").candidates[0].id == "C1"
+    assert geocoder.geocode("解放南路街道新华社区胜利小区").candidates[0].id == "C2"
+
+
+def test_model_17_accepts_the_legacy_14_digit_grid_code(geocoder):
+    best = geocoder.geocode("65010200300203").candidates[0]
+    assert (best.model, best.id, best.level) == (17, "65010200300203", "grid")
+
+
+def test_model_18_line_component(geocoder, index):
+    best = geocoder.geocode("6501020201000007").candidates[0]
+    lon, lat = index.plane.inv(best.x, best.y)
+    assert 87.6200 <= lon <= 87.6210 and lat == pytest.approx(43.7950, abs=1e-6)
+
+
+def test_answer_carries_chain_grids_and_standard_address(geocoder):
+    best = geocoder.geocode("解放南路12号3号楼").candidates[0]
+    assert [a["level"] for a in best.chain] == ["province", "city", "district", "street", "community"]
+    assert best.unit_grid == "650102003001001"
+    assert best.resp_grid == "TS-001"
+    assert standard_address(best) == "天山区胜利路街道三甬碑社区居委会解放南路12号3号楼"
+
+
+def test_a_city_adds_a_model_by_configuration(tmp_path, index):
+    from geocoder.engine import Geocoder
+
+    cfg = tmp_path / "models.yaml"
+    cfg.write_text("- {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}\n", encoding="utf-8")
+    models = load_models(cfg)
+    assert [m.number for m in models][-1] == 19
+    # without the model, 胜利小区 + a building number is answered by the courtyard itself
+    assert Geocoder(index).geocode("胜利小区2号楼").candidates[0].model == 14
+
+
+def test_bad_model_configuration_says_what_is_wrong(tmp_path):
+    cfg = tmp_path / "models.json"
+    cfg.write_text('[{"number": 20, "parts": ["river"], "search": "house"}]')
+    with pytest.raises(ValueError, match="unknown parts"):
+        load_models(cfg)
+    cfg.write_text('[{"number": 20, "parts": ["road"], "search": "teleport"}]')
+    with pytest.raises(ValueError, match="unknown search"):
+        load_models(cfg)
