@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from layers.database import conninfo, make_pool
 
 from . import errors
-from .routes import geocode, ingest, system, tiles
+from .routes import features, geocode, ingest, system, tiles
 from .settings import ServerSettings, get_server_settings
 from .version import version
 
@@ -44,6 +44,7 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.include_router(system.router)
+    features.install(app)
     ingest.install(app)
     tiles.install(app)
     geocode.install(app)

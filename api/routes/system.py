@@ -16,8 +16,10 @@ router = APIRouter(tags=["system"])
 # What the server offers, by door. Routers of other families add entries at start-up
 # (``app.state.offers``); this is the list the landing page and its HTML render.
 CORE_OFFERS = [
-    ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.0", "OpenAPI document"),
+    # FastAPI's document is OpenAPI 3.1; OGC clients read the 3.0 one at /api (api/routes/features.py).
+    ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.1", "OpenAPI 3.1 document of the whole server"),
     ("service-doc", "/docs", "text/html", "Interactive API documentation"),
+    ("alternate", "/?f=html", "text/html", "This landing page as HTML"),
     ("status", "/healthz", "application/json", "Health: is the database reachable"),
     ("about", "/version", "application/json", "Server and database versions"),
 ]

@@ -1,0 +1,203 @@
+"""OGC API - Features (Parts 1, 2, 3): conformance, the OpenAPI 3.0 document, collections,
+queryables, items and single features, for every collection of the layer registry.
+
+The work is in ``ogc/``; this module speaks HTTP: content negotiation (GeoJSON/JSON or HTML),
+headers (``Content-Crs``), and the mapping of ``ogc`` errors to 400/404.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+
+import orjson
+import psycopg
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from psycopg_pool import ConnectionPool
+
+from ogc import conformance as conf
+from ogc import documents, html, openapi
+from ogc import crs as crsmod
+from ogc.collections import Catalog
+from ogc.errors import OgcError
+from ogc.items import CountCache, fetch_item, fetch_page
+from ogc.params import parse_format, parse_item, parse_items, wants_html
+
+from ..deps import base_url, get_pool
+from ..errors import BadRequest, NotFound
+from ..version import version
+
+log = logging.getLogger("urbangis.api")
+
+router = APIRouter(tags=["OGC API - Features"])
+
+JSON = "application/json"
+GEOJSON = "application/geo+json"
+
+OFFERS = [
+    ("service-desc", "/api", openapi.MEDIA_OAS30, "OpenAPI 3.0 definition of the OGC API"),
+    ("conformance", "/conformance", JSON, "OGC API conformance classes implemented by this server"),
+    ("data", "/collections", JSON, "Feature collections (OGC API - Features)"),
+]
+
+
+def install(app: FastAPI) -> None:
+    """Include the router, declare the conformance classes, list the doors on the landing page."""
+    if not hasattr(app.state, "conformance"):
+        app.state.conformance = []
+    conf.add_to(app.state.conformance)
+    app.state.ogc_catalog = Catalog()
+    app.state.ogc_counts = CountCache()
+    offers = getattr(app.state, "offers", None)
+    if offers is not None:
+        offers.extend(o for o in OFFERS if o not in offers)
+    app.include_router(router)
+
+
+def _catalog(request: Request) -> Catalog:
+    return request.app.state.ogc_catalog
+
+
+def _http_errors(fn):
+    """``ogc`` errors become 400/404; database errors caused by a request's values become 400."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except OgcError as exc:
+            cls = NotFound if exc.status == 404 else BadRequest
+            raise cls(exc.description, **exc.details) from None
+        except (psycopg.errors.DataError, psycopg.errors.UndefinedFunction, psycopg.errors.InternalError_) as exc:
+            # Values that pass our checks but not PostgreSQL/PostGIS (an invalid polygon in a filter,
+            # a coordinate outside a projection, a comparison of incompatible property types).
+            message = (exc.diag.message_primary or str(exc)).strip()
+            log.info("request rejected by the database: %s", message)
+            raise BadRequest(f"the database rejected the request: {message}") from None
+
+    return wrapper
+
+
+def _html(request: Request) -> bool:
+    return wants_html(request.query_params.get("f"), request.headers.get("accept"))
+
+
+def _json(doc: dict, media: str = JSON, headers: dict | None = None) -> Response:
+    return Response(orjson.dumps(doc), media_type=media, headers=headers)
+
+
+def _only_f(request: Request) -> None:
+    for key in request.query_params:
+        if key != "f":
+            raise BadRequest(f"unknown parameter {key!r}; this resource takes only f", parameter=key)
+    parse_format(request.query_params.get("f"), ("json", "html"))
+
+
+@router.get("/conformance", summary="Conformance classes this server implements")
+@_http_errors
+def get_conformance(request: Request):
+    _only_f(request)
+    classes = list(request.app.state.conformance)
+    base = base_url(request)
+    if _html(request):
+        return HTMLResponse(html.conformance_page(classes, base, f"{base}/conformance?f=json"))
+    return _json({"conformsTo": classes})
+
+
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API (for GDAL, QGIS, OWSLib)")
+@_http_errors
+def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
+    catalog = _catalog(request)
+    with pool.connection() as conn:
+        metas = catalog.available(conn)
+    doc = openapi.document(base_url(request), request.app.title, version(), [m.layout for m in metas],
+                           getattr(request.app.state, "openapi30_paths", None))
+    return _json(doc, openapi.MEDIA_OAS30)
+
+
+@router.get("/collections", summary="The published collections")
+@_http_errors
+def get_collections(request: Request, pool: ConnectionPool = Depends(get_pool)):
+    _only_f(request)
+    base = base_url(request)
+    with pool.connection() as conn:
+        metas = _catalog(request).available(conn)
+    doc = documents.collections(metas, base)
+    if _html(request):
+        return HTMLResponse(html.collections_page(doc, base, f"{base}/collections?f=json"))
+    return _json(doc)
+
+
+def _one_collection(request: Request, pool: ConnectionPool, cid: str, build, render, media: str = JSON,
+                    suffix: str = ""):
+    """A document about one collection, as JSON or (``render``) HTML."""
+    _only_f(request)
+    base = base_url(request)
+    with pool.connection() as conn:
+        meta = _catalog(request).describe(conn, cid)
+    doc = build(meta, base)
+    if _html(request):
+        return HTMLResponse(render(doc, base, f"{base}/collections/{cid}{suffix}?f=json"))
+    return _json(doc, media)
+
+
+@router.get("/collections/{collectionId}", summary="One collection: extent, CRS, links")
+@_http_errors
+def get_collection(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    return _one_collection(request, pool, collectionId, documents.collection, html.collection_page)
+
+
+@router.get("/collections/{collectionId}/queryables", summary="Queryable properties (JSON Schema)")
+@_http_errors
+def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    return _one_collection(request, pool, collectionId, documents.queryables,
+                           lambda doc, base, href: html.queryables_page(collectionId, doc, base, href),
+                           "application/schema+json", "/queryables")
+
+
+@router.get("/collections/{collectionId}/items", summary="Features: bbox, datetime, property and CQL2 filters, CRS")
+@_http_errors
+def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    base = base_url(request)
+    query = list(request.query_params.multi_items())
+    with pool.connection() as conn:
+        meta = _catalog(request).describe(conn, collectionId)
+        q = parse_items(query, meta.layout)
+        page = fetch_page(conn, meta, q, request.app.state.ogc_counts)
+    links = documents.page_links(base, collectionId, query, q.limit, q.offset, page.next_cursor, page.returned)
+    tail = {"numberReturned": page.returned}
+    if page.matched is not None:
+        tail["numberMatched"] = page.matched
+    tail["timeStamp"] = documents.now_iso()
+    tail["links"] = links
+    headers = {"Content-Crs": crsmod.content_crs_header(q.crs)}
+    if q.format == "html" or (request.query_params.get("f") is None and _html(request)):
+        fc = {"type": "FeatureCollection", "features": orjson.loads(f"[{page.features}]"), **tail}
+        return HTMLResponse(html.items_page(meta.spec.title, collectionId, fc, base,
+                                            next(link["href"] for link in links if link["rel"] == "self")),
+                            headers=headers)
+    # The features are already JSON text made by PostGIS; only the envelope is serialised here.
+    body = b'{"type":"FeatureCollection","features":[' + page.features.encode() + b"]," + orjson.dumps(tail)[1:]
+    return Response(body, media_type=GEOJSON, headers=headers)
+
+
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature")
+@_http_errors
+def get_item(collectionId: str, featureId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    base = base_url(request)
+    fmt, out_crs = parse_item(request.query_params.multi_items())
+    with pool.connection() as conn:
+        layout = _catalog(request).layout(conn, collectionId)
+        text = fetch_item(conn, layout, featureId, out_crs)
+    href = f"{base}/collections/{collectionId}/items/{featureId}"
+    links = [
+        {"rel": "self", "href": href, "type": GEOJSON, "title": "This feature"},
+        {"rel": "alternate", "href": f"{href}?f=html", "type": "text/html", "title": "This feature as HTML"},
+        {"rel": "collection", "href": f"{base}/collections/{collectionId}", "type": JSON, "title": "The collection"},
+    ]
+    headers = {"Content-Crs": crsmod.content_crs_header(out_crs)}
+    if fmt == "html" or (request.query_params.get("f") is None and _html(request)):
+        return HTMLResponse(html.item_page(collectionId, orjson.loads(text), base, f"{href}?f=json"), headers=headers)
+    body = text[:-1].encode() + b',"links":' + orjson.dumps(links) + b"}"
+    return Response(body, media_type=GEOJSON, headers=headers)
+

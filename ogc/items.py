@@ -1,0 +1,207 @@
+"""Items queries: a page of features (or one feature) as GeoJSON text made by PostGIS.
+
+One round trip makes a whole page: PostgreSQL builds each feature's JSON text
+(``ST_AsGeoJSON`` + ``json_build_object``) and joins the page with ``string_agg``; Python only
+wraps it. Pages are read in id order with ``LIMIT n+1`` (the extra row tells whether there is a
+next page); next links carry a keyset cursor (the last id) so deep pages cost the same as the
+first, while ``offset`` keeps working for clients that compute their own pages.
+
+``numberMatched``: unfiltered, the exact count cached per data version (see collections.py);
+filtered, an exact count when the planner estimates at most ``exact_count_max`` matches, and left
+out above that (the spec allows leaving it out; a full count of a large match would cost more than
+the page itself).
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import orjson
+import psycopg
+from psycopg import sql
+
+from . import cql2
+from . import crs as crsmod
+from .collections import CollectionMeta, Layout, table_identifier
+from .errors import FeatureNotFound
+from .params import ItemsParams, coerce_value, decode_cursor, encode_cursor
+from .settings import get_ogc_settings
+from .sqlparts import Params, envelope, from_storage
+
+# json_build_object takes at most 100 arguments (50 key/value pairs).
+_MAX_PAIRS = 50
+
+
+@dataclass
+class Page:
+    """One page of an items request."""
+
+    features: str  # the features' JSON, comma-joined
+    returned: int
+    matched: int | None
+    next_cursor: str | None
+
+
+class CountCache:
+    """Exact counts of filtered requests, per (collection, data version, query); small LRU."""
+
+    def __init__(self, size: int = 256) -> None:
+        self._data: OrderedDict = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+
+def feature_json(layout: Layout, crs: crsmod.Crs, alias: str = "t") -> sql.Composable:
+    """SQL text expression of one row as a GeoJSON Feature, geometry in ``crs``."""
+    col = lambda name: sql.Identifier(alias, name)  # noqa: E731
+    geom = from_storage(col(layout.spec.geometry_column), crs, layout.storage_srid)
+    names = list(layout.fields)
+    if len(names) <= _MAX_PAIRS:
+        props = sql.SQL("json_build_object({})").format(
+            sql.SQL(", ").join(sql.SQL("{}, {}").format(sql.Literal(n), col(n)) for n in names)
+        )
+    else:
+        props = sql.SQL("(SELECT to_json(r) FROM (SELECT {}) r)").format(
+            sql.SQL(", ").join(sql.SQL("{} AS {}").format(col(n), sql.Identifier(n)) for n in names)
+        )
+    return sql.SQL(
+        "'{{\"type\":\"Feature\",\"id\":' || to_json({id})::text || ',\"geometry\":' || "
+        "COALESCE(ST_AsGeoJSON({geom}, {prec}, 0), 'null') || ',\"properties\":' || {props}::text || '}}'"
+    ).format(id=col(layout.spec.id_field), geom=geom, prec=sql.Literal(crs.precision), props=props)
+
+
+def _columns(layout: Layout) -> sql.Composable:
+    names = dict.fromkeys([layout.spec.id_field, *layout.fields, layout.spec.geometry_column])
+    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
+
+
+def where_clause(layout: Layout, q: ItemsParams, params: Params) -> list[sql.Composable]:
+    """The conditions of ``q`` (bbox, datetime, property filters, CQL2 filter), each parameterised."""
+    conds: list[sql.Composable] = []
+    geom = sql.Identifier(layout.spec.geometry_column)
+    if q.bbox is not None:
+        b = q.bbox
+        boxes = [(b.minx, b.miny, b.maxx, b.maxy)]
+        if b.crosses_antimeridian:
+            boxes = [(b.minx, b.miny, 180.0, b.maxy), (-180.0, b.miny, b.maxx, b.maxy)]
+        parts = [
+            sql.SQL("ST_Intersects({}, {})").format(geom, envelope(params, *box, b.crs, layout.storage_srid))
+            for box in boxes
+        ]
+        conds.append(sql.SQL("({})").format(sql.SQL(" OR ").join(parts)))
+    if q.datetime is not None and layout.time_field is not None:
+        t = sql.Identifier(layout.time_field.name)
+        if q.datetime.lower is not None:
+            conds.append(sql.SQL("{} >= {}").format(t, params.add(q.datetime.lower)))
+        if q.datetime.upper is not None:
+            op = "<=" if q.datetime.upper_inclusive else "<"
+            conds.append(sql.SQL("{} {} {}").format(t, sql.SQL(op), params.add(q.datetime.upper)))
+    for name, value in q.properties.items():
+        f = layout.fields[name]
+        if f.is_array:
+            v = coerce_value(value, f, name, element=True)
+            conds.append(sql.SQL("{}::{} = ANY({})").format(params.add(v), sql.SQL(f.sql_type[:-2]), sql.Identifier(name)))
+        else:
+            v = coerce_value(value, f, name)
+            conds.append(sql.SQL("{} = {}::{}").format(sql.Identifier(name), params.add(v), sql.SQL(f.sql_type)))
+    if q.filter:
+        conds.append(cql2.to_sql(q.filter, q.filter_lang, layout, params, q.filter_crs))
+    return conds
+
+
+def _and(conds: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
+
+
+def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: CountCache) -> Page:
+    """Run an items request: the page and, where cheap, ``numberMatched``."""
+    layout = meta.layout
+    params = Params()
+    conds = where_clause(layout, q, params)
+    id_col = sql.Identifier(layout.spec.id_field)
+    matched = _number_matched(conn, meta, q, conds, params, counts)
+
+    page_conds = list(conds)
+    offset = q.offset
+    if q.cursor:
+        after = coerce_value(decode_cursor(q.cursor), layout.id_field, "cursor")
+        page_conds.append(sql.SQL("{} > {}::{}").format(id_col, params.add(after), sql.SQL(layout.id_field.sql_type)))
+        offset = 0
+    limit_ph = params.add(q.limit)
+    query = sql.SQL(
+        "SELECT string_agg(s.f, ',' ORDER BY s.n) FILTER (WHERE s.n <= {limit}), count(*), "
+        "max(s.k) FILTER (WHERE s.n = {limit}) "
+        "FROM (SELECT {feature} AS f, row_number() OVER () AS n, to_json(t.{id})::text AS k "
+        "FROM (SELECT {cols} FROM {table} WHERE {where} ORDER BY {id} LIMIT {fetch} OFFSET {offset}) t) s"
+    ).format(
+        limit=limit_ph,
+        feature=feature_json(layout, q.crs),
+        id=id_col,
+        cols=_columns(layout),
+        table=table_identifier(layout.spec.table),
+        where=_and(page_conds),
+        fetch=params.add(q.limit + 1),
+        offset=params.add(offset),
+    )
+    features, fetched, last_key = conn.execute(query, params.values).fetchone()
+    returned = min(int(fetched), q.limit)
+    next_cursor = encode_cursor(orjson.loads(last_key)) if fetched > q.limit and last_key is not None else None
+    return Page(features or "", returned, matched, next_cursor)
+
+
+def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: CountCache) -> int | None:
+    if not q.filtered:
+        return meta.state.count
+    table = table_identifier(meta.layout.spec.table)
+    where = _and(conds)
+    key = None
+    if meta.state.version is not None:
+        key = (meta.id, meta.state.version, where.as_string(conn), tuple(map(repr, params.values.items())))
+        cached = counts.get(key)
+        if cached is not None:
+            return cached
+    plan = conn.execute(
+        sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(table, where), params.values
+    ).fetchone()[0]
+    estimate = plan[0]["Plan"]["Plan Rows"]
+    if estimate > get_ogc_settings().exact_count_max:
+        return None
+    n = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params.values).fetchone()[0]
+    if key is not None:
+        counts.put(key, int(n))
+    return int(n)
+
+
+def fetch_item(conn: psycopg.Connection, layout: Layout, fid: str, crs: crsmod.Crs) -> str:
+    """One feature's GeoJSON text; 404 when the id is not in the collection."""
+    params = Params()
+    try:
+        key = coerce_value(fid, layout.id_field, "featureId")
+    except Exception:
+        raise FeatureNotFound(f"no feature {fid!r} in collection {layout.spec.id!r}", collection=layout.spec.id) from None
+    query = sql.SQL("SELECT {feature} FROM {table} t WHERE t.{id} = {key}::{typ}").format(
+        feature=feature_json(layout, crs),
+        table=table_identifier(layout.spec.table),
+        id=sql.Identifier(layout.spec.id_field),
+        key=params.add(key),
+        typ=sql.SQL(layout.id_field.sql_type),
+    )
+    row = conn.execute(query, params.values).fetchone()
+    if row is None:
+        raise FeatureNotFound(f"no feature {fid!r} in collection {layout.spec.id!r}", collection=layout.spec.id)
+    return row[0]

@@ -1,0 +1,47 @@
+"""Bad requests get a 4xx JSON body that says what was wrong; none of them is a 500."""
+from __future__ import annotations
+
+import pytest
+
+BAD = [
+    ("/collections/nosuch", {}, 404, "no collection 'nosuch'"),
+    ("/collections/nosuch/items", {}, 404, "no collection 'nosuch'"),
+    ("/collections/nosuch/queryables", {}, 404, "no collection 'nosuch'"),
+    ("/collections/cases/items/C99999", {}, 404, "no feature 'C99999'"),
+    ("/collections/cases/items", {"limit": str(10**9)}, 400, "limit: must be between 1 and 10000"),
+    ("/collections/cases/items", {"limit": "0"}, 400, "limit"),
+    ("/collections/cases/items", {"limit": "many"}, 400, "expected an integer"),
+    ("/collections/cases/items", {"offset": "-1"}, 400, "offset"),
+    ("/collections/cases/items", {"bbox": "87,43,88"}, 400, "4 or 6"),
+    ("/collections/cases/items", {"bbox": "87,43,88,95"}, 400, "within [-90, 90]"),
+    ("/collections/cases/items", {"bbox": "200,43,201,44"}, 400, "within [-180, 180]"),
+    ("/collections/cases/items", {"bbox": "87,43,88,44", "bbox-crs": "EPSG:27700"}, 400, "bbox-crs: unsupported CRS"),
+    ("/collections/cases/items", {"crs": "EPSG:9999"}, 400, "crs: unsupported CRS 'EPSG:9999'"),
+    ("/collections/cases/items/C00001", {"crs": "urn:nope"}, 400, "crs: unsupported CRS"),
+    ("/collections/cases/items", {"filter": "status = "}, 400, "CQL2 syntax error"),
+    ("/collections/cases/items", {"filter": "secret = 1"}, 400, "unknown property 'secret'"),
+    ("/collections/cases/items", {"filter": "status = 'a'", "filter-lang": "sql"}, 400, "filter-lang"),
+    ("/collections/cases/items", {"filter-crs": "EPSG:1"}, 400, "filter-crs"),
+    ("/collections/cases/items", {"datetime": "last week"}, 400, "RFC 3339"),
+    ("/collections/cases/items", {"datetime": "2024-05-01/2024-01-01"}, 400, "starts after it ends"),
+    ("/collections/admin_areas/items", {"datetime": "2024-01-01"}, 400, "has no time field"),
+    ("/collections/cases/items", {"colour": "red"}, 400, "unknown parameter 'colour'"),
+    ("/collections/cases/items", {"reported_at": "soon"}, 400, "not a valid value for property 'reported_at'"),
+    ("/collections/cases/items", {"cursor": "%%%"}, 400, "cursor"),
+    ("/collections/cases/items", {"f": "xml"}, 400, "f: unsupported format"),
+    ("/collections/cases/items/C00001", {"limit": "5"}, 400, "unknown parameter 'limit'"),
+    ("/collections", {"bbox": "1,2,3,4"}, 400, "unknown parameter 'bbox'"),
+]
+
+
+@pytest.mark.parametrize("path, params, status, words", BAD, ids=[f"{p}?{q}" for p, q, _, _ in BAD])
+def test_bad_request(ogc, path, params, status, words):
+    r = ogc.get(path, params=params)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["code"] in ("InvalidParameterValue", "NotFound") and words in body["description"], body
+
+
+def test_a_parameter_given_twice_is_refused(ogc):
+    r = ogc.get("/collections/cases/items?limit=5&limit=6")
+    assert r.status_code == 400 and "more than once" in r.json()["description"]
