@@ -313,3 +313,7 @@ from .cli_geocode import geocode_cmd, reverse_cmd  # noqa: E402  (registered aft
 
 main.add_command(geocode_cmd)
 main.add_command(reverse_cmd)
+
+from .cli_samples import samples  # noqa: E402
+
+main.add_command(samples)
