@@ -66,8 +66,8 @@ LAYERS: tuple[Layer, ...] = (
     Layer("place_names", "id", _f("*id *name aliases:list historic_names:list kind district_code"), "areal_or_point"),
     Layer("courtyards", "id", _f("*id *name kind street_code community_code aliases:list"), "areal_or_point"),
     Layer("house_numbers", "id", _f("*id *parent_kind *parent_id *number"), "point", computed=("num",)),
-    Layer("buildings", "id", _f("*id *parent_kind *parent_id *number"), "areal_or_point"),
     Layer("organisations", "id", _f("*id *name aliases:list kind road_id house_number"), "areal_or_point"),
+    Layer("buildings", "id", _f("*id *parent_kind *parent_id *number"), "areal_or_point"),
     Layer("storefronts", "id", _f("*id *name *road_id house_number category"), "point"),
     Layer(
         "components",

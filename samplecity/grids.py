@@ -85,7 +85,9 @@ def community_cells(community_geom) -> list:
                 if shared > best_len:
                     best, best_len = key, shared
         if best is None:
-            cells[(i, j)] = g  # an isolated sliver stays a (small) grid of its own
+            if g.area >= 100.0:
+                cells[(i, j)] = g  # an isolated sliver stays a (small) grid of its own
+            # under 100 m²: a crumb of the community outline, left out (below the coverage tolerance)
         else:
             cells[best] = shapely.union_all([cells[best], g])
     # west to east, then north to south: rows from the north, columns from the west
@@ -159,3 +161,37 @@ def build_responsibility(sk: Skeleton, grids: UnitGrids, seed: int) -> tuple[lis
         sups.append(Supervisor(sid, person_name(r), codes, phone))
         i += take
     return resp, sups
+
+
+class GridSampler:
+    """Draw grids by weight and points uniformly inside them, in vectorised batches."""
+
+    def __init__(self, grids: UnitGrids, weights: np.ndarray):
+        self.grids = grids
+        self.geom = np.array(grids.geom, dtype=object)
+        self.bounds = shapely.bounds(self.geom)
+        self.p = weights / weights.sum()
+        shapely.prepare(self.geom)
+
+    def sample(self, n: int, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """n (grid index, x, y) triples; grids drawn by weight, points uniform in the grid."""
+        idx = r.choice(len(self.p), size=n, p=self.p)
+        return (idx, *self.points(idx, r))
+
+    def points(self, idx: np.ndarray, r: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        b = self.bounds[idx]
+        x = np.empty(len(idx))
+        y = np.empty(len(idx))
+        todo = np.arange(len(idx))
+        for _ in range(30):
+            if not len(todo):
+                break
+            tx = r.uniform(b[todo, 0], b[todo, 2])
+            ty = r.uniform(b[todo, 1], b[todo, 3])
+            ok = shapely.contains_xy(self.geom[idx[todo]], tx, ty)
+            x[todo[ok]], y[todo[ok]] = tx[ok], ty[ok]
+            todo = todo[~ok]
+        if len(todo):  # odd slivers: their representative point
+            rp = shapely.get_coordinates(shapely.point_on_surface(self.geom[idx[todo]]))
+            x[todo], y[todo] = rp[:, 0], rp[:, 1]
+        return x, y

@@ -83,12 +83,26 @@ _TYPES = {"main": ["路", "路", "大道", "路"], "secondary": ["路", "路", "
 CN_DIGITS = "〇一二三四五六七八九"
 
 
-def cn_ordinal(n: int) -> str:
-    """1..99 in Chinese numerals (一, 十二, 二十三)."""
+def cn_number(n: int) -> str:
+    """0..99999 in Chinese numerals as read aloud (一, 十二, 一百零五, 一千二百三十)."""
     if n < 10:
         return CN_DIGITS[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else CN_DIGITS[tens]) + "十" + (CN_DIGITS[ones] if ones else "")
+    if n < 20:
+        return "十" + (CN_DIGITS[n - 10] if n > 10 else "")
+    out, zero = "", False
+    for value, unit in ((10000, "万"), (1000, "千"), (100, "百"), (10, "十"), (1, "")):
+        digit, n = divmod(n, value)
+        if digit:
+            if zero and out:
+                out += "零"
+            out += CN_DIGITS[digit] + unit
+            zero = False
+        elif out:
+            zero = True
+    return out
+
+
+cn_ordinal = cn_number
 
 
 class RoadNamer:

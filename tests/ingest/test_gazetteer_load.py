@@ -1,9 +1,10 @@
 """The gazetteer loader's happy path, idempotence and all-or-nothing behaviour."""
 from __future__ import annotations
 
-import json
+import csv
 import shutil
 
+import pyogrio
 import pytest
 
 from ingest.gazetteer import LoadError, load_gazetteer
@@ -18,7 +19,7 @@ def _count(info: str, table: str) -> int:
 
 
 def _features(name: str) -> int:
-    return len(json.loads((SAMPLE / f"{name}.geojson").read_text())["features"])
+    return pyogrio.read_info(SAMPLE / f"{name}.gpkg")["features"]
 
 
 @pytest.mark.parametrize("layer", ["admin_areas", "unit_grids", "roads", "house_numbers", "components"])
@@ -36,11 +37,17 @@ def test_sample_geometry_in_cgcs2000_inside_urumqi(sample_db):
 
 
 def test_supervisor_bound_to_grid(sample_db):
+    with (SAMPLE / "supervisors.csv").open(encoding="utf-8") as fh:
+        first = next(csv.DictReader(fh))
     with db.connect(sample_db) as conn:
-        rows = conn.execute("SELECT supervisor_id, grid_code FROM supervisor_grids").fetchall()
-        phone = conn.execute("SELECT attrs->>'phone' FROM supervisors").fetchone()[0]
-    assert rows == [("S0001", "TS-001")]
-    assert phone == "13800000001"  # extra fields are kept as attributes
+        rows = conn.execute("SELECT supervisor_id, grid_code FROM supervisor_grids WHERE supervisor_id = %s "
+                            "ORDER BY grid_code", (first["id"],)).fetchall()
+        phone = conn.execute("SELECT attrs->>'phone' FROM supervisors WHERE id = %s", (first["id"],)).fetchone()[0]
+        unbound = conn.execute("SELECT count(*) FROM responsibility_grids g WHERE NOT EXISTS "
+                               "(SELECT 1 FROM supervisor_grids s WHERE s.grid_code = g.code)").fetchone()[0]
+    assert rows == [(first["id"], code) for code in sorted(first["grid_codes"].split("|"))]
+    assert phone == first["phone"]  # extra fields are kept as attributes
+    assert unbound == 0  # every responsibility grid has its supervisor
 
 
 def test_reload_changes_nothing(fresh_db):
@@ -56,9 +63,10 @@ def test_reload_changes_nothing(fresh_db):
 def test_bad_row_loads_nothing(fresh_db, tmp_path):
     src = tmp_path / "city"
     shutil.copytree(SAMPLE, src)
-    grids = json.loads((src / "unit_grids.geojson").read_text())
-    grids["features"][1]["properties"]["code"] = "65010200300100X"
-    (src / "unit_grids.geojson").write_text(json.dumps(grids, ensure_ascii=False))
+    grids = pyogrio.read_dataframe(src / "unit_grids.gpkg")
+    grids.loc[1, "code"] = grids.loc[1, "code"][:-1] + "X"
+    (src / "unit_grids.gpkg").unlink()
+    pyogrio.write_dataframe(grids, src / "unit_grids.gpkg", layer="unit_grids")
     with db.connect(fresh_db) as conn:
         with pytest.raises(LoadError, match="unit_grids|check constraint"):
             load_gazetteer(conn, src)

@@ -1,0 +1,200 @@
+"""Generating the whole gazetteer into a folder, streaming the big layers in chunks."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import shapely
+from shapely.geometry import MultiLineString, Point
+
+from .addresses import road_addresses
+from .cases import case_total, generate_cases
+from .city import DEFAULT_SEED, City, build_city
+from .components import COMPONENTS_PER_SCALE, generate_components
+from .places import road_storefronts
+from .skeleton import CITY_CODE, PROVINCE_CODE
+from .writer import LayerWriter, write_csv
+
+log = logging.getLogger("urbangis.samplecity")
+
+Progress = Callable[[str, int, int], None]
+FLUSH = 50_000
+
+
+def _join(values) -> str | None:
+    return "|".join(values) if values else None
+
+
+def _admin(city: City, out: Path) -> int:
+    sk = city.skeleton
+    w = LayerWriter(out, "admin_areas", ["code", "name", "level", "parent_code", "aliases", "source"])
+    rows: dict[str, list] = {k: [] for k in w.fields}
+    geoms = []
+    areas = [(sk.province, "real"), (sk.city, "real")] + [(d, "real") for d in sk.districts]
+    areas += [(s, "synthetic outline") for s in sk.streets()] + [(c, "synthetic outline") for c in sk.communities()]
+    for a, source in areas:
+        rows["code"].append(a.code)
+        rows["name"].append(a.name)
+        rows["level"].append(a.level)
+        rows["parent_code"].append(a.parent_code)
+        rows["aliases"].append(_join(a.aliases))
+        rows["source"].append(source)
+        geoms.append(a.geom)
+    w.write(rows, geoms)
+    return w.rows
+
+
+def _grids(city: City, out: Path) -> int:
+    g = city.grids
+    w = LayerWriter(out, "unit_grids", ["code", "community_code", "responsibility_grid"])
+    w.write({"code": g.code, "community_code": g.community, "responsibility_grid": g.resp}, g.geom)
+    r = LayerWriter(out, "responsibility_grids", ["code", "name", "district_code", "street_code"])
+    r.write({"code": [x.code for x in city.resp], "name": [x.name for x in city.resp],
+             "district_code": [x.district_code for x in city.resp], "street_code": [x.street_code for x in city.resp]},
+            [x.geom for x in city.resp])
+    write_csv(out / "supervisors.csv", ["id", "name", "grid_codes", "phone"],
+              [[s.id, s.name, "|".join(s.grid_codes), s.phone] for s in city.supervisors])
+    return w.rows + r.rows + len(city.supervisors)
+
+
+def _roads(city: City, out: Path) -> int:
+    fields = ["id", "name", "aliases", "historic_names", "kind", "district_code", "left_from", "left_to",
+              "right_from", "right_to", "left_parity", "right_parity"]
+    w = LayerWriter(out, "roads", fields)
+    rows = {k: [] for k in fields}
+    for rd in city.roads:
+        for k in fields:
+            v = getattr(rd, k)
+            rows[k].append(_join(v) if isinstance(v, list) else v)
+    w.write(rows, [MultiLineString([rd.geom]) for rd in city.roads])
+    return w.rows
+
+
+class _Buffered:
+    """Collect rows of a layer and flush them to its writer every FLUSH rows."""
+
+    def __init__(self, writer: LayerWriter, progress: Progress | None, total: int):
+        self.w, self.progress, self.total = writer, progress, total
+        self.rows = {k: [] for k in writer.fields}
+        self.geoms: list = []
+
+    def add(self, geom, **values) -> None:
+        for k in self.w.fields:
+            self.rows[k].append(values.get(k))
+        self.geoms.append(geom)
+        if len(self.geoms) >= FLUSH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.geoms:
+            self.w.write(self.rows, self.geoms)
+            if self.progress:
+                self.progress(self.w.layer, len(self.geoms), self.total)
+        self.rows = {k: [] for k in self.w.fields}
+        self.geoms = []
+
+
+def _addresses(city: City, out: Path, progress: Progress | None) -> dict[str, int]:
+    """House numbers, buildings, storefronts (road by road), places, courtyards, organisations."""
+    hn = _Buffered(LayerWriter(out, "house_numbers", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
+    bd = _Buffered(LayerWriter(out, "buildings", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
+    sf = _Buffered(LayerWriter(out, "storefronts", ["id", "name", "road_id", "house_number", "category"]), progress, 0)
+
+    def house(h):
+        hn.add(Point(h.x, h.y), id=h.id, parent_kind=h.parent_kind, parent_id=h.parent_id, number=h.number)
+
+    def building(b):
+        bd.add(Point(b.x, b.y), id=b.id, parent_kind=b.parent_kind, parent_id=b.parent_id, number=b.number)
+
+    for i, rd in enumerate(city.roads):
+        ra = city.addresses(i) if city.scale <= 1 else road_addresses(rd, city.seed)
+        for h in ra.houses:
+            house(h)
+        for b in ra.buildings:
+            building(b)
+        for s in road_storefronts(rd, ra, city.seed, city.scale):
+            sf.add(Point(s.x, s.y), id=s.id, name=s.name, road_id=s.road_id, house_number=s.house_number,
+                   category=s.category)
+    pl = LayerWriter(out, "place_names", ["id", "name", "aliases", "historic_names", "kind", "district_code"])
+    pl.write({"id": [p.id for p in city.places], "name": [p.name for p in city.places],
+              "aliases": [_join(p.aliases) for p in city.places],
+              "historic_names": [_join(p.historic_names) for p in city.places],
+              "kind": [p.kind for p in city.places], "district_code": [p.district_code for p in city.places]},
+             [p.geom for p in city.places])
+    for p in city.places:
+        for h in p.houses:
+            house(h)
+        for b in p.buildings:
+            building(b)
+    cy = LayerWriter(out, "courtyards", ["id", "name", "kind", "street_code", "community_code", "aliases",
+                                         "road_id", "house_number"])
+    cs = city.courtyards
+    cy.write({"id": [c.id for c in cs], "name": [c.name for c in cs], "kind": [c.kind for c in cs],
+              "street_code": [c.street_code for c in cs], "community_code": [c.community_code for c in cs],
+              "aliases": [_join(c.aliases) for c in cs], "road_id": [c.road_id for c in cs],
+              "house_number": [c.house_number for c in cs]}, [c.geom for c in cs])
+    for c in cs:
+        for h in c.houses:
+            house(h)
+        for b in c.buildings:
+            building(b)
+    og = LayerWriter(out, "organisations", ["id", "name", "aliases", "kind", "road_id", "house_number"])
+    os_ = city.organisations
+    og.write({"id": [o.id for o in os_], "name": [o.name for o in os_], "aliases": [_join(o.aliases) for o in os_],
+              "kind": [o.kind for o in os_], "road_id": [o.road_id for o in os_],
+              "house_number": [o.house_number for o in os_]}, [o.geom for o in os_])
+    for o in os_:
+        for b in o.buildings:
+            building(b)
+    for buf in (hn, bd, sf):
+        buf.flush()
+    return {"house_numbers": hn.w.rows, "buildings": bd.w.rows, "storefronts": sf.w.rows,
+            "place_names": pl.rows, "courtyards": cy.rows, "organisations": og.rows}
+
+
+def _components(city: City, out: Path, progress: Progress | None) -> int:
+    w = LayerWriter(out, "components", ["code", "name", "status", "owner_dept", "grid_code"])
+    total = int(round(COMPONENTS_PER_SCALE * city.scale))
+    gidx, codes, names = [], [], []
+    for ch in generate_components(city, city.scale, city.seed):
+        w.write({"code": ch.code, "name": ch.name, "status": ch.status, "owner_dept": ch.owner_dept,
+                 "grid_code": ch.grid_code}, ch.geom)
+        gidx.append(ch.grid_idx)
+        codes.append(np.asarray(ch.code, dtype="U16"))
+        names.append(np.asarray(ch.name))
+        if progress:
+            progress("components", len(ch.code), total)
+    city.index_components(np.concatenate(gidx), np.concatenate(codes), np.concatenate(names))
+    return w.rows
+
+
+def _cases(city: City, out: Path, progress: Progress | None, total: int) -> int:
+    fields = ["case_no", "kind", "major_class", "minor_class", "component_code", "status", "source", "description",
+              "address", "supervisor_id", "grid_code", "district_code", "reported_at", "closed_at", "duplicate_of"]
+    w = LayerWriter(out, "cases", fields)
+    for ch in generate_cases(city, city.scale, city.seed, total):
+        w.write(ch.columns, shapely.points(ch.x, ch.y))
+        if progress:
+            progress("cases", len(ch.x), total)
+    return w.rows
+
+
+def generate(out: Path, seed: int = DEFAULT_SEED, scale: float = 1.0, cases: int | None = None,
+             progress: Progress | None = None) -> dict[str, int]:
+    """Write the sample city's gazetteer into ``out``; returns rows per layer."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    city = build_city(seed, scale)
+    log.info("city model built in %.1f s", time.perf_counter() - t0)
+    counts = {"admin_areas": _admin(city, out)}
+    counts["unit_grids+responsibility+supervisors"] = _grids(city, out)
+    counts["roads"] = _roads(city, out)
+    counts.update(_addresses(city, out, progress))
+    counts["components"] = _components(city, out, progress)
+    counts["cases"] = _cases(city, out, progress, case_total(scale) if cases is None else cases)
+    log.info("generated in %.1f s: %s", time.perf_counter() - t0, counts)
+    return counts
