@@ -190,13 +190,15 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if reader.crs_error and override is None:
         raise LoadError(reader.crs_error)
     source = crs_mod.resolve(reader.declared_crs, override)
-    result.source_crs = source.label
+    result.source_crs = source.label if layer.geometry else ""
     if layer.geometry and not reader.has_geometry:
         raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "
                         "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
     if layer.geometry and source.assumed:
         _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
                                "Pass --source-crs (e.g. gcj02 for Amap/Tencent, bd09 for Baidu) if not", "warning")
+    if reader.total == 0:
+        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     mapping = match_columns(layer, reader.columns)
     missing = [f for f in layer.required if f not in mapping]
     if missing:
@@ -220,6 +222,10 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
             progress(layer.name, result.rows, total, "reading")
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
+    if total is not None and result.rows != total:
+        # GDAL stops quietly at the end of a cut .dbf or .shp; the header knows how many there were
+        raise LoadError(f"{task.label}: the file says it holds {total} rows but only {result.rows} could be "
+                        "read; it is truncated or damaged")
     if result.rows == 0:
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     progress(layer.name, result.rows, result.rows, "validating")
@@ -284,6 +290,9 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     report = Report(str(source), mode="strict" if options.strict else "skip-invalid", replace=options.replace)
     issue_log = IssueLog(report)
     paths = report_paths(options.report_path) if options.report_path else None
+    if paths:
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        paths["rejected"].unlink(missing_ok=True)  # a stale one from an earlier run would mislead
     rejected = RejectedWriter(paths["rejected"]) if paths else None
     error: LoadError | None = None
     try:

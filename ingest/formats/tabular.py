@@ -78,7 +78,8 @@ class TableReader:
         else:
             from .vector import VectorReader
 
-            self._xlsx = VectorReader(self.path, sheet)
+            # every cell as text: codes keep their leading zeros; the first row is the header
+            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
             self.total = self._xlsx.total
             all_columns = self._xlsx.columns
         if not all_columns:

@@ -31,8 +31,10 @@ class VectorReader:
 
     has_geometry = True
 
-    def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None) -> None:
+    def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None,
+                 open_options: dict | None = None) -> None:
         self.path = Path(path)
+        self.open_options = open_options or {}
         self.layer = layer
         self.warnings: list[RowIssue] = []
         self.encoding = encoding
@@ -43,7 +45,7 @@ class VectorReader:
         if self.path.suffix.lower() == ".shp" and dbf.sidecar(self.path, ".dbf") is None:
             raise ReadError(f"{self.path.name}: the shapefile's .dbf is missing (a shapefile is .shp + .shx + .dbf)")
         try:
-            info = pyogrio.read_info(self.path, layer=layer, encoding=self.encoding)
+            info = pyogrio.read_info(self.path, layer=layer, encoding=self.encoding, **self.open_options)
         except Exception as exc:
             raise ReadError(f"{self.path.name}: cannot read{f' layer {layer}' if layer else ''} "
                             f"({_first_line(exc)})") from exc
@@ -68,7 +70,7 @@ class VectorReader:
         start = 1
         try:
             with open_arrow(self.path, layer=self.layer, encoding=self.encoding, batch_size=size,
-                            use_pyarrow=True, datetime_as_string=True) as (meta, reader):
+                            use_pyarrow=True, datetime_as_string=True, **self.open_options) as (meta, reader):
                 geom_name = meta.get("geometry_name") or "wkb_geometry"
                 for record_batch in reader:
                     n = record_batch.num_rows

@@ -1,0 +1,169 @@
+"""Every common format loads the same rows: GeoJSON, GeoPackage, Shapefile (UTF-8, GBK with and
+without .cpg, zipped), CSV and XLSX with coordinate columns, and a whole gazetteer zipped."""
+from __future__ import annotations
+
+import zipfile
+
+import numpy as np
+import pyogrio
+import pyogrio.raw
+import pytest
+import shapely
+
+from ingest.gazetteer import LoadOptions, load_gazetteer
+from layers import database as db
+
+
+from .util import count, fingerprint
+
+NAMES = ["上水井盖", "雨水井盖", "路灯"]
+XY = [(87.6201, 43.7902), (87.6205, 43.7904), (87.6210, 43.7906)]
+
+
+def _components(tmp_path, driver: str, suffix: str, encoding: str | None = None, crs: str | None = "EPSG:4490",
+                name: str = "components", **kw):
+    path = tmp_path / f"{name}{suffix}"
+    geoms = shapely.to_wkb(shapely.points(np.array(XY)))
+    fields = [np.array([f"65010201010000{i:02d}" for i in range(1, 4)], dtype=object),
+              np.array(NAMES, dtype=object), np.array(["完好", "破损", "完好"], dtype=object)]
+    pyogrio.raw.write(path, geoms, fields, fields=["code", "name", "status"], driver=driver, crs=crs,
+                  geometry_type="Point", encoding=encoding, **kw)
+    return path
+
+
+def _names(info: str) -> list[str]:
+    with db.connect(info) as conn:
+        return [r[0] for r in conn.execute("SELECT name FROM components WHERE code LIKE '65010201010000%' "
+                                           "AND code <> '6501020101000001' ORDER BY code")]
+
+
+@pytest.mark.parametrize("driver,suffix", [("GeoJSON", ".geojson"), ("GPKG", ".gpkg"), ("ESRI Shapefile", ".shp"),
+                                           ("FlatGeobuf", ".fgb")])
+def test_vector_formats(city_db, tmp_path, driver, suffix):
+    path = _components(tmp_path, driver, suffix)
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert report.outcome == "loaded" and report.loaded == 3
+    assert _names(city_db) == NAMES[1:] or _names(city_db) == NAMES  # 0000001 already in the sample
+
+
+def test_gbk_dbf_with_cpg(city_db, tmp_path):
+    path = _components(tmp_path, "ESRI Shapefile", ".shp", encoding="GBK")
+    assert path.with_suffix(".cpg").exists()
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert report.warnings == 0
+    assert "雨水井盖" in _names(city_db)
+
+
+def test_gbk_dbf_without_cpg_is_detected_and_reported(city_db, tmp_path):
+    path = _components(tmp_path, "ESRI Shapefile", ".shp", encoding="GBK")
+    path.with_suffix(".cpg").unlink()
+    raw = path.with_suffix(".dbf").read_bytes()
+    assert "雨水井盖".encode("gbk") in raw  # really GBK on disk
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert "雨水井盖" in _names(city_db) and "路灯" in _names(city_db)
+    warning = [i for i in report.issues if i["severity"] == "warning"]
+    assert warning and "GBK" in warning[0]["reason"] and "no .cpg" in warning[0]["reason"]
+
+
+def test_zipped_shapefile_with_prj(city_db, tmp_path):
+    path = _components(tmp_path, "ESRI Shapefile", ".shp", crs="EPSG:4326")
+    assert path.with_suffix(".prj").exists()
+    archive = tmp_path / "upload.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in tmp_path.glob("components.*"):
+            zf.write(p, f"城市部件/{p.name}")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, archive)
+    assert report.layers[0].layer == "components" and report.layers[0].source_crs == "EPSG:4326"
+    assert report.loaded == 3
+
+
+@pytest.mark.parametrize("header", [("lon", "lat"), ("经度", "纬度"), ("X", "Y"), ("lng", "lat")])
+def test_csv_coordinate_columns(city_db, tmp_path, header):
+    lines = [f"code,name,{header[0]},{header[1]},remark"]
+    for i, ((x, y), n) in enumerate(zip(XY, NAMES), start=1):
+        lines.append(f"65010201010000{i:02d},{n},{x},{y},备注{i}")
+    path = tmp_path / "components.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        row = conn.execute("SELECT ST_X(geom), ST_Y(geom), attrs->>'remark' FROM components "
+                           "WHERE code = '6501020101000003'").fetchone()
+    assert report.loaded == 3
+    assert row == (pytest.approx(XY[2][0]), pytest.approx(XY[2][1]), "备注3")
+
+
+def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
+    path = tmp_path / "components.csv"
+    path.write_bytes(("code,name,经度,纬度\n6501020101000002,雨水井盖,87.6205,43.7904\n").encode("gbk"))
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert "雨水井盖" in _names(city_db)
+    assert any("GBK" in i["reason"] for i in report.issues)
+
+
+def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
+    """XLSX through GDAL; codes stay text (a 0-leading code must not become a number)."""
+    path = tmp_path / "cases.xlsx"
+    cols = {"case_no": ["A001", "A002"], "kind": ["event", "event"], "major_class": ["01", "05"],
+            "minor_class": ["02", "03"], "status": ["reported", "closed"],
+            "reported_at": ["2024-05-01 08:30:00", "2024/05/02 09:00"], "closed_at": [None, "2024-05-03 10:00"],
+            "经度": ["87.6201", "87.6210"], "纬度": ["43.7902", "43.7906"]}
+    pyogrio.raw.write(path, None, [np.array(v, dtype=object) for v in cols.values()], fields=list(cols), driver="XLSX")
+    with db.connect(fresh_db) as conn:
+        report = load_gazetteer(conn, path)
+        rows = conn.execute("SELECT case_no, major_class, minor_class, ST_X(geom), "
+                            "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM cases "
+                            "ORDER BY case_no").fetchall()
+    assert report.loaded == 2
+    assert rows[0][:3] == ("A001", "01", "02") and rows[1][4] == "2024-05-02 09:00"
+
+
+def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
+    """The whole sample as one GeoPackage with contract layer names, and as a zip of its folder."""
+    gpkg = tmp_path / "city.gpkg"
+    for p in sorted(city_dir.glob("*.geojson")):
+        meta, _, geom, fields = pyogrio.raw.read(p)
+        pyogrio.raw.write(gpkg, geom, fields, fields=meta["fields"], layer=p.stem, driver="GPKG", crs="EPSG:4490",
+                      geometry_type="Unknown", append=gpkg.exists(), promote_to_multi=False)
+    folder_zip = tmp_path / "city.zip"
+    with zipfile.ZipFile(folder_zip, "w") as zf:
+        for p in city_dir.iterdir():
+            zf.write(p, f"urumqi/{p.name}")
+    with db.connect(fresh_db) as conn:
+        report = load_gazetteer(conn, gpkg)
+    assert report.loaded == report.rows and count(fresh_db, "admin_areas") == 11
+    before = fingerprint(fresh_db)
+    with db.connect(fresh_db) as conn:
+        again = load_gazetteer(conn, folder_zip)
+    assert again.layers[0].unchanged == again.layers[0].rows
+    assert fingerprint(fresh_db)["admin_areas"] == before["admin_areas"]
+
+
+def test_address_column_is_geocoded(city_db, tmp_path):
+    """A table without coordinates: each address is geocoded on the way in."""
+    from api.routes.ingest import address_geocoder
+
+    path = tmp_path / "cases.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,地址\n"
+                    "G1,event,01,02,reported,2024-05-01 08:00,天山区解放南路12号\n"
+                    "G2,event,01,02,reported,2024-05-01 09:00,不存在的地方999号\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False, geocode=address_geocoder(city_db)))
+        got = conn.execute("SELECT ST_Distance(c.geom::geography, h.geom::geography) FROM cases c, house_numbers h "
+                           "WHERE c.case_no = 'G1' AND h.id = 'H0001'").fetchone()
+    assert report.loaded == 1 and report.rejected == 1
+    assert got[0] < 1.0
+    assert any(i["row"] == 3 and "geocoder" in i["reason"] for i in report.issues)
+
+
+def test_shapefile_lacking_dbf_is_a_clear_error(fresh_db, tmp_path):
+    from ingest.gazetteer import LoadError
+
+    path = _components(tmp_path, "ESRI Shapefile", ".shp")
+    path.with_suffix(".dbf").unlink()
+    with db.connect(fresh_db) as conn, pytest.raises(LoadError, match=r"\.dbf is missing"):
+        load_gazetteer(conn, path)

@@ -1,0 +1,183 @@
+"""Nothing lost, nothing half-done: strict loads all or nothing, --skip-invalid loads the good rows
+and writes the rejected ones, re-running changes nothing, --replace replaces, and a killed process,
+Ctrl-C or a database failure midway leave the database exactly as before."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
+from layers import database as db
+
+from tests.paths import ROOT
+
+from .city import grid_box
+from .util import box, count, feature, fingerprint, versions, write_geojson
+
+
+def _grids(tmp_path, bad_row: bool = True):
+    feats = [feature({"code": f"650102003001{i + 1:03d}", "community_code": "650102003001"}, box(*grid_box(i)))
+             for i in range(3, 5)]
+    if bad_row:
+        feats.append(feature({"code": "650102003001X", "community_code": "650102003001"}, box(*grid_box(5))))
+    return write_geojson(tmp_path / "unit_grids.geojson", feats)
+
+
+def test_strict_loads_nothing_when_one_row_is_bad(city_db, tmp_path):
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn, pytest.raises(LoadRejected, match="row 3, code = '650102003001X'"):
+        load_gazetteer(conn, _grids(tmp_path))
+    assert fingerprint(city_db) == before
+
+
+def test_skip_invalid_loads_good_rows_and_writes_rejected(city_db, tmp_path):
+    report_path = tmp_path / "out" / "grids-report.json"
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, _grids(tmp_path), LoadOptions(strict=False, report_path=report_path))
+    assert (report.loaded, report.rejected) == (2, 1)
+    assert count(city_db, "unit_grids") == 5
+    rejected = json.loads((tmp_path / "out" / "grids-report.rejected.geojson").read_text(encoding="utf-8"))
+    [f] = rejected["features"]
+    assert f["properties"]["code"] == "650102003001X" and f["properties"]["_row"] == 3
+    assert "must be a unit grid code" in f["properties"]["_reasons"] and f["geometry"]["type"] == "Polygon"
+    saved = json.loads(report_path.read_text(encoding="utf-8"))
+    assert saved["outcome"] == "loaded" and saved["rejected"] == 1 and saved["files"]["rejected"]
+
+
+def test_rerun_changes_nothing_and_replace_replaces(city_db, tmp_path):
+    path = _grids(tmp_path, bad_row=False)
+    with db.connect(city_db) as conn:
+        first = load_gazetteer(conn, path)
+    after_first = fingerprint(city_db)
+    with db.connect(city_db) as conn:
+        second = load_gazetteer(conn, path)
+    assert (first.layers[0].inserted, second.layers[0].inserted, second.layers[0].updated) == (2, 0, 0)
+    assert second.layers[0].unchanged == 2
+    assert fingerprint(city_db) == after_first
+    # the components' grid references would dangle: replacing the grids with two others is refused
+    with db.connect(city_db) as conn:
+        comps = conn.execute("SELECT count(*) FROM components WHERE grid_code IS NOT NULL").fetchone()[0]
+    assert comps == 1
+    with db.connect(city_db) as conn:
+        conn.execute("UPDATE components SET grid_code = NULL")
+        conn.commit()
+        replaced = load_gazetteer(conn, path, replace=True)
+    assert replaced.layers[0].deleted == 5
+    with db.connect(city_db) as conn:
+        codes = [r[0] for r in conn.execute("SELECT code FROM unit_grids ORDER BY code")]
+    assert codes == ["650102003001004", "650102003001005"]
+
+
+def test_replace_that_would_orphan_children_is_refused(city_db, tmp_path):
+    """Replacing the roads with others leaves the storefront's road missing: rolled back."""
+    path = write_geojson(tmp_path / "roads.geojson", [feature(
+        {"id": "R0002", "name": "人民路"}, {"type": "LineString", "coordinates": [[87.62, 43.79], [87.625, 43.79]]})])
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="storefronts"):
+        load_gazetteer(conn, path, replace=True)
+    assert fingerprint(city_db) == before
+
+
+def test_layer_state_moves_so_caches_refresh(city_db, tmp_path):
+    before = versions(city_db)
+    with db.connect(city_db) as conn:
+        load_gazetteer(conn, _grids(tmp_path, bad_row=False))
+    after = versions(city_db)
+    assert after["unit_grids"] > before["unit_grids"]
+    assert after["roads"] == before["roads"]
+
+
+def test_database_failure_midway_leaves_nothing(city_db, tmp_path):
+    """The load's connection is killed by the server while it validates: nothing is written."""
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn:
+        pid = conn.info.backend_pid
+
+        def progress(layer, done, total, phase):
+            if phase == "validating":
+                with db.connect(city_db, autocommit=True) as admin:
+                    admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+
+        with pytest.raises(LoadError, match="database failure"):
+            load_gazetteer(conn, _grids(tmp_path, bad_row=False), LoadOptions(progress=progress))
+    assert fingerprint(city_db) == before
+
+
+def _big_cases_csv(path, n: int) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["case_no", "kind", "major_class", "minor_class", "status", "reported_at", "lon", "lat"])
+        for i in range(n):
+            w.writerow([f"K{i:08d}", "event", "01", "02", "reported", "2024-05-01 08:00:00",
+                        f"{87.6186 + (i % 1000) * 0.0000005:.7f}", f"{43.7891 + (i // 1000 % 100) * 0.000005:.7f}"])
+
+
+def _start_cli_load(info: str, path, *extra) -> subprocess.Popen:
+    env = dict(os.environ, URBANGIS_DATABASE_URL=info)
+    return subprocess.Popen([sys.executable, "-m", "api.cli", "load", str(path), "--batch-size", "20000",
+                             "--report", str(path.with_suffix(".report.json")), *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_copy(info: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    name = db.database_name(info)
+    with db.connect(info, autocommit=True) as conn:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()
+            busy = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND query ILIKE 'COPY%%' "
+                                "AND pid <> pg_backend_pid()", (name,)).fetchone()[0]
+            if busy:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the load never reached COPY")
+
+
+def _wait_for_no_sessions(info: str) -> None:
+    name = db.database_name(info)
+    with db.connect(info, autocommit=True) as conn:
+        for _ in range(200):
+            if not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                                (name,)).fetchone()[0]:
+                return
+            time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_killed_or_interrupted_load_leaves_database_unchanged(city_db, tmp_path, sig):
+    """A load in another process is killed (SIGKILL) or interrupted (Ctrl-C) mid-COPY."""
+    path = tmp_path / "cases.csv"
+    _big_cases_csv(path, 300_000)
+    before = fingerprint(city_db)
+    proc = _start_cli_load(city_db, path)
+    _wait_for_copy(city_db, proc)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130 and b"rolled back" in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+    _wait_for_no_sessions(city_db)
+    assert fingerprint(city_db) == before
+    assert count(city_db, "cases") == 0
+
+
+def test_cli_load_end_to_end_and_rerun(city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    _big_cases_csv(path, 2_000)
+    proc = _start_cli_load(city_db, path, "--skip-invalid")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert b"loaded 2000 rows" in out and b"rows/s" in err
+    after = fingerprint(city_db)
+    proc = _start_cli_load(city_db, path)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and fingerprint(city_db) == after

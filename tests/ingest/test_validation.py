@@ -1,0 +1,230 @@
+"""Broken files, loaded on purpose: each is refused (strict) with a report naming file, row, field,
+value and reason, and the database is left exactly as it was."""
+from __future__ import annotations
+
+import json
+import zipfile
+
+import pytest
+
+from ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
+from layers import database as db
+
+from .city import grid_box
+from .util import box, feature, fingerprint, point, write_geojson
+
+
+def _grid(code: str, geometry: dict | None, community: str = "650102003001") -> dict:
+    return feature({"code": code, "community_code": community}, geometry)
+
+
+def _reject(info: str, path, tmp_path, **kw) -> tuple[LoadError, dict]:
+    """Load ``path`` expecting a refusal; returns the error and the JSON report, checking that the
+    database did not change."""
+    before = fingerprint(info)
+    report_path = tmp_path / "report.json"
+    with db.connect(info) as conn, pytest.raises(LoadError) as caught:
+        load_gazetteer(conn, path, LoadOptions(report_path=report_path, **kw))
+    assert fingerprint(info) == before
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    assert report["outcome"] in ("rejected", "failed") and report["loaded"] == 0
+    assert (tmp_path / "report.txt").exists()
+    return caught.value, report
+
+
+def _issue(report: dict, **match) -> dict:
+    hits = [i for i in report["issues"] if all(str(v) in str(i.get(k)) for k, v in match.items())]
+    assert hits, f"no issue like {match} in {report['issues']}"
+    return hits[0]
+
+
+def test_duplicated_codes(city_db, tmp_path):
+    path = write_geojson(tmp_path / "unit_grids.geojson", [
+        _grid("650102003001004", box(*grid_box(3))), _grid("650102003001005", box(*grid_box(4))),
+        _grid("650102003001004", box(*grid_box(5)))])
+    err, report = _reject(city_db, path, tmp_path)
+    assert isinstance(err, LoadRejected)
+    it = _issue(report, reason="duplicate code")
+    assert (it["file"], it["layer"], it["row"], it["field"], it["value"]) == (
+        "unit_grids.geojson", "unit_grids", 3, "code", "650102003001004")
+    assert "first at row 1" in it["reason"]
+    table = (tmp_path / "report.txt").read_text(encoding="utf-8")
+    assert "650102003001004" in table and "duplicate code" in table
+
+
+def test_missing_parent_and_bad_code_formats(city_db, tmp_path):
+    path = write_geojson(tmp_path / "admin_areas.geojson", [
+        feature({"code": "650102099", "name": "无名街道", "level": "street", "parent_code": "650102"}, None),
+        feature({"code": "650102098001", "name": "孤儿社区", "level": "community", "parent_code": "650102098"}, None),
+        feature({"code": "65010", "name": "短码区", "level": "district", "parent_code": "650100"}, None),
+        feature({"code": "650102097", "name": "错层街道", "level": "town", "parent_code": "650102"}, None)])
+    _, report = _reject(city_db, path, tmp_path)
+    assert _issue(report, row=2, field="parent_code")["value"] == "650102098"
+    assert "does not exist" in _issue(report, row=2)["reason"]
+    assert "6 digits" in _issue(report, row=3, field="code")["reason"]
+    assert "must be one of" in _issue(report, row=4, field="level")["reason"]
+    assert not [i for i in report["issues"] if i["row"] == 1]  # the good row has no issue
+
+
+def test_missing_reference_across_layers(city_db, tmp_path):
+    path = write_geojson(tmp_path / "house_numbers.geojson", [
+        feature({"id": "H0100", "parent_kind": "road", "parent_id": "R9999", "number": "5"}, point(87.622, 43.79))])
+    _, report = _reject(city_db, path, tmp_path)
+    it = _issue(report, field="parent_id")
+    assert it["value"] == "R9999" and "road R9999 does not exist" in it["reason"]
+
+
+def test_bad_geometry_unambiguous_repair_is_a_warning(city_db, tmp_path):
+    """A bow-tie grid is repaired (both repair methods agree), with a warning, and loaded."""
+    x0, y0, x1, y1 = grid_box(3)
+    bowtie = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y1], [x1, y0], [x0, y1], [x0, y0]]]}
+    path = write_geojson(tmp_path / "unit_grids.geojson", [_grid("650102003001007", bowtie)])
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        valid, parts = conn.execute("SELECT ST_IsValid(geom), ST_NumGeometries(geom) FROM unit_grids "
+                                    "WHERE code = '650102003001007'").fetchone()
+    assert report.loaded == 1 and valid and parts == 2
+    it = next(i for i in report.issues if i["field"] == "geometry")
+    assert it["severity"] == "warning" and "Self-intersection" in it["value"] and "repaired" in it["reason"]
+
+
+def test_bad_geometry_ambiguous_is_rejected(city_db, tmp_path):
+    """A hole poking out of its shell: the two repairs disagree, so the row is refused."""
+    x0, y0, x1, y1 = grid_box(4)
+    w, h = x1 - x0, y1 - y0
+    hole = [[x0 + w / 2, y0 + h / 3], [x1 + w / 2, y0 + h / 3], [x1 + w / 2, y0 + h / 2], [x0 + w / 2, y0 + h / 2],
+            [x0 + w / 2, y0 + h / 3]]
+    poly = {"type": "Polygon", "coordinates": [box(x0, y0, x1, y1)["coordinates"][0], hole]}
+    path = write_geojson(tmp_path / "unit_grids.geojson", [_grid("650102003001008", poly)])
+    _, report = _reject(city_db, path, tmp_path)
+    it = _issue(report, field="geometry", row=1)
+    assert it["severity"] == "error" and "cannot be repaired safely" in it["reason"]
+
+
+def test_wrong_crs_projected_coordinates_without_prj(city_db, tmp_path):
+    """Web-mercator metres in a file that declares nothing: not degrees, and the report says so."""
+    path = write_geojson(tmp_path / "components.geojson", [
+        feature({"code": "6501020101000009", "name": "井盖"}, point(9754012.0, 5434017.0))])
+    _, report = _reject(city_db, path, tmp_path)
+    it = _issue(report, field="geometry")
+    assert "not longitude/latitude" in it["reason"] and "--source-crs" in it["reason"]
+    assert report["layers"][0]["source_crs"] == "EPSG:4326"  # GeoJSON is WGS84 by definition (RFC 7946)
+
+
+def test_csv_without_crs_is_taken_as_cgcs2000_with_a_warning(city_db, tmp_path):
+    path = tmp_path / "components.csv"
+    path.write_text("code,name,x,y\n6501020101000009,井盖,500123.5,4849012.0\n", encoding="utf-8")
+    _, report = _reject(city_db, path, tmp_path)
+    assert _issue(report, reason="declares no CRS")["severity"] == "warning"
+    assert "not longitude/latitude" in _issue(report, row=2, field="geometry")["reason"]
+
+
+def test_wrong_crs_lon_lat_swapped(city_db, tmp_path):
+    path = write_geojson(tmp_path / "components.geojson", [
+        feature({"code": "6501020101000009", "name": "井盖"}, point(43.79, 87.62))])
+    _, report = _reject(city_db, path, tmp_path)
+    assert "outside China" in _issue(report, field="geometry")["reason"]
+
+
+def test_geometry_outside_declared_district(city_db, tmp_path):
+    """A component whose code says 天山区 (650102) placed in 沙依巴克区."""
+    path = write_geojson(tmp_path / "components.geojson", [
+        feature({"code": "6501020101000010", "name": "井盖"}, point(87.45395, 43.68067))])
+    _, report = _reject(city_db, path, tmp_path)
+    assert "lies outside its district" in _issue(report, field="code")["reason"]
+
+
+def test_component_and_event_classes(city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "case_no,kind,major_class,minor_class,component_code,status,reported_at,lon,lat\n"
+        "E1,event,01,02,,reported,2024-05-01 08:00,87.62,43.79\n"
+        "E2,event,1,02,,reported,2024-05-01 08:00,87.62,43.79\n"
+        "E3,event,09,00,,reported,2024-05-01 08:00,87.62,43.79\n"
+        "C1,component,01,01,6501020102000001,reported,2024-05-01 08:00,87.62,43.79\n"
+        "C2,component,01,01,6501020101000099,reported,2024-05-01 08:00,87.62,43.79\n"
+        "E4,fire,01,02,,burning,yesterday,87.62,43.79\n", encoding="utf-8")
+    _, report = _reject(city_db, path, tmp_path)
+    assert not [i for i in report["issues"] if i["row"] == 2 and i["severity"] == "error"]
+    assert "2-digit major class" in _issue(report, row=3, field="major_class")["reason"]
+    assert "local extension" in _issue(report, row=4, field="major_class")["reason"]
+    assert "minor class 00" in _issue(report, row=4, field="minor_class")["reason"]
+    assert "differs from the case's 01/01" in _issue(report, row=5, field="component_code")["reason"]
+    assert "component 6501020101000099 does not exist" in _issue(report, row=6, field="component_code")["reason"]
+    assert _issue(report, row=7, field="kind")["value"] == "fire"
+    assert _issue(report, row=7, field="status")["value"] == "burning"
+    assert "not a date/time" in _issue(report, row=7, field="reported_at")["reason"]
+
+
+def test_truncated_geojson(city_db, tmp_path):
+    full = json.dumps({"type": "FeatureCollection", "features": [
+        _grid(f"650102003001{i:03d}", box(*grid_box(i))) for i in range(10, 30)]})
+    path = tmp_path / "unit_grids.geojson"
+    path.write_text(full[: len(full) // 2], encoding="utf-8")
+    err, report = _reject(city_db, path, tmp_path)
+    assert "unit_grids.geojson" in str(err)
+    assert report["issues"][0]["row"] is None and report["outcome"] == "failed"
+
+
+def test_truncated_shapefile(city_db, tmp_path):
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+
+    path = tmp_path / "components.shp"
+    n = 50
+    geoms = shapely.to_wkb(shapely.points(np.full(n, 87.62), np.full(n, 43.79)))
+    pyogrio.raw.write(path, geoms, [np.array([f"6501020101{i:06d}" for i in range(n)], dtype=object),
+                                    np.array(["井盖"] * n, dtype=object)],
+                      fields=["code", "name"], driver="ESRI Shapefile", crs="EPSG:4490", geometry_type="Point",
+                      encoding="UTF-8")
+    dbf = path.with_suffix(".dbf")
+    dbf.write_bytes(dbf.read_bytes()[: dbf.stat().st_size // 2])
+    err, report = _reject(city_db, path, tmp_path)
+    assert report["outcome"] == "failed" and "holds 50 rows but only 24" in str(err)
+
+
+def test_empty_file_and_empty_layer(city_db, tmp_path):
+    empty = tmp_path / "roads.geojson"
+    empty.write_bytes(b"")
+    err, _ = _reject(city_db, empty, tmp_path)
+    assert "empty" in str(err)
+    (tmp_path / "roads2").mkdir()
+    no_rows = write_geojson(tmp_path / "roads2" / "roads.geojson", [])
+    err, _ = _reject(city_db, no_rows, tmp_path, replace=True)
+    assert "no rows" in str(err)
+
+
+def test_wrong_file_type(city_db, tmp_path):
+    path = tmp_path / "roads.geojson"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    err, _ = _reject(city_db, path, tmp_path)
+    assert "binary file of an unknown type" in str(err)
+    path = tmp_path / "roads.xls"
+    path.write_bytes(b"\xd0\xcf\x11\xe0" + bytes(200))
+    err, _ = _reject(city_db, path, tmp_path)
+    assert ".xlsx" in str(err)
+
+
+def test_zip_with_path_traversal(city_db, tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("../../escaped/roads.geojson", "{}")
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "path traversal" in str(err)
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_zip_bomb(city_db, tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("roads.geojson", b" " * (64 << 20))  # 64 MiB of spaces compress ~1000x
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "zip bomb" in str(err)
+
+
+def test_missing_required_field(city_db, tmp_path):
+    path = write_geojson(tmp_path / "roads.geojson", [feature({"id": "R7"}, {"type": "LineString",
+                                                                              "coordinates": [[87.62, 43.79], [87.63, 43.79]]})])
+    err, _ = _reject(city_db, path, tmp_path)
+    assert "lacks required field(s) name" in str(err)
