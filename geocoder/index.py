@@ -187,7 +187,7 @@ def _road_variants(words: Dictionary, name: str, idx: int, how: str) -> None:
         for other in ROAD_SUFFIXES:
             if other != suffix:
                 words.add(stem + other, "road", idx, "suffix")
-        words.add(stem, "road", idx, "stem")
+        words.add(stem, "road", idx, "stem" if suffix == "路" else "stem2")
 
 
 _ADMIN_TAILS = {

@@ -132,7 +132,7 @@ def reverse(ix: Index, x: float, y: float, radius: float = DEFAULT_RADIUS) -> Re
         r, d = road_hit
         road = ix.roads[r]
         extra: dict = {"name": road.name}
-        num = number_at(road, x, y)
+        num = number_at(road, x, y, pt)
         label = road.name
         if num is not None:
             extra.update({"interpolated_number": num[0], "side": num[1]})
