@@ -37,7 +37,11 @@ class Token:
 
     @property
     def weight(self) -> float:
-        return (self.end - self.start) * (0.999 if self.cost >= 1 else self.cost * 0.9) - 0.01
+        """What covering the query with this token is worth: its length, less for derived keys;
+        a tolerant match counts 1.2 characters fewer, so it never pays to cut a typo'd name into
+        pieces that each match something, nor to prefer an edit over an exact name."""
+        length = self.end - self.start - (FUZZY_LOSS if self.fuzzy else 0.0)
+        return length * min(self.cost, 0.999) - 0.01
 
 
 @dataclass
@@ -105,6 +109,8 @@ def _gaps(text: str, path: list[Token]) -> list[tuple[int, int]]:
 
 
 MAX_FUZZY_SPANS = 600
+FUZZY_LOSS = 1.2
+FUZZY_MIN_SPAN = 3
 
 
 def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]]) -> list[Token]:
@@ -114,9 +120,11 @@ def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]]) -> 
     spans: list[tuple[int, int]] = []
     n = len(text)
     for s in range(n):
-        for e in range(s + 2, min(n, s + words.maxlen + 1) + 1):
+        for e in range(s + FUZZY_MIN_SPAN, min(n, s + words.maxlen + 1) + 1):
             if any(s < ge and e > gs for gs, ge in gaps):
                 spans.append((s, e))
+    # a two-character gap of its own may be a three-character name with one character missing
+    spans.extend((gs, ge) for gs, ge in gaps if ge - gs == FUZZY_MIN_SPAN - 1)
     out = []
     for s, e in spans[:MAX_FUZZY_SPANS]:
         found = words.fuzzy(text[s:e])
@@ -127,7 +135,8 @@ def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]]) -> 
             for x in words.entries[key]:
                 entries.append(x)
                 costs.append(HOW_PENALTY.get(x.how, 1.0) * HOW_PENALTY[how])
-        out.append(Token(s, e, "name", text[s:e], entries, max(costs), fuzzy=True, entry_costs=costs))
+        quality = max(HOW_PENALTY.get(x.how, 1.0) for x in entries)
+        out.append(Token(s, e, "name", text[s:e], entries, quality, fuzzy=True, entry_costs=costs))
     return out
 
 
