@@ -104,6 +104,7 @@ class Points:
     xs: np.ndarray = field(default_factory=lambda: np.empty(0))
     ys: np.ndarray = field(default_factory=lambda: np.empty(0))
     by_parent: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    tree: STRtree | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -119,6 +120,7 @@ class Coded:
     ys: np.ndarray = field(default_factory=lambda: np.empty(0))
     by_code: dict[str, int] = field(default_factory=dict)
     geoms: np.ndarray | None = None  # metric polygons (grids)
+    tree: STRtree | None = None
     extra: list[str | None] = field(default_factory=list)  # community code / district code
 
 
@@ -132,8 +134,10 @@ class Index:
     admin_by_code: dict[str, int] = field(default_factory=dict)
     admin_geoms: np.ndarray | None = None  # metric polygons of areas with an outline
     admin_geom_idx: np.ndarray | None = None  # their positions in ``admin``
+    admin_tree: STRtree | None = None
     roads: list[Road] = field(default_factory=list)
     road_by_id: dict[str, int] = field(default_factory=dict)
+    road_tree: STRtree | None = None
     places: list[Feature] = field(default_factory=list)
     courtyards: list[Feature] = field(default_factory=list)
     orgs: list[Feature] = field(default_factory=list)
@@ -147,15 +151,6 @@ class Index:
     build_seconds: float = 0.0
     stats: dict[str, int] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # memoised road-in-area points
-    plans: dict = field(default_factory=dict)  # memoised model plans by the parts a query has
-    # one tree over every polygon a point is looked up in (admin areas, unit grids, responsibility
-    # grids) and one over every feature reverse looks for (house numbers, buildings, roads): one
-    # query answers what three would, and shapely's per-call overhead dominates at these sizes
-    area_tree: STRtree | None = None
-    area_bounds: tuple[int, int] = (0, 0)  # [0, a) admin, [a, g) unit grids, [g, ...) responsibility grids
-    near_tree: STRtree | None = None
-    near_geoms: np.ndarray | None = None
-    near_bounds: tuple[int, int] = (0, 0)  # [0, h) houses, [h, b) buildings, [b, ...) roads
 
     def feature_table(self, kind: str) -> list:
         """The list that dictionary entries of ``kind`` index into."""
@@ -187,7 +182,7 @@ def _road_variants(words: Dictionary, name: str, idx: int, how: str) -> None:
         for other in ROAD_SUFFIXES:
             if other != suffix:
                 words.add(stem + other, "road", idx, "suffix")
-        words.add(stem, "road", idx, "stem" if suffix == "路" else "stem2")
+        words.add(stem, "road", idx, "stem")
 
 
 _ADMIN_TAILS = {
@@ -256,6 +251,7 @@ def build_index(conn, progress=None) -> Index:
         for i, g in zip(poly_idx, geoms):
             ix.admin[i].geom = g
         ix.admin_geoms, ix.admin_geom_idx = geoms, np.array(poly_idx)
+        ix.admin_tree = STRtree(geoms)
 
     # roads
     data = rows("roads")
@@ -275,6 +271,7 @@ def build_index(conn, progress=None) -> Index:
                 _road_variants(words, a, i, "alias")
             for h in r[3] or ():
                 _road_variants(words, h, i, "historic")
+        ix.road_tree = STRtree(geoms)
 
     # places
     data = rows("place_names")
@@ -330,6 +327,8 @@ def build_index(conn, progress=None) -> Index:
     ix.grids = _coded([(r[0], None, r[2], r[3], r[1]) for r in data], plane)
     if data:
         ix.grids.geoms = _metric(plane, [r[4] for r in data])
+        shapely.prepare(ix.grids.geoms)
+        ix.grids.tree = STRtree(ix.grids.geoms)
     data = rows("responsibility_grids")
     if data:
         geoms = _metric(plane, [r[3] for r in data])
@@ -337,9 +336,10 @@ def build_index(conn, progress=None) -> Index:
         lon, lat = plane.inv(shapely.get_x(cent), shapely.get_y(cent))
         ix.resp = _coded([(r[0], r[1], lo, la, r[2]) for r, lo, la in zip(data, lon, lat)], plane)
         ix.resp.geoms = geoms
+        shapely.prepare(geoms)
+        ix.resp.tree = STRtree(geoms)
     ix.components = _coded([(r[0], r[1], r[2], r[3], None) for r in rows("components")], plane)
 
-    _combined_trees(ix)
     words.finish()
     ix.build_seconds = time.perf_counter() - t0
     ix.stats = {
@@ -351,22 +351,6 @@ def build_index(conn, progress=None) -> Index:
     }
     log.info("geocoder index built in %.1f s: %s", ix.build_seconds, ix.stats)
     return ix
-
-
-def _combined_trees(ix: Index) -> None:
-    empty = np.empty(0, dtype=object)
-    admin = ix.admin_geoms if ix.admin_geoms is not None else empty
-    grids = ix.grids.geoms if ix.grids.geoms is not None else empty
-    resp = ix.resp.geoms if ix.resp.geoms is not None else empty
-    areas = np.concatenate([admin, grids, resp])
-    ix.area_bounds = (len(admin), len(admin) + len(grids))
-    ix.area_tree = STRtree(areas) if len(areas) else None
-    houses = shapely.points(np.column_stack([ix.houses.xs, ix.houses.ys])) if len(ix.houses) else empty
-    blds = shapely.points(np.column_stack([ix.buildings.xs, ix.buildings.ys])) if len(ix.buildings) else empty
-    roads = np.array([r.geom for r in ix.roads], dtype=object) if ix.roads else empty
-    ix.near_geoms = np.concatenate([houses, blds, roads])
-    ix.near_bounds = (len(houses), len(houses) + len(blds))
-    ix.near_tree = STRtree(ix.near_geoms) if len(ix.near_geoms) else None
 
 
 def _points(data: list, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) -> Points:
@@ -407,6 +391,7 @@ def _points(data: list, plane: LocalPlane, parents: dict[str, dict[str, int]], k
     pts.ids, pts.numbers, pts.parent_kind, pts.parent_idx = ids[:kept], numbers[:kept], pkinds[:kept], pidx[:kept]
     pts.xs, pts.ys = plane.fwd(lon[:kept], lat[:kept])
     pts.by_parent = by_parent
+    pts.tree = STRtree(shapely.points(pts.xs, pts.ys))
     return pts
 
 

@@ -76,8 +76,9 @@ def load_skeleton(real_dir: Path = REAL_DIR) -> Skeleton:
     areas = {}
     for ft in features:
         p = ft["properties"]
-        areas[p["code"]] = Area(p["code"], p["name"], p["level"], p.get("parent_code"),
-                                geom=to_metric(shape(ft["geometry"])))
+        # densify first: a long outline edge is straight in lon/lat, not in metres (metres off)
+        geom = to_metric(shapely.segmentize(shape(ft["geometry"]), 0.002))
+        areas[p["code"]] = Area(p["code"], p["name"], p["level"], p.get("parent_code"), geom=geom)
     province, city = areas[PROVINCE_CODE], areas[CITY_CODE]
     districts = sorted((a for a in areas.values() if a.level == "district"), key=lambda a: a.code)
     by_code = {d.code: d for d in districts}

@@ -1,0 +1,59 @@
+"""The committed evaluation set: its schema, its coverage of the 18 models, and its truths
+checked against the loaded sample city."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+from layers import database as db
+
+from tests.paths import SAMPLE
+
+QUERIES = SAMPLE.parent / "urumqi_queries.jsonl"
+NOISES = {"fullwidth", "cn_numerals", "missing_suffix", "alias", "historic", "prefix", "typo", "punct"}
+KEYS = {"codes": ("unit_grids", "components"), "id": ("house_numbers", "buildings", "storefronts", "place_names",
+                                                       "organisations", "courtyards", "roads")}
+
+
+def _rows():
+    return [json.loads(line) for line in QUERIES.read_text(encoding="utf-8").splitlines()]
+
+
+def test_schema_and_coverage():
+    rows = _rows()
+    for r in rows:
+        assert set(r) == {"model", "query", "noisy", "noise", "lon", "lat", "target"}
+        assert 1 <= r["model"] <= 18 and r["query"].strip()
+        assert r["noisy"] == bool(r["noise"]) and set(r["noise"]) <= NOISES
+        assert 86.7 < r["lon"] < 89.0 and 42.9 < r["lat"] < 45.0
+        assert set(r["target"]) == {"layer", "id"}
+    per = Counter((r["model"], r["noisy"]) for r in rows)
+    assert all(per[(m, noisy)] >= 100 for m in range(1, 19) for noisy in (False, True))
+    used = Counter(n for r in rows for n in r["noise"])
+    assert set(used) == NOISES
+    # the same clean query never names two different targets
+    seen: dict[str, tuple] = {}
+    for r in rows:
+        if not r["noisy"]:
+            key = (r["target"]["layer"], r["target"]["id"])
+            assert seen.setdefault(r["query"], key) == key
+
+
+def test_truths_match_the_loaded_city(sample_db):
+    rows = _rows()
+    far = []
+    with db.connect(sample_db) as conn:
+        for r in rows:
+            layer, ident = r["target"]["layer"], r["target"]["id"]
+            key = "code" if layer in KEYS["codes"] else "id"
+            d = conn.execute(
+                f"SELECT ST_Distance(geom::geography, ST_SetSRID(ST_MakePoint(%s, %s), 4490)::geography) "
+                f"FROM {layer} WHERE {key} = %s", (r["lon"], r["lat"], ident)).fetchone()
+            assert d is not None, f"target {layer} {ident} of {r['query']!r} is not in the sample"
+            # interpolated numbers lie beside their road (15 m to the side); everything else on its target
+            limit = 20.0 if (r["model"] == 3 and layer == "roads") else 1.0
+            if d[0] > limit:
+                far.append((r["query"], d[0]))
+    assert far == []
+    interpolated = [r for r in rows if r["model"] == 3 and r["target"]["layer"] == "roads"]
+    assert len(interpolated) >= 10
