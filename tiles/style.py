@@ -19,13 +19,24 @@ _LINES = ["match", ["geometry-type"], ["LineString", "MultiLineString"], True, F
 _POINTS = ["match", ["geometry-type"], ["Point", "MultiPoint"], True, False]
 
 
+def source_ids(colls: Sequence[Collection]) -> dict[str, str]:
+    """The style source of each collection: one source per maxzoom.
+
+    A client overzooms a source past its maxzoom, but not one layer of a source: if admin areas
+    (tiles up to z16) shared a source with cases (up to z22), z17 tiles would have no admin
+    layer and the areas would vanish. So collections that stop earlier get a source of their own
+    (the city tileset restricted to them with ``collections=``), which the client overzooms."""
+    top = max(c.maxzoom for c in colls)
+    return {c.id: SOURCE if c.maxzoom == top else f"{SOURCE}-z{c.maxzoom}" for c in colls}
+
+
 def _meta(coll: Collection) -> dict:
     return {"urbangis:collection": coll.id, "urbangis:group": coll.group, "urbangis:title": coll.title}
 
 
-def style_layers(coll: Collection) -> list[dict]:
-    """The MapLibre style layers that draw ``coll`` from the city source."""
-    base = {"source": SOURCE, "source-layer": coll.id, "minzoom": coll.minzoom, "metadata": _meta(coll)}
+def style_layers(coll: Collection, source: str = SOURCE) -> list[dict]:
+    """The MapLibre style layers that draw ``coll`` from ``source``."""
+    base = {"source": source, "source-layer": coll.id, "minzoom": coll.minzoom, "metadata": _meta(coll)}
     fill = {**base, "id": f"{coll.id}-fill", "type": "fill",
             "paint": {"fill-color": coll.color, "fill-opacity": 0.1}}
     outline = {**base, "id": f"{coll.id}-outline", "type": "line",
@@ -64,6 +75,10 @@ def groups(colls: Sequence[Collection]) -> dict[str, list[str]]:
 def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[float] | None, zoom: int) -> dict:
     """The MapLibre (style spec v8) document of the city tileset served at ``tilejson_url``."""
     ordered = sorted(colls, key=lambda c: _ORDER.get(c.geometry, 1))  # stable: registry order within a kind
+    sources = source_ids(colls)
+    members: dict[str, list[str]] = {}
+    for cid, source in sources.items():
+        members.setdefault(source, []).append(cid)
     doc: dict = {
         "version": 8,
         "name": "urbangis city",
@@ -71,9 +86,12 @@ def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[floa
             "urbangis:groups": groups(colls),
             "urbangis:titles": {c.id: c.title for c in colls},
         },
-        "sources": {SOURCE: {"type": "vector", "url": tilejson_url}},
+        "sources": {
+            source: {"type": "vector", "url": tilejson_url if source == SOURCE else f"{tilejson_url}?collections={','.join(ids)}"}
+            for source, ids in members.items()
+        },
         "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]
-        + [layer for c in ordered for layer in style_layers(c)],
+        + [layer for c in ordered for layer in style_layers(c, sources[c.id])],
     }
     if center:
         doc["center"] = center

@@ -148,6 +148,12 @@ def test_style_is_valid_for_maplibre(tiles_client, tmp_path):
     drawn = {layer["source-layer"] for layer in style["layers"] if "source-layer" in layer}
     assert drawn == set(registry())
     assert set(style["metadata"]["urbangis:groups"]) == {c.group for c in registry().values()}
+    # admin areas stop at z16 in tiles: their own source, which MapLibre overzooms past 16
+    admin = next(layer for layer in style["layers"] if layer.get("source-layer") == "admin_areas")
+    url = style["sources"][admin["source"]]["url"]
+    assert admin["source"] != "city" and url.endswith("/tiles/WebMercatorQuad/tilejson.json?collections=admin_areas")
+    tj = tiles_client.get(url.split("://", 1)[1].split("/", 1)[1]).json()
+    assert tj["maxzoom"] == 16 and tj["tiles"][0].endswith("{z}/{y}/{x}?collections=admin_areas")
     path = tmp_path / "style.json"
     path.write_text(json.dumps(style))
     # MapLibre's own style validator (from web/node_modules, installed by `make web`)
