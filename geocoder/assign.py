@@ -68,8 +68,8 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
     options: list[list[tuple[str, list[tuple[int, float]]]]] = []
     for t in names:
         by_kind: dict[str, list[tuple[int, float]]] = {}
-        for e in t.entries or ():
-            pen = HOW_PENALTY.get(e.how, 1.0) * (HOW_PENALTY["fuzzy"] if t.fuzzy else 1.0)
+        for k, e in enumerate(t.entries or ()):
+            pen = t.entry_costs[k] if t.entry_costs else HOW_PENALTY.get(e.how, 1.0)
             by_kind.setdefault(e.kind, []).append((e.idx, pen))
         # better-named readings first within a kind (a real name before a suffix variant)
         opts = []

@@ -17,14 +17,17 @@ from dataclasses import dataclass, field
 # How a key was derived from the gazetteer name, and what that costs in confidence.
 HOW_PENALTY = {
     "name": 1.0,
-    "alias": 1.0,
+    "alias": 0.99,  # a feature's own name ranks before another feature's alias of the same text
     "historic": 0.97,
     "short": 0.98,  # an admin name without its 居委会 / 办事处 ... tail, or with one added
     "digits": 0.99,  # 第一中学 found as 第1中学
     "suffix": 0.9,  # 解放南路 found as 解放南街 (road-type suffix swapped)
     "stem": 0.88,  # 解放南路 found as 解放南 (road-type suffix missing)
-    "fuzzy": 0.8,  # one character wrong, missing or extra
+    "stem2": 0.87,  # the same for a suffix other than 路 (路 is the one most often left out)
+    "fuzzy": 0.8,  # one character wrong
+    "fuzzy_indel": 0.78,  # one character missing or extra
 }
+PROTECTING = frozenset({"name", "alias", "historic", "short", "digits"})  # names as people write them
 FUZZY_MIN_LEN = 3  # names shorter than this are never matched with an edit
 
 
@@ -70,7 +73,7 @@ class Dictionary:
             maxlen = max(maxlen, n)
             for j in range(1, n + 1):
                 prefixes.add(key[:j])
-            if n >= FUZZY_MIN_LEN and all(e.how not in ("suffix", "stem") for e in self.entries[key]):
+            if n >= FUZZY_MIN_LEN and any(e.how in PROTECTING for e in self.entries[key]):
                 for j in range(n):
                     d = key[:j] + key[j + 1 :]
                     lst = deletes.get(d)
@@ -98,34 +101,38 @@ class Dictionary:
         return out
 
     def protect(self, text: str, start: int, end: int) -> bool:
-        """True when a key of the dictionary covers any character of ``text[start:end]``."""
+        """True when a gazetteer name (not a derived variant) covers a character of ``text[start:end]``."""
         for s in range(max(0, start - self.maxlen + 1), end):
-            for e, _ in self.matches_at(text, s):
-                if e > start:
+            for e, key in self.matches_at(text, s):
+                if e > start and any(x.how in PROTECTING for x in self.entries[key]):
                     return True
         return False
 
     # -- tolerant lookup ----------------------------------------------------------------------
-    def fuzzy(self, text: str) -> list[str]:
-        """Keys within one edit (substitution, deletion or insertion) of ``text``."""
+    def fuzzy(self, text: str) -> list[tuple[str, str]]:
+        """Keys within one edit of ``text``: (key, "fuzzy") for a wrong character, (key,
+        "fuzzy_indel") for a missing or an extra one."""
         if len(text) < FUZZY_MIN_LEN - 1:
             return []
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         entries, deletes = self.entries, self.deletes
         # text is a key with one character missing
-        found.extend(deletes.get(text, ()))
+        found.extend((k, "fuzzy_indel") for k in deletes.get(text, ()))
         if len(text) >= FUZZY_MIN_LEN:
             for j in range(len(text)):
                 d = text[:j] + text[j + 1 :]
                 # text has one character too many
-                if d in entries and len(d) >= FUZZY_MIN_LEN - 1:
-                    found.append(d)
+                if d in entries and len(d) >= FUZZY_MIN_LEN:
+                    found.append((d, "fuzzy_indel"))
                 # one character wrong: same deletion position on both sides
                 for key in deletes.get(d, ()):
                     if len(key) == len(text) and key[:j] == text[:j] and key[j + 1 :] == text[j + 1 :]:
-                        found.append(key)
-        seen: set[str] = set()
-        return [k for k in found if k != text and not (k in seen or seen.add(k))]
+                        found.append((key, "fuzzy"))
+        best: dict[str, str] = {}
+        for k, how in found:
+            if k != text and best.get(k) != "fuzzy":
+                best[k] = how
+        return list(best.items())
 
     # -- autocomplete -------------------------------------------------------------------------
     def complete(self, prefix: str, limit: int) -> list[str]:

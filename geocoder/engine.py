@@ -52,13 +52,21 @@ class Geocoder:
     def __init__(self, ix: Index, models: tuple[Model, ...] | None = None) -> None:
         self.ix = ix
         self.models = models or configured_models()
+        self._plans: dict[frozenset[str], list[tuple[Model, float]]] = {}
 
     def normalise(self, text: str) -> str:
         """The query as the engine reads it (gazetteer names protected from numeral conversion)."""
         return normalise(text, self.ix.words.protect)
 
     def _plan(self, a: Assignment) -> list[tuple[Model, float]]:
-        have = a.parts()
+        have = frozenset(a.parts())
+        plan = self._plans.get(have)
+        if plan is None:
+            plan = self._plans[have] = self._make_plan(have)
+        return plan
+
+    def _make_plan(self, have: frozenset[str]) -> list[tuple[Model, float]]:
+        """The models a query with these parts can be, most specific first, with their factors."""
         content = have - ADMIN_PARTS
         ranked = []
         for m in self.models:

@@ -104,7 +104,6 @@ class Points:
     xs: np.ndarray = field(default_factory=lambda: np.empty(0))
     ys: np.ndarray = field(default_factory=lambda: np.empty(0))
     by_parent: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
-    tree: STRtree | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -120,7 +119,6 @@ class Coded:
     ys: np.ndarray = field(default_factory=lambda: np.empty(0))
     by_code: dict[str, int] = field(default_factory=dict)
     geoms: np.ndarray | None = None  # metric polygons (grids)
-    tree: STRtree | None = None
     extra: list[str | None] = field(default_factory=list)  # community code / district code
 
 
@@ -134,10 +132,8 @@ class Index:
     admin_by_code: dict[str, int] = field(default_factory=dict)
     admin_geoms: np.ndarray | None = None  # metric polygons of areas with an outline
     admin_geom_idx: np.ndarray | None = None  # their positions in ``admin``
-    admin_tree: STRtree | None = None
     roads: list[Road] = field(default_factory=list)
     road_by_id: dict[str, int] = field(default_factory=dict)
-    road_tree: STRtree | None = None
     places: list[Feature] = field(default_factory=list)
     courtyards: list[Feature] = field(default_factory=list)
     orgs: list[Feature] = field(default_factory=list)
@@ -151,6 +147,16 @@ class Index:
     build_seconds: float = 0.0
     stats: dict[str, int] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # memoised road-in-area points
+    plans: dict = field(default_factory=dict)  # memoised model plans by the parts a query has
+    # one tree over every polygon a point is looked up in (admin areas, unit grids, responsibility
+    # grids) and one over every feature reverse looks for (house numbers, buildings, roads): one
+    # query answers what three would, and shapely's per-call overhead dominates at these sizes
+    area_tree: STRtree | None = None
+    area_geoms: np.ndarray | None = None
+    area_bounds: tuple[int, int] = (0, 0)  # [0, a) admin, [a, g) unit grids, [g, ...) responsibility grids
+    near_tree: STRtree | None = None
+    near_geoms: np.ndarray | None = None
+    near_bounds: tuple[int, int] = (0, 0)  # [0, h) houses, [h, b) buildings, [b, ...) roads
 
     def feature_table(self, kind: str) -> list:
         """The list that dictionary entries of ``kind`` index into."""
@@ -182,7 +188,7 @@ def _road_variants(words: Dictionary, name: str, idx: int, how: str) -> None:
         for other in ROAD_SUFFIXES:
             if other != suffix:
                 words.add(stem + other, "road", idx, "suffix")
-        words.add(stem, "road", idx, "stem")
+        words.add(stem, "road", idx, "stem" if suffix == "路" else "stem2")
 
 
 _ADMIN_TAILS = {
@@ -221,6 +227,17 @@ def build_index(conn, progress=None) -> Index:
         cur.execute(sql[name])
         return cur.fetchall()
 
+    def stream(name: str):
+        """The big layers: rows in chunks, so that a million rows never stand as tuples at once."""
+        if progress:
+            progress(name)
+        cur.execute(sql[name])
+        while True:
+            chunk = cur.fetchmany(50_000)
+            if not chunk:
+                return
+            yield from chunk
+
     versions = dict(conn.execute(
         "SELECT layer, version FROM layer_state WHERE layer = ANY(%s)", [list(SOURCE_LAYERS)]
     ).fetchall())
@@ -251,7 +268,6 @@ def build_index(conn, progress=None) -> Index:
         for i, g in zip(poly_idx, geoms):
             ix.admin[i].geom = g
         ix.admin_geoms, ix.admin_geom_idx = geoms, np.array(poly_idx)
-        ix.admin_tree = STRtree(geoms)
 
     # roads
     data = rows("roads")
@@ -271,7 +287,6 @@ def build_index(conn, progress=None) -> Index:
                 _road_variants(words, a, i, "alias")
             for h in r[3] or ():
                 _road_variants(words, h, i, "historic")
-        ix.road_tree = STRtree(geoms)
 
     # places
     data = rows("place_names")
@@ -317,9 +332,9 @@ def build_index(conn, progress=None) -> Index:
     }
 
     # house numbers
-    ix.houses = _points(rows("house_numbers"), plane, parent_tables, number_key)
+    ix.houses = _points(stream("house_numbers"), plane, parent_tables, number_key)
     parent_tables["h"] = {hid: i for i, hid in enumerate(ix.houses.ids)}
-    ix.buildings = _points(rows("buildings"), plane, parent_tables, building_key)
+    ix.buildings = _points(stream("buildings"), plane, parent_tables, building_key)
     del parent_tables["h"]
 
     # unit grids, responsibility grids, components
@@ -327,8 +342,6 @@ def build_index(conn, progress=None) -> Index:
     ix.grids = _coded([(r[0], None, r[2], r[3], r[1]) for r in data], plane)
     if data:
         ix.grids.geoms = _metric(plane, [r[4] for r in data])
-        shapely.prepare(ix.grids.geoms)
-        ix.grids.tree = STRtree(ix.grids.geoms)
     data = rows("responsibility_grids")
     if data:
         geoms = _metric(plane, [r[3] for r in data])
@@ -336,10 +349,9 @@ def build_index(conn, progress=None) -> Index:
         lon, lat = plane.inv(shapely.get_x(cent), shapely.get_y(cent))
         ix.resp = _coded([(r[0], r[1], lo, la, r[2]) for r, lo, la in zip(data, lon, lat)], plane)
         ix.resp.geoms = geoms
-        shapely.prepare(geoms)
-        ix.resp.tree = STRtree(geoms)
-    ix.components = _coded([(r[0], r[1], r[2], r[3], None) for r in rows("components")], plane)
+    ix.components = _components(stream("components"), plane)
 
+    _combined_trees(ix)
     words.finish()
     ix.build_seconds = time.perf_counter() - t0
     ix.stats = {
@@ -353,32 +365,55 @@ def build_index(conn, progress=None) -> Index:
     return ix
 
 
-def _points(data: list, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) -> Points:
-    """Columnar house numbers / buildings with their per-parent number tables and a point tree."""
+def _combined_trees(ix: Index) -> None:
+    empty = np.empty(0, dtype=object)
+    admin = ix.admin_geoms if ix.admin_geoms is not None else empty
+    grids = ix.grids.geoms if ix.grids.geoms is not None else empty
+    resp = ix.resp.geoms if ix.resp.geoms is not None else empty
+    areas = np.concatenate([admin, grids, resp])
+    # prepared: a district outline has thousands of vertices, and point-in-polygon against a
+    # prepared polygon is a few microseconds instead of a walk around its boundary
+    shapely.prepare(areas)
+    ix.area_geoms = areas
+    ix.area_bounds = (len(admin), len(admin) + len(grids))
+    ix.area_tree = STRtree(areas) if len(areas) else None
+    houses = shapely.points(np.column_stack([ix.houses.xs, ix.houses.ys])) if len(ix.houses) else empty
+    blds = shapely.points(np.column_stack([ix.buildings.xs, ix.buildings.ys])) if len(ix.buildings) else empty
+    roads = np.array([r.geom for r in ix.roads], dtype=object) if ix.roads else empty
+    ix.near_geoms = np.concatenate([houses, blds, roads])
+    ix.near_bounds = (len(houses), len(houses) + len(blds))
+    ix.near_tree = STRtree(ix.near_geoms) if len(ix.near_geoms) else None
+
+
+def _points(data, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) -> Points:
+    """Columnar house numbers / buildings with their per-parent number tables."""
+    from array import array
+
     pts = Points()
-    if not data:
-        return pts
-    n = len(data)
-    ids = [None] * n
-    numbers = [None] * n
-    pkinds = [None] * n
-    pidx = [-1] * n
-    lon = np.empty(n)
-    lat = np.empty(n)
+    ids: list[str] = []
+    numbers: list[str] = []
+    pkinds: list[str] = []
+    pidx: list[int] = []
+    lon, lat = array("d"), array("d")
     by_parent: dict[tuple[str, int], dict[str, int]] = {}
     keys: dict[str, str] = {}  # number text -> key, computed once per distinct text
+    texts: dict[str, str] = {}  # one string object per distinct number text ("1", "2" ... repeat)
     kept = 0
     for r in data:
         kind = PARENT_KIND.get(r[1])
         parent = parents.get(kind, {}).get(r[2]) if kind else None
         if parent is None:
             continue  # orphan (the loader should have refused it): unreachable by a parent search
-        number = r[3]
+        number = texts.setdefault(r[3], r[3])
         key = keys.get(number)
         if key is None:
             key = keys[number] = keyfn(number)
-        ids[kept], numbers[kept], pkinds[kept], pidx[kept] = r[0], number, kind, parent
-        lon[kept], lat[kept] = r[4], r[5]
+        ids.append(r[0])
+        numbers.append(number)
+        pkinds.append(kind)
+        pidx.append(parent)
+        lon.append(r[4])
+        lat.append(r[5])
         table = by_parent.get((kind, parent))
         if table is None:
             by_parent[(kind, parent)] = {key: kept}
@@ -388,11 +423,28 @@ def _points(data: list, plane: LocalPlane, parents: dict[str, dict[str, int]], k
             # as a tuple, so that ranking can choose; the common case stays a plain int
             table[key] = kept if had is None else (had + (kept,) if isinstance(had, tuple) else (had, kept))
         kept += 1
-    pts.ids, pts.numbers, pts.parent_kind, pts.parent_idx = ids[:kept], numbers[:kept], pkinds[:kept], pidx[:kept]
-    pts.xs, pts.ys = plane.fwd(lon[:kept], lat[:kept])
+    pts.ids, pts.numbers, pts.parent_kind, pts.parent_idx = ids, numbers, pkinds, pidx
+    pts.xs, pts.ys = plane.fwd(np.frombuffer(lon, dtype=float), np.frombuffer(lat, dtype=float))
     pts.by_parent = by_parent
-    pts.tree = STRtree(shapely.points(pts.xs, pts.ys))
     return pts
+
+
+def _components(data, plane: LocalPlane) -> Coded:
+    """Components by code (a million of them at scale: streamed, names shared)."""
+    from array import array
+
+    out = Coded()
+    names: dict[str, str] = {}
+    lon, lat = array("d"), array("d")
+    for code, name, x, y in data:
+        out.codes.append(code)
+        out.names.append(names.setdefault(name, name) if name is not None else None)
+        out.extra.append(None)
+        lon.append(x)
+        lat.append(y)
+    out.xs, out.ys = plane.fwd(np.frombuffer(lon, dtype=float), np.frombuffer(lat, dtype=float))
+    out.by_code = {c: i for i, c in enumerate(out.codes)}
+    return out
 
 
 def _coded(data: list, plane: LocalPlane) -> Coded:

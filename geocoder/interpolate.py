@@ -1,23 +1,31 @@
 """The line-point model (线-点): house numbers along a road, by side and parity.
 
 A road carries an address range per side (``left_from``..``left_to`` with ``left_parity``, the
-same for the right; left is left of the direction the line is drawn in). A number missing from
-``house_numbers`` is placed at its share of the range along the line and pushed ``OFFSET`` metres
-to its side, as TIGER-style address ranges are used. Reverse runs the same model backwards.
+same for the right; left is left of the direction the line is drawn in). A side with parity step
+p (2 for odd/even, 1 for all) and range [from, to] has S = |to - from| / p + 1 slots; number n
+takes slot s = |n - from| / p, at distance L (s + 1/2) / S along the line from its first vertex,
+and is pushed ``side_offset`` metres (``URBANGIS_GEOCODER_SIDE_OFFSET``, default 15) to its side.
+Slot centres keep the first and last numbers off the road's ends, where the crossing streets are.
+Reverse runs the same rule backwards.
 """
 from __future__ import annotations
 
 import math
+import os
 
 import shapely
 
 from .index import Road
 
-OFFSET = 10.0  # metres from the centre line to the house fronts
+OFFSET = float(os.environ.get("URBANGIS_GEOCODER_SIDE_OFFSET", "15"))  # metres, centre line to house fronts
 
 
 def _parity_ok(parity: str | None, n: int) -> bool:
     return parity in (None, "all") or (parity == "odd") == (n % 2 == 1)
+
+
+def _step(parity: str | None) -> int:
+    return 1 if parity in (None, "all") else 2
 
 
 def _sides(road: Road):
@@ -38,20 +46,21 @@ def locate(road: Road, n: int, offset: float = OFFSET) -> tuple[float, float, st
     for side, f, t, parity in _sides(road):
         if f is None or t is None or not (min(f, t) <= n <= max(f, t)) or not _parity_ok(parity, n):
             continue
+        step = _step(parity)
+        slots = abs(t - f) // step + 1
         length = road.geom.length
-        frac = 0.5 if t == f else (n - f) / (t - f)
-        d = frac * length
+        d = length * (abs(n - f) / step + 0.5) / slots
         p = shapely.line_interpolate_point(road.geom, d)
         tx, ty = _tangent(road.geom, d, length)
-        # left normal of the drawing direction is (-ty, tx)
+        # the left normal of the drawing direction is (-ty, tx)
         sgn = 1.0 if side == "left" else -1.0
         return p.x - sgn * ty * offset, p.y + sgn * tx * offset, side
     return None
 
 
-def number_at(road: Road, x: float, y: float) -> tuple[int, str, float] | None:
+def number_at(road: Road, x: float, y: float, pt=None) -> tuple[int, str, float] | None:
     """The address number the ranges give at point (x, y) near ``road``: (number, side, distance)."""
-    pt = shapely.Point(x, y)
+    pt = pt if pt is not None else shapely.Point(x, y)
     length = road.geom.length
     if length <= 0:
         return None
@@ -63,13 +72,9 @@ def number_at(road: Road, x: float, y: float) -> tuple[int, str, float] | None:
     for s, f, t, parity in _sides(road):
         if s != side or f is None or t is None:
             continue
-        raw = f + (t - f) * d / length
-        n = int(round(raw))
-        if not _parity_ok(parity, n):
-            # step to the nearest number of the side's parity, staying inside the range
-            n += 1 if raw >= n else -1
-            if not (min(f, t) <= n <= max(f, t)):
-                n -= 2 if n > max(f, t) else -2
-        n = max(min(f, t), min(max(f, t), n))
+        step = _step(parity)
+        slots = abs(t - f) // step + 1
+        slot = min(slots - 1, max(0, int(d / length * slots)))
+        n = f + (slot * step if t >= f else -slot * step)
         return n, side, math.hypot(x - foot.x, y - foot.y)
     return None

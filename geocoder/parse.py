@@ -33,10 +33,15 @@ class Token:
     entries: list[Entry] | None = None
     cost: float = 1.0  # multiplier on confidence: 1 exact, lower for tolerant matches
     fuzzy: bool = False  # found with one edit
+    entry_costs: list[float] | None = None  # per entry, for tolerant tokens (several keys merged)
 
     @property
     def weight(self) -> float:
-        return (self.end - self.start) * (0.999 if self.cost >= 1 else self.cost * 0.9) - 0.01
+        """What covering the query with this token is worth: its length, less for derived keys;
+        a tolerant match counts 1.2 characters fewer, so it never pays to cut a typo'd name into
+        pieces that each match something, nor to prefer an edit over an exact name."""
+        length = self.end - self.start - (FUZZY_LOSS if self.fuzzy else 0.0)
+        return length * min(self.cost, 0.999) - 0.01
 
 
 @dataclass
@@ -103,24 +108,35 @@ def _gaps(text: str, path: list[Token]) -> list[tuple[int, int]]:
     return gaps
 
 
-def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]], path: list[Token]) -> list[Token]:
-    """Tolerant names for the uncovered stretches: one edit within a gap, or within a gap plus an
-    adjacent exact token (a typo can cut a name so that a shorter name matches part of it)."""
-    spans: set[tuple[int, int]] = set()
-    for gs, ge in gaps:
-        # the gap may reach into the neighbouring tokens' characters (e.g. 解放南陆 -> 解放南 stem + 陆)
-        left = max((t.start for t in path if t.end == gs and t.type == "name"), default=gs)
-        right = min((t.end for t in path if t.start == ge and t.type == "name"), default=ge)
-        for s in range(left, ge):
-            for e in range(max(gs + 1, s + 2), min(right, s + words.maxlen + 1) + 1):
-                if e - s >= 2:
-                    spans.add((s, e))
+MAX_FUZZY_SPANS = 600
+FUZZY_LOSS = 1.2
+FUZZY_MIN_SPAN = 3
+
+
+def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]]) -> list[Token]:
+    """Tolerant names for the uncovered stretches: every stretch of text that overlaps a gap (a
+    typo can cut a name so that shorter names match the pieces around it) is looked up with one
+    edit. All keys found for one stretch make one token, so the searches can tell between them."""
+    spans: list[tuple[int, int]] = []
+    n = len(text)
+    for s in range(n):
+        for e in range(s + FUZZY_MIN_SPAN, min(n, s + words.maxlen + 1) + 1):
+            if any(s < ge and e > gs for gs, ge in gaps):
+                spans.append((s, e))
+    # a two-character gap of its own may be a three-character name with one character missing
+    spans.extend((gs, ge) for gs, ge in gaps if ge - gs == FUZZY_MIN_SPAN - 1)
     out = []
-    for s, e in spans:
-        for key in words.fuzzy(text[s:e]):
-            entries = words.entries[key]
-            best = max(HOW_PENALTY.get(x.how, 1.0) for x in entries) * HOW_PENALTY["fuzzy"]
-            out.append(Token(s, e, "name", key, entries, best, fuzzy=True))
+    for s, e in spans[:MAX_FUZZY_SPANS]:
+        found = words.fuzzy(text[s:e])
+        if not found:
+            continue
+        entries, costs = [], []
+        for key, how in found:
+            for x in words.entries[key]:
+                entries.append(x)
+                costs.append(HOW_PENALTY.get(x.how, 1.0) * HOW_PENALTY[how])
+        quality = max(HOW_PENALTY.get(x.how, 1.0) for x in entries)
+        out.append(Token(s, e, "name", text[s:e], entries, quality, fuzzy=True, entry_costs=costs))
     return out
 
 
@@ -130,7 +146,7 @@ def parse(words: Dictionary, text: str, tolerant: bool = True) -> Parse:
     path = _segment(text, tokens)
     gaps = [(s, e) for s, e in _gaps(text, path) if e - s >= 1]
     if tolerant and gaps and any(not text[s:e].isdigit() for s, e in gaps):
-        fuzzy = _fuzzy_tokens(words, text, gaps, path)
+        fuzzy = _fuzzy_tokens(words, text, [(s, e) for s, e in gaps if not text[s:e].isdigit()])
         if fuzzy:
             path = _segment(text, tokens + fuzzy)
     covered = sum(t.end - t.start for t in path)

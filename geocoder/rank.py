@@ -38,31 +38,34 @@ class Candidate:
     resp_grid_name: str | None = None
 
 
-def admin_of(ix: Index, xs: np.ndarray, ys: np.ndarray) -> list[int]:
-    """For each point, the index of the deepest admin area whose outline contains it (-1: none)."""
-    out = [-1] * len(xs)
-    if ix.admin_tree is None or not len(xs):
-        return out
-    pts = shapely.points(xs, ys)
-    pi, ti = ix.admin_tree.query(pts, predicate="intersects")
-    depth = {"district": 1, "street": 2, "community": 3}
-    for p, t in zip(pi.tolist(), ti.tolist()):
-        a = int(ix.admin_geom_idx[t])
-        cur = out[p]
-        if cur < 0 or depth.get(ix.admin[a].level, 0) > depth.get(ix.admin[cur].level, 0):
-            out[p] = a
-    return out
+_DEPTH = {"district": 1, "street": 2, "community": 3}
 
 
-def grid_of(coded, xs: np.ndarray, ys: np.ndarray) -> list[int]:
-    """For each point, the index of the grid polygon that contains it (-1: none)."""
-    out = [-1] * len(xs)
-    if coded.tree is None or not len(xs):
+def areas_at(ix: Index, xs: np.ndarray, ys: np.ndarray) -> list[list[int]]:
+    """For each point: [deepest admin area, unit grid, responsibility grid] containing it (-1: none)."""
+    out = [[-1, -1, -1] for _ in range(len(xs))]
+    if ix.area_tree is None or not len(xs):
         return out
-    pi, ti = coded.tree.query(shapely.points(xs, ys), predicate="intersects")
+    coords = np.empty((len(xs), 2))
+    coords[:, 0], coords[:, 1] = xs, ys
+    pi, ti = ix.area_tree.query(shapely.points(coords))  # bounding boxes only
+    if len(pi):
+        inside = shapely.contains_xy(ix.area_geoms[ti], xs[pi], ys[pi])  # prepared polygons
+        pi, ti = pi[inside], ti[inside]
+    a_end, g_end = ix.area_bounds
+    admin, gidx = ix.admin, ix.admin_geom_idx
     for p, t in zip(pi.tolist(), ti.tolist()):
-        if out[p] < 0:
-            out[p] = int(t)
+        row = out[p]
+        if t < a_end:
+            a = int(gidx[t])
+            cur = row[0]
+            if cur < 0 or _DEPTH.get(admin[a].level, 0) > _DEPTH.get(admin[cur].level, 0):
+                row[0] = a
+        elif t < g_end:
+            if row[1] < 0:
+                row[1] = t - a_end
+        elif row[2] < 0:
+            row[2] = t - g_end
     return out
 
 
@@ -101,8 +104,8 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
         return []
     xs = np.fromiter((c.x for c in cands), float, len(cands))
     ys = np.fromiter((c.y for c in cands), float, len(cands))
-    pips = admin_of(ix, xs, ys)
-    codes = [_deepest_code(ix, p, c.area_hint) for p, c in zip(pips, cands)]
+    found = areas_at(ix, xs, ys)
+    codes = [_deepest_code(ix, f[0], c.area_hint) for f, c in zip(found, cands)]
     for c, code in zip(cands, codes):
         if c.want is None or code is None:
             continue
@@ -118,17 +121,14 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
             continue
         seen.add(key)
         c.chain = chain(ix, codes[k])
+        g, r = found[k][1], found[k][2]
+        if g >= 0:
+            c.unit_grid = ix.grids.codes[g]
+        if r >= 0:
+            c.resp_grid, c.resp_grid_name = ix.resp.codes[r], ix.resp.names[r]
         picked.append(c)
         if len(picked) >= limit:
             break
-    pxs = np.fromiter((c.x for c in picked), float, len(picked))
-    pys = np.fromiter((c.y for c in picked), float, len(picked))
-    for c, g in zip(picked, grid_of(ix.grids, pxs, pys)):
-        if g >= 0:
-            c.unit_grid = ix.grids.codes[g]
-    for c, g in zip(picked, grid_of(ix.resp, pxs, pys)):
-        if g >= 0:
-            c.resp_grid, c.resp_grid_name = ix.resp.codes[g], ix.resp.names[g]
     for c in picked:
         c.score = max(0.0, min(1.0, c.score))
     return picked

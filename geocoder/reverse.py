@@ -13,7 +13,7 @@ import shapely
 
 from .index import Index
 from .interpolate import number_at
-from .rank import admin_of, chain, grid_of
+from .rank import areas_at, chain
 
 DEFAULT_RADIUS = 100.0  # metres
 MAX_RADIUS = 5000.0
@@ -52,13 +52,46 @@ class ReverseAnswer:
         return "".join(names) + self.label
 
 
-def _nearest(tree, pt, radius: float) -> tuple[int, float] | None:
-    if tree is None:
-        return None
-    idx, dist = tree.query_nearest(pt, max_distance=radius, return_distance=True)
-    if len(idx) == 0:
-        return None
-    return int(idx[0]), float(dist[0])
+FIRST_RING = 40.0  # metres: most points have their house, building and road this close
+
+
+def _nearest_each(ix: Index, pt, x: float, y: float, radius: float) -> list[tuple[int, float] | None]:
+    """Nearest house number, building and road within ``radius``: one tree query for all three,
+    in a small ring first and the full radius only for what the ring did not hold."""
+    out: list[tuple[int, float] | None] = [None, None, None]
+    if ix.near_tree is None:
+        return out
+    h_end, b_end = ix.near_bounds
+    ring = min(radius, FIRST_RING)
+    tree, geoms = ix.near_tree, ix.near_geoms
+    while True:
+        # a bounding-box query (no GEOS predicate per candidate); exact distances follow, in
+        # numpy for points and by GEOS for the few roads
+        idx = tree.query(shapely.box(x - ring, y - ring, x + ring, y + ring))
+        if len(idx):
+            idx.sort()
+            h_cut, b_cut = np.searchsorted(idx, (h_end, b_end)).tolist()
+            parts = (idx[:h_cut], idx[h_cut:b_cut], idx[b_cut:])
+            for kind in (0, 1, 2):
+                part = parts[kind]
+                if out[kind] is not None or not len(part):
+                    continue
+                if kind < 2:
+                    src = ix.houses if kind == 0 else ix.buildings
+                    pos = part if kind == 0 else part - h_end
+                    d = np.hypot(src.xs[pos] - x, src.ys[pos] - y)
+                    k = int(d.argmin())
+                    if d[k] <= ring:
+                        out[kind] = (int(pos[k]), float(d[k]))
+                else:
+                    d = shapely.distance(geoms[part], pt)
+                    k = int(d.argmin())
+                    if d[k] <= ring:
+                        out[kind] = (int(part[k] - b_end), float(d[k]))
+        # a building nearer than the house found in the ring would be in the ring too
+        if ring >= radius or (out[0] is not None and out[2] is not None):
+            return out
+        ring = radius
 
 
 def _parent_name(ix: Index, kind: str, pidx: int) -> str:
@@ -90,22 +123,20 @@ def reverse(ix: Index, x: float, y: float, radius: float = DEFAULT_RADIUS) -> Re
     """Everything the gazetteer says about metric point (x, y) within ``radius`` metres."""
     pt = shapely.Point(x, y)
     ans = ReverseAnswer(x, y)
-    hit = _nearest(ix.houses.tree, pt, radius)
-    if hit:
-        i, d = hit
+    house, building, road_hit = _nearest_each(ix, pt, x, y, radius)
+    if house:
+        i, d = house
         ans.house = Nearby("house_numbers", ix.houses.ids[i], _house_label(ix, i), float(ix.houses.xs[i]),
                            float(ix.houses.ys[i]), d, {"number": ix.houses.numbers[i]})
-    hit = _nearest(ix.buildings.tree, pt, radius)
-    if hit:
-        i, d = hit
+    if building:
+        i, d = building
         ans.building = Nearby("buildings", ix.buildings.ids[i], _building_label(ix, i), float(ix.buildings.xs[i]),
                               float(ix.buildings.ys[i]), d, {"number": ix.buildings.numbers[i]})
-    hit = _nearest(ix.road_tree, pt, radius)
-    if hit:
-        r, d = hit
+    if road_hit:
+        r, d = road_hit
         road = ix.roads[r]
         extra: dict = {"name": road.name}
-        num = number_at(road, x, y)
+        num = number_at(road, x, y, pt)
         label = road.name
         if num is not None:
             extra.update({"interpolated_number": num[0], "side": num[1]})
@@ -123,18 +154,17 @@ def reverse(ix: Index, x: float, y: float, radius: float = DEFAULT_RADIUS) -> Re
         ans.label = ans.road.label
         ans.level = "interpolated" if "interpolated_number" in ans.road.extra else "road"
 
-    xs, ys = np.array([x]), np.array([y])
-    a = admin_of(ix, xs, ys)[0]
+    a, g, rg = areas_at(ix, np.array([x]), np.array([y]))[0]
     if a >= 0:
         ans.chain = chain(ix, ix.admin[a].code)
         if ans.level == "none":
             ans.level = "area"
-    g = grid_of(ix.grids, xs, ys)[0]
     if g >= 0:
         ans.unit_grid = ix.grids.codes[g]
-        if len(ans.chain) and ans.chain[-1]["level"] != "community":
+        if not ans.chain or ans.chain[-1]["level"] != "community":
             ans.chain = chain(ix, ix.grids.extra[g]) or ans.chain
-    g = grid_of(ix.resp, xs, ys)[0]
-    if g >= 0:
-        ans.resp_grid, ans.resp_grid_name = ix.resp.codes[g], ix.resp.names[g]
+            if ans.level == "none" and ans.chain:
+                ans.level = "area"
+    if rg >= 0:
+        ans.resp_grid, ans.resp_grid_name = ix.resp.codes[rg], ix.resp.names[rg]
     return ans

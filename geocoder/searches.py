@@ -79,20 +79,25 @@ def _exact_houses(ix: Index, a: Assignment, model: Model) -> list[tuple[int, flo
 
 
 def search_house(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
-    """Road / place / courtyard + house no.: the house-number point, else interpolated on the road."""
+    """Road / place / courtyard + house no.: the house-number point; on a road without that
+    number, the number interpolated by the road's address ranges."""
+    exact = _exact_houses(ix, a, model)
     out = [
         Candidate(float(ix.houses.xs[i]), float(ix.houses.ys[i]), model.number, "exact", pen, "house_numbers",
                   ix.houses.ids[i], f.name + _house_label(ix.houses.numbers[i]), _hint(ix, role, f))
-        for i, pen, role, f in _exact_houses(ix, a, model)
+        for i, pen, role, f in exact
     ]
-    if out or _parent_role(model) != "road":
-        return out
     m = _LEAD.match(a.house or "")
-    if not m:
+    if _parent_role(model) != "road" or not m:
         return out
+    # a road (same name and district) that has the number answers with it; the others
+    # interpolate, so that an admin prefix can still choose the right road
+    done = {(f.name, f.district) for _, _, _, f in exact}
     n = int(m.group(0))
     for pidx, pen in a.named["road"]:
         road = ix.roads[pidx]
+        if (road.name, road.district) in done:
+            continue
         hit = locate(road, n)
         if hit is not None:
             out.append(Candidate(hit[0], hit[1], model.number, "interpolated", LEVEL_BASE["interpolated"] * pen,
@@ -164,7 +169,9 @@ def search_place_road_house(ix: Index, a: Assignment, model: Model) -> list[Cand
             out.append(Candidate(x, y, model.number, "exact", rpen * ppen * p2 * near, "house_numbers",
                                  ix.houses.ids[i], place.name + road.name + _house_label(ix.houses.numbers[i]),
                                  road.district))
-    for pidx, ppen in a.named.get("place", ()):  # numbered under the place itself
+    if out:
+        return out
+    for pidx, ppen in a.named.get("place", ()):  # no such number on the road: the place's own
         found, p2 = _find_house(ix, "p", pidx, key)
         for i in found:
             place = ix.places[pidx]

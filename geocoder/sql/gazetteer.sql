@@ -1,6 +1,9 @@
 -- The geocoder's one bulk read of the gazetteer: one statement per layer, read in this order.
--- Areal features get a representative point: the centroid when it lies inside, else a point on
--- the surface. Lines and polygons travel as WKB for shapely; points as plain coordinates.
+-- Areal features are answered at their point on surface (GEOS interior point, as shapely's
+-- representative_point), always inside. It is computed in EPSG:4538, where the project does its
+-- metric work: the interior point depends on the projection (it lies on the horizontal bisector
+-- of the envelope), and a large polygon's moves by tens of metres between 4490 and 4538.
+-- Lines and polygons travel as WKB for shapely; points as plain coordinates.
 
 -- name: origin
 SELECT ST_X(c), ST_Y(c) FROM (
@@ -12,9 +15,7 @@ SELECT ST_X(c), ST_Y(c) FROM (
 -- name: admin_areas
 SELECT code, name, level, parent_code, aliases,
        ST_X(p), ST_Y(p), CASE WHEN level IN ('district', 'street', 'community') THEN ST_AsBinary(geom) END
-FROM (SELECT *, CASE WHEN geom IS NULL THEN NULL
-                     WHEN ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                     ELSE ST_PointOnSurface(geom) END AS p FROM admin_areas) a
+FROM (SELECT *, CASE WHEN geom IS NOT NULL THEN ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM admin_areas) a
 ORDER BY code;
 
 -- name: roads
@@ -25,20 +26,17 @@ FROM roads ORDER BY id;
 -- name: place_names
 SELECT id, name, aliases, historic_names, kind, district_code, ST_X(p), ST_Y(p),
        CASE WHEN GeometryType(geom) <> 'POINT' THEN ST_AsBinary(geom) END
-FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' OR ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                     ELSE ST_PointOnSurface(geom) END AS p FROM place_names) t
+FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM place_names) t
 ORDER BY id;
 
 -- name: courtyards
 SELECT id, name, kind, street_code, community_code, aliases, ST_X(p), ST_Y(p)
-FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' OR ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                     ELSE ST_PointOnSurface(geom) END AS p FROM courtyards) t
+FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM courtyards) t
 ORDER BY id;
 
 -- name: organisations
 SELECT id, name, aliases, kind, road_id, house_number, ST_X(p), ST_Y(p)
-FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' OR ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                     ELSE ST_PointOnSurface(geom) END AS p FROM organisations) t
+FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM organisations) t
 ORDER BY id;
 
 -- name: storefronts
@@ -50,13 +48,11 @@ SELECT id, parent_kind, parent_id, number, ST_X(geom), ST_Y(geom) FROM house_num
 -- name: buildings
 SELECT id, parent_kind, parent_id, number, ST_X(p), ST_Y(p)
 FROM (SELECT id, parent_kind, parent_id, number,
-             CASE WHEN GeometryType(geom) = 'POINT' OR ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                  ELSE ST_PointOnSurface(geom) END AS p FROM buildings) t;
+             CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM buildings) t;
 
 -- name: unit_grids
 SELECT code, community_code, ST_X(p), ST_Y(p), ST_AsBinary(geom)
-FROM (SELECT *, CASE WHEN ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                     ELSE ST_PointOnSurface(geom) END AS p FROM unit_grids) t
+FROM (SELECT *, CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM unit_grids) t
 ORDER BY code;
 
 -- name: responsibility_grids
@@ -65,7 +61,4 @@ SELECT code, name, district_code, ST_AsBinary(geom) FROM responsibility_grids OR
 -- name: components
 SELECT code, name, ST_X(p), ST_Y(p)
 FROM (SELECT code, name,
-             CASE WHEN GeometryType(geom) = 'POINT' THEN geom
-                  WHEN GeometryType(geom) IN ('LINESTRING', 'MULTILINESTRING') THEN ST_PointOnSurface(geom)
-                  WHEN ST_Contains(geom, ST_Centroid(geom)) THEN ST_Centroid(geom)
-                  ELSE ST_PointOnSurface(geom) END AS p FROM components) t;
+             CASE WHEN GeometryType(geom) = 'POINT' THEN geom ELSE ST_Transform(ST_PointOnSurface(ST_Transform(geom, 4538)), 4490) END AS p FROM components) t;
