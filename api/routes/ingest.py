@@ -215,7 +215,7 @@ def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
 @router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC)
 async def create_job(request: Request) -> JSONResponse:
     """Queue a load of the uploaded file; answers 202 with the job's id and where to follow it."""
-    settings = get_ingest_settings()
+    settings = request.app.state.ingest_settings
     runner = _runner(request)
     incoming = runner.workdir / f"incoming-{uuid.uuid4().hex}"
     try:
@@ -297,6 +297,7 @@ def install(app) -> None:
     runner = JobRunner(info, workdir, geocode_factory=lambda: lazy_address_geocoder(info),
                        max_unpacked=settings.max_unpacked_mb << 20)
     app.state.ingest_jobs = runner
+    app.state.ingest_settings = settings
     inner = app.router.lifespan_context
 
     @asynccontextmanager

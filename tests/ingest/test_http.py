@@ -1,0 +1,128 @@
+"""Loading over HTTP: POST /ingest/jobs (multipart), GET /ingest/jobs/{id}; unsafe or wrong uploads
+are refused with a 4xx before any job exists."""
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.routes.ingest import IngestSettings
+
+from .city import grid_box
+from .util import box, count, feature, fingerprint, write_geojson
+
+
+@pytest.fixture()
+def http(city_db):
+    with TestClient(create_app(city_db)) as c:
+        yield c
+
+
+def _wait(client: TestClient, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = client.get(f"/ingest/jobs/{job_id}").json()
+        if job["state"] not in ("queued", "running"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+def _grids_file(tmp_path, bad: bool = False):
+    feats = [feature({"code": f"650102003001{i + 1:03d}", "community_code": "650102003001"}, box(*grid_box(i)))
+             for i in range(3, 5)]
+    if bad:
+        feats.append(feature({"code": "650102003001X", "community_code": "650102003001"}, box(*grid_box(5))))
+    return write_geojson(tmp_path / "unit_grids.geojson", feats)
+
+
+def test_upload_loads_and_reports(http, city_db, tmp_path):
+    path = _grids_file(tmp_path)
+    r = http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes(), "application/geo+json")})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    assert r.headers["location"].endswith(f"/ingest/jobs/{job_id}")
+    job = _wait(http, job_id)
+    assert job["state"] == "loaded" and job["report"]["loaded"] == 2
+    assert job["progress"]["phase"] == "done" and job["progress"]["rows_done"] == 2
+    assert count(city_db, "unit_grids") == 5
+    assert any(link["rel"] == "report" for link in job["links"])
+    assert http.get(f"/ingest/jobs/{job_id}/report").json()["outcome"] == "loaded"
+    assert "/ingest/jobs" in {link["href"].split("testserver")[-1] for link in http.get("/").json()["links"]}
+
+
+def test_skip_invalid_over_http_offers_the_rejected_rows(http, city_db, tmp_path):
+    path = _grids_file(tmp_path, bad=True)
+    r = http.post("/ingest/jobs", data={"mode": "skip-invalid"},
+                  files={"file": (path.name, path.read_bytes(), "application/json")})
+    job = _wait(http, r.json()["id"])
+    assert job["state"] == "loaded" and job["report"]["rejected"] == 1
+    issue = job["report"]["issues"][0]
+    assert (issue["row"], issue["field"], issue["value"]) == (3, "code", "650102003001X")
+    rejected = http.get(f"/ingest/jobs/{job['id']}/rejected").json()
+    assert rejected["features"][0]["properties"]["_row"] == 3
+    assert "650102003001X" in http.get(f"/ingest/jobs/{job['id']}/report.txt").text
+
+
+def test_strict_rejection_over_http_leaves_database_unchanged(http, city_db, tmp_path):
+    before = fingerprint(city_db)
+    path = _grids_file(tmp_path, bad=True)
+    job = _wait(http, http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"])
+    assert job["state"] == "rejected" and "650102003001X" in job["message"]
+    assert fingerprint(city_db) == before
+
+
+def test_wrong_file_type_is_415(http, city_db):
+    before = fingerprint(city_db)
+    r = http.post("/ingest/jobs", files={"file": ("roads.geojson", b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png")})
+    assert r.status_code == 415 and "unknown type" in r.json()["description"]
+    r = http.post("/ingest/jobs", files={"file": ("roads.exe", b"MZ\x90\x00" + bytes(100))})
+    assert r.status_code == 415
+    r = http.post("/ingest/jobs", content=b"{}", headers={"content-type": "application/json"})
+    assert r.status_code == 415 and "multipart" in r.json()["description"]
+    assert fingerprint(city_db) == before
+
+
+def test_zip_with_path_traversal_is_refused(http):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("../../etc/cron.d/roads.geojson", "{}")
+    r = http.post("/ingest/jobs", files={"file": ("evil.zip", buf.getvalue(), "application/zip")})
+    assert r.status_code == 400 and "path traversal" in r.json()["description"]
+
+
+def test_zip_bomb_is_refused(http):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("roads.geojson", b"0" * (200 << 20))
+    assert len(buf.getvalue()) < 1 << 20
+    r = http.post("/ingest/jobs", files={"file": ("bomb.zip", buf.getvalue(), "application/zip")})
+    assert r.status_code == 400 and "zip bomb" in r.json()["description"]
+
+
+def test_upload_over_the_size_limit_is_413(http):
+    saved = http.app.state.ingest_settings
+    http.app.state.ingest_settings = IngestSettings(max_upload_mb=1)
+    try:
+        r = http.post("/ingest/jobs", files={"file": ("roads.geojson", b" " * (3 << 20))})
+    finally:
+        http.app.state.ingest_settings = saved
+    assert r.status_code == 413 and "limit of 1 MiB" in r.json()["description"]
+
+
+def test_bad_options_and_unknown_job(http, tmp_path):
+    path = _grids_file(tmp_path)
+    for data, field in (({"mode": "sloppy"}, "mode"), ({"layer": "rivers"}, "layer"),
+                        ({"source_crs": "EPSG:999999"}, "source_crs"), ({"replace": "maybe"}, "replace")):
+        r = http.post("/ingest/jobs", data=data, files={"file": (path.name, path.read_bytes())})
+        assert r.status_code == 400 and r.json()["description"].startswith(field), r.text
+    r = http.post("/ingest/jobs", data={"mode": "strict"}, files={"attachment": ("a.txt", b"1")})
+    assert r.status_code == 400 and "no file" in r.json()["description"]
+    assert http.get("/ingest/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
+    assert http.get("/ingest/jobs/not-a-uuid").status_code == 400
+    r = http.post("/ingest/jobs", files={"file": ("components.shp", b"\x00\x00\x27\x0a" + bytes(96))})
+    assert r.status_code == 400 and "zip" in r.json()["description"]
