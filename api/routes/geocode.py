@@ -3,6 +3,7 @@ GET /geocode/status. Answers come from the in-process index of :mod:`geocoder`, 
 background thread keeps in step with the database (see docs/geocoder.md)."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 
@@ -48,13 +49,15 @@ def stop(app) -> None:
         service.stop()
 
 
-def get_geocoder(request: Request) -> Geocoder:
+async def get_geocoder(request: Request) -> Geocoder:
     """The current geocoder (503 while the first index is still being built)."""
     service: GeocoderService | None = getattr(request.app.state, "geocoder", None)
     if service is None:
         start(request.app)
         service = request.app.state.geocoder
-    g = service.wait_ready(READY_WAIT)
+    g = service.geocoder
+    if g is None:  # only before the first index: wait for it off the event loop
+        g = await asyncio.to_thread(service.wait_ready, READY_WAIT)
     if g is None:
         reason = f": {service.error}" if service.error else ""
         raise Unavailable(f"the geocoder index is still being built{reason}; retry in a few seconds")
@@ -78,7 +81,7 @@ def _query(q: str | None, parameter: str = "q") -> str:
 
 
 @router.get("/geocode", summary="Geocode an address (all 18 combination models)")
-def geocode(
+async def geocode(
     q: str | None = Query(None, description=f"The address, at most {MAX_QUERY_CHARS} characters."),
     limit: int = Query(5, ge=1, le=20, description="How many candidates at most (the best plus others)."),
     crs: str | None = Query(None, description="Output CRS: CRS84 (default), EPSG:4490, EPSG:3857 or EPSG:4538."),
@@ -94,7 +97,7 @@ def geocode(
 
 
 @router.get("/reverse", summary="Reverse geocode a coordinate")
-def reverse_geocode(
+async def reverse_geocode(
     lon: float | None = Query(None, description="Longitude (or easting in a projected crs)."),
     lat: float | None = Query(None, description="Latitude (or northing in a projected crs)."),
     crs: str | None = Query(None, description="CRS of lon/lat and of the answer; default CRS84."),
@@ -117,7 +120,7 @@ def reverse_geocode(
 
 
 @router.get("/geocode/suggest", summary="Autocomplete an address from what was typed")
-def geocode_suggest(
+async def geocode_suggest(
     q: str | None = Query(None, description="What was typed so far."),
     limit: int = Query(MAX_SUGGESTIONS, ge=1, le=MAX_SUGGESTIONS, description="At most 10."),
     crs: str | None = Query(None, description="Output CRS, as for /geocode."),
@@ -137,7 +140,7 @@ def geocode_suggest(
 
 
 @router.get("/geocode/status", summary="The geocoder index: when built, from which versions, how big")
-def geocode_status(request: Request, g: Geocoder = Depends(get_geocoder)):
+async def geocode_status(request: Request, g: Geocoder = Depends(get_geocoder)):
     service: GeocoderService = request.app.state.geocoder
     ix = g.ix
     return {"ready": True, "builds": service.builds, "build_seconds": round(ix.build_seconds, 3),

@@ -70,6 +70,7 @@ def test_geocode_missing_number_is_interpolated(geocoder, index):
     best = geocoder.geocode("解放南路21号").candidates[0]
     assert best.level == "interpolated" and best.model == 3
     lon, lat = index.plane.inv(best.x, best.y)
-    assert lon == pytest.approx(87.60 + 0.06 * 20 / 98, abs=1e-5)
+    # slot rule: 50 odd slots on the left, 21 is slot 10, at (10 + 1/2) / 50 of the length
+    assert lon == pytest.approx(87.60 + 0.06 * 10.5 / 50, abs=1e-5)
     assert lat > ROAD_Y
     assert best.score < 1.0
