@@ -71,12 +71,7 @@ def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | 
     filt = sql.SQL("b.fenv") if coll.storage_crs == target else sql.SQL("ST_Transform(b.fenv, {})").format(
         sql.Literal(coll.storage_crs)
     )
-    return sql.SQL(
-        "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
-        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
-        "FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {limit}"
-        ") q WHERE q.geom IS NOT NULL)"
-    ).format(
+    common = dict(
         name=sql.Literal(coll.id),
         extent=sql.Literal(EXTENT),
         buffer=sql.Literal(BUFFER),
@@ -88,6 +83,64 @@ def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | 
         filt=filt,
         limit=sql.Literal(coll.tile_feature_limit),
     )
+    plain = sql.SQL(
+        "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
+        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
+        "FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {limit}"
+        ") q WHERE q.geom IS NOT NULL)"
+    ).format(**common)
+    if coll.geometry != "point":
+        return plain
+    # Every point when they fit; spread over the tile when they do not. The count stops at
+    # limit + 1 and only the branch CASE picks is run.
+    return sql.SQL(
+        "(SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM {table} t CROSS JOIN b "
+        "WHERE t.{gcol} && {filt} LIMIT {over}) x) <= {limit} THEN {plain} ELSE {cells} END)"
+    ).format(plain=plain, cells=_point_layer_sql(coll, common), over=sql.Literal(coll.tile_feature_limit + 1), **common)
+
+
+# Point tiles holding more points than the limit are read cell by cell: the tile (with its
+# buffer) is cut into CELLS x CELLS cells and each gives at most limit / CELLS² points. A plain
+# LIMIT on the index scan returns the first points of the GiST traversal, i.e. a few compact
+# clusters, and leaves the rest of a busy tile empty (measured: 0 points in 7 of 16 quarters of a z12 tile holding 293,000 cases). Per-cell
+# quotas spread the kept points over the whole tile (a sparse cell leaves its share unused).
+# Cells are half-open: no point is taken twice.
+CELLS = 4
+
+
+def _point_layer_sql(coll: Collection, common: dict) -> sql.Composed:
+    quota = -(-coll.tile_feature_limit // (CELLS * CELLS))
+    return sql.SQL(
+        "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
+        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
+        "FROM b CROSS JOIN {cells} c "
+        "CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.{gcol} && c.cell "
+        "AND ST_X(t.{gcol}) >= c.x0 AND ST_X(t.{gcol}) < c.x1 "
+        "AND ST_Y(t.{gcol}) >= c.y0 AND ST_Y(t.{gcol}) < c.y1 LIMIT {quota}) t "
+        "LIMIT {limit}"
+        ") q WHERE q.geom IS NOT NULL)"
+    ).format(cells=sql.Identifier(_cells_name(coll.storage_crs)), quota=sql.Literal(quota), **common)
+
+
+def _cells_name(srid: int) -> str:
+    return f"cells_{srid}"
+
+
+def _cells_cte(tms_id: str, srid: int) -> sql.Composed:
+    """The CELLS x CELLS cells of the buffered tile in the storage CRS ``srid``, with their bounds
+    as numbers, computed once (a rectangle in a TMS CRS stays one in the storage CRS)."""
+    cell = sql.SQL(
+        "ST_MakeEnvelope(ST_XMin(fenv) + i * w, ST_YMin(fenv) + j * h, "
+        "ST_XMin(fenv) + (i + 1) * w, ST_YMin(fenv) + (j + 1) * h, {tsrid})"
+    ).format(tsrid=sql.Literal(tmslib.srid(tms_id)))
+    if srid != tmslib.srid(tms_id):
+        cell = sql.SQL("ST_Transform({}, {})").format(cell, sql.Literal(srid))
+    return sql.SQL(
+        ", {name} AS MATERIALIZED (SELECT cell, ST_XMin(cell) AS x0, ST_XMax(cell) AS x1, "
+        "ST_YMin(cell) AS y0, ST_YMax(cell) AS y1 FROM (SELECT {cell} AS cell FROM "
+        "(SELECT fenv, (ST_XMax(fenv) - ST_XMin(fenv)) / {n} AS w, (ST_YMax(fenv) - ST_YMin(fenv)) / {n} AS h FROM b) s, "
+        "generate_series(0, {n} - 1) i, generate_series(0, {n} - 1) j) g)"
+    ).format(name=sql.Identifier(_cells_name(srid)), cell=cell, n=sql.Literal(CELLS))
 
 
 def _bounds_cte(tms_id: str) -> sql.Composed:
@@ -103,7 +156,7 @@ def _bounds_cte(tms_id: str) -> sql.Composed:
         fenv = sql.SQL(
             "ST_Expand(ST_MakeEnvelope(%(l)s, %(b)s, %(r)s, %(t)s, {}), (%(r)s - %(l)s) * {})"
         ).format(srid, margin)
-    return sql.SQL("WITH b AS MATERIALIZED (SELECT {} AS env, {} AS fenv) ").format(env, fenv)
+    return sql.SQL("WITH b AS MATERIALIZED (SELECT {} AS env, {} AS fenv)").format(env, fenv)
 
 
 def params(tms_id: str, z: int, x: int, y: int) -> dict:
@@ -131,7 +184,9 @@ def tile_sql(
         else sql.SQL("''::bytea")
     )
     cols = [sql.SQL("{} AS tile").format(body), *extra]
-    return _bounds_cte(tms_id) + sql.SQL("SELECT ") + sql.SQL(", ").join(cols)
+    cells = sorted({c.storage_crs for c in shown if c.geometry == "point"})
+    ctes = _bounds_cte(tms_id) + sql.Composed([_cells_cte(tms_id, srid) for srid in cells])
+    return ctes + sql.SQL(" SELECT ") + sql.SQL(", ").join(cols)
 
 
 COLUMN_TYPES_SQL = (

@@ -23,7 +23,9 @@ class TileSettings(BaseSettings):
     max_age: int = Field(
         default=60, ge=0, description="Cache-Control max-age of tiles, seconds (clients revalidate with ETag)."
     )
-    gzip_level: int = Field(default=6, ge=1, le=9, description="gzip level of tiles (1 fastest, 9 smallest).")
+    # Level 1: a 790 kB tile of 10,000 cases compresses in 6 ms to 285 kB; level 6 takes 33 ms
+    # for 234 kB, longer than PostGIS takes to make the tile.
+    gzip_level: int = Field(default=1, ge=1, le=9, description="gzip level of tiles (1 fastest, 9 smallest).")
 
     def cache_dir(self) -> Path | None:
         """The cache folder, or None when the cache is off."""

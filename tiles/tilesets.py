@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Mapping
 
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from layers.registry import Collection, registry
@@ -23,6 +24,20 @@ from .tms import TileError
 log = logging.getLogger("urbangis.tiles")
 
 CITY = "city"
+
+
+# Tile statements are LIMITed probes of GiST indexes. Planning with a bind parameter for the
+# envelope, PostgreSQL guesses ~100 matching rows and prefers a bitmap scan, which must collect
+# every match before LIMIT can stop it (all 570,000 cases of a dense z11 tile); an index scan
+# stops at the limit. Measured on 1M cases: z10-z14 point tiles 1.5-3x faster without bitmap
+# scans, polygons unchanged. So tile connections (their own pool) plan without them.
+TILE_SESSION_OPTIONS = "-c enable_bitmapscan=off"
+
+
+def tile_conninfo(info: str) -> str:
+    """``info`` with the session options of tile connections added."""
+    options = conninfo_to_dict(info).get("options") or ""
+    return make_conninfo(info, options=f"{options} {TILE_SESSION_OPTIONS}".strip())
 
 
 class UnknownTileset(TileError):

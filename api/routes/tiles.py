@@ -4,19 +4,21 @@ If-None-Match) and Cache-Control."""
 from __future__ import annotations
 
 import gzip
+import threading
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from layers.database import database_name
+from layers.database import database_name, make_pool
 from layers.registry import Collection, registry
 from tiles import style as stylelib
 from tiles import tilejson as tjlib
 from tiles import tms as tmslib
 from tiles.settings import TileSettings, get_tile_settings
-from tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset
+from tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset, tile_conninfo
 from tiles.tms import TileError
 
 from ..deps import base_url
@@ -59,16 +61,39 @@ def install(app: FastAPI, settings: TileSettings | None = None) -> None:
         ]
     )
     app.include_router(router)
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(a: FastAPI):
+        # The tile service has a pool of its own (sessions planned for LIMITed index probes,
+        # see tiles.tilesets); it is made on first use and closed with the app.
+        async with inner(a) as state:
+            try:
+                yield state
+            finally:
+                svc = a.state.tile_service
+                a.state.tile_service = None
+                if svc is not None:
+                    svc.pool.close()
+
+    app.router.lifespan_context = lifespan
+
+
+_service_lock = threading.Lock()
 
 
 def service(request: Request) -> TileService:
-    """The tile service of this app, made on first use (the pool exists only once started)."""
+    """The tile service of this app, made on first use."""
     app = request.app
     svc: TileService | None = app.state.tile_service
-    if svc is None or svc.pool is not app.state.pool:
-        settings: TileSettings = app.state.tile_settings
-        svc = TileService(app.state.pool, settings.cache_dir(), database_name(app.state.conninfo), settings.gzip_level)
-        app.state.tile_service = svc
+    if svc is None:
+        with _service_lock:
+            svc = app.state.tile_service
+            if svc is None:
+                settings: TileSettings = app.state.tile_settings
+                pool = make_pool(tile_conninfo(app.state.conninfo))
+                svc = TileService(pool, settings.cache_dir(), database_name(app.state.conninfo), settings.gzip_level)
+                app.state.tile_service = svc
     return svc
 
 

@@ -38,11 +38,18 @@ def test_cases_layer_holds_every_case_of_the_tile(tiles_db):
     assert len(tile["cases"]["features"]) == N_CASES  # all cases lie in the z10 tile around the centre
 
 
-def test_feature_limit_keeps_low_zooms_small(tiles_db):
+def test_feature_limit_keeps_tiles_small_and_spread(tiles_db):
     capped = dataclasses.replace(registry()["cases"], tile_feature_limit=250)
-    t = centre_tile(10)
-    tile = render(tiles_db, [capped], "WebMercatorQuad", t.z, t.x, t.y)
-    assert len(tile["cases"]["features"]) == 250
+    t = centre_tile(13)  # about 2,000 cases over the whole tile
+    features = render(tiles_db, [capped], "WebMercatorQuad", t.z, t.x, t.y)["cases"]["features"]
+    assert len(features) == 250
+    # spread over the tile, not the first clusters of the index: every sixteenth has its share
+    counts: dict[tuple[int, int], int] = {}
+    for f in features:
+        cell = tuple(min(max(v, 0), 4095) // 1024 for v in f["geometry"]["coordinates"])  # buffer -> edge cells
+        counts[cell] = counts.get(cell, 0) + 1
+    assert len(counts) == 16 and min(counts.values()) >= 8, counts
+    assert len({f["properties"]["case_no"] for f in features}) == 250  # no point twice
 
 
 def test_zoom_ranges_decide_the_city_layers(tiles_db):

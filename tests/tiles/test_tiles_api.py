@@ -173,3 +173,11 @@ def test_gzip_of_a_gzipped_tile_is_not_doubled(tiles_client):
     raw = tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "gzip"})
     # httpx undid exactly one layer of gzip: what is left is an MVT, not another gzip stream
     assert raw.content[:2] != b"\x1f\x8b" and decode(raw.content)
+
+
+def test_tile_connections_plan_for_limited_index_probes(tiles_client):
+    tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(12)}")
+    with tiles_client.app.state.tile_service.pool.connection() as conn:
+        assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "off"
+    with tiles_client.app.state.pool.connection() as conn:  # the app's own pool is untouched
+        assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "on"
