@@ -228,13 +228,18 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                         "read; it is truncated or damaged")
     if result.rows == 0:
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
+    t_read = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "validating")
     checker = Checker(conn, layer, stage, issues_table, mapping)
     geometry_checks(checker)
     check_relations(checker)
+    t_check = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "merging")
     _collect(ctx, task, stage, issues_table, result)
+    t_collect = time.perf_counter()
     counts = merge_mod.merge(conn, layer, stage, issues_table)
+    log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - t0,
+              t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)
     result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
     result.seconds = time.perf_counter() - t0
