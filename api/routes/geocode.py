@@ -189,7 +189,28 @@ def _decode(raw: bytes) -> str:
     raise BatchError("the CSV is neither UTF-8 nor GBK/GB18030 text")
 
 
-@router.post("/geocode/batch", summary="Geocode up to 100,000 addresses; answers stream back in input order")
+_BATCH_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Up to 100,000 addresses: a JSON list (strings, or {id, q} objects), a CSV body "
+        "(column q, address, query or 地址; optional id; UTF-8 or GBK), or a multipart upload (field 'file').",
+        "content": {
+            "application/json": {"schema": {"type": "array", "items": {"oneOf": [
+                {"type": "string"},
+                {"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}}}]}},
+                "example": ["天山区解放南路12号3号楼", {"id": "case-17", "q": "二道桥5号"}]},
+            "text/csv": {"schema": {"type": "string"}, "example": "id,address\n1,解放南路12号\n"},
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "file": {"type": "string", "format": "binary"}}}},
+        },
+    },
+    "responses": {"200": {"description": "One answer per row, in input order (NDJSON, or CSV with format=csv).",
+                          "content": {"application/x-ndjson": {}, "text/csv": {}}}},
+}
+
+
+@router.post("/geocode/batch", summary="Geocode up to 100,000 addresses; answers stream back in input order",
+             openapi_extra=_BATCH_BODY)
 async def geocode_batch(
     request: Request,
     limit: int = Query(1, ge=1, le=20, description="Candidates per row."),

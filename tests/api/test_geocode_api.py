@@ -190,3 +190,28 @@ def test_reverse_bad_input_is_400(geo_client, params, fragment):
 def test_suggest_bad_input(geo_client):
     assert geo_client.get("/geocode/suggest", params={"q": ""}).status_code == 400
     assert geo_client.get("/geocode/suggest", params={"q": "解", "limit": 11}).status_code == 400
+
+
+def test_answers_follow_a_load_without_restart(fresh_db):
+    """Freshness through the HTTP API: a house number inserted after start-up is answered within
+    seconds (the index is rebuilt in the background and swapped in)."""
+    import time
+
+    from layers import database as db
+
+    gazetteer.load(fresh_db)
+    with TestClient(create_app(fresh_db)) as c:
+        assert c.get("/geocode", params={"q": "解放南路14号"}).json()["match_level"] == "interpolated"
+        with db.connect(fresh_db) as conn:
+            conn.execute("INSERT INTO house_numbers (id, parent_kind, parent_id, number, geom)"
+                         " VALUES ('H77', 'road', 'R1', '14', ST_SetSRID(ST_MakePoint(87.6060, 43.7899), 4490))")
+            conn.commit()
+        deadline = time.monotonic() + 15
+        body = {}
+        while time.monotonic() < deadline:
+            body = c.get("/geocode", params={"q": "解放南路14号"}).json()
+            if body["matched"]["id"] == "H77":
+                break
+            time.sleep(0.2)
+        assert body["matched"]["id"] == "H77" and body["match_level"] == "exact"
+        assert c.get("/geocode/status").json()["builds"] >= 2
