@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from .assign import Assignment, assign
 from .index import Index
 from .models import ADMIN_PARTS, Model, configured_models
-from .normalise import has_control_characters, normalise
+from .normalise import basic, has_control_characters, normalise
 from .parse import Parse, parse
 from .rank import LEVEL_BASE, Candidate, finish
 from .searches import SEARCHES
@@ -33,6 +33,8 @@ def check_query(q) -> str:
     if has_control_characters(text):
         pos = next(i for i, ch in enumerate(text) if has_control_characters(ch))
         raise QueryError(f"the address holds a control character (U+{ord(text[pos]):04X}) at position {pos + 1}")
+    if not basic(text):
+        raise QueryError("the address holds no letters, digits or Chinese characters, only punctuation")
     return text
 
 

@@ -147,6 +147,7 @@ def test_batch_limits_and_bad_bodies(geo_client):
     ({}, "q is required"),
     ({"q": ""}, "empty"),
     ({"q": "   "}, "empty"),
+    ({"q": "，。、！？"}, "only punctuation"),
     ({"q": "x" * 10_000}, "10000 characters"),
     ({"q": "解放南路\x0012号"}, "control character"),
     ({"q": "解放南路\x1b12号"}, "control character"),
