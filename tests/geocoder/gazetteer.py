@@ -55,6 +55,7 @@ BUILDINGS = [
     ("B3", "house_number", "H6", "2号楼", pt(87.6404, 43.8054)),
     ("B4", "place", "P1", "A座", poly(87.6395, 43.8045, 87.6397, 43.8047)),
     ("B5", "organisation", "O1", "1号楼", pt(87.6122, 43.7982)),
+    ("B6", "courtyard", "C1", "2号楼", pt(87.6103, 43.7953)),  # only a city-added model reaches it
 ]
 PLACES = [
     ("P1", "二道桥", ["二道桥市场"], ["二道桥子"], "market", "650102", pt(87.6400, 43.8050)),

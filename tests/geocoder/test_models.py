@@ -86,8 +86,12 @@ def test_a_city_adds_a_model_by_configuration(tmp_path, index):
     cfg.write_text("- {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}\n", encoding="utf-8")
     models = load_models(cfg)
     assert [m.number for m in models][-1] == 19
-    # without the model, 胜利小区 + a building number is answered by the courtyard itself
-    assert Geocoder(index).geocode("胜利小区2号楼").candidates[0].model == 14
+    # without the model, 胜利小区 + a building number is answered by the courtyard itself ...
+    plain = Geocoder(index, MODELS).geocode("胜利小区2号楼").candidates[0]
+    assert (plain.model, plain.id) == (14, "C1") and plain.score < 1
+    # ... with it, by the building
+    best = Geocoder(index, models).geocode("胜利小区2号楼").candidates[0]
+    assert (best.model, best.layer, best.id, best.score) == (19, "buildings", "B6", 1.0)
 
 
 def test_bad_model_configuration_says_what_is_wrong(tmp_path):
