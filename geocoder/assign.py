@@ -35,6 +35,19 @@ class Assignment:
     code: str | None = None
     cost: float = 1.0  # penalties of the reading as a whole (leftover text ...)
     extras: list[str] = field(default_factory=list)  # unit / room / floor, kept for the answer
+    texts: dict[str, str] = field(default_factory=dict)  # role -> the query text read as it
+
+    def reading(self) -> dict:
+        """What the query was read as: role -> text (admin levels, named parts, numbers, code)."""
+        out = dict(self.texts)
+        for role, value in (("house", self.house), ("building", self.building)):
+            if value is not None:
+                out[role] = value
+        if self.code is not None:
+            out["grid" if len(self.code) in (14, 15) else "component"] = self.code
+        if self.extras:
+            out["extras"] = list(self.extras)
+        return out
 
     def parts(self) -> set[str]:
         out = set(self.named)
@@ -110,12 +123,13 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
     for combo in product(*options) if options else [()]:
         a = Assignment(house=base.house, building=base.building, code=base.code, cost=base.cost, extras=base.extras)
         ok = True
-        for kind, cands in combo:
+        for (kind, cands), tok in zip(combo, names):
             table = a.admin if kind in ADMIN_LEVELS else a.named
             if kind in table:
                 ok = False  # two roads, two places ...: not one of our shapes
                 break
             table[kind] = cands
+            a.texts[kind] = parsed.text[tok.start:tok.end]
         if ok:
             out.append(a)
         if len(out) >= MAX_ASSIGNMENTS:

@@ -96,9 +96,11 @@ class Geocoder:
             for model, factor in self._plan(a):
                 cands = SEARCHES[model.search](ix, a, model)
                 if cands:
+                    reading = a.reading()
                     for c in cands:
                         c.score *= factor * a.cost
                         c.want = want
+                        c.reading = reading
                     found.extend(cands)
                     break
         if not found:
@@ -118,5 +120,5 @@ class Geocoder:
                 if ad.x is None:
                     continue
                 out.append(Candidate(ad.x, ad.y, None, "area", LEVEL_BASE["area"] * pen * a.cost, "admin_areas",
-                                     ad.code, "", ad.code, area[1]))
+                                     ad.code, "", ad.code, area[1], reading=a.reading()))
         return out

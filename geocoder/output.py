@@ -98,6 +98,7 @@ def candidate_dict(ix: Index, c: Candidate, crs: str) -> dict:
         "responsibility_grid": c.resp_grid,
         "responsibility_grid_name": c.resp_grid_name,
         "matched": {"layer": c.layer, "id": c.id},
+        "parsed": c.reading or {},
     }
 
 

@@ -31,6 +31,7 @@ class Candidate:
     label: str  # the part of the standard address below the community (road + no. + building ...)
     area_hint: str | None = None  # deepest admin code the feature itself carries
     want: list[str] | None = None  # significant admin codes the query names (narrowing)
+    reading: dict | None = None  # how the query was read for this candidate (role -> text)
     # filled by finish():
     chain: list[dict] = field(default_factory=list)
     unit_grid: str | None = None

@@ -33,6 +33,7 @@ def test_geocode_answer_fields(geo_client):
     assert [a["code"] for a in body["admin"]] == ["650000", "650100", "650102", "650102003", "650102003001"]
     assert body["unit_grid"] == "650102003001001" and body["responsibility_grid"] == "TS-001"
     assert body["matched"] == {"layer": "buildings", "id": "B1"}
+    assert body["parsed"] == {"district": "天山区", "road": "解放南路", "house": "12", "building": "3"}
     assert isinstance(body["candidates"], list)
 
 

@@ -69,3 +69,11 @@ def test_nonsense_finds_nothing(geocoder):
 def test_admin_only_query_answers_with_the_area(geocoder):
     best = geocoder.geocode("天山区").candidates[0]
     assert (best.level, best.layer, best.id, best.model) == ("area", "admin_areas", "650102", None)
+
+
+def test_the_answer_says_how_the_query_was_read(geocoder):
+    best = geocoder.geocode("新疆乌鲁木齐市天山区胜利路街道三甬碑社区解放南路十二号三号楼二单元501室").candidates[0]
+    assert best.reading == {"province": "新疆", "city": "乌鲁木齐市", "district": "天山区", "street": "胜利路街道",
+                            "community": "三甬碑社区", "road": "解放南路", "house": "12", "building": "3",
+                            "extras": ["2单元", "501室"]}
+    assert geocoder.geocode("6501020101000001").candidates[0].reading == {"component": "6501020101000001"}
