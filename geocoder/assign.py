@@ -8,7 +8,7 @@ number a building number. Admin tokens narrow the search; they never fail it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import product
+from itertools import islice, product
 
 from .dictionary import HOW_PENALTY
 from .index import ADMIN_LEVELS, Index
@@ -16,6 +16,8 @@ from .models import NAMED_PARTS
 from .parse import Parse
 
 MAX_ASSIGNMENTS = 32
+MAX_TRIED = 512
+UNUSED_TOKEN = 0.9
 SIG_LEN = {"province": 2, "city": 4, "district": 6, "street": 9, "community": 12}
 
 
@@ -120,18 +122,22 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
         last_named = False
 
     out: list[Assignment] = []
-    for combo in product(*options) if options else [()]:
+    combos = product(*options) if options else iter([()])
+    # at most MAX_TRIED readings are looked at: a query repeating an ambiguous name 30 times would
+    # otherwise have 2**30 (all inconsistent) readings
+    for combo in islice(combos, MAX_TRIED):
         a = Assignment(house=base.house, building=base.building, code=base.code, cost=base.cost, extras=base.extras)
-        ok = True
         for (kind, cands), tok in zip(combo, names):
             table = a.admin if kind in ADMIN_LEVELS else a.named
             if kind in table:
-                ok = False  # two roads, two places ...: not one of our shapes
-                break
+                # the same admin level twice (a prefix pasted twice) says nothing new; a second
+                # road, place ... is not part of any model's shape: the first one is kept and the
+                # reading pays for the part it leaves unused
+                a.cost *= 1.0 if kind in ADMIN_LEVELS and table[kind] == cands else UNUSED_TOKEN
+                continue
             table[kind] = cands
             a.texts[kind] = parsed.text[tok.start:tok.end]
-        if ok:
-            out.append(a)
+        out.append(a)
         if len(out) >= MAX_ASSIGNMENTS:
             break
     return out or [base]

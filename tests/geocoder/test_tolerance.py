@@ -77,3 +77,16 @@ def test_the_answer_says_how_the_query_was_read(geocoder):
                             "community": "三甬碑社区", "road": "解放南路", "house": "12", "building": "3",
                             "extras": ["2单元", "501室"]}
     assert geocoder.geocode("6501020101000001").candidates[0].reading == {"component": "6501020101000001"}
+
+
+@pytest.mark.parametrize("query,fid", [
+    ("乌鲁木齐市乌鲁木齐市天山区解放南路12号", "H1"),  # a prefix pasted twice
+    ("解放南路与人民路交叉口12号", None),  # two roads: the first is read, the second costs
+])
+def test_repeated_parts_do_not_empty_the_answer(geocoder, query, fid):
+    cands = geocoder.geocode(query).candidates
+    assert cands
+    if fid:
+        assert cands[0].id == fid and cands[0].score == 1.0
+    else:
+        assert cands[0].score < 1.0
