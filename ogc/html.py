@@ -3,6 +3,7 @@ from the internet. Each page links its JSON twin; feature pages draw their geome
 """
 from __future__ import annotations
 
+import math
 from html import escape
 from string import Template
 
@@ -88,10 +89,12 @@ def _svg(features: list[dict], width: int = 640, height: int = 400) -> str:
         return ""
     xs, ys = [c[0] for c in coords], [c[1] for c in coords]
     x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    scale = min((width - 20) / ((x1 - x0) or 1e-9), (height - 20) / ((y1 - y0) or 1e-9))
+    # Degrees of longitude shrink with latitude: draw lon/lat at the mid-latitude's true shape.
+    kx = math.cos(math.radians((y0 + y1) / 2)) if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90 else 1.0
+    scale = min((width - 20) / (((x1 - x0) * kx) or 1e-9), (height - 20) / ((y1 - y0) or 1e-9))
 
     def pt(c):
-        return f"{10 + (c[0] - x0) * scale:.1f},{height - 10 - (c[1] - y0) * scale:.1f}"
+        return f"{10 + (c[0] - x0) * kx * scale:.1f},{height - 10 - (c[1] - y0) * scale:.1f}"
 
     shapes = []
 
