@@ -5,7 +5,9 @@ every registry entry is described the same way.
 Field types are read once per process (they change only with a migration); extent and count are
 cached per data version (``layer_state``, bumped by each table's statement trigger), so they are
 recomputed only after the data changed. Tables that are not tracked there are re-read every
-``UNTRACKED_TTL`` seconds.
+``UNTRACKED_TTL`` seconds. A large table that keeps changing (cases arrive all day) is recounted
+at most every ``RECOUNT_INTERVAL`` seconds; between recounts its count is unknown (``itemCount``
+and ``numberMatched`` are left out) rather than stale.
 """
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ from layers.registry import Collection, registry
 
 from . import crs as crsmod
 from .errors import CollectionNotFound
+from .settings import get_ogc_settings
 
 log = logging.getLogger("urbangis.ogc")
 
 UNTRACKED_TTL = 30.0
+RECOUNT_INTERVAL = 60.0
 # Above this many rows (planner estimate) the extent comes from the planner's statistics
 # (ST_EstimatedExtent) instead of a full scan.
 EXACT_EXTENT_MAX_ROWS = 200_000
@@ -119,6 +123,7 @@ class State:
     bbox: tuple[float, float, float, float] | None  # CRS84
     interval: tuple[datetime | None, datetime | None] | None
     read_at: float = field(default_factory=time.monotonic)
+    counted_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True)
@@ -184,12 +189,16 @@ class Catalog:
         ).fetchone()
         version, estimate = row[0], max(int(row[1] or 0), 0)
         cached = self._states.get(cid)
+        now = time.monotonic()
         fresh = cached is not None and (
             (version is not None and cached.version == version)
-            or (version is None and time.monotonic() - cached.read_at < UNTRACKED_TTL)
-        )
+            or (version is None and now - cached.read_at < UNTRACKED_TTL)
+        ) and not (cached.count is None and now - cached.counted_at >= RECOUNT_INTERVAL)
         if not fresh:
-            cached = self._read_state(conn, layout, version, estimate)
+            # A full count of a large table costs a scan: not more often than RECOUNT_INTERVAL.
+            recount = (cached is None or estimate <= get_ogc_settings().exact_count_max
+                       or now - cached.counted_at >= RECOUNT_INTERVAL)
+            cached = self._read_state(conn, layout, version, estimate, recount, cached)
             with self._lock:
                 self._states[cid] = cached
         return CollectionMeta(layout, cached)
@@ -243,17 +252,22 @@ class Catalog:
             storage_srid=srid,
         )
 
-    def _read_state(self, conn: psycopg.Connection, layout: Layout, version: int | None, estimate: int) -> State:
+    def _read_state(self, conn: psycopg.Connection, layout: Layout, version: int | None, estimate: int,
+                    recount: bool = True, previous: State | None = None) -> State:
         spec = layout.spec
         table = table_identifier(spec.table)
-        count = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0]
+        count, counted_at = None, (previous.counted_at if previous else time.monotonic())
+        if recount:
+            count = int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0])
+            counted_at = time.monotonic()
         bbox = self._extent(conn, layout, estimate)
         interval = None
         if layout.time_field is not None:
             t = sql.Identifier(layout.time_field.name)
             interval = conn.execute(sql.SQL("SELECT min({t}), max({t}) FROM {table}").format(t=t, table=table)).fetchone()
             interval = tuple(interval) if interval[0] is not None else None
-        return State(version=version, estimate=estimate, count=int(count), bbox=bbox, interval=interval)
+        return State(version=version, estimate=estimate, count=count, bbox=bbox, interval=interval,
+                     counted_at=counted_at)
 
     def _extent(self, conn: psycopg.Connection, layout: Layout, estimate: int):
         spec = layout.spec

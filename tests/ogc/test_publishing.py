@@ -80,3 +80,28 @@ def test_counts_and_extent_follow_the_data(fresh_db):
         assert c.get("/collections/responsibility_grids/items").json()["numberMatched"] == 2
         filtered = c.get("/collections/responsibility_grids/items", params={"filter": "name = '二号'"}).json()
         assert filtered["numberMatched"] == 1
+
+
+def test_a_large_busy_table_is_not_recounted_on_every_change(fresh_db, monkeypatch):
+    from api.app import create_app
+    from ogc import collections
+    from ogc.settings import get_ogc_settings
+
+    monkeypatch.setattr(get_ogc_settings(), "exact_count_max", 0)  # every table counts as large
+    monkeypatch.setattr(collections, "RECOUNT_INTERVAL", 3600.0)
+    insert = ("INSERT INTO responsibility_grids (code, name, geom) VALUES (%s, 'g', "
+              "ST_Multi(ST_MakeEnvelope(87.5, 43.7, 87.6, 43.8, 4490)))")
+    with db.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(insert, ("G1",))
+        conn.execute("ANALYZE responsibility_grids")
+    with TestClient(create_app(fresh_db)) as c:
+        assert c.get("/collections/responsibility_grids").json()["itemCount"] == 1
+        with db.connect(fresh_db, autocommit=True) as conn:
+            conn.execute(insert, ("G2",))
+        # changed within the interval: the count is unknown, not stale
+        assert "itemCount" not in c.get("/collections/responsibility_grids").json()
+        page = c.get("/collections/responsibility_grids/items").json()
+        assert "numberMatched" not in page and page["numberReturned"] == 2
+        monkeypatch.setattr(collections, "RECOUNT_INTERVAL", 0.0)
+        assert c.get("/collections/responsibility_grids").json()["itemCount"] == 2
+        assert c.get("/collections/responsibility_grids/items").json()["numberMatched"] == 2
