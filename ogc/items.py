@@ -10,6 +10,12 @@ first, while ``offset`` keeps working for clients that compute their own pages.
 filtered, an exact count when the planner estimates at most ``exact_count_max`` matches, and left
 out above that (the spec allows leaving it out; a full count of a large match would cost more than
 the page itself).
+
+Paging a filter: a keyset page of a filtered query makes PostgreSQL find and sort every remaining
+match again (a bitmap of each condition's index), page after page. When the match is small enough
+(``MATCH_LIST_MAX`` ids) its ids are read once, in page order, and kept per data version and
+query; later pages fetch their 1,000 ids by primary key. The answer is the same (same order, same
+data version); a change to the table makes a new version and a new list.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from . import cql2
 from . import crs as crsmod
 from .collections import CollectionMeta, Layout, table_identifier
 from .errors import FeatureNotFound
-from .params import ItemsParams, coerce_value, decode_cursor, encode_cursor
+from .params import ItemsParams, coerce_value, cursor_position, decode_cursor, encode_cursor
 from .settings import get_ogc_settings
 from .sqlparts import Params, envelope, from_storage
 
@@ -40,8 +46,11 @@ class Page:
     next_cursor: str | None
 
 
+MATCH_LIST_MAX = 50_000
+
+
 class CountCache:
-    """Exact counts of filtered requests, per (collection, data version, query); small LRU."""
+    """A small LRU keyed by (collection, data version, query): exact counts, match lists."""
 
     def __init__(self, size: int = 256) -> None:
         self._data: OrderedDict = OrderedDict()
@@ -121,20 +130,35 @@ def _and(conds: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
 
 
-def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: CountCache) -> Page:
+def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: CountCache,
+               matches: CountCache | None = None) -> Page:
     """Run an items request: the page and, where cheap, ``numberMatched``."""
     layout = meta.layout
     params = Params()
     conds = where_clause(layout, q, params)
-    id_col = sql.Identifier(layout.spec.id_field)
-    matched = _number_matched(conn, meta, q, conds, params, counts)
+    key = None
+    if q.filtered and meta.state.version is not None:
+        key = (meta.id, meta.state.version, _and(conds).as_string(conn), tuple(map(repr, params.values.items())))
+    matched = _number_matched(conn, meta, q, conds, params, counts, key)
+    if matches is not None and key is not None and matched is not None and matched <= MATCH_LIST_MAX:
+        page = _page_from_match_list(conn, meta, q, conds, params, matches, key)
+        if page is not None:
+            return page
 
+    id_col = sql.Identifier(layout.spec.id_field)
     page_conds = list(conds)
     offset = q.offset
     if q.cursor:
         after = coerce_value(decode_cursor(q.cursor), layout.id_field, "cursor")
         page_conds.append(sql.SQL("{} > {}::{}").format(id_col, params.add(after), sql.SQL(layout.id_field.sql_type)))
         offset = 0
+    return _run_page(conn, layout, q, _and(page_conds), params, offset, matched)
+
+
+def _run_page(conn, layout: Layout, q: ItemsParams, where: sql.Composable, params: Params, offset: int,
+              matched: int | None) -> Page:
+    """The page query: features in id order, ``limit + 1`` rows to know whether more follow."""
+    id_col = sql.Identifier(layout.spec.id_field)
     limit_ph = params.add(q.limit)
     query = sql.SQL(
         "SELECT string_agg(s.f, ',' ORDER BY s.n) FILTER (WHERE s.n <= {limit}), count(*), "
@@ -147,7 +171,7 @@ def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, c
         id=id_col,
         cols=_columns(layout),
         table=table_identifier(layout.spec.table),
-        where=_and(page_conds),
+        where=where,
         fetch=params.add(q.limit + 1),
         offset=params.add(offset),
     )
@@ -157,17 +181,46 @@ def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, c
     return Page(features or "", returned, matched, next_cursor)
 
 
-def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: CountCache) -> int | None:
+def _page_from_match_list(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params,
+                          matches: CountCache, key) -> Page | None:
+    """A page of a filtered query cut from its cached id list; None to fall back to keyset."""
+    layout = meta.layout
+    entry = matches.get(key)
+    if entry is None:
+        query = sql.SQL("SELECT {id} FROM {table} WHERE {where} ORDER BY {id}").format(
+            id=sql.Identifier(layout.spec.id_field), table=table_identifier(layout.spec.table), where=_and(conds))
+        entry = [r[0] for r in conn.execute(query, params.values)]
+        matches.put(key, entry)
+    ids = entry
+    start = q.offset
+    if q.cursor:
+        after, at = decode_cursor(q.cursor), cursor_position(q.cursor)
+        if at is None or not 0 <= at < len(ids) or ids[at] != after:
+            try:
+                at = ids.index(after)
+            except ValueError:
+                return None  # not an id of this list (another id type): continue by keyset
+        start = at + 1
+    chosen = ids[start:start + q.limit]
+    more = start + q.limit < len(ids)
+    p = Params()
+    where = sql.SQL("{} = ANY({}::{}[])").format(
+        sql.Identifier(layout.spec.id_field), p.add(chosen), sql.SQL(layout.id_field.sql_type))
+    page = _run_page(conn, layout, q, where, p, 0, len(ids))
+    page.next_cursor = encode_cursor(chosen[-1], start + len(chosen) - 1) if more and chosen else None
+    return page
+
+
+def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: CountCache,
+                    key) -> int | None:
     if not q.filtered:
         return meta.state.count
-    table = table_identifier(meta.layout.spec.table)
-    where = _and(conds)
-    key = None
-    if meta.state.version is not None:
-        key = (meta.id, meta.state.version, where.as_string(conn), tuple(map(repr, params.values.items())))
+    if key is not None:
         cached = counts.get(key)
         if cached is not None:
             return cached
+    table = table_identifier(meta.layout.spec.table)
+    where = _and(conds)
     plan = conn.execute(
         sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(table, where), params.values
     ).fetchone()[0]

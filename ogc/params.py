@@ -188,20 +188,35 @@ def parse_datetime(value: str, name: str = "datetime") -> TimeRange:
     return TimeRange(lower, upper, inclusive)
 
 
-def encode_cursor(key: object) -> str:
-    """Opaque keyset cursor for next links: the id of the last feature of the page."""
-    return base64.urlsafe_b64encode(orjson.dumps([key])).decode().rstrip("=")
+def encode_cursor(key: object, position: int | None = None) -> str:
+    """Opaque keyset cursor for next links: the id of the page's last feature (and, for a cached
+    match list, its position there)."""
+    doc = [key] if position is None else [key, position]
+    return base64.urlsafe_b64encode(orjson.dumps(doc)).decode().rstrip("=")
 
 
-def decode_cursor(token: str) -> object:
+def _cursor_doc(token: str) -> list:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        (key,) = orjson.loads(raw)
+        doc = orjson.loads(raw)
+        if not isinstance(doc, list) or len(doc) not in (1, 2) or (len(doc) == 2 and not isinstance(doc[1], int)):
+            raise ValueError
     except (binascii.Error, ValueError, TypeError):
         raise InvalidParameter(
             "cursor: not a cursor from a next link; drop it to start from `offset`", parameter="cursor", value=token
         ) from None
-    return key
+    return doc
+
+
+def decode_cursor(token: str) -> object:
+    """The id a cursor continues after."""
+    return _cursor_doc(token)[0]
+
+
+def cursor_position(token: str) -> int | None:
+    """The position a cursor carries, if any."""
+    doc = _cursor_doc(token)
+    return doc[1] if len(doc) == 2 else None
 
 
 def parse_items(items: Iterable[tuple[str, str]], layout: Layout) -> ItemsParams:

@@ -48,6 +48,7 @@ def install(app: FastAPI) -> None:
     conf.add_to(app.state.conformance)
     app.state.ogc_catalog = Catalog()
     app.state.ogc_counts = CountCache()
+    app.state.ogc_matches = CountCache(size=8)
     offers = getattr(app.state, "offers", None)
     if offers is not None:
         offers.extend(o for o in OFFERS if o not in offers)
@@ -163,7 +164,7 @@ def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depend
     with pool.connection() as conn:
         meta = _catalog(request).describe(conn, collectionId)
         q = parse_items(query, meta.layout)
-        page = fetch_page(conn, meta, q, request.app.state.ogc_counts)
+        page = fetch_page(conn, meta, q, request.app.state.ogc_counts, request.app.state.ogc_matches)
     links = documents.page_links(base, collectionId, query, q.limit, q.offset, page.next_cursor, page.returned)
     tail = {"numberReturned": page.returned}
     if page.matched is not None:

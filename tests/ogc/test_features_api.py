@@ -234,3 +234,28 @@ def test_html_encoding(ogc, path):
 def test_html_items_draw_the_features(ogc):
     page = ogc.get("/collections/cases/items", params={"f": "html", "limit": 25}).text
     assert page.count("<circle") == 25 and "C00000" in page and 'rel' not in page.split("<svg")[0][-5:]
+
+
+@pytest.mark.parametrize("list_max", [50_000, 0], ids=["match-list", "keyset"])
+def test_paging_a_filter_by_next_links(ogc, dbconn, monkeypatch, list_max):
+    from ogc import items
+
+    monkeypatch.setattr(items, "MATCH_LIST_MAX", list_max)
+    params = {"limit": 7, "bbox": "87.55,43.76,87.62,43.80", "filter": "kind = 'event' AND status <> 'closed'"}
+    want = sql_ids(dbconn, "kind = 'event' AND status <> 'closed' AND "
+                           "ST_Intersects(geom, ST_MakeEnvelope(87.55, 43.76, 87.62, 43.80, 4490))")
+    got, pages = all_items(ogc, "/collections/cases/items", params)
+    assert got == want and pages == -(-len(want) // 7)
+    fc = ogc.get("/collections/cases/items", params={**params, "offset": 10}).json()
+    assert ids(fc) == want[10:17] and fc["numberMatched"] == len(want)
+
+
+def test_a_cursor_from_another_list_still_continues(ogc, dbconn):
+    """A next link followed after the cached list is gone (or from the keyset path) goes on by id."""
+    from ogc.params import encode_cursor
+
+    params = {"limit": 5, "filter": "source = 'hotline'"}
+    want = sql_ids(dbconn, "source = 'hotline'")
+    for cursor in (encode_cursor(want[9]), encode_cursor(want[9], 3), encode_cursor(want[9], 10**6)):
+        fc = ogc.get("/collections/cases/items", params={**params, "cursor": cursor}).json()
+        assert ids(fc) == want[10:15]
