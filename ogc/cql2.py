@@ -260,6 +260,8 @@ class Translator:
             return sql.SQL("({} {}BETWEEN {} AND {})").format(
                 lhs.expr, sql.SQL("NOT " if node.not_ else ""), low.expr, high.expr)
         if isinstance(node, ast.In):
+            if not isinstance(node.sub_nodes, list) or not node.sub_nodes:
+                raise InvalidParameter("filter: IN takes a non-empty list of values", parameter="filter")
             lhs = self.operand(node.lhs)
             items = sql.SQL(", ").join(self.operand(v, lhs).expr for v in node.sub_nodes)
             return sql.SQL("({} {}IN ({}))").format(lhs.expr, sql.SQL("NOT " if node.not_ else ""), items)
@@ -493,4 +495,10 @@ def _describe(node) -> str:
 
 def to_sql(text: str, lang: str, layout: Layout, params: Params, filter_crs: crsmod.Crs) -> sql.Composable:
     """Parse ``text`` and translate it into a WHERE condition for ``layout``'s table."""
-    return Translator(layout, params, filter_crs).condition(parse(text, lang))
+    node = parse(text, lang)
+    try:
+        return Translator(layout, params, filter_crs).condition(node)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError) as exc:
+        # A parse tree of an unexpected shape (CQL2-JSON is free-form): the client's filter, not us.
+        raise InvalidParameter(f"filter: cannot translate this {lang} filter ({exc})", parameter="filter",
+                               value=text) from None
