@@ -34,6 +34,15 @@ router = APIRouter(tags=["OGC API - Features"])
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 
+# The query parameters are parsed by ogc.params (the property filters differ per collection), so
+# FastAPI does not see them; they are described for /docs from the same definitions as /api.
+_PARAMS = openapi.components()["parameters"]
+ITEMS_DOC = {"parameters": [_PARAMS[n] for n in openapi.ITEMS_REFS],
+             "description": "Any of the collection's fields (see its queryables) is also an equality filter: "
+                            "`?status=closed`. /api lists them per collection."}
+ITEM_DOC = {"parameters": [_PARAMS["f"], _PARAMS["crs"]]}
+F_DOC = {"parameters": [_PARAMS["f"]]}
+
 OFFERS = [
     ("service-desc", "/api", openapi.MEDIA_OAS30, "OpenAPI 3.0 definition of the OGC API"),
     ("conformance", "/conformance", JSON, "OGC API conformance classes implemented by this server"),
@@ -94,7 +103,7 @@ def _only_f(request: Request) -> None:
     parse_format(request.query_params.get("f"), ("json", "html"))
 
 
-@router.get("/conformance", summary="Conformance classes this server implements")
+@router.get("/conformance", summary="Conformance classes this server implements", openapi_extra=F_DOC)
 @_http_errors
 def get_conformance(request: Request):
     _only_f(request)
@@ -116,7 +125,7 @@ def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
     return _json(doc, openapi.MEDIA_OAS30)
 
 
-@router.get("/collections", summary="The published collections")
+@router.get("/collections", summary="The published collections", openapi_extra=F_DOC)
 @_http_errors
 def get_collections(request: Request, pool: ConnectionPool = Depends(get_pool)):
     _only_f(request)
@@ -142,13 +151,14 @@ def _one_collection(request: Request, pool: ConnectionPool, cid: str, build, ren
     return _json(doc, media)
 
 
-@router.get("/collections/{collectionId}", summary="One collection: extent, CRS, links")
+@router.get("/collections/{collectionId}", summary="One collection: extent, CRS, links", openapi_extra=F_DOC)
 @_http_errors
 def get_collection(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
     return _one_collection(request, pool, collectionId, documents.collection, html.collection_page)
 
 
-@router.get("/collections/{collectionId}/queryables", summary="Queryable properties (JSON Schema)")
+@router.get("/collections/{collectionId}/queryables", summary="Queryable properties (JSON Schema)",
+            openapi_extra=F_DOC)
 @_http_errors
 def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
     return _one_collection(request, pool, collectionId, documents.queryables,
@@ -156,7 +166,8 @@ def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = D
                            "application/schema+json", "/queryables")
 
 
-@router.get("/collections/{collectionId}/items", summary="Features: bbox, datetime, property and CQL2 filters, CRS")
+@router.get("/collections/{collectionId}/items", summary="Features: bbox, datetime, property and CQL2 filters, CRS",
+            openapi_extra=ITEMS_DOC)
 @_http_errors
 def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
     base = base_url(request)
@@ -182,7 +193,7 @@ def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depend
     return Response(body, media_type=GEOJSON, headers=headers)
 
 
-@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature")
+@router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", openapi_extra=ITEM_DOC)
 @_http_errors
 def get_item(collectionId: str, featureId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
     base = base_url(request)
