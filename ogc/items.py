@@ -49,7 +49,7 @@ class Page:
 MATCH_LIST_MAX = 50_000
 
 
-class CountCache:
+class ResultCache:
     """A small LRU keyed by (collection, data version, query): exact counts, match lists."""
 
     def __init__(self, size: int = 256) -> None:
@@ -130,8 +130,8 @@ def _and(conds: list[sql.Composable]) -> sql.Composable:
     return sql.SQL(" AND ").join(conds) if conds else sql.SQL("TRUE")
 
 
-def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: CountCache,
-               matches: CountCache | None = None) -> Page:
+def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: ResultCache,
+               matches: ResultCache | None = None) -> Page:
     """Run an items request: the page and, where cheap, ``numberMatched``."""
     layout = meta.layout
     params = Params()
@@ -182,7 +182,7 @@ def _run_page(conn, layout: Layout, q: ItemsParams, where: sql.Composable, param
 
 
 def _page_from_match_list(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params,
-                          matches: CountCache, key) -> Page | None:
+                          matches: ResultCache, key) -> Page | None:
     """A page of a filtered query cut from its cached id list; None to fall back to keyset."""
     layout = meta.layout
     entry = matches.get(key)
@@ -211,7 +211,7 @@ def _page_from_match_list(conn, meta: CollectionMeta, q: ItemsParams, conds, par
     return page
 
 
-def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: CountCache,
+def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: ResultCache,
                     key) -> int | None:
     if not q.filtered:
         return meta.state.count

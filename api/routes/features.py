@@ -20,7 +20,7 @@ from ogc import documents, html, openapi
 from ogc import crs as crsmod
 from ogc.collections import Catalog
 from ogc.errors import OgcError
-from ogc.items import CountCache, fetch_item, fetch_page
+from ogc.items import ResultCache, fetch_item, fetch_page
 from ogc.params import parse_format, parse_item, parse_items, wants_html
 
 from ..deps import base_url, get_pool
@@ -56,8 +56,8 @@ def install(app: FastAPI) -> None:
         app.state.conformance = []
     conf.add_to(app.state.conformance)
     app.state.ogc_catalog = Catalog()
-    app.state.ogc_counts = CountCache()
-    app.state.ogc_matches = CountCache(size=8)
+    app.state.ogc_counts = ResultCache()
+    app.state.ogc_matches = ResultCache(size=8)
     offers = getattr(app.state, "offers", None)
     if offers is not None:
         offers.extend(o for o in OFFERS if o not in offers)
