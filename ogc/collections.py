@@ -63,18 +63,22 @@ class Field:
 
     @property
     def is_array(self) -> bool:
+        """True for array columns."""
         return self.category == "A"
 
     @property
     def is_temporal(self) -> bool:
+        """True for date and timestamp columns."""
         return self.category == "D" or self.typname in ("timestamptz", "timestamp", "date")
 
     @property
     def is_numeric(self) -> bool:
+        """True for numeric columns."""
         return self.category == "N"
 
     @property
     def is_text(self) -> bool:
+        """True for text columns."""
         return self.category == "S"
 
     def json_schema(self) -> dict:
@@ -135,13 +139,16 @@ class CollectionMeta:
 
     @property
     def id(self) -> str:
+        """The collection id."""
         return self.layout.spec.id
 
     @property
     def spec(self) -> Collection:
+        """The registry entry."""
         return self.layout.spec
 
     def queryables(self) -> dict[str, Field]:
+        """The filterable fields, by name."""
         return self.layout.fields
 
 
@@ -162,9 +169,11 @@ class Catalog:
 
     @property
     def specs(self) -> dict[str, Collection]:
+        """The registry entries, by id."""
         return self._specs
 
     def ids(self) -> list[str]:
+        """The collection ids, in registry order."""
         return list(self._specs)
 
     def layout(self, conn: psycopg.Connection, cid: str) -> Layout:

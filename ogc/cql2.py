@@ -240,6 +240,7 @@ class Translator:
 
     # entry point
     def condition(self, node) -> sql.Composable:
+        """``node`` as a SQL condition."""
         if isinstance(node, ast.And):
             return sql.SQL("({} AND {})").format(self.condition(node.lhs), self.condition(node.rhs))
         if isinstance(node, ast.Or):
@@ -302,6 +303,7 @@ class Translator:
         return name in GEOMETRY_NAMES or name == self.layout.spec.geometry_column
 
     def operand(self, node, other: _Operand | None = None) -> _Operand:
+        """``node`` as a SQL operand (literals typed after ``other``)."""
         if isinstance(node, ast.Attribute):
             if self._is_geometry_name(node.name):
                 return _Operand(sql.Identifier(self.layout.spec.geometry_column), "geometry")

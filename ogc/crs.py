@@ -52,14 +52,17 @@ def supported() -> dict[str, Crs]:
 
 
 def default() -> Crs:
+    """CRS84, the default of GeoJSON and of the API."""
     return supported()[CRS84]
 
 
 def storage() -> Crs:
+    """The storage CRS (EPSG:4490)."""
     return supported()[EPSG_URI.format(STORAGE_SRID)]
 
 
 def uris() -> list[str]:
+    """The offered CRS URIs, CRS84 first."""
     return list(supported())
 
 

@@ -23,6 +23,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def now_iso() -> str:
+    """Now, UTC, RFC 3339 to the second."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 

@@ -45,6 +45,7 @@ def _value(v) -> str:
 
 
 def collections_page(doc: dict, root: str, json_href: str) -> str:
+    """``/collections`` as HTML."""
     rows = "".join(
         f"<tr><td><a href=\"{escape(root)}/collections/{escape(c['id'])}?f=html\">{escape(c['id'])}</a></td>"
         f"<td>{escape(c.get('title', ''))}</td><td>{escape(c.get('description', ''))}</td></tr>"
@@ -55,6 +56,7 @@ def collections_page(doc: dict, root: str, json_href: str) -> str:
 
 
 def collection_page(doc: dict, root: str, json_href: str) -> str:
+    """``/collections/{id}`` as HTML."""
     cid = doc["id"]
     bbox = doc.get("extent", {}).get("spatial", {}).get("bbox", [[]])[0]
     interval = doc.get("extent", {}).get("temporal", {}).get("interval")
@@ -126,6 +128,7 @@ def _svg(features: list[dict], width: int = 640, height: int = 400) -> str:
 
 
 def items_page(title: str, cid: str, fc: dict, root: str, json_href: str) -> str:
+    """A page of features as HTML: a drawing and a table."""
     features = fc.get("features", [])
     names: list[str] = []
     for f in features:
@@ -152,6 +155,7 @@ def items_page(title: str, cid: str, fc: dict, root: str, json_href: str) -> str
 
 
 def item_page(cid: str, feature: dict, root: str, json_href: str) -> str:
+    """One feature as HTML."""
     props = feature.get("properties") or {}
     table = "".join(f"<tr><th>{escape(k)}</th><td>{_value(v)}</td></tr>" for k, v in props.items())
     body = f"{_svg([feature], 480, 320)}<table>{table}</table>"
@@ -162,6 +166,7 @@ def item_page(cid: str, feature: dict, root: str, json_href: str) -> str:
 
 
 def queryables_page(cid: str, schema: dict, root: str, json_href: str) -> str:
+    """The queryables as an HTML table."""
     rows = "".join(
         f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(s.get('type', s.get('format', ''))))}</td>"
         f"<td>{escape(str(s.get('format', '')))}</td></tr>"
@@ -173,5 +178,6 @@ def queryables_page(cid: str, schema: dict, root: str, json_href: str) -> str:
 
 
 def conformance_page(classes: list[str], root: str, json_href: str) -> str:
+    """The conformance classes as HTML."""
     body = "<ul>" + "".join(f"<li><code>{escape(c)}</code></li>" for c in classes) + "</ul>"
     return page("Conformance", body, root, json_href)

@@ -58,6 +58,7 @@ class ResultCache:
         self._lock = threading.Lock()
 
     def get(self, key):
+        """The cached value of ``key``, or None."""
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
@@ -65,6 +66,7 @@ class ResultCache:
         return None
 
     def put(self, key, value) -> None:
+        """Cache ``value`` under ``key`` (oldest out first)."""
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)

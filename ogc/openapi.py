@@ -28,6 +28,7 @@ def _param(name: str, description: str, schema: dict, style: str | None = None, 
 
 
 def components() -> dict:
+    """The shared parameters, schemas and responses."""
     s = get_ogc_settings()
     crs_enum = {"type": "string", "format": "uri", "enum": crsmod.uris()}
     params = {

@@ -40,6 +40,7 @@ class Bbox:
 
     @property
     def crosses_antimeridian(self) -> bool:
+        """True when minx > maxx in a geographic CRS."""
         return self.crs.geographic and self.minx > self.maxx
 
 
@@ -70,6 +71,7 @@ class ItemsParams:
 
     @property
     def filtered(self) -> bool:
+        """True when anything narrows the result."""
         return bool(self.bbox or self.datetime or self.properties or self.filter)
 
 
@@ -91,6 +93,7 @@ def wants_html(f: str | None, accept: str | None) -> bool:
 
 
 def parse_format(value: str | None, allowed: Iterable[str] = ("json", "geojson", "html")) -> str:
+    """The ``f`` parameter: json or html."""
     if value is None:
         return "json"
     v = value.strip().lower()
@@ -100,6 +103,7 @@ def parse_format(value: str | None, allowed: Iterable[str] = ("json", "geojson",
 
 
 def parse_int(name: str, value: str, lo: int, hi: int | None = None) -> int:
+    """An integer parameter within [lo, hi]."""
     try:
         n = int(value.strip())
     except ValueError:

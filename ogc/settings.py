@@ -8,6 +8,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class OgcSettings(BaseSettings):
+    """Paging and counting knobs of the Features API."""
     model_config = SettingsConfigDict(env_prefix="URBANGIS_OGC_", extra="ignore")
 
     default_limit: int = Field(default=10, ge=1, description="Features per page when `limit` is not given.")
@@ -24,4 +25,5 @@ class OgcSettings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_ogc_settings() -> OgcSettings:
+    """The settings, read once."""
     return OgcSettings()

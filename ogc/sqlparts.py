@@ -22,6 +22,7 @@ class Params:
         self.values: dict[str, object] = {}
 
     def add(self, value: object) -> sql.Composable:
+        """Bind ``value``; its placeholder."""
         name = f"p{len(self.values)}"
         self.values[name] = value
         return sql.Placeholder(name)

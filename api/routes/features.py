@@ -106,6 +106,7 @@ def _only_f(request: Request) -> None:
 @router.get("/conformance", summary="Conformance classes this server implements", openapi_extra=F_DOC)
 @_http_errors
 def get_conformance(request: Request):
+    """The conformance declaration."""
     _only_f(request)
     classes = list(request.app.state.conformance)
     base = base_url(request)
@@ -117,6 +118,7 @@ def get_conformance(request: Request):
 @router.get("/api", summary="OpenAPI 3.0 definition of the OGC API (for GDAL, QGIS, OWSLib)")
 @_http_errors
 def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """The OpenAPI 3.0 document."""
     catalog = _catalog(request)
     with pool.connection() as conn:
         metas = catalog.available(conn)
@@ -128,6 +130,7 @@ def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
 @router.get("/collections", summary="The published collections", openapi_extra=F_DOC)
 @_http_errors
 def get_collections(request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """Every published collection."""
     _only_f(request)
     base = base_url(request)
     with pool.connection() as conn:
@@ -154,6 +157,7 @@ def _one_collection(request: Request, pool: ConnectionPool, cid: str, build, ren
 @router.get("/collections/{collectionId}", summary="One collection: extent, CRS, links", openapi_extra=F_DOC)
 @_http_errors
 def get_collection(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """One collection."""
     return _one_collection(request, pool, collectionId, documents.collection, html.collection_page)
 
 
@@ -161,6 +165,7 @@ def get_collection(collectionId: str, request: Request, pool: ConnectionPool = D
             openapi_extra=F_DOC)
 @_http_errors
 def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """A collection's queryables."""
     return _one_collection(request, pool, collectionId, documents.queryables,
                            lambda doc, base, href: html.queryables_page(collectionId, doc, base, href),
                            "application/schema+json", "/queryables")
@@ -170,6 +175,7 @@ def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = D
             openapi_extra=ITEMS_DOC)
 @_http_errors
 def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """A page of features."""
     base = base_url(request)
     query = list(request.query_params.multi_items())
     with pool.connection() as conn:
@@ -196,6 +202,7 @@ def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depend
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", openapi_extra=ITEM_DOC)
 @_http_errors
 def get_item(collectionId: str, featureId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+    """One feature."""
     base = base_url(request)
     fmt, out_crs = parse_item(request.query_params.multi_items())
     with pool.connection() as conn:
