@@ -36,6 +36,7 @@ from .validate.relations import Checker
 log = logging.getLogger("urbangis.ingest")
 
 DATA_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".csv", ".xlsx")
+BULK_ROWS = 100_000  # a load this big into an empty layer rebuilds the layer's indexes once at the end
 Progress = Callable[[str, int, "int | None", str], None]  # layer, rows done, total, phase
 
 
@@ -228,6 +229,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                         "read; it is truncated or damaged")
     if result.rows == 0:
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
+    # temporary tables get no autovacuum statistics; without them the planner picks nested loops
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
     t_read = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "validating")
     checker = Checker(conn, layer, stage, issues_table, mapping)
@@ -237,7 +240,13 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     progress(layer.name, result.rows, result.rows, "merging")
     _collect(ctx, task, stage, issues_table, result)
     t_collect = time.perf_counter()
-    counts = merge_mod.merge(conn, layer, stage, issues_table)
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
+    rebuild = []
+    empty = merge_mod.is_empty(conn, layer)
+    if result.rows >= BULK_ROWS and empty:
+        rebuild = merge_mod.drop_indexes(conn, layer)
+    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty)
+    merge_mod.create_indexes(conn, rebuild)
     log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - t0,
               t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)
     result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged

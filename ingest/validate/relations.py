@@ -132,34 +132,33 @@ class Checker:
 
     # -- geometry ---------------------------------------------------------------------------
     def geometry(self) -> None:
-        """No geometry, empty, wrong type, not lon/lat, outside China, invalid (repaired if safe)."""
+        """No geometry, empty, wrong type, not lon/lat, outside China (one pass: the first problem of
+        each row), then invalid ones (repaired if safe)."""
         if not self.layer.geometry:
             return
         types, dim = GEOM_TYPES[self.layer.geometry]
-        q = sql.SQL
-        if self.layer.name not in OPTIONAL_GEOMETRY:
-            self.add(q("SELECT row_no, 'geometry', NULL, 'the row has no geometry', 'error' FROM {s} "
-                       "WHERE geom IS NULL").format(s=self.s))
-        self.add(q("SELECT row_no, 'geometry', NULL, 'the geometry is empty', 'error' FROM {s} "
-                   "WHERE geom IS NOT NULL AND ST_IsEmpty(geom)").format(s=self.s))
-        self.add(q("SELECT row_no, 'geometry', GeometryType(geom), 'a ' || GeometryType(geom) || "
-                   "' where layer {l} takes ' || %s, 'error' FROM {s} s "
-                   "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND NOT (GeometryType(geom) = ANY(%s) "
-                   "AND (GeometryType(geom) <> 'MULTIPOINT' OR %s OR ST_NumGeometries(geom) = 1))")
-                 .format(s=self.s, l=sql.SQL(self.layer.name)),
-                 (" or ".join(types), list(types), self.layer.geometry == "any"))
-        first_xy = q("format('%%s %%s', round(ST_XMin(geom)::numeric, 6), round(ST_YMin(geom)::numeric, 6))")
-        self.add(q("SELECT row_no, 'geometry', {xy}, "
-                   "'coordinates are not longitude/latitude degrees: the CRS is wrong or undeclared "
-                   "(pass --source-crs, e.g. EPSG:4538 or EPSG:3857)', 'error' FROM {s} s "
-                   "WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND {ok} AND (ST_XMin(geom) < -180 OR "
-                   "ST_XMax(geom) > 180 OR ST_YMin(geom) < -90 OR ST_YMax(geom) > 90 OR NOT ST_IsValid(geom) "
-                   "AND ST_IsValidReason(geom) LIKE 'Invalid Coordinate%%')").format(s=self.s, ok=self.ok(), xy=first_xy))
-        self.add(q("SELECT row_no, 'geometry', {xy}, "
-                   "'lies outside China (lon 73..136, lat 3..54): wrong CRS, or longitude and latitude "
-                   "swapped?', 'error' FROM {s} s WHERE geom IS NOT NULL AND NOT ST_IsEmpty(geom) AND {ok} "
-                   "AND NOT (ST_XMin(geom) >= %s AND ST_YMin(geom) >= %s AND ST_XMax(geom) <= %s "
-                   "AND ST_YMax(geom) <= %s)").format(s=self.s, ok=self.ok(), xy=first_xy), CHINA)
+        xy = "format('%%s %%s', round(ST_XMin(geom)::numeric, 6), round(ST_YMin(geom)::numeric, 6))"
+        self.add(sql.SQL(
+            "SELECT row_no, 'geometry', v, r, 'error' FROM (SELECT row_no, CASE "
+            "  WHEN geom IS NULL THEN NULL WHEN ST_IsEmpty(geom) THEN NULL "
+            "  WHEN NOT (GeometryType(geom) = ANY(%(types)s)) OR GeometryType(geom) = 'MULTIPOINT' "
+            "    AND NOT %(any)s AND ST_NumGeometries(geom) <> 1 THEN GeometryType(geom) ELSE " + xy + " END v, CASE "
+            "  WHEN geom IS NULL THEN CASE WHEN %(optional)s THEN NULL ELSE 'the row has no geometry' END "
+            "  WHEN ST_IsEmpty(geom) THEN 'the geometry is empty' "
+            "  WHEN NOT (GeometryType(geom) = ANY(%(types)s)) OR GeometryType(geom) = 'MULTIPOINT' "
+            "    AND NOT %(any)s AND ST_NumGeometries(geom) <> 1 "
+            "    THEN 'a ' || GeometryType(geom) || ' where layer {l} takes ' || %(names)s "
+            "  WHEN ST_XMin(geom) < -180 OR ST_XMax(geom) > 180 OR ST_YMin(geom) < -90 OR ST_YMax(geom) > 90 "
+            "    OR ST_XMin(geom) = 'NaN' OR ST_YMin(geom) = 'NaN' "
+            "    THEN 'coordinates are not longitude/latitude degrees: the CRS is wrong or undeclared "
+            "(pass --source-crs, e.g. EPSG:4538 or EPSG:3857)' "
+            "  WHEN NOT (ST_XMin(geom) >= %(x0)s AND ST_YMin(geom) >= %(y0)s AND ST_XMax(geom) <= %(x1)s "
+            "    AND ST_YMax(geom) <= %(y1)s) "
+            "    THEN 'lies outside China (lon 73..136, lat 3..54): wrong CRS, or longitude and latitude swapped?' "
+            "  END r FROM {s}) g WHERE r IS NOT NULL").format(s=self.s, l=sql.SQL(self.layer.name)),
+            {"types": list(types), "any": self.layer.geometry == "any", "names": " or ".join(types),
+             "optional": self.layer.name in OPTIONAL_GEOMETRY, "x0": CHINA[0], "y0": CHINA[1], "x1": CHINA[2],
+             "y1": CHINA[3]})
         self._repair(dim)
 
     def _repair(self, dim: int | None) -> None:
@@ -196,10 +195,11 @@ class Checker:
         """The key twice in the file; the same thing (natural key) twice in the file or the database."""
         key = self.layer.key
         q = sql.SQL
+        # keys seen twice first (a hash aggregate), then only their rows: cheap when there are none
         self.add(q("SELECT row_no, %s, {k}, 'duplicate ' || %s || ' ' || {k} || ' (first at row ' || first || ')', "
-                   "'error' FROM (SELECT row_no, {k}, min(row_no) OVER (PARTITION BY {k}) first FROM {s} s "
-                   "WHERE {k} IS NOT NULL) d WHERE row_no > first").format(k=sql.Identifier(key), s=self.s),
-                 (self.col(key), key))
+                   "'error' FROM (SELECT s.row_no, s.{k}, min(s.row_no) OVER (PARTITION BY s.{k}) first FROM {s} s "
+                   "WHERE s.{k} IN (SELECT {k} FROM {s} GROUP BY {k} HAVING count(*) > 1)) d WHERE row_no > first")
+                 .format(k=sql.Identifier(key), s=self.s), (self.col(key), key))
         nk = NATURAL_KEYS.get(self.layer.name)
         if not nk:
             return
@@ -274,16 +274,25 @@ class Checker:
                 "AND NOT (ST_Covers(a.geom, ST_PointOnSurface(s.geom)) "
                 "  OR ST_DWithin(a.geom, ST_PointOnSurface(s.geom), {e}))").format(s=self.s, ok=self.ok(), e=sql.SQL(ON_EDGE)))
             return
-        for rule in INSIDE.get(self.layer.name, ()):
-            test = ("ST_Intersects(a.geom, s.geom)" if rule.lines else
-                    f"(ST_Covers(a.geom, ST_PointOnSurface(s.geom)) OR ST_DWithin(a.geom, ST_PointOnSurface(s.geom), "
-                    f"{ON_EDGE}) OR ST_Dimension(s.geom) = 1 AND ST_Intersects(a.geom, s.geom))")
-            self.add(sql.SQL(
-                "SELECT s.row_no, %s, {e}, 'lies outside its ' || %s || ' ' || {e}, 'error' "
-                "FROM (SELECT * FROM {s} s ORDER BY {e}) s JOIN {t} a ON a.code = {e} "
-                "WHERE s.geom IS NOT NULL AND a.geom IS NOT NULL AND {ok} AND NOT " + test).format(
-                    e=sql.SQL(rule.expr), s=self.s, t=sql.Identifier(rule.table), ok=self.ok()),
-                (self.col(rule.field), rule.what))
+        rules = INSIDE.get(self.layer.name, ())
+        if not rules:
+            return
+        # one pass for all of a layer's areas: rows sorted by area, so PostGIS's prepared-geometry
+        # cache holds each area's polygon while its rows are tested; only the columns needed
+        inside = ("(ST_Covers(a.geom, s.p) OR ST_DWithin(a.geom, s.p, {e}) "
+                  "OR ST_Dimension(s.g) = 1 AND ST_Intersects(a.geom, s.g))")
+        parts = []
+        for rule in rules:
+            test = "ST_Intersects(a.geom, s.g)" if rule.lines else inside
+            parts.append(sql.SQL(
+                "SELECT s.row_no, %s AS field, s.v AS value, 'lies outside its ' || %s || ' ' || s.v AS reason "
+                "FROM (SELECT s.row_no, " + rule.expr + " AS v, s.geom g, ST_PointOnSurface(s.geom) p "
+                "FROM {s} s WHERE s.geom IS NOT NULL AND " + rule.expr + " IS NOT NULL AND {ok} ORDER BY 2) s "
+                "JOIN {t} a ON a.code = s.v WHERE a.geom IS NOT NULL AND NOT " + test).format(
+                    s=self.s, t=sql.Identifier(rule.table), ok=self.ok(), e=sql.SQL(ON_EDGE)))
+        params = tuple(x for rule in rules for x in (self.col(rule.field), rule.what))
+        self.add(sql.SQL("SELECT row_no, field, value, reason, 'error' FROM ({}) x").format(
+            sql.SQL(" UNION ALL ").join(parts)), params)
 
 
 def geometry_checks(checker: Checker) -> None:

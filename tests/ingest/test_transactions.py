@@ -181,3 +181,45 @@ def test_cli_load_end_to_end_and_rerun(city_db, tmp_path):
     proc = _start_cli_load(city_db, path)
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0 and fingerprint(city_db) == after
+
+
+def test_changed_rows_are_updated(city_db, tmp_path):
+    path = write_geojson(tmp_path / "roads.geojson", [feature(
+        {"id": "R0001", "name": "解放南路", "kind": "main", "district_code": "650102", "aliases": "解放路|南门路"},
+        {"type": "LineString", "coordinates": [[87.6219, 43.786], [87.6219, 43.797]]})])
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        aliases, length = conn.execute("SELECT aliases, ST_NPoints(geom) FROM roads WHERE id = 'R0001'").fetchone()
+    assert (report.layers[0].inserted, report.layers[0].updated) == (0, 1)
+    assert aliases == ["解放路", "南门路"] and length == 2
+
+
+def test_bulk_load_into_empty_layer_rebuilds_indexes(fresh_db, tmp_path, monkeypatch):
+    """Big loads into an empty table drop and rebuild its secondary indexes inside the transaction;
+    after a refused load they are all still there."""
+    from ingest import gazetteer
+
+    monkeypatch.setattr(gazetteer, "BULK_ROWS", 1)
+
+    def indexes():
+        with db.connect(fresh_db) as conn:
+            return sorted(r[0] for r in conn.execute("SELECT indexname FROM pg_indexes WHERE tablename = 'cases'"))
+
+    before = indexes()
+    assert "cases_geom" in before
+    good = tmp_path / "cases.csv"
+    _big_cases_csv(good, 500)
+    with db.connect(fresh_db) as conn:
+        assert load_gazetteer(conn, good).loaded == 500
+    assert indexes() == before
+    with db.connect(fresh_db) as conn:
+        conn.execute("DELETE FROM cases")
+        conn.commit()
+        with pytest.raises(LoadError):
+            load_gazetteer(conn, good, LoadOptions(progress=_fail_on_merge))
+    assert indexes() == before and count(fresh_db, "cases") == 0
+
+
+def _fail_on_merge(layer, done, total, phase):
+    if phase == "done":
+        raise LoadError("stop after the merge")

@@ -1,0 +1,143 @@
+"""Bulk-load speed: `urbangis load` (validating, transactional, upsert) against `ogr2ogr -f
+PostgreSQL` (plain COPY into a new table) on the same files, in the same run.
+
+Inputs come from the sample-city generator (`urbangis samples generate --scale 20 --cases N`,
+deterministic by seed): ~1,000,000 component points, the unit-grid polygons, 1,000,000 cases.
+Each figure is rows per second over the whole command (process start to exit), plus peak memory.
+urbangis runs with --skip-invalid (every check still runs; rows that fail are reported and left
+out, so a few bad generated rows do not abort the measurement); ogr2ogr checks nothing.
+
+    .venv/bin/python bench/ingest_speed.py                # scale 20, 1M cases
+    .venv/bin/python bench/ingest_speed.py --scale 2      # a quick run
+
+Targets (issue 6): urbangis >= 1x ogr2ogr rows/s on points and on unit grids while validating;
+1,000,000 cases in under 60 s.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+from layers import database as db  # noqa: E402
+from layers.migrate import migrate  # noqa: E402
+
+
+def _run(cmd: list[str], env: dict | None = None) -> None:
+    """Run a preparation step to its end, failing loudly."""
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stderr.decode()[-3000:]}")
+
+
+def _run_measured(cmd: list[str], env: dict | None = None) -> tuple[float, int]:
+    """(seconds, peak RSS MiB) of one child process, via wait4."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{err.decode()[-3000:]}")
+    return seconds, usage.ru_maxrss // 1024
+
+
+def _count_rows(path: Path) -> int:
+    import pyogrio
+
+    return int(pyogrio.read_info(path, force_feature_count=True)["features"])
+
+
+def _pg_string(info: str) -> str:
+    d = conninfo_to_dict(info)
+    return "PG:" + " ".join(f"{k}={v}" for k, v in d.items() if k in ("host", "port", "dbname", "user", "password"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=float, default=20.0)
+    ap.add_argument("--cases", type=int, default=1_000_000)
+    ap.add_argument("--work", type=Path, default=Path("/tmp/urbangis-bench-ingest"))
+    ap.add_argument("--keep", action="store_true", help="keep the two benchmark databases")
+    args = ap.parse_args()
+
+    city = args.work / f"city-s{args.scale:g}"
+    if not (city / "cases.gpkg").exists():
+        print(f"generating the sample city at scale {args.scale:g} with {args.cases:,} cases into {city} ...",
+              flush=True)
+        _run([sys.executable, "-m", "api.cli", "samples", "generate", "--scale", str(args.scale),
+              "--cases", str(args.cases), "--out", str(city)])
+
+    base = db.conninfo()
+    ours = make_conninfo(base, dbname="urbangis_bench_ingest")
+    peer = make_conninfo(base, dbname="urbangis_bench_ogr2ogr")
+    for info in (ours, peer):
+        db.drop_database(info)
+        db.create_database(info)
+    with db.connect(ours, autocommit=True) as conn:
+        migrate(conn)
+    env = dict(os.environ, URBANGIS_DATABASE_URL=ours)
+    ogr = shutil.which("ogr2ogr")
+    if ogr is None:
+        raise SystemExit("ogr2ogr is missing (apt-get install gdal-bin)")
+    version = subprocess.run([ogr, "--version"], capture_output=True, text=True).stdout.strip()
+
+    def load(layer: str, extra: list[str] = ()) -> tuple[float, int]:
+        return _run_measured([sys.executable, "-m", "api.cli", "load", str(city / f"{layer}.gpkg"), "--skip-invalid",
+                              "--report", str(args.work / f"{layer}-report.json"), *extra], env)
+
+    def ogr2ogr(layer: str) -> tuple[float, int]:
+        return _run_measured([ogr, "-f", "PostgreSQL", _pg_string(peer), str(city / f"{layer}.gpkg"),
+                              "-nln", f"ogr_{layer}", "-overwrite", "-lco", "GEOMETRY_NAME=geom"])
+
+    # parents the measured layers reference (not measured)
+    print("loading the parents (admin areas, responsibility grids, supervisors) ...", flush=True)
+    load("admin_areas")
+    results = []
+    rejected: dict[str, int] = {}
+    for layer, label in (("unit_grids", "unit-grid polygons"), ("components", "component points"),
+                         ("cases", "cases (points)")):
+        if layer == "cases":
+            load("responsibility_grids")
+            _run_measured([sys.executable, "-m", "api.cli", "load", str(city / "supervisors.csv")], env)
+        rows = _count_rows(city / f"{layer}.gpkg")
+        print(f"{label}: {rows:,} rows; urbangis load ...", flush=True)
+        t_ours, mem_ours = load(layer)
+        print(f"{label}: ogr2ogr ...", flush=True)
+        t_peer, mem_peer = ogr2ogr(layer)
+        report = json.loads((args.work / f"{layer}-report.json").read_text(encoding="utf-8"))
+        rejected[label] = report["rejected"]
+        results.append((label, rows, t_ours, mem_ours, t_peer, mem_peer))
+    with db.connect(ours) as conn:
+        n = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("unit_grids", "components", "cases")}
+
+    print()
+    print(f"ingest speed, scale {args.scale:g}; peer: {version}; 2 cores")
+    head = f"{'input':<20} {'rows':>10} | {'urbangis s':>10} {'rows/s':>9} {'MiB':>5} | {'ogr2ogr s':>9} " \
+           f"{'rows/s':>9} {'MiB':>5} | {'ratio':>5}"
+    print(head)
+    print("-" * len(head))
+    for label, rows, t1, m1, t2, m2 in results:
+        print(f"{label:<20} {rows:>10,} | {t1:>10.1f} {rows / t1:>9,.0f} {m1:>5} | {t2:>9.1f} {rows / t2:>9,.0f} "
+              f"{m2:>5} | {t2 / t1:>5.2f}x")
+    print(f"\nrows in the database after the loads: {n}; rejected by validation: {rejected}")
+    cases = next(r for r in results if r[0].startswith("cases"))
+    print(f"cases: {cases[1]:,} rows in {cases[2]:.1f} s (target: 1,000,000 in under 60 s)")
+    if not args.keep:
+        for info in (ours, peer):
+            db.drop_database(info)
+
+
+if __name__ == "__main__":
+    main()
