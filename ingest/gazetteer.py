@@ -10,7 +10,9 @@ the good rows and reports the others. Anything unexpected rolls the whole load b
 from __future__ import annotations
 
 import logging
+import queue
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field, replace as dc_replace
 from pathlib import Path
@@ -167,6 +169,42 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
     return [Task(layer, source)]
 
 
+def prefetch(items, depth: int = 1):
+    """Produce ``items`` in a thread, ``depth`` ahead: the next batch is read and converted while
+    the database takes the COPY of this one (GDAL and libpq release the GIL while they work)."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                q.put(item)
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="urbangis-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                thread.join(0.05)
+
+
 # -- one layer ---------------------------------------------------------------------------------
 def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error") -> None:
     ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": None, "field": None, "value": None,
@@ -213,9 +251,13 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     total = reader.total
     progress(layer.name, 0, total, "reading")
     try:
-        for batch in reader.batches(options.batch_size):
-            columns, issues = converter.convert(batch)
-            geom = staging.geometry_hex(batch, source) if layer.geometry else None
+        def prepared():
+            for batch in reader.batches(options.batch_size):
+                columns, issues = converter.convert(batch)
+                geom = staging.geometry_hex(batch, source) if layer.geometry else None
+                yield batch, columns, issues, geom
+
+        for batch, columns, issues, geom in prefetch(prepared()):
             staging.copy_rows(conn, stage, columns, geom)
             if issues:
                 staging.copy_issues(conn, issues_table, [it if it.field != "geometry" else it for it in issues])

@@ -153,7 +153,8 @@ class RowConverter:
             if raw is None:
                 values = [[] if f.kind == "list" else None] * n
             elif f.kind == "text":
-                values = [_text(v) for v in raw]
+                # the common case (a str or None) inline; anything else through _text
+                values = [(v.strip() or None) if v.__class__ is str else (None if v is None else _text(v)) for v in raw]
             else:
                 convert = _CONVERT[f.kind]
                 values = []
