@@ -91,12 +91,39 @@ def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | 
     ).format(**common)
     if coll.geometry != "point":
         return plain
-    # Every point when they fit; spread over the tile when they do not. The count stops at
-    # limit + 1 and only the branch CASE picks is run.
-    return sql.SQL(
-        "(SELECT CASE WHEN (SELECT count(*) FROM (SELECT 1 FROM {table} t CROSS JOIN b "
-        "WHERE t.{gcol} && {filt} LIMIT {over}) x) <= {limit} THEN {plain} ELSE {cells} END)"
-    ).format(plain=plain, cells=_point_layer_sql(coll, common), over=sql.Literal(coll.tile_feature_limit + 1), **common)
+    # Every point when they fit; spread over the tile when they do not. The first limit + 1
+    # points are read once (point_cte); only the branch CASE picks is run.
+    first = sql.SQL(
+        "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
+        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
+        "FROM {first} t CROSS JOIN b) q WHERE q.geom IS NOT NULL)"
+    ).format(first=sql.Identifier(_first_name(coll)), **common)
+    return sql.SQL("(SELECT CASE WHEN (SELECT count(*) FROM {first}) <= {limit} THEN {plain} ELSE {cells} END)").format(
+        first=sql.Identifier(_first_name(coll)), plain=first, cells=_point_layer_sql(coll, common), **common
+    )
+
+
+def _first_name(coll: Collection) -> str:
+    return f"first_{coll.id}"
+
+
+def point_cte(coll: Collection, tms_id: str) -> sql.Composed:
+    """The first limit + 1 points of a point layer in the tile (the columns tiles need)."""
+    target = tmslib.srid(tms_id)
+    filt = sql.SQL("b.fenv") if coll.storage_crs == target else sql.SQL("ST_Transform(b.fenv, {})").format(
+        sql.Literal(coll.storage_crs)
+    )
+    cols = sql.SQL(", ").join(
+        sql.SQL("t.{}").format(sql.Identifier(c)) for c in dict.fromkeys((coll.geometry_column, *coll.tile_columns))
+    )
+    return sql.SQL(", {name} AS MATERIALIZED (SELECT {cols} FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {over})").format(
+        name=sql.Identifier(_first_name(coll)),
+        cols=cols,
+        table=sql.Identifier(coll.table),
+        gcol=sql.Identifier(coll.geometry_column),
+        filt=filt,
+        over=sql.Literal(coll.tile_feature_limit + 1),
+    )
 
 
 # Point tiles holding more points than the limit are read cell by cell: the tile (with its
@@ -184,8 +211,13 @@ def tile_sql(
         else sql.SQL("''::bytea")
     )
     cols = [sql.SQL("{} AS tile").format(body), *extra]
-    cells = sorted({c.storage_crs for c in shown if c.geometry == "point"})
-    ctes = _bounds_cte(tms_id) + sql.Composed([_cells_cte(tms_id, srid) for srid in cells])
+    points = [c for c in shown if c.geometry == "point"]
+    cells = sorted({c.storage_crs for c in points})
+    ctes = (
+        _bounds_cte(tms_id)
+        + sql.Composed([_cells_cte(tms_id, srid) for srid in cells])
+        + sql.Composed([point_cte(c, tms_id) for c in points])
+    )
     return ctes + sql.SQL(" SELECT ") + sql.SQL(", ").join(cols)
 
 

@@ -45,3 +45,32 @@ def test_ogrinfo_reads_a_city_tile(tiles_client, output_dir):
     slack = (b.right - b.left) * 64 / 4096  # the tile buffer
     assert all(b.left - slack <= x <= b.right + slack and b.bottom - slack <= y <= b.top + slack for x, y in points)
     assert re.search(r"reported_at \(String\) = 2026-\d\d-\d\dT\d\d:\d\d:\d\dZ", cases)
+
+
+def test_gdal_ogcapi_driver_reads_the_tileset(tiles_server):
+    """GDAL's OGC API driver (pyogrio's bundled GDAL; Debian's 3.6 predates its 2D TMS 2.0
+    support) walks collection -> tilesets -> tileset -> tile matrix set -> MVT tiles. It runs in
+    a child process: pyogrio holds the GIL while GDAL waits for our in-process server."""
+    import json
+    import sys
+
+    from .conftest import GRID_ORIGIN, GRID_STEP
+
+    script = (
+        "import json, sys, pyogrio\n"
+        "frame = pyogrio.read_dataframe(sys.argv[1], layer='Zoom level 15', API='TILES', TILEMATRIXSET='WorldCRS84Quad')\n"
+        "print(json.dumps([[c, list(g.bounds)] for c, g in zip(frame['code'], frame.geometry)]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, f"OGCAPI:{tiles_server}/collections/unit_grids"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert {code for code, _ in rows} == {f"650102003001{i:03d}" for i in range(1, 101)}
+    # a grid cut by a tile edge comes once per tile: the pieces of the first one make its square
+    pieces = [b for code, b in rows if code == FIRST_GRID]
+    west, south = min(b[0] for b in pieces), min(b[1] for b in pieces)
+    east, north = max(b[2] for b in pieces), max(b[3] for b in pieces)
+    assert abs(west - GRID_ORIGIN[0]) < 1e-4 and abs(south - GRID_ORIGIN[1]) < 1e-4
+    assert abs(east - west - GRID_STEP) < 1e-4 and abs(north - south - GRID_STEP) < 1e-4
