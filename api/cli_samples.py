@@ -62,11 +62,18 @@ def generate_cmd(scale: float, out: Path | None, seed: int | None, cases: int | 
 def queries_cmd(out: Path | None, per_model: int, seed: int | None) -> None:
     """Write the geocoder's evaluation set: address queries for all 18 combination models,
     clean and noisy, each with its true position (EPSG:4490) and target row."""
+    from collections import Counter
+
     from samplecity.city import DEFAULT_SEED, build_city
-    from samplecity.queries import build_queries, write_queries
+    from samplecity.queries import NOISES, build_queries, noise_counts, write_queries
 
     city = build_city(DEFAULT_SEED if seed is None else seed, 1.0)
-    rows = build_queries(city, per_model)
+    aside: Counter = Counter()
+    rows = build_queries(city, per_model, aside)
     out = out or SAMPLES_DIR / "urumqi_queries.jsonl"
     write_queries(out, rows)
+    used = noise_counts(rows)
+    click.echo(f"{'noise':16s} {'queries':>8s} {'drafts set aside (two readings)':>32s}")
+    for kind in NOISES:
+        click.echo(f"{kind:16s} {used[kind]:>8,d} {aside[kind]:>32,d}")
     click.echo(f"{len(rows)} queries for {len({r['model'] for r in rows})} models written to {out}")

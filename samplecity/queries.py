@@ -7,7 +7,9 @@ without a point the road's interpolation rule (samplecity.roads.interpolate, tar
 4/5/9/10/13 the building; 6 the storefront; 7 the place's point on surface; 8/16 the house number;
 11 the road's house number inside the place; 12 the organisation's point on surface; 14/15 the
 courtyard's point on surface; 17 the unit grid's point on surface; 18 the component's point on
-surface. Queries are made unambiguous: road names repeated in another district carry the district.
+surface. Every query has exactly one reading in the gazetteer (samplecity.readings): road names
+repeated in another district carry the district; a noisy draft that would have two readings is set
+aside and its noise goes to the next query it fits.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from .components import generate_components
 from .geo import xy_to_lonlat
 from .names import cn_number
 from .rand import rng
+from .readings import NameIndex, ambiguity, feature_of, scope_of
 from .roads import interpolate
 
 NOISES = ["fullwidth", "cn_numerals", "missing_suffix", "alias", "historic", "prefix", "typo", "punct"]
@@ -32,10 +35,13 @@ _TYPO = "东西南北中新华民建和平光明人团结胜利友好幸福红�
 
 
 class _Seg:
-    """One piece of a query: its kind (street, road, num, ...), text and what it names."""
+    """One piece of a query: its kind (street, road, num, ...), text and what it names; ``clean``
+    is the text as the gazetteer writes it, ``how`` the noise that changed a name (or None)."""
 
-    def __init__(self, kind: str, text: str, obj=None):
+    def __init__(self, kind: str, text: str, obj=None, clean: str | None = None, how: str | None = None):
         self.kind, self.text, self.obj = kind, text, obj
+        self.clean = text if clean is None else clean
+        self.how = how
 
 
 def _midpoint_inside(line, area):
@@ -52,25 +58,27 @@ class _Builder:
     def __init__(self, city: City):
         self.city = city
         sk = city.skeleton
+        self.districts = {d.code: d for d in sk.districts}
         self.district_name = {d.code: d.name for d in sk.districts}
         self.streets = {s.code: s for s in sk.streets()}
         self.comms = {c.code: c for c in sk.communities()}
         count = Counter(rd.name for rd in city.roads)
         self.dup_roads = {n for n, k in count.items() if k > 1}
         self.road_index = {rd.id: i for i, rd in enumerate(city.roads)}
-        # every name a query may contain; typos and stripped suffixes must not land on one of them
-        self.names = set(count) | {p.name for p in city.places} | {o.name for o in city.organisations} \
-            | {c.name for c in city.courtyards} | {s.name for s in sk.streets()} | {c.name for c in sk.communities()}
-        alias_count = Counter(a for coll in (city.roads, city.places, city.organisations)
-                              for o in coll for a in o.aliases)
-        self.unique_alias = {a for a, k in alias_count.items() if k == 1 and a not in self.names}
+        # every spelling of every named feature: what decides whether a query has one reading
+        self.ix = NameIndex(city)
 
     def road_segs(self, rd) -> list[_Seg]:
         segs = []
         if rd.name in self.dup_roads:
-            segs.append(_Seg("district", self.district_name[rd.district_code]))
+            segs.append(_Seg("district", self.district_name[rd.district_code], self.districts[rd.district_code]))
         segs.append(_Seg("road", rd.name, rd))
         return segs
+
+    def other_names(self, obj, attr: str, district: str) -> list[str]:
+        """The aliases (or historic names) of ``obj`` that name it alone in its district."""
+        target = feature_of(obj)
+        return [a for a in getattr(obj, attr, None) or [] if self.ix.spelt(a, district) == {target}]
 
 
 def _row(model, segs, xy, layer, ident, district):
@@ -184,28 +192,61 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
     return c
 
 
+_NAMED = ("road", "place", "org", "courtyard", "street", "community")  # names a typo may go into
+_ALIASED = ("road", "place", "org")  # segments whose aliases and historic names the set uses
+
+
 def _applicable(b: _Builder, row: dict) -> list[str]:
     segs = row["segs"]
-    kinds = {s.kind for s in segs}
     out = ["fullwidth", "prefix", "punct"] if any(ch.isdigit() for s in segs for ch in s.text) else ["prefix", "punct"]
     if row["model"] in (17, 18):
         return out
     if any(s.kind == "num" and s.text.isdigit() for s in segs):
         out.append("cn_numerals")
     for s in segs:
-        if s.kind == "road" and s.text[-1] in "路街" and s.text[:-1] not in b.names and len(s.text) >= 3:
+        if s.kind == "road" and s.text[-1] in "路街" and len(s.text) >= 3:
             out.append("missing_suffix")
-        if s.obj is not None and any(a in b.unique_alias for a in getattr(s.obj, "aliases", [])):
+        if s.kind in _ALIASED and b.other_names(s.obj, "aliases", row["district"]):
             out.append("alias")
-        if s.obj is not None and getattr(s.obj, "historic_names", None):
+        if s.kind in _ALIASED and b.other_names(s.obj, "historic_names", row["district"]):
             out.append("historic")
-        if s.kind in ("road", "place", "org", "courtyard", "street", "community") and len(s.text) >= 4:
+        if s.kind in _NAMED and len(s.text) >= 4:
             out.append("typo")
-    _ = kinds
     return sorted(set(out), key=NOISES.index)
 
 
-def _apply(b: _Builder, row: dict, noise: list[str], r: np.random.Generator) -> str:
+def _draw(kinds: list[str], r: np.random.Generator) -> list[str]:
+    """One or two noise kinds for a query, favouring the rare alias and historic names."""
+    k = 1 if r.random() < 0.6 or len(kinds) < 2 else 2
+    noise = sorted(r.choice(kinds, size=k, replace=False).tolist(), key=NOISES.index)
+    rare = [n for n in ("historic", "alias") if n in kinds]
+    if rare and r.random() < 0.7:  # few names have them: use them whenever there are
+        noise = sorted({rare[int(r.integers(len(rare)))], *noise[:1]} - {"typo"}, key=NOISES.index)
+    if "typo" in noise and {"alias", "historic", "missing_suffix"} & set(noise):
+        noise = ["typo"]  # a typo goes into the name as the gazetteer writes it
+    return noise
+
+
+def _typo(b: _Builder, segs: list[_Seg], r: np.random.Generator) -> bool:
+    """Replace one inner character of a name so that the result is no name and lies one edit from
+    this feature's spellings only (within the query's scope); False if no draw manages it."""
+    named = [s for s in segs if s.kind in _NAMED and len(s.text) >= 4 and s.how is None]
+    if not named:
+        return False
+    for _ in range(40):
+        s = named[int(r.integers(len(named)))]
+        pos = int(r.integers(1, len(s.text) - 1))
+        new = s.text[:pos] + _TYPO[int(r.integers(len(_TYPO)))] + s.text[pos + 1:]
+        if new == s.text:
+            continue
+        if b.ix.typo_ok(s.text, new, scope_of(b.ix, segs, skip=s), feature_of(s.obj)) is None:
+            s.text, s.how = new, "typo"
+            return True
+    return False
+
+
+def _apply(b: _Builder, row: dict, noise: list[str], r: np.random.Generator) -> list[_Seg] | None:
+    """The query's segments with ``noise`` applied, or None where a kind could not be applied."""
     segs = [_Seg(s.kind, s.text, s.obj) for s in row["segs"]]
     for kind in noise:
         if kind == "cn_numerals":
@@ -215,34 +256,27 @@ def _apply(b: _Builder, row: dict, noise: list[str], r: np.random.Generator) -> 
         elif kind == "missing_suffix":
             for s in segs:
                 if s.kind == "road" and s.text[-1] in "路街":
-                    s.text = s.text[:-1]
+                    s.text, s.how = s.text[:-1], kind
                     break
-        elif kind == "alias":
+        elif kind in ("alias", "historic"):
+            attr = "aliases" if kind == "alias" else "historic_names"
             for s in segs:
-                al = [a for a in getattr(s.obj, "aliases", []) if a in b.unique_alias] if s.obj is not None else []
+                al = b.other_names(s.obj, attr, row["district"]) if s.kind in _ALIASED else []
                 if al:
-                    s.text = al[int(r.integers(len(al)))]
-                    break
-        elif kind == "historic":
-            for s in segs:
-                if s.obj is not None and getattr(s.obj, "historic_names", None):
-                    s.text = s.obj.historic_names[0]
+                    s.text, s.how = al[int(r.integers(len(al)))], kind
                     break
         elif kind == "typo":
-            named = [s for s in segs if s.kind in ("road", "place", "org", "courtyard", "street", "community")
-                     and len(s.text) >= 4]
-            s = named[int(r.integers(len(named)))]
-            for _ in range(20):
-                pos = int(r.integers(1, len(s.text) - 1))
-                new = s.text[:pos] + _TYPO[int(r.integers(len(_TYPO)))] + s.text[pos + 1:]
-                if new != s.text and new not in b.names:
-                    s.text = new
-                    break
+            if not _typo(b, segs, r):
+                return None
         elif kind == "prefix":
             segs = [s for s in segs if s.kind != "district"]
             d = b.district_name[row["district"]]
             pre = ["新疆维吾尔自治区乌鲁木齐市" + d, "乌鲁木齐市" + d, d, "新疆乌鲁木齐" + d, "乌鲁木齐市"]
             segs.insert(0, _Seg("prefix", pre[int(r.integers(len(pre)))]))
+    return segs
+
+
+def _text(segs: list[_Seg], noise: list[str], r: np.random.Generator) -> str:
     text = ""
     for i, s in enumerate(segs):
         if "punct" in noise and i > 0 and s.kind not in ("hao", "bldg") and r.random() < 0.6:
@@ -255,32 +289,66 @@ def _apply(b: _Builder, row: dict, noise: list[str], r: np.random.Generator) -> 
     return text
 
 
-def build_queries(city: City, per_model: int = 100) -> list[dict]:
-    """``per_model`` clean and as many noisy queries for each of the 18 models."""
+def build_queries(city: City, per_model: int = 100, stats: Counter | None = None) -> list[dict]:
+    """``per_model`` clean and as many noisy queries for each of the 18 models, each with exactly one
+    reading in the gazetteer (samplecity.readings); ``stats`` counts the noisy drafts set aside."""
     b = _Builder(city)
     r = rng(city.seed, "queries")
     cands = _candidates(b, r)
+    stats = Counter() if stats is None else stats
     out = []
     for model in range(1, 19):
         pool = cands[model]
         if len(pool) < per_model:
             raise ValueError(f"model {model}: only {len(pool)} candidate queries (< {per_model})")
         order = r.permutation(len(pool))
-        clean = [pool[int(i)] for i in order[:per_model]]
-        noisy_src = [pool[int(i)] for i in order[-per_model:]]
+        clean = [pool[int(i)] for i in order if ambiguity(b.ix, pool[int(i)]["segs"]) is None][:per_model]
         for row in clean:
-            out.append(_emit(row, _apply(b, row, [], r), []))
-        for row in noisy_src:
+            out.append(_emit(row, _text(row["segs"], [], r), []))
+        made, owed = 0, []
+        for i in order[::-1]:  # noisy ones from the other end of the pool
+            row = pool[int(i)]
             kinds = _applicable(b, row)
-            k = 1 if r.random() < 0.6 or len(kinds) < 2 else 2
-            noise = sorted(r.choice(kinds, size=k, replace=False).tolist(), key=NOISES.index)
-            rare = [n for n in ("historic", "alias") if n in kinds]
-            if rare and r.random() < 0.7:  # few names have them: use them whenever there are
-                noise = sorted({rare[int(r.integers(len(rare)))], *noise[:1]} - {"typo"}, key=NOISES.index)
-            if "typo" in noise and {"alias", "historic", "missing_suffix"} & set(noise):
-                noise = ["typo"]  # a typo goes into the name as the gazetteer writes it
-            out.append(_emit(row, _apply(b, row, noise, r), noise))
+            # noise drawn for an earlier query that it would have made ambiguous goes to the next
+            # query it fits, so that setting queries aside keeps the spread of noise kinds
+            fits = [n for n in owed if set(n) <= set(kinds)]
+            got, failed = _attempt(b, row, fits[0], r, stats) if fits else (None, None)
+            if got:
+                owed.remove(fits[0])
+            for k in range(4):
+                if got or not kinds:
+                    break
+                noise = _draw(kinds, r)
+                got, failed = _attempt(b, row, noise, r, stats)
+                if not got:
+                    if k == 0 and not fits:
+                        owed = (owed + [noise])[-20:]
+                    kinds = [k for k in kinds if k != failed]  # try the other kinds on this query
+            if got:
+                out.append(got)
+                made += 1
+            if made == per_model:
+                break
+        if made < per_model or len(clean) < per_model:
+            raise ValueError(f"model {model}: only {len(clean)} clean and {made} noisy queries with one reading")
     return out
+
+
+def _attempt(b: _Builder, row: dict, noise: list[str], r: np.random.Generator,
+             stats: Counter) -> tuple[dict | None, str | None]:
+    """The noisy query for ``row`` if it has one reading, else (None, the noise kind at fault)."""
+    segs = _apply(b, row, noise, r)
+    why = ("typo", "no unique typo") if segs is None else ambiguity(b.ix, segs)
+    if why is None:
+        return _emit(row, _text(segs, noise, r), noise), None
+    failed = why[0] or "prefix"  # a name as written turns ambiguous when a prefix drops its district
+    stats[failed] += 1
+    return None, failed
+
+
+def noise_counts(rows: list[dict]) -> Counter:
+    """How many noisy queries carry each noise kind."""
+    return Counter(n for row in rows for n in row["noise"])
 
 
 def _emit(row: dict, query: str, noise: list[str]) -> dict:

@@ -57,3 +57,15 @@ def test_truths_match_the_loaded_city(sample_db):
     assert far == []
     interpolated = [r for r in rows if r["model"] == 3 and r["target"]["layer"] == "roads"]
     assert len(interpolated) >= 10
+
+
+def test_committed_set_is_the_generators_with_one_reading_each():
+    """The generator keeps only queries with one reading in the gazetteer (samplecity.readings):
+    regenerating the set gives the committed file, so every committed query passed that rule."""
+    from samplecity.city import DEFAULT_SEED, build_city
+    from samplecity.queries import build_queries
+
+    aside: Counter = Counter()
+    rows = build_queries(build_city(DEFAULT_SEED, 1.0), 100, aside)
+    assert rows == _rows()
+    assert aside["missing_suffix"] > 0 and aside["typo"] > 0  # the rule did set drafts aside
