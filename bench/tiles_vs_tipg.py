@@ -13,9 +13,12 @@ areas come up as often as users would ask for them.
 tipg (PyPI) is installed in its own venv, .urbangis/bench-venv, never in the project's .venv.
 Both servers are one uvicorn worker pinned to CPU 1 (taskset), both reach PostgreSQL over TCP
 on loopback; the load generator and the raw-query client run pinned to CPU 0; PostgreSQL is not
-pinned. Each figure is the median of --repeat passes over the whole list after one warm-up pass
-(for "cache on" the warm-up fills the cache, so the timed passes are all hits). Requests send
-Accept-Encoding: gzip and the client does not decompress.
+pinned. All three servers run at once but are asked one at a time: after one warm-up pass of each
+target (for "cache on" it fills the cache, so its timed passes are all hits), --repeat rounds
+each make one pass over the whole list per target in turn (raw, off, on, tipg), so that whatever
+else the machine does weighs on all alike; each figure is the median pass. Requests send
+Accept-Encoding: gzip and the client does not decompress. The raw client uses the same TCP
+connection string and session options as our server's tile pool.
 
 Both servers get the same work where their options allow: tipg is asked for the same properties
 (`properties=`) and feature limit (`limit=`), its tile buffer is set to ours (64), and the bench
@@ -222,48 +225,77 @@ def fetch(client: httpx.Client, url: str) -> int:
         return sum(len(chunk) for chunk in r.iter_raw())
 
 
-def timed_passes(urls: list[str], repeat: int, concurrency: int) -> tuple[float, int]:
-    """(median seconds per pass, bytes of one pass) after one warm-up pass."""
-    headers = {"Accept-Encoding": "gzip"}
-    clients = [httpx.Client(headers=headers, timeout=300) for _ in range(concurrency)]
-    try:
-        def one_pass() -> int:
-            if concurrency == 1:
-                return sum(fetch(clients[0], u) for u in urls)
-            with ThreadPoolExecutor(concurrency) as pool:
-                return sum(pool.map(lambda iu: fetch(clients[iu[0] % concurrency], iu[1]), enumerate(urls)))
+class HttpTarget:
+    """Tile URLs of one server, fetched one pass at a time."""
 
-        size = one_pass()  # warm-up (and fills the cache when it is on)
-        times = []
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            one_pass()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times), size
-    finally:
-        for c in clients:
+    def __init__(self, urls: list[str], concurrency: int) -> None:
+        self.urls, self.concurrency = urls, concurrency
+        self.clients = [httpx.Client(headers={"Accept-Encoding": "gzip"}, timeout=300) for _ in range(concurrency)]
+
+    def _one(self, client: httpx.Client, url: str) -> tuple[int, float]:
+        t0 = time.perf_counter()
+        size = fetch(client, url)
+        return size, time.perf_counter() - t0
+
+    def one_pass(self) -> tuple[int, list[float] | None]:
+        """(bytes, seconds per tile, or None when requests overlap)."""
+        if self.concurrency == 1:
+            out = [self._one(self.clients[0], u) for u in self.urls]
+            return sum(n for n, _ in out), [t for _, t in out]
+        with ThreadPoolExecutor(self.concurrency) as pool:
+            sizes = pool.map(lambda iu: fetch(self.clients[iu[0] % self.concurrency], iu[1]), enumerate(self.urls))
+            return sum(sizes), None
+
+    def close(self) -> None:
+        for c in self.clients:
             c.close()
 
 
-def raw_passes(info: str, layer, tiles: list[tuple[int, int, int]], repeat: int) -> tuple[float, int]:
+class RawTarget:
     """The same ST_AsMVT statements our server runs, from psycopg, on a tile session."""
-    with psycopg.connect(tile_conninfo(info), autocommit=True) as conn:
-        types = mvt.column_types(conn, [layer.table])
-        queries = {z: mvt.tile_sql([layer], "WebMercatorQuad", z, types).as_string(conn) for z in ZOOMS}
 
-        def one_pass() -> int:
-            size = 0
-            for z, x, y in tiles:
-                size += len(conn.execute(queries[z], mvt.params("WebMercatorQuad", z, x, y), prepare=True).fetchone()[0])
-            return size
+    def __init__(self, info: str, layer, tiles: list[tuple[int, int, int]]) -> None:
+        self.conn = psycopg.connect(tile_conninfo(info), autocommit=True)
+        types = mvt.column_types(self.conn, [layer.table])
+        self.queries = {z: mvt.tile_sql([layer], "WebMercatorQuad", z, types).as_string(self.conn) for z in ZOOMS}
+        self.tiles = tiles
 
-        size = one_pass()
-        times = []
-        for _ in range(repeat):
+    def one_pass(self) -> tuple[int, list[float]]:
+        size, spent = 0, []
+        for z, x, y in self.tiles:
             t0 = time.perf_counter()
-            one_pass()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times), size
+            row = self.conn.execute(self.queries[z], mvt.params("WebMercatorQuad", z, x, y), prepare=True).fetchone()
+            size += len(row[0])
+            spent.append(time.perf_counter() - t0)
+        return size, spent
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def measure(targets: dict, zooms: list[int], repeat: int) -> dict:
+    """One warm-up pass of every target (it fills the cache where it is on), then ``repeat``
+    rounds in which every target makes one pass in turn, so that whatever else the machine is
+    doing weighs on all of them alike. Medians of the pass times, and per zoom."""
+    sizes = {name: t.one_pass()[0] for name, t in targets.items()}
+    totals: dict[str, list[float]] = {name: [] for name in targets}
+    tiles: dict[str, list[list[float]]] = {name: [] for name in targets}
+    for _ in range(repeat):
+        for name, target in targets.items():
+            t0 = time.perf_counter()
+            _, per_tile = target.one_pass()
+            totals[name].append(time.perf_counter() - t0)
+            if per_tile is not None:
+                tiles[name].append(per_tile)
+    out = {}
+    for name in targets:
+        by_zoom = {}
+        for z in sorted(set(zooms)) if tiles[name] else []:
+            idx = [i for i, zz in enumerate(zooms) if zz == z]
+            by_zoom[z] = statistics.median(sum(p[i] for i in idx) for p in tiles[name])
+        out[name] = {"seconds": statistics.median(totals[name]), "passes": totals[name],
+                     "bytes": sizes[name], "by_zoom": by_zoom}
+    return out
 
 
 def features(url: str) -> int:
@@ -307,30 +339,35 @@ def main() -> None:
         return [f"/collections/public.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}{q}" for z, x, y in tiles[layer]]
 
     results: dict[str, dict] = {layer: {"tiles": len(tiles[layer])} for layer in LAYERS}
-    for layer in LAYERS:
-        log(f"raw ST_AsMVT from psycopg: {layer} ...")
-        t, size = raw_passes(info, colls[layer], tiles[layer], args.repeat)
-        results[layer]["raw"] = {"seconds": t, "bytes": size}
-
-    runs = [
-        ("urbangis_off", ours_argv, {**ours_env, "URBANGIS_TILE_CACHE": "off"}, "/healthz", our_urls),
-        ("urbangis_on", ours_argv, {**ours_env, "URBANGIS_TILE_CACHE": str(cache_dir)}, "/healthz", our_urls),
-        ("tipg", [str(uvicorn_tipg), "tipg.main:app"], tipg_env, "/healthz", tipg_urls),
-    ]
-    for name, argv, env, health, urls_of in runs:
-        if name == "urbangis_on":
-            shutil.rmtree(cache_dir, ignore_errors=True)
-        log(f"starting {name} ...")
-        server = Server(name, argv, env, health)
-        try:
-            for layer in LAYERS:
-                urls = [server.base + u for u in urls_of(layer)]
-                log(f"  {name}: {layer}, {len(urls)} tiles x (1 + {args.repeat}) passes ...")
-                t, size = timed_passes(urls, args.repeat, args.concurrency)
-                results[layer][name] = {"seconds": t, "bytes": size}
-                if name != "urbangis_on":
-                    results[layer][name]["features"] = sum(features(u) for u in urls)
-        finally:
+    servers = {}
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    try:
+        # All three run at once, each pinned to CPU 1; only one is asked at a time.
+        for name, argv, env in (
+            ("urbangis_off", ours_argv, {**ours_env, "URBANGIS_TILE_CACHE": "off"}),
+            ("urbangis_on", ours_argv, {**ours_env, "URBANGIS_TILE_CACHE": str(cache_dir)}),
+            ("tipg", [str(uvicorn_tipg), "tipg.main:app"], tipg_env),
+        ):
+            log(f"starting {name} ...")
+            servers[name] = Server(name, argv, env, "/healthz")
+        for layer in LAYERS:
+            log(f"{layer}: {len(tiles[layer])} tiles, raw / urbangis off / urbangis on / tipg, 1 + {args.repeat} rounds ...")
+            targets = {
+                "raw": RawTarget(url, colls[layer], tiles[layer]),
+                "urbangis_off": HttpTarget([servers["urbangis_off"].base + u for u in our_urls(layer)], args.concurrency),
+                "urbangis_on": HttpTarget([servers["urbangis_on"].base + u for u in our_urls(layer)], args.concurrency),
+                "tipg": HttpTarget([servers["tipg"].base + u for u in tipg_urls(layer)], args.concurrency),
+            }
+            try:
+                results[layer].update(measure(targets, [z for z, _, _ in tiles[layer]], args.repeat))
+            finally:
+                for t in targets.values():
+                    t.close()
+            for name in ("urbangis_off", "tipg"):
+                results[layer][name]["features"] = sum(features(servers[name].base + u)
+                                                       for u in (our_urls(layer) if name != "tipg" else tipg_urls(layer)))
+    finally:
+        for server in servers.values():
             server.stop()
 
     report(results, args, tipg_version())
@@ -351,6 +388,17 @@ def report(results: dict, args, tipg: str) -> None:
               f"| {ms['urbangis_on']:.2f} ({tps['urbangis_on']:.0f}) | {ms['tipg']:.1f} ({tps['tipg']:.0f}) "
               f"| **{tps['urbangis_off'] / tps['tipg']:.2f}x** | **{ms['urbangis_off'] / ms['raw']:.2f}x** "
               f"| {r['urbangis_off']['features']:,} / {r['tipg']['features']:,} |")
+    if args.concurrency == 1:
+        print("\nms per tile by zoom (raw / urbangis off / urbangis on / tipg):")
+        print("| layer | " + " | ".join(f"z{z}" for z in ZOOMS) + " |")
+        print("|---|" + "---|" * len(ZOOMS))
+        for layer, r in results.items():
+            per = args.per_zoom
+            cells = []
+            for z in ZOOMS:
+                vals = [r[c]["by_zoom"].get(z, r[c]["by_zoom"].get(str(z), 0)) / per * 1000 for c in cols]
+                cells.append(" / ".join(f"{v:.1f}" for v in vals))
+            print(f"| {layer} | " + " | ".join(cells) + " |")
     (WORK / "tiles_vs_tipg.json").write_text(json.dumps(results, indent=2))
     print(f"\ntargets: off vs tipg >= 2x, off / raw <= 1.3x. Raw figures in {WORK / 'tiles_vs_tipg.json'}")
 
