@@ -45,10 +45,21 @@ class City:
         return id(self)
 
     # -- lookups used by the streamed layers --------------------------------------------------
-    def district_at(self, x: float, y: float) -> str:
+    def _district_tree(self) -> shapely.STRtree:
         tree = self._comp.get("dtree")
         if tree is None:
             tree = self._comp["dtree"] = shapely.STRtree([d.geom for d in self.skeleton.districts])
+        return tree
+
+    def in_districts(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Whether each point lies inside one of the city's districts."""
+        hit = self._district_tree().query(shapely.points(x, y), predicate="within")[0]
+        inside = np.zeros(len(x), dtype=bool)
+        inside[hit] = True
+        return inside
+
+    def district_at(self, x: float, y: float) -> str:
+        tree = self._district_tree()
         hit = tree.query(Point(x, y), predicate="intersects")
         if len(hit):
             return self.skeleton.districts[int(hit[0])].code

@@ -66,7 +66,7 @@ def generate_components(city, scale: float, seed: int):
     road_geom = np.array([rd.geom for rd in roads], dtype=object)
     road_len = shapely.length(road_geom)
     road_p = road_len / road_len.sum()
-    grid_tree = shapely.STRtree(sampler.geom)
+    grid_tree = shapely.STRtree(sampler.inner)  # road furniture within EDGE_MARGIN_M of an edge: no grid_code
     made, chunk_no = 0, 0
     while made < total:
         n = min(CHUNK, total - made)
@@ -86,8 +86,13 @@ def generate_components(city, scale: float, seed: int):
             d = p1 - p0
             norm = np.hypot(d[:, 0], d[:, 1]) + 1e-9
             off = r.choice([-1, 1], size=k) * r.uniform(6, 12, k)
-            x[along] = (p0[:, 0] + p1[:, 0]) / 2 - d[:, 1] / norm * off
-            y[along] = (p0[:, 1] + p1[:, 1]) / 2 + d[:, 0] / norm * off
+            cx, cy, nx, ny = (p0[:, 0] + p1[:, 0]) / 2, (p0[:, 1] + p1[:, 1]) / 2, -d[:, 1] / norm, d[:, 0] / norm
+            # a road along the city's outer edge: furniture on its inner side, else on the road
+            # (the road keeps 2 m inside its district), never outside Urumqi
+            for fix in (-1.0, 0.0):
+                out = ~city.in_districts(cx + nx * off, cy + ny * off)
+                off[out] *= fix
+            x[along], y[along] = cx + nx * off, cy + ny * off
             hit_pt, hit_grid = grid_tree.query(shapely.points(x[along], y[along]), predicate="within")
             sub = np.full(k, -1)
             sub[hit_pt] = hit_grid

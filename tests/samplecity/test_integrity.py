@@ -137,6 +137,20 @@ def test_roads_inside_urumqi_and_their_district(sample_db):
         assert real in names
 
 
+def test_components_and_cases_inside_their_grid_and_district(sample_db):
+    # strictly (the loader allows a few metres at an edge): the generator keeps points clear of
+    # grid edges, and road furniture off the city's outer edge
+    bad = _one(sample_db, """
+        SELECT (SELECT count(*) FROM components m JOIN unit_grids g ON g.code = m.grid_code
+                WHERE NOT ST_Covers(g.geom, ST_PointOnSurface(m.geom))),
+               (SELECT count(*) FROM components m JOIN admin_areas d ON d.code = left(m.code, 6)
+                WHERE NOT ST_Covers(d.geom, ST_PointOnSurface(m.geom))),
+               (SELECT count(*) FROM cases c JOIN unit_grids g ON g.code = c.grid_code
+                WHERE NOT ST_Covers(g.geom, c.geom))""")
+    assert bad == (0, 0, 0)
+    assert _one(sample_db, "SELECT count(*) FROM components WHERE grid_code IS NOT NULL")[0] > 40_000
+
+
 def test_house_numbers_respect_ranges_parity_and_side(sample_db):
     rows = _all(sample_db, """
         WITH h AS (
