@@ -10,7 +10,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from layers.database import conninfo, make_pool
 
 from . import errors
-from .routes import features, geocode, ingest, system, tiles
+from .routes import features, geocode, ingest, maps, system, tiles
 from .settings import ServerSettings, get_server_settings
 from .version import version
 
@@ -48,4 +48,5 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     ingest.install(app)
     tiles.install(app)
     geocode.install(app)
+    maps.install(app)
     return app
