@@ -5,14 +5,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
+
+from api.cli import main
 
 URBANGIS = str(Path(sys.executable).parent / "urbangis")
 
-COMMANDS = [
-    [], ["serve"], ["db"], ["db", "init"], ["db", "start"], ["db", "stop"], ["db", "status"],
-    ["db", "migrate"], ["db", "reset"], ["db", "up"], ["load"], ["version"],
-]
+
+def _walk(command: click.Command, path: list[str]) -> list[list[str]]:
+    """Every command path of the CLI, so a new command cannot ship without --help."""
+    paths = [path]
+    if isinstance(command, click.Group):
+        for name, sub in sorted(command.commands.items()):
+            paths += _walk(sub, [*path, name])
+    return paths
+
+
+COMMANDS = _walk(main, [])
+
+
+def test_the_documented_commands_exist():
+    names = {" ".join(p) for p in COMMANDS}
+    assert {"serve", "db init", "db start", "db stop", "db status", "db migrate", "db reset", "load",
+            "version", "samples generate", "samples queries", "geocode", "reverse"} <= names
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda a: " ".join(a) or "urbangis")
