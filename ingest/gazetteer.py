@@ -25,6 +25,7 @@ from psycopg.pq import TransactionStatus
 from layers.contract import BY_NAME, LAYERS, Layer
 
 from . import crs as crs_mod
+from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
 from .formats import ReadError, detect_kind, list_layers, open_layer
@@ -247,9 +248,19 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
     if options.replace:
         result.deleted = merge_mod.replace(conn, layer)
-    stage, issues_table = staging.create(conn, layer)
     total = reader.total
     progress(layer.name, 0, total, "reading")
+    if direct_mod.eligible(conn, layer, total):
+        try:
+            with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
+                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0)
+        except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+            log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
+                     if isinstance(exc, psycopg.Error) else exc)
+            result.rows = 0
+        else:
+            return done
+    stage, issues_table = staging.create(conn, layer)
     try:
         def prepared():
             for batch in reader.batches(options.batch_size):
@@ -298,6 +309,32 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     log.info("%s: %d rows from %s (%s): %d inserted, %d updated, %d unchanged, %d rejected in %.1f s",
              layer.name, result.rows, task.label, source.label, result.inserted, result.updated,
              result.unchanged, result.rejected, result.seconds)
+    return result
+
+
+def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, source: crs_mod.SourceCRS,
+                 mapping: dict[str, str], result: LayerReport, t0: float) -> LayerReport:
+    """The direct lane (ingest/direct.py) of a big load into an empty layer."""
+    conn, options, layer = ctx.conn, ctx.options, task.layer
+    progress = options.progress or (lambda *_: None)
+    try:
+        out, stage, issues_table = direct_mod.load(
+            conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
+            lambda done, phase: progress(layer.name, done, reader.total, phase))
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    result.rows = out.rows
+    if result.rows != reader.total:
+        raise LoadError(f"{task.label}: the file says it holds {reader.total} rows but only {result.rows} could "
+                        "be read; it is truncated or damaged")
+    _collect(ctx, task, stage, issues_table, result)
+    result.inserted = out.inserted
+    result.unchanged = result.updated = 0
+    conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
+    result.seconds = time.perf_counter() - t0
+    progress(layer.name, result.rows, result.rows, "done")
+    log.info("%s: %d rows from %s (%s): %d inserted (direct), %d rejected in %.1f s", layer.name, result.rows,
+             task.label, source.label, result.inserted, result.rejected, result.seconds)
     return result
 
 

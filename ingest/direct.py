@@ -1,0 +1,219 @@
+"""The direct lane of a bulk load into an empty layer: rows that pass every check in the reading
+process (validate/prechecks.py) are COPYed straight into the layer's table; the few others go
+through the staging table, where the SQL checks word the report and the merge inserts the good
+ones. The table's primary key and secondary indexes are dropped first and built once at the end.
+
+It all runs inside a savepoint of the load's transaction (one transaction, nothing half-done).
+Anything this lane cannot settle exactly the way the staging lane would (a duplicate key, a row the
+table's constraints refuse, the table no longer empty) raises :class:`Fallback` or a database
+error; the caller rolls back to the savepoint and loads the layer again through staging, which
+names every row. So the direct lane changes how fast a clean file loads, never what is loaded or
+reported.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
+from psycopg import sql
+
+from layers.contract import Layer
+
+from . import crs as crs_mod
+from . import merge as merge_mod
+from . import staging
+from .formats.base import Batch
+from .validate import check_relations, geometry_checks
+from .validate.prechecks import Points, PreChecker, supported, to_table_geometry
+from .validate.relations import Checker
+
+log = logging.getLogger("urbangis.ingest")
+
+DIRECT_ROWS = 10_000  # smaller loads are not worth the reference fetch and the index rebuild
+
+
+class Fallback(Exception):
+    """The direct lane cannot settle this load exactly; load the layer through staging instead."""
+
+
+@dataclass
+class DirectResult:
+    rows: int = 0
+    inserted: int = 0  # straight into the table plus merged from staging
+    staged: int = 0  # rows that took the staging lane
+
+
+def eligible(conn: psycopg.Connection, layer: Layer, total: int | None) -> bool:
+    """A big load of a layer whose checks all have Python twins into a table that is empty now."""
+    return total is not None and total >= DIRECT_ROWS and supported(layer) and merge_mod.is_empty(conn, layer)
+
+
+def _primary_key(conn: psycopg.Connection, layer: Layer) -> tuple[str, str] | None:
+    """(name, definition) of the table's primary key, unless a foreign key depends on it."""
+    return conn.execute(
+        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+        "AND contype = 'p' AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = %s::regclass "
+        "AND f.contype = 'f')", (layer.table, layer.table)).fetchone()
+
+
+def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_mod.SourceCRS,
+         mapping: dict[str, str], prefetch: Callable,
+         progress: Callable[[int, str], None]) -> tuple[DirectResult, str, str]:
+    """Load ``batches`` (already opened reader batches) into the empty table; returns the counts and
+    the staging and issues tables (holding the staging lane's rows and every issue)."""
+    t0 = time.perf_counter()
+    t = sql.Identifier(layer.table)
+    # exclusive until the commit (the indexes are dropped anyway); then make sure it is still empty
+    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
+    if not merge_mod.is_empty(conn, layer):
+        raise Fallback(f"{layer.table} is no longer empty")
+    pk = _primary_key(conn, layer)
+    if pk is not None:
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(pk[0])))
+    indexes = merge_mod.drop_indexes(conn, layer)
+    stage, issues_table = staging.create(conn, layer)
+    pre = PreChecker(conn, layer)
+    names = [f.name for f in staging.stage_fields(layer)]
+    target = [sql.Identifier(n) for n in names] + [sql.Identifier("attrs"), sql.Identifier("geom")]
+    copy_table = sql.SQL("COPY {} ({}) FROM STDIN").format(t, sql.SQL(", ").join(target))
+    out = DirectResult()
+
+    as_csv = all(f.kind == "text" for f in staging.stage_fields(layer))
+    if as_csv:
+        copy_table = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(t, sql.SQL(", ").join(target))
+
+    def prepared():
+        for batch in batches:
+            yield _split(batch, convert, source, pre, names, layer, as_csv)
+
+    t_copy = 0.0
+    with contextlib.closing(prefetch(prepared())) as items:
+        for n, fast, slow, issues in items:
+            tc = time.perf_counter()
+            n_fast = fast[0] if as_csv else len(fast[0])
+            if n_fast:
+                with conn.cursor().copy(copy_table) as copy:
+                    if as_csv:
+                        copy.write(fast[1])
+                    else:
+                        for row in zip(*fast):
+                            copy.write_row(row)
+            if slow[0]:
+                staging.copy_rows(conn, stage, slow[:-1], slow[-1])
+            if issues:
+                staging.copy_issues(conn, issues_table, issues)
+            t_copy += time.perf_counter() - tc
+            out.rows += n
+            out.inserted += n_fast
+            out.staged += len(slow[0])
+            progress(out.rows, "reading")
+    t_read = time.perf_counter()
+    progress(out.rows, "validating")
+    # the table's own deferred foreign keys have a check pending per row, and ALTER TABLE refuses to
+    # run over pending checks: run them now (the rows' parents were checked above, so they pass)
+    deferred = [r[0] for r in conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' AND condeferred",
+        (layer.table,))]
+    if deferred:
+        fks = sql.SQL(", ").join(sql.Identifier(n) for n in deferred)
+        conn.execute(sql.SQL("SET CONSTRAINTS {} IMMEDIATE").format(fks))
+        conn.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(fks))
+    if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it
+        conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(pk[0]), sql.SQL(pk[1])))
+    if out.staged:
+        if out.staged >= 10_000:
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+        # a staged key that is also among the direct rows: the staging lane would call one of them a
+        # duplicate, and only it knows which came first; so let it (the key's index answers this)
+        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} x ON x.{k} = s.{k})").format(
+                s=sql.Identifier(stage), t=t, k=sql.Identifier(layer.key))).fetchone()[0]:
+            raise Fallback("a key of a staged row is also among the direct rows")
+        checker = Checker(conn, layer, stage, issues_table, mapping)
+        geometry_checks(checker)
+        check_relations(checker)
+    t_check = time.perf_counter()
+    progress(out.rows, "merging")
+    if out.staged:
+        out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
+    merge_mod.create_indexes(conn, indexes)
+    log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
+              "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
+              t_check - t_read, time.perf_counter() - t_check)
+    return out, stage, issues_table
+
+
+def _split(batch: Batch, convert, source: crs_mod.SourceCRS, pre: PreChecker, names: list[str], layer: Layer,
+           as_csv: bool):
+    """Convert and check one batch: (rows, direct rows, staging columns, issues). The direct rows
+    are CSV for COPY when every column is text (written by Arrow, not row by row in Python)."""
+    columns, issues = convert(batch)
+    n = len(batch)
+    raw = batch.geoms is None and batch.wkb is not None and source.is_target  # WKB as it came is usable
+    points = None
+    if raw:
+        points = Points(batch.wkb)
+        geoms = np.full(n, None, dtype=object)
+        rest = np.flatnonzero(~points.mask)
+        if len(rest):
+            geoms[rest] = shapely.from_wkb(np.asarray([batch.wkb[i] for i in rest], dtype=object), on_invalid="ignore")
+    elif batch.geoms is not None:
+        geoms = batch.geoms
+    elif batch.wkb is not None:
+        geoms = shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore")
+    else:
+        geoms = np.full(n, None, dtype=object)
+    if not raw and not source.is_target:
+        geoms = crs_mod.to_target(geoms, source)
+    typed = dict(zip(names, columns[1:-1]))
+    ok = pre.passes(typed, geoms, points)
+    bad = [it.row for it in issues if it.severity == "error" and it.row is not None]
+    if bad:
+        at = {int(r): i for i, r in enumerate(batch.rows)}
+        ok[[at[r] for r in bad if r in at]] = False
+    for field, values in pre.derive(typed, geoms, points, ok).items():
+        columns[names.index(field) + 1] = values
+    fast_rows, slow_rows = np.flatnonzero(ok), np.flatnonzero(~ok)
+    fast_list, slow_list = fast_rows.tolist(), slow_rows.tolist()
+    if not len(slow_rows):
+        fast = [list(c) for c in columns[1:-1]]
+        fast.append(["{}" if a is None else a for a in columns[-1]])
+    else:
+        fast = [[c[i] for i in fast_list] for c in columns[1:-1]]
+        fast.append(["{}" if columns[-1][i] is None else columns[-1][i] for i in fast_list])
+    fast.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
+    slow = [[c[i] for i in slow_list] for c in columns]
+    slow.append([None if batch.wkb[i] is None else batch.wkb[i].hex() for i in slow_list] if raw
+                else shapely.to_wkb(geoms[slow_rows], hex=True).tolist())
+    if as_csv:
+        fast[-2] = [a if isinstance(a, str) else json.dumps(a.obj, ensure_ascii=False) for a in fast[-2]]
+        out = io.BytesIO()
+        pacsv.write_csv(pa.table([pa.array(c, type=pa.string()) for c in fast], names=[str(i) for i in range(len(fast))]),
+                        out, pacsv.WriteOptions(include_header=False))
+        fast = (len(fast_rows), out.getvalue())
+    return n, fast, slow, issues
+
+
+def _table_hex(rows: np.ndarray, wkb: list | None, geoms: np.ndarray, layer: Layer) -> list:
+    """Hex WKB of the geometries of ``rows`` as the table stores them; the file's own WKB where it
+    already is that (no GEOS round trip)."""
+    if wkb is None:
+        return shapely.to_wkb(to_table_geometry(geoms[rows], layer), hex=True).tolist()
+    out = [wkb[i].hex() for i in rows.tolist()]
+    if layer.geometry in ("multipolygon", "multilinestring"):
+        single = 3 if layer.geometry == "multipolygon" else 1
+        g = geoms[rows]
+        conv = np.flatnonzero(shapely.get_type_id(g) == single)
+        if len(conv):
+            for k, h in zip(conv.tolist(), shapely.to_wkb(to_table_geometry(g[conv], layer), hex=True).tolist()):
+                out[k] = h
+    return out

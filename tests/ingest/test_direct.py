@@ -1,0 +1,137 @@
+"""The direct lane (ingest/direct.py): a big load into an empty layer COPYs the rows that pass every
+check straight into the table. It must load and report exactly what the staging lane would, fall
+back to staging for what it cannot settle, and leave nothing behind when the load fails."""
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from ingest import direct
+from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from layers import database as db
+
+from tests.conftest import new_database
+
+from .city import grid_box
+from .util import box, feature, fingerprint, point, write_geojson
+
+
+def _lane(monkeypatch, lane: str) -> None:
+    monkeypatch.setattr(direct, "DIRECT_ROWS", 1 if lane == "direct" else 10 ** 12)
+
+
+def _issues(report_path) -> list[tuple]:
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    return sorted((i["layer"], i["row"], i["field"], str(i["value"]), i["reason"], i["severity"])
+                  for i in report["issues"])
+
+
+def _direct_layers(caplog) -> set[str]:
+    return {r.getMessage().split(":")[0] for r in caplog.records if "inserted (direct)" in r.getMessage()}
+
+
+def test_whole_city_direct_equals_staging(city_dir, monkeypatch, caplog):
+    """Every layer with a direct lane loads into an empty database exactly as through staging."""
+    results = {}
+    for lane in ("staging", "direct"):
+        _lane(monkeypatch, lane)
+        info = new_database()
+        try:
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(info) as conn:
+                report = load_gazetteer(conn, city_dir)
+            results[lane] = (fingerprint(info), [(r.layer, r.rows, r.inserted, r.rejected) for r in report.layers])
+            if lane == "direct":
+                assert {"unit_grids", "components", "roads", "courtyards", "storefronts"} <= _direct_layers(caplog)
+        finally:
+            db.drop_database(info)
+    assert results["direct"] == results["staging"]
+
+
+def _components(bad: bool) -> list[dict]:
+    """Good components in the test grids, and (``bad``) one of each problem the checks find."""
+    feats = []
+    for i in range(3):
+        x0, y0, x1, y1 = grid_box(i)
+        for k in range(4):
+            feats.append(feature({"code": f"650102010100{i}{k:03d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"},
+                                 point(x0 + 0.0002 * (k + 1), y0 + 0.0004)))
+    # no grid code: derived from the location by the merge
+    feats.append(feature({"code": "6501020101009001", "name": "井盖"}, point(87.6190, 43.7894)))
+    # a line and a polygon component
+    feats.append(feature({"code": "6501020201009002", "name": "护栏", "grid_code": "650102003001001"},
+                         {"type": "LineString", "coordinates": [[87.6187, 43.7893], [87.6192, 43.7893]]}))
+    feats.append(feature({"code": "6501020301009003", "name": "绿地", "grid_code": "650102003001002"},
+                         box(87.6199, 43.7892, 87.6202, 43.7895)))
+    if bad:
+        feats += [
+            feature({"code": "65010201010X9004", "name": "井盖"}, point(87.6190, 43.7894)),  # code format
+            feature({"code": "6501020101009005", "name": "井盖", "grid_code": "650102003001099"},
+                    point(87.6190, 43.7894)),  # unknown grid
+            feature({"code": "6501020101009006", "name": "井盖", "grid_code": "650102003001003"},
+                    point(87.6190, 43.7894)),  # in grid 001, says 003
+            feature({"code": "6501020101009007", "name": "井盖"}, point(87.45395, 43.68067)),  # other district
+            feature({"code": "6501020301009008", "name": "绿地", "grid_code": "650102003001002"},
+                    {"type": "Polygon", "coordinates": [[[87.6199, 43.7892], [87.6202, 43.7895], [87.6202, 43.7892],
+                                                         [87.6199, 43.7895], [87.6199, 43.7892]]]}),  # bow-tie
+            feature({"code": "6501020101009009", "name": "井盖"}, None),  # no geometry
+            feature({"code": "6501020101009010", "name": "井盖"}, point(43.7894, 87.6190)),  # swapped
+            feature({"code": "6501020101009011", "name": ""}, point(87.6190, 43.7894)),  # no name
+            feature({"code": "6508020101009012", "name": "井盖"}, point(87.6190, 43.7894)),  # unknown district
+        ]
+    return feats
+
+
+@pytest.mark.parametrize("duplicate", [False, True])
+def test_bad_rows_reported_as_through_staging(city_db, tmp_path, monkeypatch, caplog, duplicate):
+    """--replace --skip-invalid of components with one of each problem: the same rows loaded, the
+    same issues reported, whichever lane; a duplicated code sends the direct lane back to staging."""
+    feats = _components(bad=True)
+    if duplicate:
+        feats.append(feature({"code": "6501020101000001", "name": "井盖", "grid_code": "650102003001001"},
+                             point(87.6187, 43.7894)))
+    path = write_geojson(tmp_path / "components.geojson", feats)
+    out = {}
+    for lane in ("staging", "direct"):
+        _lane(monkeypatch, lane)
+        caplog.clear()
+        report_path = tmp_path / f"{lane}.json"
+        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+        layer = report.layers[0]
+        out[lane] = (fingerprint(city_db), _issues(report_path), layer.inserted, layer.rejected, layer.warnings)
+        rejected = json.loads((tmp_path / f"{lane}.rejected.geojson").read_text(encoding="utf-8"))
+        out[lane] += (sorted(f["properties"]["_row"] for f in rejected["features"]),)
+        if lane == "direct":
+            fell_back = any("loading through staging instead" in r.getMessage() for r in caplog.records)
+            assert fell_back == duplicate and (_direct_layers(caplog) == set()) == duplicate
+    assert out["direct"] == out["staging"]
+    assert out["direct"][3] == 8 + duplicate and out["direct"][4] == 1  # the bow-tie is repaired, with a warning
+    assert out["direct"][2] == 15 + 1
+
+
+def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypatch):
+    """The primary key and indexes dropped for the direct lane come back with the rollback."""
+    _lane(monkeypatch, "direct")
+
+    def schema():
+        with db.connect(city_db) as conn:
+            return conn.execute("SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes "
+                                "WHERE tablename = 'components'").fetchone()[0]
+
+    def stop(layer, done, total, phase):
+        if phase == "done":
+            raise LoadError("stop after the load")
+
+    before, data = schema(), fingerprint(city_db)
+    assert "components_pkey" in before and "components_geom" in before
+    path = write_geojson(tmp_path / "components.geojson", _components(bad=False))
+    with db.connect(city_db) as conn, pytest.raises(LoadError):
+        load_gazetteer(conn, path, LoadOptions(replace=True, progress=stop))
+    assert schema() == before and fingerprint(city_db) == data
+    with db.connect(city_db) as conn:  # and a load that goes through is keyed and indexed as before
+        load_gazetteer(conn, path, LoadOptions(replace=True))
+        assert conn.execute("SELECT count(*) FROM components").fetchone()[0] == 15
+    assert schema() == before
