@@ -206,6 +206,8 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     from ingest.gazetteer import LoadError, LoadOptions, database_is_empty, load_gazetteer, report_paths
     from ingest.report import layers_table, table
 
+    from .addresses import lazy_address_geocoder
+
     source = source or DEFAULT_SAMPLE
     crs = None
     if source_crs:
@@ -230,7 +232,7 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     info = db.conninfo()
     options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
                           report_path=report_path, progress=progress, encoding=encoding,
-                          geocode=_lazy_geocode(info))
+                          geocode=lazy_address_geocoder(info))
     report = None
     try:
         with db.connect(info) as conn:
@@ -267,21 +269,6 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
         _fail(failure)
     click.echo(f"loaded {report.loaded} rows ({', '.join(f'{r.layer} {r.loaded}' for r in report.layers)}) "
                f"from {source}" + (f"; {report.rejected} rows rejected, see the report" if report.rejected else ""))
-
-
-def _lazy_geocode(info: str):
-    """The server's address geocoder, imported only when a file has addresses to geocode (its
-    module brings FastAPI, a noticeable share of a small load's start-up)."""
-    impl: list = []
-
-    def geocode(addresses):
-        if not impl:
-            from .routes.ingest import lazy_address_geocoder
-
-            impl.append(lazy_address_geocoder(info))
-        return impl[0](addresses)
-
-    return geocode
 
 
 def _close_bars(bars: dict) -> None:

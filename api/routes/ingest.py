@@ -14,7 +14,6 @@ import uuid
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
@@ -22,10 +21,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from layers import database as db
 from layers.config import get_settings
 from layers.contract import BY_NAME
 
+from ..addresses import lazy_address_geocoder
 from ..deps import base_url
 from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge
 
@@ -57,31 +56,6 @@ class UnsupportedMediaType(ApiError):
 
 class _TooLarge(Exception):
     pass
-
-
-def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
-    """Addresses -> CGCS2000 (lon, lat) with the geocoder over the database at ``info``; an
-    address that only matches an admin area (a district, a community) counts as not found."""
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-
-    with db.connect(info) as conn:
-        ix = build_index(conn)
-    engine = Geocoder(ix)
-
-    def geocode(addresses: Sequence[str]) -> list:
-        out = []
-        for text in addresses:
-            answer = engine.geocode(text, limit=1)
-            best = answer.candidates[0] if answer.candidates else None
-            if best is None or best.level == "area":
-                out.append(None)
-            else:
-                lon, lat = ix.plane.inv(best.x, best.y)
-                out.append((float(lon), float(lat)))
-        return out
-
-    return geocode
 
 
 def _safe_name(name: str | None) -> str:
@@ -310,15 +284,3 @@ def install(app) -> None:
                 runner.stop()
 
     app.router.lifespan_context = lifespan
-
-
-def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
-    """A geocode function that builds the geocoder's index only if a file needs it."""
-    impl: list = []
-
-    def geocode(addresses):
-        if not impl:
-            impl.append(address_geocoder(info))
-        return impl[0](addresses)
-
-    return geocode

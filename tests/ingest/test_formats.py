@@ -145,7 +145,7 @@ def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
 
 def test_address_column_is_geocoded(city_db, tmp_path):
     """A table without coordinates: each address is geocoded on the way in."""
-    from api.routes.ingest import address_geocoder
+    from api.addresses import address_geocoder
 
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,地址\n"
