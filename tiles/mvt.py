@@ -6,7 +6,7 @@ ST_AsMVT bytes and the layers are concatenated (an MVT is a sequence of layer me
 concatenating single-layer tiles is a valid multi-layer tile)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 from psycopg import sql
@@ -34,6 +34,45 @@ class TileStatement:
     params: dict
 
 
+@dataclass(frozen=True)
+class StoredGeometry:
+    """Geometry a table keeps ready for Web Mercator tiles, in generated columns
+    (layers/migrations/0003_tile_geometry.sql, described by the ``tile_geometry`` table)."""
+
+    mercator: str | None = None  # the source geometry in EPSG:3857
+    # zoom -> (column, ST_Simplify tolerance, extent): ST_AsMVTGeom of the geometry for the whole
+    # zoom level, i.e. in tile units of the zoom (x right, y down), snapped and validated
+    zooms: Mapping[int, tuple[str, float, int]] = field(default_factory=dict)
+
+    def zoom_column(self, coll: Collection, tms_id: str, z: int) -> str | None:
+        """The column holding ``coll``'s tile geometry at zoom ``z``, if it was made exactly as
+        the registry now asks (same simplification, same extent); else None."""
+        if tms_id != "WebMercatorQuad" or self.mercator is None or coll.geometry == "point" or z not in self.zooms:
+            return None
+        column, tol, extent = self.zooms[z]
+        want = tolerance(coll, tms_id, z)
+        if extent != EXTENT or abs(tol - want) > 1e-9 * max(want, 1.0):
+            return None
+        return column
+
+
+TILE_GEOMETRY_SQL = "SELECT table_name, source_column, column_name, zoom, tolerance, extent FROM tile_geometry"
+
+
+def stored_geometry(conn) -> dict[tuple[str, str], StoredGeometry]:
+    """What each table keeps ready for tiles: {(table, source geometry column): StoredGeometry}."""
+    if conn.execute("SELECT to_regclass('tile_geometry')").fetchone()[0] is None:
+        return {}
+    found: dict[tuple[str, str], dict] = {}
+    for table, source, column, zoom, tol, extent in conn.execute(TILE_GEOMETRY_SQL):
+        entry = found.setdefault((table, source), {"mercator": None, "zooms": {}})
+        if zoom is None:
+            entry["mercator"] = column
+        else:
+            entry["zooms"][zoom] = (column, tol, extent)
+    return {key: StoredGeometry(e["mercator"], e["zooms"]) for key, e in found.items()}
+
+
 def tolerance(coll: Collection, tms_id: str, z: int) -> float:
     """The simplification tolerance of ``coll`` at zoom ``z``, in units of the TMS CRS."""
     px = coll.simplify_at(z)
@@ -53,29 +92,59 @@ def _attribute(column: str, data_type: str | None) -> sql.Composable:
     return sql.SQL("{} AS {}").format(expr, sql.Identifier(column))
 
 
-def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | None = None) -> sql.Composed:
+def layer_sql(
+    coll: Collection,
+    tms_id: str,
+    z: int,
+    types: Mapping[str, str] | None = None,
+    stored: StoredGeometry | None = None,
+) -> sql.Composed:
     """A scalar subquery: the MVT bytes of ``coll``'s layer in the tile (empty bytes if none).
 
     The bbox filter runs in the storage CRS, on the table's GiST index, against the tile envelope
-    (plus buffer) transformed once; only the rows it keeps are transformed to the TMS CRS.
+    (plus buffer) transformed once. The rows it keeps are drawn from the table's EPSG:3857 copy
+    of the geometry for Web Mercator tiles where it has one, else transformed to the TMS CRS.
+    Where the table keeps the tile geometry of this zoom (``stored``), features wholly inside the
+    tile take it, translated to the tile; the others are clipped as usual.
     """
     types = types or {}
+    stored = stored or StoredGeometry()
     target = tmslib.srid(tms_id)
-    geom = sql.SQL("t.{}").format(sql.Identifier(coll.geometry_column))
-    if coll.storage_crs != target:
-        geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target))
+    # (point layers read their points through point_cte, in the storage CRS)
+    mercator = stored.mercator if target == 3857 and coll.storage_crs != target and coll.geometry != "point" else None
+    if mercator:
+        geom = sql.SQL("t.{}").format(sql.Identifier(mercator))
+    else:
+        geom = sql.SQL("t.{}").format(sql.Identifier(coll.geometry_column))
+        if coll.storage_crs != target:
+            geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target))
+    # Always the storage column's index: as fast as an index on the EPSG:3857 copy (measured), and
+    # a tile over its feature limit keeps the same features whichever geometry is drawn.
+    filt = sql.SQL("t.{} && {}").format(
+        sql.Identifier(coll.geometry_column),
+        sql.SQL("b.fenv") if coll.storage_crs == target
+        else sql.SQL("ST_Transform(b.fenv, {})").format(sql.Literal(coll.storage_crs)),
+    )
     tol = tolerance(coll, tms_id, z)
     if tol > 0:
         geom = sql.SQL("ST_Simplify({}, {}, true)").format(geom, sql.Literal(tol))
+    mvt_geom = sql.SQL("ST_AsMVTGeom({}, b.env, {}, {}, true)").format(geom, sql.Literal(EXTENT), sql.Literal(BUFFER))
+    zoom_column = stored.zoom_column(coll, tms_id, z)
+    if zoom_column:
+        # Wholly inside the tile (bounding box within the unbuffered envelope): ST_AsMVTGeom would
+        # only translate and snap it, and the stored column was snapped on the same grid, so a
+        # translation by the tile's offset gives the same coordinates (tested byte for byte in
+        # tests/tiles/test_mvt.py). Anything else is clipped.
+        mvt_geom = sql.SQL("CASE WHEN t.{m} @ b.env THEN ST_Translate(t.{c}, b.dx, b.dy) ELSE {g} END").format(
+            m=sql.Identifier(mercator), c=sql.Identifier(zoom_column), g=mvt_geom
+        )
     attrs = [_attribute(c, types.get(c)) for c in coll.tile_columns]
-    filt = sql.SQL("b.fenv") if coll.storage_crs == target else sql.SQL("ST_Transform(b.fenv, {})").format(
-        sql.Literal(coll.storage_crs)
-    )
     common = dict(
         name=sql.Literal(coll.id),
         extent=sql.Literal(EXTENT),
         buffer=sql.Literal(BUFFER),
         geom=geom,
+        mvt_geom=mvt_geom,
         comma=sql.SQL(", ") if attrs else sql.SQL(""),
         attrs=sql.SQL(", ").join(attrs),
         table=sql.Identifier(coll.table),
@@ -85,8 +154,8 @@ def layer_sql(coll: Collection, tms_id: str, z: int, types: Mapping[str, str] | 
     )
     plain = sql.SQL(
         "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
-        "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
-        "FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {limit}"
+        "SELECT {mvt_geom} AS geom{comma}{attrs} "
+        "FROM {table} t CROSS JOIN b WHERE {filt} LIMIT {limit}"
         ") q WHERE q.geom IS NOT NULL)"
     ).format(**common)
     if coll.geometry != "point":
@@ -172,18 +241,21 @@ def _cells_cte(tms_id: str, srid: int) -> sql.Composed:
 
 def _bounds_cte(tms_id: str) -> sql.Composed:
     """The CTE ``b`` with the tile envelope ``env`` and the buffered filter envelope ``fenv``,
-    both in the TMS CRS. MATERIALIZED so they are computed once, not per row."""
+    both in the TMS CRS (and, for Web Mercator, ``dx``, ``dy``: the tile's offset in tile units
+    of its zoom, for stored tile geometry). MATERIALIZED so they are computed once, not per row."""
     margin = sql.Literal(BUFFER / EXTENT)
     if tms_id == "WebMercatorQuad":
         env = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int)")
         fenv = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, margin => {})").format(margin)
+        more = sql.SQL(", -{e} * %(x)s::float8 AS dx, -{e} * %(y)s::float8 AS dy").format(e=sql.Literal(EXTENT))
     else:
         srid = sql.Literal(tmslib.srid(tms_id))
         env = sql.SQL("ST_MakeEnvelope(%(l)s, %(b)s, %(r)s, %(t)s, {})").format(srid)
         fenv = sql.SQL(
             "ST_Expand(ST_MakeEnvelope(%(l)s, %(b)s, %(r)s, %(t)s, {}), (%(r)s - %(l)s) * {})"
         ).format(srid, margin)
-    return sql.SQL("WITH b AS MATERIALIZED (SELECT {} AS env, {} AS fenv)").format(env, fenv)
+        more = sql.SQL("")
+    return sql.SQL("WITH b AS MATERIALIZED (SELECT {} AS env, {} AS fenv{})").format(env, fenv, more)
 
 
 def params(tms_id: str, z: int, x: int, y: int) -> dict:
@@ -200,13 +272,18 @@ def tile_sql(
     z: int,
     types: Mapping[str, Mapping[str, str]] | None = None,
     extra: Sequence[sql.Composable] = (),
+    stored: Mapping[tuple[str, str], StoredGeometry] | None = None,
 ) -> sql.Composed:
     """The statement returning one row: ``tile`` (the MVT of ``layers`` that are shown at zoom
-    ``z``, concatenated) followed by the ``extra`` expressions."""
+    ``z``, concatenated) followed by the ``extra`` expressions. ``stored``: what the tables keep
+    ready for tiles (:func:`stored_geometry`); without it every feature is transformed and clipped."""
     types = types or {}
+    stored = stored or {}
     shown = [c for c in layers if c.in_zoom(z)]
     body = (
-        sql.SQL(" || ").join(layer_sql(c, tms_id, z, types.get(c.table)) for c in shown)
+        sql.SQL(" || ").join(
+            layer_sql(c, tms_id, z, types.get(c.table), stored.get((c.table, c.geometry_column))) for c in shown
+        )
         if shown
         else sql.SQL("''::bytea")
     )

@@ -18,12 +18,18 @@ from .conftest import CENTRE, FIRST_GRID, IN_FIRST_GRID, N_CASES
 WEB = morecantile.tms.get("WebMercatorQuad")
 
 
-def render(info, layers, tms_id, z, x, y) -> dict:
+def render_raw(info, layers, tms_id, z, x, y, stored: bool = True) -> bytes:
+    """The tile's MVT bytes, as the server makes them (``stored``: using the geometry the tables
+    keep ready for tiles) or clipping every feature from its stored geometry."""
     with db.connect(info) as conn:
         types = mvt.column_types(conn, [c.table for c in layers])
-        query = mvt.tile_sql(layers, tms_id, z, types)
-        raw = conn.execute(query, mvt.params(tms_id, z, x, y)).fetchone()[0]
-    return mapbox_vector_tile.decode(bytes(raw), default_options={"y_coord_down": True})
+        query = mvt.tile_sql(layers, tms_id, z, types, stored=mvt.stored_geometry(conn) if stored else None)
+        return bytes(conn.execute(query, mvt.params(tms_id, z, x, y)).fetchone()[0])
+
+
+def render(info, layers, tms_id, z, x, y) -> dict:
+    raw = render_raw(info, layers, tms_id, z, x, y)
+    return mapbox_vector_tile.decode(raw, default_options={"y_coord_down": True})
 
 
 def centre_tile(z: int, tms_id: str = "WebMercatorQuad") -> morecantile.Tile:
@@ -120,3 +126,95 @@ def test_an_empty_tile_is_empty_bytes(tiles_db):
         query = mvt.tile_sql(list(registry().values()), "WebMercatorQuad", 12)
         raw = conn.execute(query, mvt.params("WebMercatorQuad", 12, 0, 0)).fetchone()[0]
     assert bytes(raw) == b""
+
+
+# -- geometry kept ready for tiles (layers/migrations/0003_tile_geometry.sql) -------------------
+COMMUNITY_SQL = (
+    "INSERT INTO admin_areas (code, name, level, parent_code) VALUES ('650102', '天山区', 'district', '650100'), "
+    "('650102003', '燕儿窝街道', 'street', '650102'), ('650102003001', '南湖社区', 'community', '650102003')"
+)
+
+
+def _grid_tiles(info, z: int) -> list[tuple[int, int, int]]:
+    """Every WebMercatorQuad tile of zoom ``z`` that the unit grids touch."""
+    with db.connect(info) as conn:
+        w, s, e, n = conn.execute("SELECT ST_XMin(x), ST_YMin(x), ST_XMax(x), ST_YMax(x) "
+                                  "FROM (SELECT ST_Extent(geom) AS x FROM unit_grids) g").fetchone()
+    return [(t.z, t.x, t.y) for t in WEB.tiles(w, s, e, n, [z])]
+
+
+def test_stored_tile_geometry_gives_the_very_same_tiles(fresh_db):
+    # 30 x 30 unit grids (about 120 m x 170 m, slightly rotated so edges are not axis-parallel)
+    # around the corner of the z10 tile over the old town: at every zoom some lie wholly inside a
+    # tile and some cross its edges
+    b = WEB.bounds(WEB.tile(*CENTRE, 10))
+    with db.connect(fresh_db) as conn:
+        conn.execute(COMMUNITY_SQL)
+        conn.execute(
+            "INSERT INTO unit_grids (code, community_code, geom) "
+            "SELECT '650102003001' || lpad((r * 30 + c + 1)::text, 3, '0'), '650102003001', ST_Multi(ST_Rotate("
+            "ST_MakeEnvelope(%(x)s + c * 0.0015, %(y)s + r * 0.0015, %(x)s + (c + 1) * 0.0015, %(y)s + (r + 1) * 0.0015, 4490), "
+            "0.05, ST_Point(%(x)s + c * 0.0015, %(y)s + r * 0.0015))) "
+            "FROM generate_series(0, 29) r, generate_series(0, 29) c",
+            {"x": b.left - 15 * 0.0015, "y": b.bottom - 15 * 0.0015})
+        conn.commit()
+        stored = mvt.stored_geometry(conn)[("unit_grids", "geom")]
+    assert stored.mercator == "geom_3857" and sorted(stored.zooms) == [10, 11, 12, 13]
+    grids = dataclasses.replace(registry()["unit_grids"], minzoom=10)
+    inside = crossing = 0
+    for z in range(10, 15):  # stored geometry z10-z13; z14 draws from the EPSG:3857 copy
+        for z_, x, y in _grid_tiles(fresh_db, z):
+            fast = render_raw(fresh_db, [grids], "WebMercatorQuad", z_, x, y)
+            assert fast == render_raw(fresh_db, [grids], "WebMercatorQuad", z_, x, y, stored=False), (z_, x, y)
+            with db.connect(fresh_db) as conn:
+                a, c = conn.execute(
+                    "SELECT count(*) FILTER (WHERE geom_3857 @ e), count(*) FILTER (WHERE NOT geom_3857 @ e) "
+                    "FROM unit_grids, ST_TileEnvelope(%s, %s, %s) e WHERE geom_3857 && e", (z_, x, y)).fetchone()
+            if z_ <= 13:
+                inside, crossing = inside + a, crossing + c
+    # both branches were taken: grids wholly inside a tile (stored) and grids across an edge (clipped)
+    assert inside > 1000 and crossing > 100, (inside, crossing)
+
+
+def test_stored_tile_geometry_is_used_only_as_the_registry_asks(tiles_db):
+    with db.connect(tiles_db) as conn:
+        stored = mvt.stored_geometry(conn)[("unit_grids", "geom")]
+    grids = dataclasses.replace(registry()["unit_grids"], minzoom=10)
+    assert stored.zoom_column(grids, "WebMercatorQuad", 12) == "tile_z12"
+    assert stored.zoom_column(grids, "WebMercatorQuad", 14) is None  # none kept for z14
+    assert stored.zoom_column(grids, "WorldCRS84Quad", 12) is None  # Web Mercator only
+    other = dataclasses.replace(grids, simplify={0: 2.0})  # a registry that simplifies more
+    assert stored.zoom_column(other, "WebMercatorQuad", 12) is None
+    t = WEB.tile(*IN_FIRST_GRID, 12)
+    assert render_raw(tiles_db, [other], "WebMercatorQuad", t.z, t.x, t.y) == render_raw(
+        tiles_db, [other], "WebMercatorQuad", t.z, t.x, t.y, stored=False)
+
+
+def test_stored_tile_geometry_follows_the_data(fresh_db):
+    grids = registry()["unit_grids"]
+    square = "ST_Multi(ST_MakeEnvelope(%s, %s, %s + 0.0015, %s + 0.0015, 4490))"
+    x0, y0 = IN_FIRST_GRID
+    t = WEB.tile(x0, y0, 13)
+    with db.connect(fresh_db) as conn:
+        conn.execute(COMMUNITY_SQL)
+        conn.execute(f"INSERT INTO unit_grids (code, community_code, geom) VALUES ('650102003001001', '650102003001', {square})",
+                     (x0, y0, x0, y0))
+        conn.commit()
+    before = render(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y)["unit_grids"]["features"][0]["geometry"]
+    with db.connect(fresh_db) as conn:  # move it by a few metres, as any program might
+        conn.execute(f"UPDATE unit_grids SET geom = {square}", (x0 + 0.0001, y0, x0 + 0.0001, y0))
+        conn.commit()
+    after = render_raw(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y)
+    assert after == render_raw(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y, stored=False)
+    assert mapbox_vector_tile.decode(after, default_options={"y_coord_down": True})["unit_grids"]["features"][0]["geometry"] != before
+
+
+def test_tile_geometry_columns_are_generated_and_point_layers_have_none(empty_db):
+    with db.connect(empty_db) as conn:
+        described = conn.execute("SELECT table_name, column_name FROM tile_geometry").fetchall()
+        generated = set(conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND is_generated = 'ALWAYS'").fetchall())
+    assert described and set(described) <= generated  # kept in step with `geom` by PostgreSQL itself
+    points = {c.table for c in registry().values() if c.geometry == "point"}
+    assert points and not points & {t for t, _ in described}  # point layers load as fast as before
