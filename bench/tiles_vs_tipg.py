@@ -9,6 +9,7 @@ areas come up as often as users would ask for them.
 
     .venv/bin/python bench/tiles_vs_tipg.py                   # 1M cases, 25 tiles per zoom
     .venv/bin/python bench/tiles_vs_tipg.py --per-zoom 5      # a quick run
+    .venv/bin/python bench/tiles_vs_tipg.py --layers unit_grids   # one layer's tiles only
 
 tipg (PyPI) is installed in its own venv, .urbangis/bench-venv, never in the project's .venv.
 Both servers are one uvicorn worker pinned to CPU 1 (taskset), both reach PostgreSQL over TCP
@@ -17,8 +18,10 @@ pinned. All three servers run at once but are asked one at a time: after one war
 target (for "cache on" it fills the cache, so its timed passes are all hits), --repeat rounds
 each make one pass over the whole list per target in turn (raw, off, on, tipg), so that whatever
 else the machine does weighs on all alike; each figure is the median pass. Requests send
-Accept-Encoding: gzip and the client does not decompress. The raw client uses the same TCP
-connection string and session options as our server's tile pool.
+Accept-Encoding: gzip and the client does not decompress. The raw client runs the very
+statement our server runs with its cache off (composed by the same TileService code: the tile
+and the tileset's state in one statement), prepared and fetched in binary as the server does,
+over the same TCP connection string with the tile pool's session options.
 
 Both servers get the same work where their options allow: tipg is asked for the same properties
 (`properties=`) and feature limit (`limit=`), its tile buffer is set to ours (64), and the bench
@@ -57,7 +60,7 @@ from layers import database as db  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
 from layers.registry import load_registry  # noqa: E402
 from tiles import mvt  # noqa: E402
-from tiles.tilesets import tile_conninfo  # noqa: E402
+from tiles.tilesets import TileService, collection_tileset, tile_conninfo  # noqa: E402
 
 WORK = ROOT / ".urbangis" / "bench"
 BENCH_VENV = ROOT / ".urbangis" / "bench-venv"
@@ -127,11 +130,13 @@ def bench_registry() -> Path:
     return path
 
 
-def tile_list(info: str, per_zoom: int) -> dict[str, list[tuple[int, int, int]]]:
-    """For each layer, per_zoom tiles at each of z10-z16 under seeded random features."""
+def tile_list(info: str, per_zoom: int, layers=tuple(LAYERS)) -> dict[str, list[tuple[int, int, int]]]:
+    """For each layer, per_zoom tiles at each of z10-z16 under seeded random features (a layer's
+    list does not depend on which other layers are benched)."""
     out = {}
     with db.connect(info) as conn:
-        for layer, key in LAYERS.items():
+        for layer in layers:
+            key = LAYERS[layer]
             n = per_zoom * len(ZOOMS)
             rows = conn.execute(
                 f"SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM {layer} "
@@ -252,19 +257,24 @@ class HttpTarget:
 
 
 class RawTarget:
-    """The same ST_AsMVT statements our server runs, from psycopg, on a tile session."""
+    """The very statement our server runs for a tile with its cache off (the tile and the
+    tileset's state, composed by the same TileService code), from psycopg, prepared, on a
+    connection with the tile pool's session options."""
 
     def __init__(self, info: str, layer, tiles: list[tuple[int, int, int]]) -> None:
         self.conn = psycopg.connect(tile_conninfo(info), autocommit=True)
-        types = mvt.column_types(self.conn, [layer.table])
-        self.queries = {z: mvt.tile_sql([layer], "WebMercatorQuad", z, types).as_string(self.conn) for z in ZOOMS}
+        service = TileService(None, None, db.database_name(info))  # composes SQL only; no pool used
+        ts = collection_tileset(layer)
+        self.queries = {z: service.statement(self.conn, ts, "WebMercatorQuad", z, True) for z in ZOOMS}
+        self.tables = list(ts.tables)
         self.tiles = tiles
 
     def one_pass(self) -> tuple[int, list[float]]:
         size, spent = 0, []
         for z, x, y in self.tiles:
             t0 = time.perf_counter()
-            row = self.conn.execute(self.queries[z], mvt.params("WebMercatorQuad", z, x, y), prepare=True).fetchone()
+            params = {**mvt.params("WebMercatorQuad", z, x, y), "tables": self.tables}
+            row = self.conn.execute(self.queries[z], params, prepare=True, binary=True).fetchone()
             size += len(row[0])
             spent.append(time.perf_counter() - t0)
         return size, spent
@@ -311,7 +321,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="timed passes per target; the median is kept (default 3)")
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight (default 1: time per tile)")
     ap.add_argument("--db", default="urbangis_bench_tiles", help="bench database name")
+    ap.add_argument("--layers", default=",".join(LAYERS),
+                    help=f"comma-separated layers to bench (default: {','.join(LAYERS)}); tipg serves both tables either way")
     args = ap.parse_args()
+    layers = [name.strip() for name in args.layers.split(",") if name.strip()]
+    if not layers or set(layers) - set(LAYERS):
+        ap.error(f"--layers: choose from {', '.join(LAYERS)}")
 
     WORK.mkdir(parents=True, exist_ok=True)
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -319,7 +334,7 @@ def main() -> None:
     url = tcp_url(info)
     registry_path = bench_registry()
     colls = load_registry(registry_path)
-    tiles = tile_list(info, args.per_zoom)
+    tiles = tile_list(info, args.per_zoom, layers)
     uvicorn_tipg = ensure_tipg()
 
     ours_env = {**os.environ, "URBANGIS_DATABASE_URL": url, "URBANGIS_COLLECTIONS": str(registry_path),
@@ -338,7 +353,7 @@ def main() -> None:
         q = f"?properties={','.join(c.tile_columns)}&limit={c.tile_feature_limit}"
         return [f"/collections/public.{layer}/tiles/WebMercatorQuad/{z}/{x}/{y}{q}" for z, x, y in tiles[layer]]
 
-    results: dict[str, dict] = {layer: {"tiles": len(tiles[layer])} for layer in LAYERS}
+    results: dict[str, dict] = {layer: {"tiles": len(tiles[layer])} for layer in layers}
     servers = {}
     shutil.rmtree(cache_dir, ignore_errors=True)
     try:
@@ -350,7 +365,7 @@ def main() -> None:
         ):
             log(f"starting {name} ...")
             servers[name] = Server(name, argv, env, "/healthz")
-        for layer in LAYERS:
+        for layer in layers:
             log(f"{layer}: {len(tiles[layer])} tiles, raw / urbangis off / urbangis on / tipg, 1 + {args.repeat} rounds ...")
             targets = {
                 "raw": RawTarget(url, colls[layer], tiles[layer]),
