@@ -191,29 +191,44 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, pre: PreChecker, na
         fast = [[c[i] for i in fast_list] for c in columns[1:-1]]
         fast.append(["{}" if columns[-1][i] is None else columns[-1][i] for i in fast_list])
     fast.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
+    if not as_csv:
+        fast[-1] = fast[-1].to_pylist()
     slow = [[c[i] for i in slow_list] for c in columns]
     slow.append([None if batch.wkb[i] is None else batch.wkb[i].hex() for i in slow_list] if raw
                 else shapely.to_wkb(geoms[slow_rows], hex=True).tolist())
     if as_csv:
         fast[-2] = [a if isinstance(a, str) else json.dumps(a.obj, ensure_ascii=False) for a in fast[-2]]
         out = io.BytesIO()
-        pacsv.write_csv(pa.table([pa.array(c, type=pa.string()) for c in fast], names=[str(i) for i in range(len(fast))]),
+        cols = [c if isinstance(c, pa.Array) else pa.array(c, type=pa.string()) for c in fast]
+        pacsv.write_csv(pa.table(cols, names=[str(i) for i in range(len(cols))]),
                         out, pacsv.WriteOptions(include_header=False))
         fast = (len(fast_rows), out.getvalue())
     return n, fast, slow, issues
 
 
-def _table_hex(rows: np.ndarray, wkb: list | None, geoms: np.ndarray, layer: Layer) -> list:
+def _table_hex(rows: np.ndarray, wkb: list | None, geoms: np.ndarray, layer: Layer) -> pa.Array:
     """Hex WKB of the geometries of ``rows`` as the table stores them; the file's own WKB where it
     already is that (no GEOS round trip)."""
     if wkb is None:
-        return shapely.to_wkb(to_table_geometry(geoms[rows], layer), hex=True).tolist()
-    out = [wkb[i].hex() for i in rows.tolist()]
+        return pa.array(shapely.to_wkb(to_table_geometry(geoms[rows], layer), hex=True), type=pa.string())
+    out = [wkb[i] for i in rows.tolist()]
     if layer.geometry in ("multipolygon", "multilinestring"):
         single = 3 if layer.geometry == "multipolygon" else 1
         g = geoms[rows]
         conv = np.flatnonzero(shapely.get_type_id(g) == single)
         if len(conv):
-            for k, h in zip(conv.tolist(), shapely.to_wkb(to_table_geometry(g[conv], layer), hex=True).tolist()):
-                out[k] = h
-    return out
+            for k, w in zip(conv.tolist(), shapely.to_wkb(to_table_geometry(g[conv], layer)).tolist()):
+                out[k] = w
+    return _hex(out)
+
+
+_HEX = np.array([f"{i:02x}".encode() for i in range(256)]).view(np.uint16)
+
+
+def _hex(blobs: list) -> pa.Array:
+    """bytes -> their hex text, as one Arrow string array, vectorised (no per-value .hex())."""
+    lengths = np.fromiter(map(len, blobs), np.int64, len(blobs))
+    data = np.frombuffer(b"".join(blobs), dtype=np.uint8)
+    offsets = np.zeros(len(blobs) + 1, np.int64)
+    np.cumsum(lengths * 2, out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(blobs), pa.py_buffer(offsets), pa.py_buffer(_HEX[data].tobytes()))

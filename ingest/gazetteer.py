@@ -254,7 +254,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         try:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
                 done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0)
-        except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
+        except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
+                psycopg.errors.ObjectInUse) as exc:
             log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
                      if isinstance(exc, psycopg.Error) else exc)
             result.rows = 0

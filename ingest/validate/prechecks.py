@@ -90,6 +90,7 @@ class PreChecker:
         pt = points.mask if points is not None else np.zeros(n, bool)
         ok = self._geometry(geoms, pt, points)
         arrays = {}
+        surface = None
 
         def arrow(name):  # the column as an Arrow array: set lookups in C, not per row in Python
             if name not in arrays:
@@ -125,7 +126,11 @@ class PreChecker:
                 if lines:
                     inside = shapely.intersects(a, g)
                 else:
-                    p = shapely.point_on_surface(g)
+                    if surface is None:  # ST_PointOnSurface, once for all rules
+                        surface = np.full(n, None, dtype=object)
+                        rest = np.flatnonzero(~pt)
+                        surface[rest] = shapely.point_on_surface(geoms[rest])
+                    p = surface[rows]
                     inside = shapely.covers(a, p)
                     out = ~inside
                     if out.any():

@@ -194,6 +194,8 @@ class RowConverter:
             fmt = FORMATS.get((name, field_name))
             if enum is None and fmt is None:
                 continue
+            if _all_match(values, enum, fmt):
+                continue
             for i, v in enumerate(values):
                 if v is None:
                     continue
@@ -249,7 +251,7 @@ class RowConverter:
         return [RowIssue(rows[i], self._col("code"), code,
                          f"major class {code[6:8]} is a local extension (standard: 01-06)", "warning")
                 for i, code in enumerate(t["code"])
-                if code and COMPONENT.match(code) and code[6:8] not in STANDARD_MAJORS]
+                if code and code[6:8] not in STANDARD_MAJORS and COMPONENT.match(code)]
 
     def _check_cases(self, rows, t):
         out = []
@@ -275,6 +277,23 @@ class RowConverter:
         return out
 
 
+def _all_match(values: list, enum, fmt) -> bool:
+    """True when every value is in ``enum`` / matches ``fmt``: one pass in C over the column
+    (distinct values against the enumeration; the format over all values joined by newlines), so
+    the per-row loop that names the culprits only runs when there is one."""
+    present = [v for v in values if v is not None]
+    if enum is not None:
+        return set(present) <= set(enum)
+    joined = "\n".join(present)
+    if joined.count("\n") != len(present) - 1 if present else False:
+        return False  # a value with a newline of its own: let the loop judge it
+    pattern = _MULTILINE.get(fmt[0].pattern)
+    if pattern is None:
+        pattern = _MULTILINE[fmt[0].pattern] = re.compile(fmt[0].pattern, re.MULTILINE)
+    return pattern.subn("", joined)[1] == len(present)
+
+
+_MULTILINE: dict[str, re.Pattern] = {}
 _CST = dt.timezone(dt.timedelta(hours=8))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 
 import pytest
 
@@ -135,3 +136,30 @@ def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypat
         load_gazetteer(conn, path, LoadOptions(replace=True))
         assert conn.execute("SELECT count(*) FROM components").fetchone()[0] == 15
     assert schema() == before
+
+
+def test_killed_direct_load_leaves_database_unchanged(city_db, tmp_path):
+    """A --replace load of many components, killed while it COPYs straight into the table."""
+    import signal
+
+    from .test_transactions import _start_cli_load, _wait_for_no_sessions
+
+    feats = []
+    for i in range(200_000):
+        x0, y0, x1, y1 = grid_box(i % 3)
+        feats.append(feature({"code": f"65010201010{i:05d}", "name": "井盖", "grid_code": f"650102003001{i % 3 + 1:03d}"},
+                             point(x0 + 0.0001 + (i % 97) * 0.00001, y0 + 0.0001 + (i % 89) * 0.000008)))
+    path = write_geojson(tmp_path / "components.geojson", feats)
+    before = fingerprint(city_db)
+    proc = _start_cli_load(city_db, path, "--replace")
+    with db.connect(city_db, autocommit=True) as conn:  # wait for the COPY straight into the table
+        deadline = time.monotonic() + 60
+        while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"components\"%%' "
+                               "AND pid <> pg_backend_pid()").fetchone()[0]:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
+            time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    _wait_for_no_sessions(city_db)
+    assert fingerprint(city_db) == before
