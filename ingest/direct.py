@@ -16,7 +16,9 @@ import contextlib
 import io
 import json
 import logging
+import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Callable
 
@@ -82,7 +84,17 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(pk[0])))
     indexes = merge_mod.drop_indexes(conn, layer)
     stage, issues_table = staging.create(conn, layer)
-    pre = PreChecker(conn, layer)
+    # the reference keys and area polygons are fetched while the first batch is read and converted
+    ready: Future = Future()
+
+    def build():
+        try:
+            ready.set_result(PreChecker(conn, layer))
+        except BaseException as exc:  # raised in the reader, so in the load
+            ready.set_exception(exc)
+
+    builder = threading.Thread(target=build, name="urbangis-prechecks", daemon=True)
+    builder.start()
     names = [f.name for f in staging.stage_fields(layer)]
     target = [sql.Identifier(n) for n in names] + [sql.Identifier("attrs"), sql.Identifier("geom")]
     copy_table = sql.SQL("COPY {} ({}) FROM STDIN").format(t, sql.SQL(", ").join(target))
@@ -94,7 +106,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
 
     def prepared():
         for batch in batches:
-            yield _split(batch, convert, source, pre, names, layer, as_csv)
+            yield _split(batch, convert, source, ready.result, names, layer, as_csv)
 
     t_copy = 0.0
     with contextlib.closing(prefetch(prepared())) as items:
@@ -117,6 +129,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
             out.inserted += n_fast
             out.staged += len(slow[0])
             progress(out.rows, "reading")
+    builder.join()
     t_read = time.perf_counter()
     progress(out.rows, "validating")
     # the table's own deferred foreign keys have a check pending per row, and ALTER TABLE refuses to
@@ -152,8 +165,8 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     return out, stage, issues_table
 
 
-def _split(batch: Batch, convert, source: crs_mod.SourceCRS, pre: PreChecker, names: list[str], layer: Layer,
-           as_csv: bool):
+def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callable[[], PreChecker], names: list[str],
+           layer: Layer, as_csv: bool):
     """Convert and check one batch: (rows, direct rows, staging columns, issues). The direct rows
     are CSV for COPY when every column is text (written by Arrow, not row by row in Python)."""
     columns, issues = convert(batch)
@@ -175,6 +188,7 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, pre: PreChecker, na
     if not raw and not source.is_target:
         geoms = crs_mod.to_target(geoms, source)
     typed = dict(zip(names, columns[1:-1]))
+    pre = prechecker()
     ok = pre.passes(typed, geoms, points)
     bad = [it.row for it in issues if it.severity == "error" and it.row is not None]
     if bad:
