@@ -39,6 +39,7 @@ class Collection:
     tile_feature_limit: int = 20000
     tile_fields: tuple[str, ...] | None = None
     color: str = "#3388ff"
+    fill_opacity: float = 0.1
 
     def simplify_at(self, zoom: int) -> float:
         """Simplification tolerance in tile pixels at ``zoom`` (the last step at or below it)."""
@@ -82,11 +83,21 @@ def _build(cid: str, spec: dict, defaults: dict) -> Collection:
     merged["simplify"] = {int(z): float(t) for z, t in (merged.get("simplify") or {}).items()}
     if not 0 <= int(merged.get("minzoom", 0)) <= int(merged.get("maxzoom", 22)) <= 30:
         raise RegistryError(f"collection {cid!r}: need 0 <= minzoom <= maxzoom <= 30")
+    if not 0 <= float(merged.get("fill_opacity", 0.1)) <= 1:
+        raise RegistryError(f"collection {cid!r}: fill_opacity must be between 0 and 1")
     return Collection(id=cid, **merged)
 
 
-def load_registry(path: Path | None = None) -> dict[str, Collection]:
-    """Read and check a collections file; returns collections by id, in file order."""
+@dataclass(frozen=True)
+class MapView:
+    """Where the map opens (the ``map`` section): ``center`` [lon, lat] in CRS84 and ``zoom``.
+    Unset, the TileJSON and the style open where the data is (tiles.tilejson.center)."""
+
+    center: tuple[float, float] | None = None
+    zoom: int | None = None
+
+
+def _read(path: Path | None) -> tuple[dict, str]:
     if path is None:
         text = resources.files("layers").joinpath("collections.yaml").read_text(encoding="utf-8")
         where = "layers/collections.yaml"
@@ -96,6 +107,31 @@ def load_registry(path: Path | None = None) -> dict[str, Collection]:
         doc = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise RegistryError(f"{where}: not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise RegistryError(f"{where}: expected a mapping with `collections`")
+    return doc, where
+
+
+def _view(spec, where: str) -> MapView:
+    if spec is None:
+        return MapView()
+    if not isinstance(spec, dict) or set(spec) - {"center", "zoom"}:
+        raise RegistryError(f"{where}: `map` takes only `center: [lon, lat]` and `zoom`")
+    center, zoom = spec.get("center"), spec.get("zoom")
+    if center is not None:
+        ok = isinstance(center, list) and len(center) == 2 and all(isinstance(v, (int, float)) for v in center)
+        if not ok or not (-180 <= center[0] <= 180 and -90 <= center[1] <= 90):
+            raise RegistryError(f"{where}: map.center must be [lon, lat] in degrees, got {center!r}")
+        center = (float(center[0]), float(center[1]))
+    if zoom is not None and (not isinstance(zoom, int) or not 0 <= zoom <= 24):
+        raise RegistryError(f"{where}: map.zoom must be a whole number 0-24, got {zoom!r}")
+    return MapView(center=center, zoom=zoom)
+
+
+def load_registry(path: Path | None = None) -> dict[str, Collection]:
+    """Read and check a collections file; returns collections by id, in file order."""
+    doc, where = _read(path)
+    _view(doc.get("map"), where)  # a bad `map` section is reported when the registry is read
     defaults = doc.get("defaults") or {}
     entries = doc.get("collections") or {}
     if not isinstance(entries, dict) or not entries:
@@ -108,3 +144,16 @@ def registry() -> dict[str, Collection]:
     """The configured registry (``URBANGIS_COLLECTIONS`` or the packaged default), read once."""
     path = os.environ.get("URBANGIS_COLLECTIONS")
     return load_registry(Path(path) if path else None)
+
+
+def load_map_view(path: Path | None = None) -> MapView:
+    """The ``map`` section of a collections file."""
+    doc, where = _read(path)
+    return _view(doc.get("map"), where)
+
+
+@lru_cache(maxsize=1)
+def map_view() -> MapView:
+    """The configured opening view of the map, read once."""
+    path = os.environ.get("URBANGIS_COLLECTIONS")
+    return load_map_view(Path(path) if path else None)

@@ -38,7 +38,7 @@ def style_layers(coll: Collection, source: str = SOURCE) -> list[dict]:
     """The MapLibre style layers that draw ``coll`` from ``source``."""
     base = {"source": source, "source-layer": coll.id, "minzoom": coll.minzoom, "metadata": _meta(coll)}
     fill = {**base, "id": f"{coll.id}-fill", "type": "fill",
-            "paint": {"fill-color": coll.color, "fill-opacity": 0.1}}
+            "paint": {"fill-color": coll.color, "fill-opacity": coll.fill_opacity}}
     outline = {**base, "id": f"{coll.id}-outline", "type": "line",
                "paint": {"line-color": coll.color, "line-width": 1}}
     line = {**base, "id": f"{coll.id}-line", "type": "line",

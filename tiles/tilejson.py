@@ -6,6 +6,8 @@ from typing import Mapping
 
 from psycopg import sql
 
+from layers.registry import MapView
+
 from .tilesets import Tileset
 
 # SQL data types as TileJSON's field descriptions (the spec lets them be any text; these are the
@@ -79,6 +81,7 @@ def tilejson(
     extents: Mapping[str, list[float]],
     types: Mapping[str, Mapping[str, str]],
     version: str,
+    view: MapView | None = None,
 ) -> dict:
     """The TileJSON 3.0.0 document of ``ts`` with tiles at ``tile_url`` ({z}/{x}/{y} template)."""
     minzoom, maxzoom = ts.minzoom, ts.maxzoom
@@ -102,14 +105,23 @@ def tilejson(
             for c in ts.layers
         ],
     }
-    box, middle = union(extents), center(extents)
-    if box and middle:
+    box = union(extents)
+    if box:
         doc["bounds"] = box
-        # Open where the data is, at a zoom where the tileset already shows something.
-        doc["center"] = [*middle, default_zoom(ts)]
+    middle, zoom = opening(ts, extents, view)
+    if middle:
+        doc["center"] = [*middle, zoom]
     return doc
 
 
 def default_zoom(ts: Tileset) -> int:
     """A city-scale opening zoom, inside the tileset's zoom range."""
     return max(ts.minzoom, min(12, ts.maxzoom))
+
+
+def opening(ts: Tileset, extents: Mapping[str, list[float]], view: MapView | None) -> tuple[list[float] | None, int]:
+    """Where a map of ``ts`` opens: the configured view (registry ``map`` section) where set, else
+    where the data is, at a zoom where the tileset already shows something."""
+    middle = list(view.center) if view and view.center else center(extents)
+    zoom = view.zoom if view and view.zoom is not None else default_zoom(ts)
+    return middle, max(ts.minzoom, min(zoom, ts.maxzoom))

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 
 from layers.database import database_name, make_pool
-from layers.registry import Collection, registry
+from layers.registry import Collection, map_view, registry
 from tiles import style as stylelib
 from tiles import tilejson as tjlib
 from tiles import tms as tmslib
@@ -262,7 +262,7 @@ def _tilejson(request: Request, ts: Tileset, prefix: str, tms_id: str, query: st
         extents = tjlib.layer_extents(conn, ts)
         types = svc.column_types(conn)
     url = f"{base_url(request)}{prefix}/{tms_id}/{{z}}/{{y}}/{{x}}{query}"
-    return tjlib.tilejson(ts, url, extents, types, version())
+    return tjlib.tilejson(ts, url, extents, types, version(), map_view())
 
 
 @router.get("/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON 3.0 of the city tileset")
@@ -303,9 +303,8 @@ def style(request: Request, styleId: str) -> Response:
     svc = service(request)
     with svc.pool.connection() as conn:
         extents = tjlib.layer_extents(conn, ts)
-    doc = stylelib.city_style(
-        list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", tjlib.center(extents), tjlib.default_zoom(ts)
-    )
+    middle, zoom = tjlib.opening(ts, extents, map_view())
+    doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom)
     return Response(orjson.dumps(doc), media_type="application/vnd.mapbox.style+json")
 
 

@@ -132,7 +132,8 @@ def test_tilejson(tiles_client):
     w, s, e, n = doc["bounds"]
     assert w <= CENTRE[0] <= e and s <= CENTRE[1] <= n
     lon, lat, zoom = doc["center"]
-    assert abs(lon - CENTRE[0]) < 0.5 and abs(lat - CENTRE[1]) < 0.5  # the city, not Xinjiang's middle
+    assert abs(lon - CENTRE[0]) < 0.01 and abs(lat - CENTRE[1]) < 0.01  # the configured old town
+    assert zoom == 13
     cases = tiles_client.get("/collections/cases/tiles/WebMercatorQuad/tilejson.json").json()
     assert cases["minzoom"] == 10 and [v["id"] for v in cases["vector_layers"]] == ["cases"]
     # the tile URL template of the TileJSON serves the tile
@@ -181,3 +182,21 @@ def test_tile_connections_plan_for_limited_index_probes(tiles_client):
         assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "off"
     with tiles_client.app.state.pool.connection() as conn:  # the app's own pool is untouched
         assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "on"
+
+
+def test_opening_view_configured_or_from_the_data():
+    from layers.registry import MapView
+    from tiles import tilejson as tjlib
+    from tiles.tilesets import city_tileset
+
+    ts = city_tileset()
+    extents = {"a": [87.0, 43.0, 88.0, 44.0], "b": [87.4, 43.6, 87.8, 44.0], "c": [80.0, 35.0, 96.0, 49.0]}
+    assert tjlib.opening(ts, extents, MapView()) == ([87.6, 43.5], tjlib.default_zoom(ts))  # median of centres
+    assert tjlib.opening(ts, extents, MapView(center=(87.617, 43.795), zoom=13)) == ([87.617, 43.795], 13)
+    assert tjlib.opening(ts, extents, MapView(zoom=30))[1] == ts.maxzoom  # clamped into the tileset
+
+
+def test_style_fill_opacity_from_the_registry(tiles_client):
+    layers = {layer["id"]: layer for layer in tiles_client.get("/styles/city/style.json").json()["layers"]}
+    assert layers["admin_areas-fill"]["paint"]["fill-opacity"] == registry()["admin_areas"].fill_opacity == 0
+    assert layers["unit_grids-fill"]["paint"]["fill-opacity"] == registry()["unit_grids"].fill_opacity > 0
