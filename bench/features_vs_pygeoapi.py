@@ -30,20 +30,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, free_port, log, run, tcp_conninfo  # noqa: E402  (puts ROOT on sys.path)
 
 import httpx  # noqa: E402
-import psycopg  # noqa: E402
 import yaml  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from layers import database as db  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
@@ -79,24 +76,9 @@ FROM generate_series(%(start)s, %(stop)s - 1) AS i
 """
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], env: dict | None = None) -> None:
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stderr[-3000:]}")
 
 
 # -- data ---------------------------------------------------------------------------------------
-def tcp_conninfo(info: str) -> str:
-    """The same database over TCP on loopback (both servers connect the same way)."""
-    d = conninfo_to_dict(info)
-    return make_conninfo("", host="127.0.0.1", port=d.get("port", "5432"), dbname=d["dbname"],
-                         user=d.get("user", "postgres"))
-
-
 def prepare_database(cases: int) -> str:
     info = db.conninfo(dbname=DB_NAME)
     db.create_database(info)
@@ -125,12 +107,6 @@ def prepare_database(cases: int) -> str:
 
 
 # -- servers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_up(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -20,8 +20,6 @@ import asyncio
 import json
 import os
 import random
-import resource
-import statistics
 import subprocess
 import sys
 import time

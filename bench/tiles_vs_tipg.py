@@ -38,7 +38,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,15 +45,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, free_port, log, run, tcp_url  # noqa: E402  (puts ROOT on sys.path)
 
 import httpx  # noqa: E402
 import mapbox_vector_tile  # noqa: E402
 import morecantile  # noqa: E402
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from layers import database as db  # noqa: E402
 from layers.migrate import migrate  # noqa: E402
@@ -70,14 +67,6 @@ ZOOMS = range(10, 17)
 SERVER_CPU, CLIENT_CPU = "1", 0
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def run(cmd: list[str], env: dict | None = None) -> None:
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stderr[-3000:]}")
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -112,15 +101,6 @@ def prepare_database(name: str, cases: int) -> str:
     return info
 
 
-def tcp_url(info: str) -> str:
-    """A postgresql:// URL to the same database over TCP on loopback (both servers use it)."""
-    d = conninfo_to_dict(info)
-    host = d.get("host", "127.0.0.1")
-    host = "127.0.0.1" if host.startswith("/") else host
-    user = d.get("user", "urbangis")
-    return f"postgresql://{user}@{host}:{d.get('port', 5432)}/{d['dbname']}"
-
-
 def bench_registry() -> Path:
     """The packaged registry, with unit grids from z10 as tipg serves them."""
     doc = yaml.safe_load((ROOT / "layers" / "collections.yaml").read_text(encoding="utf-8"))
@@ -152,12 +132,6 @@ def tile_list(info: str, per_zoom: int, layers=tuple(LAYERS)) -> dict[str, list[
 
 
 # -- servers ------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     """A uvicorn process pinned to SERVER_CPU."""
 
