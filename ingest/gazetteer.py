@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
+from layers import migrate as migrate_mod
 from layers.contract import BY_NAME, LAYERS, Layer
 
 from . import crs as crs_mod
@@ -374,6 +375,17 @@ def report_paths(report_path: Path) -> dict[str, Path]:
             "rejected": report_path.with_name(stem + ".rejected.geojson")}
 
 
+def _require_schema(conn: psycopg.Connection) -> None:
+    """Refuse to load into a database whose schema is missing or behind this version's."""
+    todo = migrate_mod.pending(conn)
+    if todo:
+        name = conn.info.dbname
+        raise LoadError(
+            f"database {name} is not ready for a load: {len(todo)} schema migration(s) not applied "
+            f"(first: {todo[0].version:04d}_{todo[0].name}); run `urbangis db migrate` against it first"
+        )
+
+
 def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions | None = None, **kw) -> Report:
     """Load every contract layer found in ``source`` in one transaction; returns the report.
 
@@ -393,6 +405,7 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
         with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
             ctx = _Context(conn, options, report, issue_log, rejected, Path(work))
             tasks = plan(Path(source), options, Path(work))
+            _require_schema(conn)
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.commit()  # the load is its own transaction
             try:

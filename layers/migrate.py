@@ -53,6 +53,14 @@ def applied(conn: psycopg.Connection) -> dict[int, str]:
     return dict(conn.execute("SELECT version, checksum FROM schema_migrations").fetchall())
 
 
+def pending(conn: psycopg.Connection) -> list[Migration]:
+    """The migrations not yet applied to the database of ``conn`` (all of them on a bare database),
+    read without writing anything."""
+    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+    done = set() if not exists else {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+    return [mg for mg in available() if mg.version not in done]
+
+
 def migrate(conn: psycopg.Connection) -> list[Migration]:
     """Apply every pending migration, each in its own transaction; return those applied."""
     # One migrator at a time: two servers started together must not race.

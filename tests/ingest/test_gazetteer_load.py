@@ -78,3 +78,31 @@ def test_empty_folder_is_an_error(fresh_db, tmp_path):
     with db.connect(fresh_db) as conn:
         with pytest.raises(LoadError, match="no layer of the gazetteer contract"):
             load_gazetteer(conn, tmp_path)
+
+
+def test_load_into_an_unmigrated_database_says_migrate_first():
+    """A database created by hand, without the schema: a clear error naming the fix, no traceback."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from psycopg.conninfo import make_conninfo
+
+    from tests.paths import ROOT
+
+    info = make_conninfo(db.conninfo(), dbname=f"urbangis_test_bare_{uuid.uuid4().hex[:8]}")
+    db.create_database(info)
+    try:
+        with db.connect(info) as conn:
+            with pytest.raises(LoadError, match=r"schema migration\(s\) not applied .*urbangis db migrate"):
+                load_gazetteer(conn, SAMPLE)
+        env = dict(os.environ, URBANGIS_DATABASE_URL=info)
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "load", str(SAMPLE / "admin_areas.gpkg")],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1
+        assert "urbangis db migrate" in proc.stderr and "Traceback" not in proc.stderr
+        with db.connect(info) as conn:  # nothing created by the attempt
+            assert conn.execute("SELECT to_regclass('admin_areas')").fetchone()[0] is None
+    finally:
+        db.drop_database(info)
