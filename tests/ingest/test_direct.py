@@ -113,6 +113,65 @@ def test_bad_rows_reported_as_through_staging(city_db, tmp_path, monkeypatch, ca
     assert out["direct"][2] == 15 + 1
 
 
+def _cases(bad: bool) -> list[dict]:
+    """Cases in the test city: good ones (some leaving grid and district to be derived from their
+    location), and (``bad``) one of each problem the checks find."""
+    g1, g3 = grid_box(0), grid_box(2)
+    at1 = point(g1[0] + 0.0003, g1[1] + 0.0003)
+
+    def case(no, geom, **kw):
+        props = {"case_no": no, "kind": "event", "major_class": "01", "minor_class": "02", "status": "reported",
+                 "reported_at": "2025-03-01T09:00:00+08:00", "supervisor_id": "SV01",
+                 "grid_code": "650102003001001", "district_code": "650102", **kw}
+        return feature({k: v for k, v in props.items() if v is not None}, geom)
+
+    feats = [
+        case("K0001", at1),
+        case("K0002", at1, kind="component", major_class="01", minor_class="01", component_code="6501020101000001"),
+        case("K0003", point(g3[0] + 0.0004, g3[1] + 0.0004), grid_code=None),  # grid derived: 003
+        case("K0004", at1, district_code=None),  # district derived: 650102
+        case("K0005", point(87.6240, 43.7920), grid_code=None, district_code=None),  # in no grid
+        case("K0006", at1, status="closed", closed_at="2025-03-02T10:00:00+08:00"),
+    ]
+    if bad:
+        feats += [
+            case("K0101", at1, kind="component", major_class="01", minor_class="01",
+                 component_code="6501020101009999"),  # unknown component
+            case("K0102", at1, supervisor_id="SV99"),  # unknown supervisor
+            case("K0103", at1, grid_code="650102003001003"),  # in grid 001, says 003
+            case("K0104", at1, grid_code=None, district_code="650103"),  # in 650102, says 650103
+            case("K0105", at1, status="closed", closed_at="2025-02-01T10:00:00+08:00"),  # closed before reported
+            case("K0106", at1, status="lost"),  # unknown status
+            case("K0107", None),  # no geometry
+            case("K0108", at1, grid_code="650102003001099"),  # unknown grid
+        ]
+    return feats
+
+
+def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog):
+    """Cases (references to components, supervisors, grids and districts; grid and district derived
+    from the location when left empty) load and report the same through either lane."""
+    path = write_geojson(tmp_path / "cases.geojson", _cases(bad=True))
+    out = {}
+    for lane in ("staging", "direct"):
+        _lane(monkeypatch, lane)
+        caplog.clear()
+        report_path = tmp_path / f"{lane}.json"
+        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+            rows = conn.execute("SELECT case_no, grid_code, district_code FROM cases ORDER BY case_no").fetchall()
+        layer = report.layers[0]
+        out[lane] = (fingerprint(city_db), _issues(report_path), layer.inserted, layer.rejected, rows)
+        if lane == "direct":
+            assert "cases" in _direct_layers(caplog)
+    assert out["direct"] == out["staging"]
+    assert out["direct"][3] == 8 and out["direct"][2] == 6
+    derived = {no: (grid, district) for no, grid, district in out["direct"][4]}
+    assert derived["K0003"] == ("650102003001003", "650102")
+    assert derived["K0004"] == ("650102003001001", "650102")
+    assert derived["K0005"] == (None, "650102")
+
+
 def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypatch):
     """The primary key and indexes dropped for the direct lane come back with the rollback."""
     _lane(monkeypatch, "direct")
