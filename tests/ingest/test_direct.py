@@ -29,6 +29,18 @@ def _issues(report_path) -> list[tuple]:
                   for i in report["issues"])
 
 
+def _both_lanes(info: str, path, monkeypatch, caplog):
+    """Load ``path`` with --replace --skip-invalid through staging, then through the direct lane:
+    yields (lane, report, report path) after each, the log of that load in ``caplog``."""
+    for lane in ("staging", "direct"):
+        _lane(monkeypatch, lane)
+        caplog.clear()
+        report_path = path.parent / f"{lane}.json"
+        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(info) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+        yield lane, report, report_path
+
+
 def _direct_layers(caplog) -> set[str]:
     return {r.getMessage().split(":")[0] for r in caplog.records if "inserted (direct)" in r.getMessage()}
 
@@ -95,12 +107,7 @@ def test_bad_rows_reported_as_through_staging(city_db, tmp_path, monkeypatch, ca
                              point(87.6187, 43.7894)))
     path = write_geojson(tmp_path / "components.geojson", feats)
     out = {}
-    for lane in ("staging", "direct"):
-        _lane(monkeypatch, lane)
-        caplog.clear()
-        report_path = tmp_path / f"{lane}.json"
-        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
-            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+    for lane, report, report_path in _both_lanes(city_db, path, monkeypatch, caplog):
         layer = report.layers[0]
         out[lane] = (fingerprint(city_db), _issues(report_path), layer.inserted, layer.rejected, layer.warnings)
         rejected = json.loads((tmp_path / f"{lane}.rejected.geojson").read_text(encoding="utf-8"))
@@ -153,12 +160,8 @@ def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog):
     from the location when left empty) load and report the same through either lane."""
     path = write_geojson(tmp_path / "cases.geojson", _cases(bad=True))
     out = {}
-    for lane in ("staging", "direct"):
-        _lane(monkeypatch, lane)
-        caplog.clear()
-        report_path = tmp_path / f"{lane}.json"
-        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
-            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+    for lane, report, report_path in _both_lanes(city_db, path, monkeypatch, caplog):
+        with db.connect(city_db) as conn:
             rows = conn.execute("SELECT case_no, grid_code, district_code FROM cases ORDER BY case_no").fetchall()
         layer = report.layers[0]
         out[lane] = (fingerprint(city_db), _issues(report_path), layer.inserted, layer.rejected, rows)
