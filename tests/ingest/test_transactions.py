@@ -119,9 +119,16 @@ def _big_cases_csv(path, n: int) -> None:
                         f"{87.6186 + (i % 1000) * 0.0000005:.7f}", f"{43.7891 + (i // 1000 % 100) * 0.000005:.7f}"])
 
 
+# `python -m api.cli`, with Ctrl-C raising KeyboardInterrupt as in a terminal even when the test run
+# itself was started in the background (a non-interactive shell starts background jobs with SIGINT
+# ignored, and a child inherits that: the load would never see the Ctrl-C this test sends).
+_CLI_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                    "runpy.run_module('api.cli', run_name='__main__', alter_sys=True)")
+
+
 def _start_cli_load(info: str, path, *extra) -> subprocess.Popen:
     env = dict(os.environ, URBANGIS_DATABASE_URL=info)
-    return subprocess.Popen([sys.executable, "-m", "api.cli", "load", str(path), "--batch-size", "20000",
+    return subprocess.Popen([sys.executable, "-c", _CLI_WITH_CTRL_C, "load", str(path), "--batch-size", "20000",
                              "--report", str(path.with_suffix(".report.json")), *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
