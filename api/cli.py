@@ -289,6 +289,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     from .settings import get_server_settings
 
     settings = get_server_settings()
+    _warn_if_schema_behind()
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -297,6 +298,22 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level,
     )
+
+
+def _warn_if_schema_behind() -> None:
+    """Say so when the database's schema is older than this version's (``make serve`` migrates
+    first; ``urbangis serve`` alone does not change the database). The server still starts: what
+    needs a newer schema falls back or answers 503."""
+    from layers.migrate import pending
+
+    try:
+        with db.connect(db.conninfo()) as conn:
+            todo = pending(conn)
+    except Exception:  # database unreachable: the server's /healthz says so
+        return
+    if todo:
+        click.secho(f"warning: {len(todo)} schema migration(s) not applied to {db.database_name(db.conninfo())} "
+                    f"(first: {todo[0].version:04d}_{todo[0].name}); run `urbangis db migrate`", fg="yellow", err=True)
 
 
 @main.command("version")

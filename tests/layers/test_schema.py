@@ -5,7 +5,7 @@ import psycopg
 import pytest
 
 from layers import database as db
-from layers.migrate import available, migrate
+from layers.migrate import available, migrate, pending
 
 SQUARE = "ST_Multi(ST_GeomFromText('POLYGON((87.6 43.8,87.601 43.8,87.601 43.801,87.6 43.801,87.6 43.8))', 4490))"
 
@@ -15,6 +15,23 @@ def test_migrations_applied_once(empty_db):
         assert migrate(conn) == []  # second run has nothing to do
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
     assert versions == [m.version for m in available()]
+
+
+def test_pending_migrations_read_without_writing(empty_db):
+    import uuid
+
+    from psycopg.conninfo import make_conninfo
+
+    with db.connect(empty_db) as conn:
+        assert pending(conn) == []
+    bare = make_conninfo(empty_db, dbname=f"urbangis_test_bare_{uuid.uuid4().hex[:8]}")
+    db.create_database(bare)
+    try:
+        with db.connect(bare) as conn:
+            assert [m.version for m in pending(conn)] == [m.version for m in available()]
+            assert conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None
+    finally:
+        db.drop_database(bare)
 
 
 def test_every_layer_has_a_gist_index(empty_db):
