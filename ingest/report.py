@@ -11,7 +11,7 @@ import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 SAMPLE_LIMIT = 1000  # issues kept in memory (the files hold them all)
 COLUMNS = ("file", "layer", "row", "field", "value", "reason", "severity")
@@ -131,21 +131,37 @@ def _cell(value, limit: int) -> str:
     return text
 
 
-def table(issues: Iterable[dict], limit: int | None = None) -> str:
-    """A fixed-width table (CJK-aware) of issues: file, layer, row, field, value, reason, severity."""
-    caps = {"file": 28, "layer": 20, "row": 8, "field": 16, "value": 24, "reason": 90, "severity": 8}
-    rows = []
+_CAPS = {"file": 28, "layer": 20, "row": 8, "field": 16, "value": 24, "reason": 90, "severity": 8}
+
+
+def _cells(issues: Iterable[dict], limit: int | None = None) -> Iterator[list[str]]:
     for n, it in enumerate(issues):
         if limit is not None and n >= limit:
-            break
-        rows.append([_cell(it.get(c), caps[c]) for c in COLUMNS])
-    widths = [max([_width(c)] + [_width(r[i]) for r in rows]) for i, c in enumerate(COLUMNS)]
+            return
+        yield [_cell(it.get(c), _CAPS[c]) for c in COLUMNS]
 
+
+def _widths(rows: Iterable[list[str]]) -> list[int]:
+    widths = [_width(c) for c in COLUMNS]
+    for r in rows:
+        widths = [max(w, _width(cell)) for w, cell in zip(widths, r)]
+    return widths
+
+
+def _lines(rows: Iterable[list[str]], widths: list[int]) -> Iterator[str]:
     def line(cells):
         return "  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(cells, widths)).rstrip()
 
-    out = [line(COLUMNS), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    return "\n".join(out)
+    yield line(COLUMNS)
+    yield line(["-" * w for w in widths])
+    for r in rows:
+        yield line(r)
+
+
+def table(issues: Iterable[dict], limit: int | None = None) -> str:
+    """A fixed-width table (CJK-aware) of issues: file, layer, row, field, value, reason, severity."""
+    rows = list(_cells(issues, limit))
+    return "\n".join(_lines(rows, _widths(rows)))
 
 
 def layers_table(report: Report) -> str:
@@ -168,7 +184,9 @@ def write_table(report: Report, log: IssueLog, path: Path) -> None:
                   f"{report.loaded} loaded, {report.rejected} rejected; {report.errors} errors, "
                   f"{report.warnings} warnings\n\n")
         out.write(layers_table(report) + "\n\n")
-        out.write(table(log.all()) + "\n")
+        # two passes over the spooled issues (widths, then lines): a million issues are never held
+        for text in _lines(_cells(log.all()), _widths(_cells(log.all()))):
+            out.write(text + "\n")
 
 
 class RejectedWriter:

@@ -126,6 +126,8 @@ class Checker:
         t0 = time.perf_counter()
         cur = self.conn.execute(
             sql.SQL("INSERT INTO {i} (row_no, field, value, reason, severity) {q}").format(i=self.i, q=select), params)
+        if cur.rowcount > 1000:  # the next checks' plans must know how many rows are now in error
+            self.conn.execute(sql.SQL("ANALYZE {}").format(self.i))
         log.debug("%s check: %d issue(s) in %.2f s: %s", self.layer.name, cur.rowcount, time.perf_counter() - t0,
                   select.as_string(self.conn)[:90])
         return cur.rowcount
