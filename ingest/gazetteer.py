@@ -411,6 +411,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
             try:
                 with conn.transaction():
                     conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(options.timezone)))
+                    if conn.info.server_version >= 140000:
+                        # a loader killed mid-statement: PostgreSQL otherwise finds out only when the
+                        # statement (a check over millions of rows) ends, holding the layer's locks
+                        conn.execute("SET LOCAL client_connection_check_interval = '2s'")
                     for task in tasks:
                         _load_layer(ctx, task)
                     _check_deferred(conn)
