@@ -80,7 +80,7 @@ def test_empty_folder_is_an_error(fresh_db, tmp_path):
             load_gazetteer(conn, tmp_path)
 
 
-def test_load_into_an_unmigrated_database_says_migrate_first():
+def test_load_into_an_unmigrated_database_says_migrate_first(tmp_path):
     """A database created by hand, without the schema: a clear error naming the fix, no traceback."""
     import os
     import subprocess
@@ -98,7 +98,8 @@ def test_load_into_an_unmigrated_database_says_migrate_first():
             with pytest.raises(LoadError, match=r"schema migration\(s\) not applied .*urbangis db migrate"):
                 load_gazetteer(conn, SAMPLE)
         env = dict(os.environ, URBANGIS_DATABASE_URL=info)
-        proc = subprocess.run([sys.executable, "-m", "api.cli", "load", str(SAMPLE / "admin_areas.gpkg")],
+        proc = subprocess.run([sys.executable, "-m", "api.cli", "load", str(SAMPLE / "admin_areas.gpkg"),
+                               "--report", str(tmp_path / "report.json")],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1
         assert "urbangis db migrate" in proc.stderr and "Traceback" not in proc.stderr
