@@ -308,11 +308,11 @@ def _warn_if_schema_behind() -> None:
 
     try:
         with db.connect(db.conninfo()) as conn:
-            todo = pending(conn)
+            todo, name = pending(conn), conn.info.dbname
     except Exception:  # database unreachable: the server's /healthz says so
         return
     if todo:
-        click.secho(f"warning: {len(todo)} schema migration(s) not applied to {db.database_name(db.conninfo())} "
+        click.secho(f"warning: {len(todo)} schema migration(s) not applied to {name} "
                     f"(first: {todo[0].version:04d}_{todo[0].name}); run `urbangis db migrate`", fg="yellow", err=True)
 
 
