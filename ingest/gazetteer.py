@@ -249,9 +249,11 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
     if options.replace:
         result.deleted = merge_mod.replace(conn, layer)
+    # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
+    keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
     total = reader.total
     progress(layer.name, 0, total, "reading")
-    if direct_mod.eligible(conn, layer, total):
+    if not keep_indexes and direct_mod.eligible(conn, layer, total):
         try:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
                 done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0)
@@ -298,7 +300,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
     rebuild = []
     empty = merge_mod.is_empty(conn, layer)
-    if result.rows >= BULK_ROWS and empty:
+    if result.rows >= BULK_ROWS and empty and not keep_indexes:
         rebuild = merge_mod.drop_indexes(conn, layer)
     counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty)
     merge_mod.create_indexes(conn, rebuild)

@@ -74,6 +74,14 @@ def create_indexes(conn: psycopg.Connection, definitions: list[str]) -> None:
         log.debug("%s in %.1f s", definition, time.perf_counter() - t0)
 
 
+def referenced(conn: psycopg.Connection, layer: Layer) -> bool:
+    """True when a deferred foreign key of another table points at the layer's table. Rows deleted
+    from it (``replace``) then leave a check pending until the commit, and PostgreSQL refuses
+    CREATE INDEX and ALTER TABLE on a table with pending checks: such a load keeps the indexes."""
+    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass AND contype = 'f' "
+                        "AND condeferred AND conrelid <> confrelid)", (layer.table,)).fetchone()[0]
+
+
 def is_empty(conn: psycopg.Connection, layer: Layer) -> bool:
     return conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(layer.table))).fetchone()[0]
 
