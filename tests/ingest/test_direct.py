@@ -3,6 +3,7 @@ check straight into the table. It must load and report exactly what the staging 
 back to staging for what it cannot settle, and leave nothing behind when the load fails."""
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
@@ -224,4 +225,73 @@ def test_killed_direct_load_leaves_database_unchanged(city_db, tmp_path):
     proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGKILL
     _wait_for_no_sessions(city_db)
+    assert fingerprint(city_db) == before
+
+
+def test_arrays_integers_and_times_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog):
+    """The direct lane writes its COPY as CSV from whole columns: text arrays (aliases with quotes,
+    backslashes, commas, braces, spaces), integers, and times with an offset, without one (placed
+    in the load's time zone, Asia/Shanghai) or mixed in one column are stored as the staging lane
+    stores them."""
+    line = {"type": "LineString", "coordinates": [[87.6219, 43.786], [87.6219, 43.796]]}
+    roads = [feature({"id": "R0001", "name": "解放南路", "kind": "main", "district_code": "650102",
+                      "left_from": 1, "left_to": 99, "right_from": 2, "right_to": 100,
+                      "left_parity": "odd", "right_parity": "even"}, line),
+             feature({"id": "R0002", "name": "和平路", "aliases": 'say "hi"|back\\slash|a,b|{braced}| spaced out ',
+                      "historic_names": "老街|", "left_from": 0, "right_to": 2147483}, line),
+             feature({"id": "R0003", "name": "团结路", "aliases": "", "historic_names": None}, line)]
+    path = write_geojson(tmp_path / "roads.geojson", roads)
+    out = {}
+    for lane in ("staging", "direct"):
+        with db.connect(city_db) as conn:  # the direct lane takes an empty table (see the next test)
+            conn.execute("DELETE FROM storefronts")
+            conn.execute("DELETE FROM roads")
+            conn.commit()
+        _lane(monkeypatch, lane)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False))
+            rows = conn.execute("SELECT id, aliases, historic_names, left_from, right_to FROM roads ORDER BY id").fetchall()
+        out[lane] = (fingerprint(city_db), report.layers[0].inserted, rows)
+        assert ("roads" in _direct_layers(caplog)) == (lane == "direct")
+    assert out["direct"] == out["staging"]
+    assert out["direct"][2][1] == ("R0002", ['say "hi"', "back\\slash", "a,b", "{braced}", "spaced out"], ["老街"], 0,
+                                   2147483)
+
+    naive, aware = "2025-03-01 09:00:00", "2025-03-01T09:00:00+06:00"
+    for times in ((naive, naive), (aware, "2025-03-01T03:00:00Z"), (naive, aware)):
+        feats = _cases(bad=False)
+        for i, f in enumerate(feats):
+            f["properties"]["reported_at"] = times[i % 2]
+            f["properties"].pop("closed_at", None)
+            f["properties"]["status"] = "reported"
+        path = write_geojson(tmp_path / "cases.geojson", feats)
+        out = {}
+        for lane, report, _ in _both_lanes(city_db, path, monkeypatch, caplog):
+            with db.connect(city_db) as conn:
+                stamps = conn.execute("SELECT case_no, reported_at FROM cases ORDER BY case_no").fetchall()
+            out[lane] = (fingerprint(city_db), report.layers[0].inserted, stamps)
+            if lane == "direct":
+                assert "cases" in _direct_layers(caplog)
+        assert out["direct"] == out["staging"], times
+        utc = {no: t.astimezone(dt.timezone.utc).strftime("%H:%M") for no, t in out["direct"][2]}
+        expected = {naive: "01:00", aware: "03:00", "2025-03-01T03:00:00Z": "03:00"}
+        assert utc == {no: expected[times[i % 2]] for i, no in enumerate(sorted(utc))}, times
+
+
+@pytest.mark.parametrize("lane", ["staging", "direct"])
+def test_replace_of_referenced_layer_keeps_indexes(city_db, city_dir, monkeypatch, caplog, lane):
+    """Roads deleted by --replace leave the storefronts' deferred foreign key check pending until the
+    commit, and PostgreSQL refuses CREATE INDEX on the table meanwhile: a bulk --replace of roads
+    (either lane) loads with the indexes kept instead of failing."""
+    from ingest import gazetteer
+
+    _lane(monkeypatch, lane)
+    monkeypatch.setattr(gazetteer, "BULK_ROWS", 1)
+    before = fingerprint(city_db)
+    with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
+        report = load_gazetteer(conn, city_dir / "roads.geojson", LoadOptions(replace=True))
+    assert report.layers[0].inserted == 1 and report.layers[0].rejected == 0
+    assert _direct_layers(caplog) == set()  # the direct lane would rebuild the indexes: not taken
+    assert not any("staging instead" in r.getMessage() for r in caplog.records)
     assert fingerprint(city_db) == before
