@@ -13,10 +13,8 @@ reported.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import logging
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -26,8 +24,6 @@ from typing import Callable
 import numpy as np
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
@@ -109,7 +105,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
             yield _split(batch, convert, source, ready.result, names, kinds, layer)
 
     t_copy = 0.0
-    with _short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
+    with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
         for n, fast, slow, issues in items:
             tc = time.perf_counter()
             n_fast, data = fast
@@ -117,7 +113,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
                 with conn.cursor().copy(copy_table) as copy:
                     copy.write(data)
             if slow[0]:
-                staging.copy_rows(conn, stage, slow[:-1], slow[-1])
+                staging.copy_rows(conn, stage, slow[:-1], slow[-1], kinds)
             if issues:
                 staging.copy_issues(conn, issues_table, issues)
             t_copy += time.perf_counter() - tc
@@ -161,38 +157,10 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     return out, stage, issues_table
 
 
-_slices_lock = threading.Lock()
-_slices_users = 0
-_slices_default = sys.getswitchinterval()
-
-
-@contextlib.contextmanager
-def _short_gil_slices(seconds: float = 0.0002):
-    """A shorter GIL switch interval while a direct load runs (process-wide; restored by the last
-    load to finish). This thread feeds each batch to COPY in psycopg's 128 KB pieces and needs the
-    GIL back after each, while the reader thread converts the next batch in Python; at CPython's
-    default 5 ms it waited up to 5 ms per piece. Measured on 1M cases: the COPY took 9.8 s of this
-    thread against 5.7 s for PostgreSQL to take the same CSV alone; 7.7 s with 0.2 ms."""
-    global _slices_users, _slices_default
-    with _slices_lock:
-        if _slices_users == 0:
-            _slices_default = sys.getswitchinterval()
-            sys.setswitchinterval(min(seconds, _slices_default))
-        _slices_users += 1
-    try:
-        yield
-    finally:
-        with _slices_lock:
-            _slices_users -= 1
-            if _slices_users == 0:
-                sys.setswitchinterval(_slices_default)
-
-
 def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callable[[], PreChecker], names: list[str],
            kinds: list[str], layer: Layer):
     """Convert and check one batch: (rows, (direct rows, their CSV for COPY), staging columns,
-    issues). The CSV is written by Arrow from whole columns, not row by row in Python: psycopg's
-    per-row COPY formatting took 6 s of the reading core for a million cases."""
+    issues)."""
     columns, issues = convert(batch)
     n = len(batch)
     raw = batch.geoms is None and batch.wkb is not None and source.is_target  # WKB as it came is usable
@@ -229,43 +197,11 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
     slow = [[c[i] for i in slow_list] for c in columns]
     slow.append([None if batch.wkb[i] is None else batch.wkb[i].hex() for i in slow_list] if raw
                 else shapely.to_wkb(geoms[slow_rows], hex=True).tolist())
-    cols = [_csv_column(values, kind) for values, kind in zip(fast, kinds)]
+    cols = [staging.csv_column(values, kind) for values, kind in zip(fast, kinds)]
     cols.append(pa.array(["{}" if a is None else json.dumps(a.obj, ensure_ascii=False) for a in fast[-1]],
                          type=pa.string()))
     cols.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
-    out = io.BytesIO()
-    pacsv.write_csv(pa.table(cols, names=[str(i) for i in range(len(cols))]), out,
-                    pacsv.WriteOptions(include_header=False))
-    return n, (len(fast_rows), out.getvalue()), slow, issues
-
-
-def _csv_column(values: list, kind: str) -> pa.Array:
-    """One converted column (validate.rows) as the Arrow array whose CSV text PostgreSQL reads back
-    as the very value the staging lane binds. Arrow writes strings quoted and nulls as nothing, so
-    an empty string and NULL stay apart."""
-    if kind == "int":
-        return pa.array(values, type=pa.int64())
-    if kind == "time":
-        return _times(values)
-    if kind == "list":  # text[] as an array literal: every element quoted, \ and " escaped
-        return pa.array([None if v is None else
-                         "{" + ",".join('"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in v) + "}"
-                         for v in values], type=pa.string())
-    return pa.array(values, type=pa.string())
-
-
-def _times(values: list) -> pa.Array:
-    """Datetimes for a timestamptz column. Naive ones stay naive, so the load's session time zone
-    places them (LoadOptions.timezone), as it does a naive value bound by the staging lane; aware
-    ones are written in UTC with a Z (as text: Arrow's CSV writer formats a time zone-aware column
-    some 20 times slower). A column mixing both is written as ISO text."""
-    zones = {v.tzinfo is None for v in values if v is not None}
-    if zones != {False}:
-        if len(zones) < 2:
-            return pa.array(values, type=pa.timestamp("us"))
-        return pa.array([None if v is None else v.isoformat() for v in values], type=pa.string())
-    utc = pa.array(values, type=pa.timestamp("us", tz="UTC")).cast(pa.timestamp("us"))  # the UTC wall time
-    return pc.binary_join_element_wise(utc.cast(pa.string()), pa.scalar("Z"), "")
+    return n, (len(fast_rows), staging.csv(cols)), slow, issues
 
 
 def _table_hex(rows: np.ndarray, wkb: list | None, geoms: np.ndarray, layer: Layer) -> pa.Array:

@@ -9,6 +9,7 @@ the good rows and reports the others. Anything unexpected rolls the whole load b
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import tempfile
@@ -31,7 +32,6 @@ from . import merge as merge_mod
 from . import staging
 from .formats import ReadError, detect_kind, list_layers, open_layer
 from .formats.archive import MAX_TOTAL, extract
-from .formats.base import RowIssue
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
 from .validate import RowConverter, check_relations, geometry_checks, match_columns
@@ -265,6 +265,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         else:
             return done
     stage, issues_table = staging.create(conn, layer)
+    kinds = [f.kind for f in staging.stage_fields(layer)]
     try:
         def prepared():
             for batch in reader.batches(options.batch_size):
@@ -272,12 +273,13 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                 geom = staging.geometry_hex(batch, source) if layer.geometry else None
                 yield batch, columns, issues, geom
 
-        for batch, columns, issues, geom in prefetch(prepared()):
-            staging.copy_rows(conn, stage, columns, geom)
-            if issues:
-                staging.copy_issues(conn, issues_table, [it if it.field != "geometry" else it for it in issues])
-            result.rows += len(batch)
-            progress(layer.name, result.rows, total, "reading")
+        with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
+            for batch, columns, issues, geom in items:
+                staging.copy_rows(conn, stage, columns, geom, kinds)
+                if issues:
+                    staging.copy_issues(conn, issues_table, issues)
+                result.rows += len(batch)
+                progress(layer.name, result.rows, total, "reading")
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     if total is not None and result.rows != total:
