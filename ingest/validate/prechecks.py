@@ -104,10 +104,7 @@ class PreChecker:
             return arrays[name]
 
         for field, fn, keys in self.refs:
-            values = arrow(field)
-            if fn is not None:
-                values = fn(values)
-            ok &= keys.holds(values)
+            ok &= keys.holds(typed[field] if fn is None else fn(arrow(field)).to_pylist())
         for field, fn, index, polys, lines in self.areas:
             values = arrow(field)
             if fn is not None:
@@ -230,11 +227,11 @@ class KeySet:
     def __len__(self) -> int:
         return len(self._keys)
 
-    def holds(self, values: pa.Array) -> np.ndarray:
-        """Per value: empty (nothing to check) or one of the keys."""
-        found = np.fromiter(map(self._keys.__contains__, values.to_pylist()), bool, len(values))
-        if values.null_count:
-            found |= values.is_null().to_numpy(zero_copy_only=False)
+    def holds(self, values: list) -> np.ndarray:
+        """Per value: empty (None: nothing to check) or one of the keys."""
+        found = np.fromiter(map(self._keys.__contains__, values), bool, len(values))
+        if None in values:
+            found |= np.fromiter((v is None for v in values), bool, len(values))
         return found
 
 

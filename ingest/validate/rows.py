@@ -164,7 +164,8 @@ class RowConverter:
                     except ValueError as exc:
                         values.append([] if f.kind == "list" else None)
                         issues.append(RowIssue(rows[i], col, _show(v), str(exc)))
-            if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED:
+            if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED and (
+                    values.count([] if f.kind == "list" else None)):  # count(): one pass in C
                 for i, v in enumerate(values):
                     if v is None or v == []:
                         if raw is None or raw[i] is None or _text(raw[i]) is None:
@@ -173,12 +174,17 @@ class RowConverter:
             out.append(values)
         issues.extend(self._formats(rows, typed))
         if self.extras:
-            extra_cols = [(c, batch.columns[c]) for c in self.extras]
-            attrs = []
-            for i in range(n):
-                d = {c: _jsonable(vals[i]) for c, vals in extra_cols if vals[i] is not None and vals[i] != ""}
-                attrs.append(Jsonb(d) if d else None)
-            out.append(attrs)
+            # column by column, touching only the rows that have a value (extra columns are
+            # often empty: a dict built per row for a million cases cost 0.5 s)
+            found: list[dict | None] = [None] * n
+            for c in self.extras:
+                for i, v in enumerate(batch.columns[c]):
+                    if v is not None and v != "":
+                        d = found[i]
+                        if d is None:
+                            d = found[i] = {}
+                        d[c] = _jsonable(v)
+            out.append([None if d is None else Jsonb(d) for d in found])
         else:
             out.append([None] * n)
         return out, issues
