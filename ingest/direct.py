@@ -13,7 +13,6 @@ reported.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -190,16 +189,12 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
         columns[names.index(field) + 1] = values
     fast_rows, slow_rows = np.flatnonzero(ok), np.flatnonzero(~ok)
     fast_list, slow_list = fast_rows.tolist(), slow_rows.tolist()
-    if not len(slow_rows):
-        fast = [list(c) for c in columns[1:]]
-    else:
-        fast = [[c[i] for i in fast_list] for c in columns[1:]]
+    fast = columns[1:] if not len(slow_rows) else [[c[i] for i in fast_list] for c in columns[1:]]
     slow = [[c[i] for i in slow_list] for c in columns]
     slow.append([None if batch.wkb[i] is None else batch.wkb[i].hex() for i in slow_list] if raw
                 else shapely.to_wkb(geoms[slow_rows], hex=True).tolist())
-    cols = [staging.csv_column(values, kind) for values, kind in zip(fast, kinds)]
-    cols.append(pa.array(["{}" if a is None else json.dumps(a.obj, ensure_ascii=False) for a in fast[-1]],
-                         type=pa.string()))
+    cols = [staging.csv_column(values, kind) for values, kind in zip(fast, [*kinds, "json"])]
+    cols[-1] = cols[-1].fill_null("{}")  # the table's attrs is NOT NULL; COPY applies no default
     cols.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
     return n, (len(fast_rows), staging.csv(cols)), slow, issues
 

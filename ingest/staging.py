@@ -79,9 +79,7 @@ def copy_rows(conn: psycopg.Connection, stage: str, columns: list[list], geom: l
     """COPY column lists (row_no first, then the fields of ``kinds``, attrs, [geom]) into the
     staging table."""
     cols = [pa.array(columns[0], type=pa.int64())]
-    cols += [csv_column(values, kind) for values, kind in zip(columns[1:-1], kinds)]
-    cols.append(pa.array([None if a is None else json.dumps(a.obj, ensure_ascii=False) for a in columns[-1]],
-                         type=pa.string()))
+    cols += [csv_column(values, kind) for values, kind in zip(columns[1:], [*kinds, "json"])]
     if geom is not None:
         cols.append(pa.array(geom, type=pa.string()))
     with conn.cursor().copy(sql.SQL("COPY {} FROM STDIN (FORMAT csv)").format(sql.Identifier(stage))) as copy:
@@ -133,6 +131,9 @@ def csv_column(values: list, kind: str) -> pa.Array:
         return pa.array(values, type=pa.int64())
     if kind == "time":
         return _times(values)
+    if kind == "json":  # attrs: Jsonb or None
+        return pa.array([None if v is None else json.dumps(v.obj, ensure_ascii=False) for v in values],
+                        type=pa.string())
     if kind == "list":  # text[] as an array literal: every element quoted, \ and " escaped
         return pa.array([None if v is None else
                          "{" + ",".join('"' + e.replace("\\", "\\\\").replace('"', '\\"') + '"' for e in v) + "}"
@@ -142,8 +143,9 @@ def csv_column(values: list, kind: str) -> pa.Array:
 
 def _times(values: list) -> pa.Array:
     """Datetimes for a timestamptz column. Naive ones stay naive, so the load's session time zone
-    places them (LoadOptions.timezone); aware ones are written in UTC with a Z (as text: Arrow's CSV writer formats a time zone-aware column
-    some 20 times slower). A column mixing both is written as ISO text."""
+    places them (LoadOptions.timezone); aware ones are written in UTC with a Z (as text: Arrow's
+    CSV writer formats a time zone-aware column some 20 times slower). A column mixing both is
+    written as ISO text."""
     zones = {v.tzinfo is None for v in values if v is not None}
     if zones != {False}:
         if len(zones) < 2:
