@@ -12,6 +12,10 @@ _BY_SUFFIX = {
 }
 
 
+# Bytes no CSV or GeoJSON holds (UTF-8 and GBK text alike): C0 controls but \t \n \f \r, and DEL.
+_CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
+
+
 def detect_kind(path: Path) -> str:
     """One of gpkg, geojson, shp, fgb, csv, xlsx, zip; ReadError for anything else."""
     path = Path(path)
@@ -46,7 +50,7 @@ def detect_kind(path: Path) -> str:
         raise ReadError(f"{path.name}: not a shapefile (its header is not the ESRI .shp header)")
     if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ReadError(f"{path.name}: old Excel .xls files are not read; save it as .xlsx or .csv")
-    if b"\x00" in head:
+    if head.translate(None, _CONTROL) != head:  # text files hold no control bytes but tab and line ends
         raise ReadError(f"{path.name}: binary file of an unknown type (expected GeoJSON, GeoPackage, "
                         "Shapefile, CSV, XLSX or a zip of them)")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")

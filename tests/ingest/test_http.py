@@ -82,6 +82,9 @@ def test_wrong_file_type_is_415(http, city_db):
     assert r.status_code == 415 and "unknown type" in r.json()["description"]
     r = http.post("/ingest/jobs", files={"file": ("roads.exe", b"MZ\x90\x00" + bytes(100))})
     assert r.status_code == 415
+    # binary content under a .csv name, no NUL byte in its head: refused at upload, not queued
+    r = http.post("/ingest/jobs", files={"file": ("cases.csv", b"\x7fELF\x02\x01\x01garbage\x03\x1b" * 20)})
+    assert r.status_code == 415 and "unknown type" in r.json()["description"]
     r = http.post("/ingest/jobs", content=b"{}", headers={"content-type": "application/json"})
     assert r.status_code == 415 and "multipart" in r.json()["description"]
     assert fingerprint(city_db) == before
