@@ -58,7 +58,12 @@ def create_database(info: str) -> bool:
     with connect(make_conninfo(info, dbname="postgres"), autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(sql.Identifier(name)))
+            # byte-order collation: the same order as C.UTF-8 (code points) and as this cluster's
+            # default, but PostgreSQL sorts it with memcmp and abbreviated keys, so the btree
+            # builds over text codes after a bulk load take ~35 % less time (docs/performance.md);
+            # character classes (LC_CTYPE) stay the server's
+            conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C'").format(
+                sql.Identifier(name)))
             created = True
     with connect(info, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")

@@ -34,6 +34,18 @@ def test_pending_migrations_read_without_writing(empty_db):
         db.drop_database(bare)
 
 
+def test_databases_sort_text_by_code_point(empty_db):
+    """create_database makes a byte-order ("C") collation database: codes sort as Python sorts them
+    (UTF-8 byte order is code-point order), the same as the cluster's C.UTF-8, but cheaper to sort."""
+    words = ["b", "B", "a", "天山区", "水磨沟区", "1", "650102", "65010", "Éa", "_x"]
+    with db.connect(empty_db) as conn:
+        assert conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()[0] == "C"
+        got = [r[0] for r in conn.execute("SELECT w FROM unnest(%s::text[]) w ORDER BY w", (words,))]
+        upper = conn.execute("SELECT upper('éa')").fetchone()[0]
+    assert got == sorted(words)
+    assert upper == "ÉA"  # character classes still know letters beyond ASCII
+
+
 def test_every_layer_has_a_gist_index(empty_db):
     tables = ["admin_areas", "unit_grids", "responsibility_grids", "roads", "place_names", "courtyards",
               "house_numbers", "buildings", "organisations", "storefronts", "components", "cases"]
