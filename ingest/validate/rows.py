@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable
 
@@ -37,6 +38,30 @@ ENUMS = {
     ("cases", "status"): ("reported", "registered", "dispatched", "handling", "handled", "verified",
                           "closed", "cancelled"),
 }
+# Other spellings of enumerated values, read as the canonical one without a warning (nothing is
+# guessed: each maps to exactly one value): any letter case, and the Chinese terms of 数字城管
+# exports (the workflow of GB/T 30428: 上报, 立案, 派遣, 处置, 核查, 结案).
+ENUM_ALIASES: dict[tuple[str, str], dict[str, str]] = {
+    ("admin_areas", "level"): {"省": "province", "自治区": "province", "直辖市": "province", "市": "city",
+                               "地级市": "city", "区": "district", "县": "district", "区县": "district",
+                               "县级市": "district", "街道": "street", "乡": "street", "镇": "street",
+                               "乡镇": "street", "社区": "community", "村": "community"},
+    ("roads", "kind"): {"主干道": "main", "主干路": "main", "次干道": "secondary", "次干路": "secondary",
+                        "支路": "branch", "巷": "lane", "小巷": "lane", "胡同": "lane", "街坊路": "block"},
+    ("roads", "left_parity"): {"单": "odd", "单号": "odd", "双": "even", "双号": "even", "全": "all"},
+    ("roads", "right_parity"): {"单": "odd", "单号": "odd", "双": "even", "双号": "even", "全": "all"},
+    ("courtyards", "kind"): {"院落": "courtyard", "大院": "courtyard", "小区": "compound"},
+    ("cases", "kind"): {"部件": "component", "部件类": "component", "事件": "event", "事件类": "event"},
+    ("cases", "status"): {"上报": "reported", "已上报": "reported", "受理": "reported", "立案": "registered",
+                          "已立案": "registered", "派遣": "dispatched", "已派遣": "dispatched",
+                          "处置": "handling", "处置中": "handling", "处理中": "handling",
+                          "已处置": "handled", "处置完成": "handled", "已处理": "handled",
+                          "核查": "verified", "已核查": "verified", "核查通过": "verified",
+                          "结案": "closed", "已结案": "closed", "作废": "cancelled", "已作废": "cancelled"},
+}
+# two-digit classes a spreadsheet shows as numbers lose their leading zero ("01" -> "1"): padded back
+# with a warning (a one-digit class can only mean that)
+PADDED = {("cases", "major_class"): 2, ("cases", "minor_class"): 2}
 # (layer, field) -> (pattern, what it must be)
 FORMATS: dict[tuple[str, str], tuple[re.Pattern, str]] = {
     ("unit_grids", "code"): (GRID, "a unit grid code: 15 digits (community 12 + 3), or the legacy 14"),
@@ -119,12 +144,40 @@ def _time(v):
     text = str(v).strip()
     if not text:
         return None
-    text = text.replace("/", "-")
     try:
-        return dt.datetime.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)  # the common case, in C
     except ValueError:
-        pass
-    raise ValueError("not a date/time (expected e.g. 2024-05-01 08:30:00 or 2024-05-01T08:30:00+08:00)")
+        return _loose_time(text)
+
+
+TIME_FORMATS = "2024-05-01 08:30:00, 2024-05-01T08:30:00+08:00, 2024/5/1 8:30, 2024年5月1日 8时30分 or 20240501083000"
+# what Chinese exports write besides ISO 8601: Excel's zh-CN "2024/5/1 8:30" (no leading zeros),
+# "2024.05.01", "2024年5月1日 8时30分15秒", compact "20240501[0830[00]]"; full-width digits via NFKC
+_CN_TIME_UNITS = str.maketrans({"年": "-", "月": "-", "日": " ", "号": " ", "时": ":", "点": ":", "分": ":", "秒": " "})
+_LOOSE_TIME = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:(?: |T)(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?"
+                         r" ?(Z|[+-]\d{2}(?::?\d{2})?)?")
+_COMPACT_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?")
+
+
+def _loose_time(text: str) -> dt.datetime:
+    """A date/time in one of the other forms of TIME_FORMATS; ValueError naming them otherwise."""
+    t = " ".join(unicodedata.normalize("NFKC", text).translate(_CN_TIME_UNITS).split()).rstrip(": ")
+    m = _LOOSE_TIME.fullmatch(t) or _COMPACT_TIME.fullmatch(t)
+    if m is not None:
+        y, mo, d, h, mi, s, frac, zone = (*m.groups(), None, None)[:8]
+        tz = None
+        if zone == "Z":
+            tz = dt.timezone.utc
+        elif zone:
+            digits = zone[1:].replace(":", "").ljust(4, "0")
+            offset = dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+            tz = dt.timezone(-offset if zone[0] == "-" else offset)
+        try:
+            return dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(s or 0),
+                               int(frac.ljust(6, "0")) if frac else 0, tzinfo=tz)
+        except ValueError as exc:  # 2024-02-30, 25:00, an offset beyond a day
+            raise ValueError(f"not a date/time ({exc})") from None
+    raise ValueError(f"not a date/time (expected e.g. {TIME_FORMATS})")
 
 
 _CONVERT: dict[str, Callable] = {"text": _text, "int": _int, "list": _list, "time": _time}
@@ -202,6 +255,16 @@ class RowConverter:
                 continue
             if _all_match(values, enum, fmt):
                 continue
+            if enum is not None:
+                _canonical(values, enum, ENUM_ALIASES.get((name, field_name), {}))
+            width = PADDED.get((name, field_name))
+            if width is not None:
+                for i, v in enumerate(values):
+                    if v is not None and len(v) < width and v.isascii() and v.isdigit():
+                        values[i] = v.zfill(width)
+                        issues.append(RowIssue(rows[i], self._col(field_name), v,
+                                               f"read as {values[i]} (a spreadsheet dropped its leading zero)",
+                                               "warning"))
             for i, v in enumerate(values):
                 if v is None:
                     continue
@@ -300,6 +363,16 @@ def _all_match(values: list, enum, fmt) -> bool:
 
 
 _MULTILINE: dict[str, re.Pattern] = {}
+
+
+def _canonical(values: list, enum: tuple[str, ...], aliases: dict[str, str]) -> None:
+    """Replace, in place, each value that is another spelling of one of ``enum``."""
+    known = {**{e.lower(): e for e in enum}, **aliases}
+    for i, v in enumerate(values):
+        if v is not None and v not in enum:
+            c = known.get(v.lower())
+            if c is not None:
+                values[i] = c
 _CST = dt.timezone(dt.timedelta(hours=8))
 
 

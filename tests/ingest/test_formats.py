@@ -105,6 +105,33 @@ def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
     assert any("GBK" in i["reason"] for i in report.issues)
 
 
+def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
+    """Chinese terms for kinds and statuses, any letter case, Excel's zh-CN dates ("2024/5/1 8:30"),
+    年月日 and compact times, and classes that lost their leading zero (padded, with a warning)."""
+    path = tmp_path / "cases.csv"
+    path.write_text(
+        "case_no,kind,major_class,minor_class,status,reported_at,closed_at,经度,纬度\n"
+        "S1,事件,1,2,结案,2024/5/1 8:30,2024年5月2日 9时15分,87.62,43.79\n"
+        "S2,Event,01,02,Reported,20240501083000,,87.62,43.79\n"
+        "S3,event,01,02,处置中,2024.05.01 08:30:15.5+08:00,,87.62,43.79\n"
+        "S4,event,01,02,已完成,2024/13/1 8:30,,87.62,43.79\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False))
+        rows = conn.execute("SELECT case_no, kind, major_class, minor_class, status, "
+                            "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS.MS'), "
+                            "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM cases "
+                            "WHERE case_no LIKE 'S_' ORDER BY case_no").fetchall()
+    assert rows == [("S1", "event", "01", "02", "closed", "2024-05-01 08:30:00.000", "2024-05-02 09:15"),
+                    ("S2", "event", "01", "02", "reported", "2024-05-01 08:30:00.000", None),
+                    ("S3", "event", "01", "02", "handling", "2024-05-01 08:30:15.500", None)]
+    issues = {(i["row"], i["field"]): i for i in report.issues if i["row"] is not None}
+    assert issues[(2, "major_class")]["severity"] == "warning" and "read as 01" in issues[(2, "major_class")]["reason"]
+    assert issues[(2, "minor_class")]["value"] == "2"
+    assert issues[(5, "status")]["value"] == "已完成" and issues[(5, "status")]["severity"] == "error"
+    assert "month must be in 1..12" in issues[(5, "reported_at")]["reason"]
+    assert report.loaded == 3 and report.rejected == 1
+
+
 def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
     """XLSX through GDAL; codes stay text (a 0-leading code must not become a number)."""
     path = tmp_path / "cases.xlsx"

@@ -139,7 +139,7 @@ def test_component_and_event_classes(city_db, tmp_path):
     path.write_text(
         "case_no,kind,major_class,minor_class,component_code,status,reported_at,lon,lat\n"
         "E1,event,01,02,,reported,2024-05-01 08:00,87.62,43.79\n"
-        "E2,event,1,02,,reported,2024-05-01 08:00,87.62,43.79\n"
+        "E2,event,123,02,,reported,2024-05-01 08:00,87.62,43.79\n"
         "E3,event,09,00,,reported,2024-05-01 08:00,87.62,43.79\n"
         "C1,component,01,01,6501020102000001,reported,2024-05-01 08:00,87.62,43.79\n"
         "C2,component,01,01,6501020101000099,reported,2024-05-01 08:00,87.62,43.79\n"
