@@ -71,6 +71,7 @@ class LoadOptions:
     timezone: str = "Asia/Shanghai"  # for times written without an offset
     encoding: str | None = None  # force a text encoding (else .cpg / detection)
     max_unpacked: int = MAX_TOTAL  # zip archives: largest total unpacked size
+    source_label: str | None = None  # how the report names the source (default: its path)
 
 
 @dataclass
@@ -397,7 +398,7 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     failure); in both cases the database is exactly as before.
     """
     options = dc_replace(options or LoadOptions(), **kw)
-    report = Report(str(source), mode="strict" if options.strict else "skip-invalid", replace=options.replace)
+    report = Report(options.source_label or str(source), mode="strict" if options.strict else "skip-invalid", replace=options.replace)
     issue_log = IssueLog(report)
     paths = report_paths(options.report_path) if options.report_path else None
     if paths:

@@ -151,6 +151,7 @@ class JobRunner:
                 replace=bool(opts.get("replace")),
                 layer=opts.get("layer") or None,
                 report_path=self.job_dir(job_id) / "report.json",
+                source_label=upload.name,  # not the server's path
                 progress=progress,
                 geocode=self.geocode_factory() if self.geocode_factory else None,
             )

@@ -70,6 +70,8 @@ class Report:
         data = asdict(self)
         data.pop("issues")
         data.update(rows=self.rows, loaded=self.loaded, rejected=self.rejected)
+        # the files lie beside the JSON report: named, not located (a job's report travels over HTTP)
+        data["files"] = {k: Path(v).name for k, v in self.files.items()}
         for layer, obj in zip(data["layers"], self.layers):
             layer["loaded"] = obj.loaded
         return data

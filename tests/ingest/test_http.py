@@ -66,6 +66,13 @@ def test_skip_invalid_over_http_offers_the_rejected_rows(http, city_db, tmp_path
     rejected = http.get(f"/ingest/jobs/{job['id']}/rejected").json()
     assert rejected["features"][0]["properties"]["_row"] == 3
     assert "650102003001X" in http.get(f"/ingest/jobs/{job['id']}/report.txt").text
+    # the report names the upload and its files, never where the server keeps them
+    full = http.get(f"/ingest/jobs/{job['id']}/report").json()
+    for report in (job["report"], full):
+        assert report["source"] == path.name
+        assert report["files"] == {"json": "report.json", "table": "report.txt",
+                                   "rejected": "report.rejected.geojson"}
+    assert http.get(f"/ingest/jobs/{job['id']}/report.txt").text.startswith(f"urbangis load of {path.name}:")
 
 
 def test_strict_rejection_over_http_leaves_database_unchanged(http, city_db, tmp_path):
