@@ -398,7 +398,8 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     failure); in both cases the database is exactly as before.
     """
     options = dc_replace(options or LoadOptions(), **kw)
-    report = Report(options.source_label or str(source), mode="strict" if options.strict else "skip-invalid", replace=options.replace)
+    report = Report(options.source_label or str(source), mode="strict" if options.strict else "skip-invalid",
+                    replace=options.replace)
     issue_log = IssueLog(report)
     paths = report_paths(options.report_path) if options.report_path else None
     if paths:

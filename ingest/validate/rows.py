@@ -373,6 +373,8 @@ def _canonical(values: list, enum: tuple[str, ...], aliases: dict[str, str]) -> 
             c = known.get(v.lower())
             if c is not None:
                 values[i] = c
+
+
 _CST = dt.timezone(dt.timedelta(hours=8))
 
 
