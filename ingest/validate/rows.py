@@ -269,7 +269,10 @@ class RowConverter:
                 if v is None:
                     continue
                 if enum is not None and v not in enum:
-                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be one of {', '.join(enum)}"))
+                    also = ENUM_ALIASES.get((name, field_name), {})
+                    terms = [next((a for a, c in also.items() if c == e), None) for e in enum]
+                    hint = f" (or in Chinese: {'/'.join(t for t in terms if t)})" if also else ""
+                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be one of {', '.join(enum)}{hint}"))
                 elif fmt is not None and not fmt[0].match(v):
                     issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be {fmt[1]}"))
         check = getattr(self, f"_check_{name}", None)
