@@ -150,12 +150,15 @@ def _time(v):
         return _loose_time(text)
 
 
-TIME_FORMATS = "2024-05-01 08:30:00, 2024-05-01T08:30:00+08:00, 2024/5/1 8:30, 2024年5月1日 8时30分 or 20240501083000"
+TIME_FORMATS = ("2024-05-01 08:30:00, 2024-05-01T08:30:00+08:00, 2024/5/1 8:30, 2024年5月1日 8时30分 "
+                "or 20240501083000")
 # what Chinese exports write besides ISO 8601: Excel's zh-CN "2024/5/1 8:30" (no leading zeros),
 # "2024.05.01", "2024年5月1日 8时30分15秒", compact "20240501[0830[00]]"; full-width digits via NFKC
-_CN_TIME_UNITS = str.maketrans({"年": "-", "月": "-", "日": " ", "号": " ", "时": ":", "点": ":", "分": ":", "秒": " "})
-_LOOSE_TIME = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:(?: |T)(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?"
-                         r" ?(Z|[+-]\d{2}(?::?\d{2})?)?")
+_CN_TIME_UNITS = str.maketrans({"年": "-", "月": "-", "日": " ", "号": " ", "时": ":", "点": ":", "分": ":",
+                                "秒": " "})
+_LOOSE_TIME = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})"  # date
+                         r"(?:(?: |T)(\d{1,2})(?::(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,6}))?)?)?)?"  # time
+                         r" ?(Z|[+-]\d{2}(?::?\d{2})?)?")  # offset
 _COMPACT_TIME = re.compile(r"(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?")
 
 
@@ -265,14 +268,16 @@ class RowConverter:
                         issues.append(RowIssue(rows[i], self._col(field_name), v,
                                                f"read as {values[i]} (a spreadsheet dropped its leading zero)",
                                                "warning"))
+            if enum is not None:
+                also = ENUM_ALIASES.get((name, field_name), {})
+                terms = [next((a for a, c in also.items() if c == e), None) for e in enum]
+                must = f"must be one of {', '.join(enum)}" + (
+                    f" (or in Chinese: {'/'.join(t for t in terms if t)})" if also else "")
             for i, v in enumerate(values):
                 if v is None:
                     continue
                 if enum is not None and v not in enum:
-                    also = ENUM_ALIASES.get((name, field_name), {})
-                    terms = [next((a for a, c in also.items() if c == e), None) for e in enum]
-                    hint = f" (or in Chinese: {'/'.join(t for t in terms if t)})" if also else ""
-                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be one of {', '.join(enum)}{hint}"))
+                    issues.append(RowIssue(rows[i], self._col(field_name), v, must))
                 elif fmt is not None and not fmt[0].match(v):
                     issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be {fmt[1]}"))
         check = getattr(self, f"_check_{name}", None)

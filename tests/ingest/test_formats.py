@@ -128,7 +128,8 @@ def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     assert issues[(2, "major_class")]["severity"] == "warning" and "read as 01" in issues[(2, "major_class")]["reason"]
     assert issues[(2, "minor_class")]["value"] == "2"
     assert issues[(5, "status")]["value"] == "已完成" and issues[(5, "status")]["severity"] == "error"
-    assert issues[(5, "status")]["reason"].endswith("closed, cancelled (or in Chinese: 上报/立案/派遣/处置/已处置/核查/结案/作废)")
+    assert issues[(5, "status")]["reason"].endswith(
+        "closed, cancelled (or in Chinese: 上报/立案/派遣/处置/已处置/核查/结案/作废)")
     assert "month must be in 1..12" in issues[(5, "reported_at")]["reason"]
     assert report.loaded == 3 and report.rejected == 1
 
