@@ -177,6 +177,9 @@ def db_reset(yes: bool) -> None:
               help="--strict loads all or nothing: one bad row and nothing is written. --skip-invalid loads "
                    "the good rows and writes the rejected ones next to the report.")
 @click.option("--replace", is_flag=True, help="Empty each loaded layer first (default: upsert by code or id).")
+@click.option("--check", "check_only", is_flag=True,
+              help="Validate only: run the whole load, report what would be inserted, updated and rejected, "
+                   "then roll it back (nothing is written). Exits 1 if any row would be rejected.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the JSON report here, the readable table beside it (.txt) and the rejected rows "
                    "(.rejected.geojson). Default: ./urbangis-load-<time>.json, kept only if there were issues.")
@@ -184,7 +187,8 @@ def db_reset(yes: bool) -> None:
 @click.option("--encoding", help="Text encoding of .dbf/.csv files that do not say it (default: detected).")
 @click.option("--if-empty", is_flag=True, help="Load only when the database holds no gazetteer yet.")
 def load(source: Path | None, layer: str | None, source_crs: str | None, strict: bool, replace: bool,
-         report_path: Path | None, batch_size: int, encoding: str | None, if_empty: bool) -> None:
+         check_only: bool, report_path: Path | None, batch_size: int, encoding: str | None,
+         if_empty: bool) -> None:
     """Load a gazetteer, a layer file, or a zip of them, validated, in one transaction.
 
     SOURCE is a folder of layer files named after the contract layers (roads.geojson,
@@ -232,7 +236,7 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     info = db.conninfo()
     options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
                           report_path=report_path, progress=progress, encoding=encoding,
-                          geocode=lazy_address_geocoder(info))
+                          geocode=lazy_address_geocoder(info), check_only=check_only)
     report = None
     try:
         with db.connect(info) as conn:
@@ -267,6 +271,13 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
             click.echo("report: " + ", ".join(report.files.values()), err=True)
     if failure:
         _fail(failure)
+    if check_only:
+        click.echo(f"checked {report.rows} rows from {source}, nothing written: {report.loaded} would load "
+                   f"({', '.join(f'{r.layer} {r.loaded}' for r in report.layers)}), {report.rejected} would be "
+                   "rejected" + (", see the report" if report.rejected else ""))
+        if report.rejected:
+            sys.exit(1)
+        return
     click.echo(f"loaded {report.loaded} rows ({', '.join(f'{r.layer} {r.loaded}' for r in report.layers)}) "
                f"from {source}" + (f"; {report.rejected} rows rejected, see the report" if report.rejected else ""))
 

@@ -72,6 +72,7 @@ class LoadOptions:
     encoding: str | None = None  # force a text encoding (else .cpg / detection)
     max_unpacked: int = MAX_TOTAL  # zip archives: largest total unpacked size
     source_label: str | None = None  # how the report names the source (default: its path)
+    check_only: bool = False  # validate and report what a load would do, then roll it back
 
 
 @dataclass
@@ -398,8 +399,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     failure); in both cases the database is exactly as before.
     """
     options = dc_replace(options or LoadOptions(), **kw)
-    report = Report(options.source_label or str(source), mode="strict" if options.strict else "skip-invalid",
-                    replace=options.replace)
+    if options.check_only:  # every row judged as --skip-invalid would, so the report says what would load
+        options = dc_replace(options, strict=False)
+    mode = "check" if options.check_only else "strict" if options.strict else "skip-invalid"
+    report = Report(options.source_label or str(source), mode=mode, replace=options.replace)
     issue_log = IssueLog(report)
     paths = report_paths(options.report_path) if options.report_path else None
     if paths:
@@ -426,6 +429,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                     _check_deferred(conn)
                     if options.strict and report.errors:
                         raise LoadRejected(_rejection_message(report))
+                    if options.check_only:
+                        raise _CheckedOnly  # rolls the transaction back: nothing is written
+            except _CheckedOnly:
+                pass
             except psycopg.errors.IntegrityError as exc:
                 raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
             except psycopg.errors.DataError as exc:
@@ -447,8 +454,13 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
         report.message = "interrupted; nothing was loaded"
         raise
     else:
-        report.outcome = "loaded"
-        report.message = f"{report.loaded} rows loaded, {report.rejected} rejected"
+        if options.check_only:
+            report.outcome = "checked"
+            report.message = (f"nothing written: {report.loaded} rows would load, "
+                              f"{report.rejected} would be rejected")
+        else:
+            report.outcome = "loaded"
+            report.message = f"{report.loaded} rows loaded, {report.rejected} rejected"
     finally:
         if rejected is not None:
             rejected.close()
@@ -464,6 +476,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
         error.report = report
         raise error
     return report
+
+
+class _CheckedOnly(Exception):
+    """Raised at the end of a check-only load to roll its transaction back."""
 
 
 def _rejection_message(report: Report) -> str:

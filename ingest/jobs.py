@@ -148,6 +148,7 @@ class JobRunner:
             options = LoadOptions(
                 source_crs=crs_mod.parse_source_crs(opts["source_crs"]) if opts.get("source_crs") else None,
                 strict=opts.get("mode", "strict") == "strict",
+                check_only=opts.get("mode") == "check",
                 replace=bool(opts.get("replace")),
                 layer=opts.get("layer") or None,
                 report_path=self.job_dir(job_id) / "report.json",
@@ -160,7 +161,7 @@ class JobRunner:
             try:
                 with db.connect(self.conninfo) as conn:
                     report = load_gazetteer(conn, upload, options)
-                state, message = "loaded", report.message
+                state, message = report.outcome, report.message  # loaded, or checked
             except LoadError as exc:
                 report = exc.report
                 state = "rejected" if report is not None and report.outcome == "rejected" else "failed"

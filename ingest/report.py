@@ -45,7 +45,7 @@ class Report:
     source: str
     mode: str = "strict"
     replace: bool = False
-    outcome: str = "running"  # loaded | rejected | failed
+    outcome: str = "running"  # loaded | checked (check only, nothing written) | rejected | failed
     message: str = ""
     layers: list[LayerReport] = field(default_factory=list)
     errors: int = 0
@@ -182,8 +182,9 @@ def write_table(report: Report, log: IssueLog, path: Path) -> None:
     with Path(path).open("w", encoding="utf-8") as out:
         out.write(f"urbangis load of {report.source}: {report.outcome}"
                   f"{' - ' + report.message if report.message else ''}\n")
+        would = " would be" if report.mode == "check" else ""
         out.write(f"mode {report.mode}{', replace' if report.replace else ''}; {report.rows} rows read, "
-                  f"{report.loaded} loaded, {report.rejected} rejected; {report.errors} errors, "
+                  f"{report.loaded}{would} loaded, {report.rejected}{would} rejected; {report.errors} errors, "
                   f"{report.warnings} warnings\n\n")
         out.write(layers_table(report) + "\n\n")
         # two passes over the spooled issues (widths, then lines): a million issues are never held

@@ -133,8 +133,8 @@ def _options(fields: dict[str, str], request: Request) -> dict:
 
     get = lambda k: fields.get(k) or request.query_params.get(k)  # noqa: E731
     mode = (get("mode") or "strict").strip().lower().replace("_", "-")
-    if mode not in ("strict", "skip-invalid"):
-        raise BadRequest(f"mode: {mode!r} is not one of strict, skip-invalid", parameter="mode")
+    if mode not in ("strict", "skip-invalid", "check"):
+        raise BadRequest(f"mode: {mode!r} is not one of strict, skip-invalid, check", parameter="mode")
     layer = get("layer")
     if layer and layer not in BY_NAME:
         raise BadRequest(f"layer: {layer!r} is not a layer ({', '.join(BY_NAME)})", parameter="layer")
@@ -162,7 +162,9 @@ _UPLOAD_DOC = {
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
                 "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09"},
-                "mode": {"type": "string", "enum": ["strict", "skip-invalid"], "default": "strict"},
+                "mode": {"type": "string", "enum": ["strict", "skip-invalid", "check"], "default": "strict",
+                         "description": "strict: all or nothing; skip-invalid: load the good rows; check: "
+                                        "validate and report what would load, write nothing"},
                 "replace": {"type": "boolean", "default": False},
             }}}},
     }
@@ -222,7 +224,7 @@ def list_jobs(request: Request, limit: int = 50) -> dict:
 
 @router.get("/jobs/{job_id}", summary="State, progress and report of an ingest job")
 def get_job(request: Request, job_id: uuid.UUID) -> dict:
-    """State (queued, running, loaded, rejected, failed), progress and the report once done."""
+    """State (queued, running, loaded, checked, rejected, failed), progress and the report once done."""
     job = _runner(request).get(str(job_id))
     if job is None:
         raise NotFound(f"no ingest job {job_id}")

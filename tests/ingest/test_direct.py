@@ -201,6 +201,34 @@ def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypat
     assert schema() == before
 
 
+@pytest.mark.parametrize("lane", ["staging", "direct"])
+def test_check_only_reports_what_would_load_and_writes_nothing(city_db, tmp_path, monkeypatch, lane):
+    """A check (--check, mode=check) runs the whole load, reports it exactly as the load itself
+    would, and rolls back: data, keys and indexes as before."""
+    _lane(monkeypatch, lane)
+
+    def schema():
+        with db.connect(city_db) as conn:
+            return conn.execute("SELECT array_agg(indexdef ORDER BY indexname) FROM pg_indexes "
+                                "WHERE tablename = 'components'").fetchone()[0]
+
+    before, data = schema(), fingerprint(city_db)
+    path = write_geojson(tmp_path / "components.geojson", _components(bad=True))
+    with db.connect(city_db) as conn:
+        checked = load_gazetteer(conn, path, LoadOptions(check_only=True, replace=True,
+                                                         report_path=tmp_path / "check.json"))
+    assert schema() == before and fingerprint(city_db) == data
+    assert checked.outcome == "checked" and checked.mode == "check"
+    assert (checked.loaded, checked.rejected) == (16, 8) and "nothing written" in checked.message
+    with db.connect(city_db) as conn:
+        loaded = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True,
+                                                        report_path=tmp_path / "load.json"))
+    assert (loaded.loaded, loaded.rejected, loaded.layers[0].inserted, loaded.layers[0].deleted) == (
+        checked.loaded, checked.rejected, checked.layers[0].inserted, checked.layers[0].deleted)
+    assert _issues(tmp_path / "load.json") == _issues(tmp_path / "check.json")
+    assert fingerprint(city_db) != data
+
+
 def test_killed_direct_load_leaves_database_unchanged(city_db, tmp_path):
     """A --replace load of many components, killed while it COPYs straight into the table."""
     import signal

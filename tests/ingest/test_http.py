@@ -83,6 +83,18 @@ def test_strict_rejection_over_http_leaves_database_unchanged(http, city_db, tmp
     assert fingerprint(city_db) == before
 
 
+def test_check_job_reports_and_writes_nothing(http, city_db, tmp_path):
+    before = fingerprint(city_db)
+    path = _grids_file(tmp_path, bad=True)
+    r = http.post("/ingest/jobs", data={"mode": "check"}, files={"file": (path.name, path.read_bytes())})
+    assert r.status_code == 202 and r.json()["options"]["mode"] == "check"
+    job = _wait(http, r.json()["id"])
+    assert job["state"] == "checked" and job["message"] == "nothing written: 2 rows would load, 1 would be rejected"
+    assert (job["report"]["loaded"], job["report"]["rejected"]) == (2, 1)
+    assert job["report"]["issues"][0]["value"] == "650102003001X"
+    assert fingerprint(city_db) == before
+
+
 def test_wrong_file_type_is_415(http, city_db):
     before = fingerprint(city_db)
     r = http.post("/ingest/jobs", files={"file": ("roads.geojson", b"\x89PNG\r\n\x1a\n" + bytes(100), "image/png")})

@@ -191,6 +191,23 @@ def test_cli_load_end_to_end_and_rerun(city_db, tmp_path):
     assert proc.returncode == 0 and fingerprint(city_db) == after
 
 
+def test_cli_check_writes_nothing_and_fails_on_rejected_rows(city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    _big_cases_csv(path, 200)
+    before = fingerprint(city_db)
+    proc = _start_cli_load(city_db, path, "--check")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert b"checked 200 rows" in out and b"nothing written: 200 would load" in out
+    assert fingerprint(city_db) == before
+    with path.open("a", encoding="utf-8") as fh:  # one bad row: the check fails, still writing nothing
+        fh.write("BAD1,event,01,02,burning,2024-05-01 08:00,87.62,43.79\n")
+    proc = _start_cli_load(city_db, path, "--check")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and b"200 would load" in out and b"1 would be rejected" in out
+    assert fingerprint(city_db) == before
+
+
 def test_changed_rows_are_updated(city_db, tmp_path):
     path = write_geojson(tmp_path / "roads.geojson", [feature(
         {"id": "R0001", "name": "解放南路", "kind": "main", "district_code": "650102", "aliases": "解放路|南门路"},
