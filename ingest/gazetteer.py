@@ -254,8 +254,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
     total = reader.total
-    progress(layer.name, 0, total, "reading")
-    if not keep_indexes and direct_mod.eligible(conn, layer, total):
+    expected = total if total is not None else getattr(reader, "estimate", None)  # CSV: counted lines
+    progress(layer.name, 0, expected, "reading")
+    if not keep_indexes and direct_mod.eligible(conn, layer, expected):
         try:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
                 done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0)
@@ -281,7 +282,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                 if issues:
                     staging.copy_issues(conn, issues_table, issues)
                 result.rows += len(batch)
-                progress(layer.name, result.rows, total, "reading")
+                progress(layer.name, result.rows, expected, "reading")
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     if total is not None and result.rows != total:
@@ -325,14 +326,15 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     """The direct lane (ingest/direct.py) of a big load into an empty layer."""
     conn, options, layer = ctx.conn, ctx.options, task.layer
     progress = options.progress or (lambda *_: None)
+    expected = reader.total if reader.total is not None else getattr(reader, "estimate", None)
     try:
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
-            lambda done, phase: progress(layer.name, done, reader.total, phase))
+            lambda done, phase: progress(layer.name, done, expected, phase))
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
-    if result.rows != reader.total:
+    if reader.total is not None and result.rows != reader.total:
         raise LoadError(f"{task.label}: the file says it holds {reader.total} rows but only {result.rows} could "
                         "be read; it is truncated or damaged")
     _collect(ctx, task, stage, issues_table, result)

@@ -48,7 +48,7 @@ class LayerReader(Protocol):
     layer: str | None
     columns: list[str]
     declared_crs: SourceCRS | None
-    total: int | None
+    total: int | None  # exact, when the format says it (None: unknown)
     has_geometry: bool
     warnings: list[RowIssue]
 

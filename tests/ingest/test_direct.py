@@ -3,6 +3,7 @@ check straight into the table. It must load and report exactly what the staging 
 back to staging for what it cannot settle, and leave nothing behind when the load fails."""
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import logging
@@ -26,8 +27,8 @@ def _lane(monkeypatch, lane: str) -> None:
 
 def _issues(report_path) -> list[tuple]:
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    return sorted((i["layer"], i["row"], i["field"], str(i["value"]), i["reason"], i["severity"])
-                  for i in report["issues"])
+    return sorted(((i["layer"], i["row"], i["field"], str(i["value"]), i["reason"], i["severity"])
+                   for i in report["issues"]), key=lambda t: tuple("" if v is None else str(v) for v in t))
 
 
 def _both_lanes(info: str, path, monkeypatch, caplog):
@@ -156,10 +157,31 @@ def _cases(bad: bool) -> list[dict]:
     return feats
 
 
-def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog):
+def _cases_csv(path, feats: list[dict]) -> None:
+    """The features as a CSV with lon/lat columns, and two rows only a CSV can get wrong."""
+    names = ["case_no", "kind", "major_class", "minor_class", "component_code", "status", "supervisor_id",
+             "grid_code", "district_code", "reported_at", "closed_at"]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(names + ["lon", "lat"])
+        for f in feats:
+            xy = f["geometry"]["coordinates"] if f["geometry"] else ["", ""]
+            w.writerow([f["properties"].get(n, "") for n in names] + xy)
+        w.writerow(["K0201", "event", "01", "02", "", "reported", "SV01", "650102003001001", "650102",
+                    "2025-03-01 09:00", "", "87.6l", "43.79"])  # a letter l for a 1
+        w.writerow(["K0202", "event", "01"])  # cut short
+
+
+@pytest.mark.parametrize("kind", ["geojson", "csv"])
+def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog, kind):
     """Cases (references to components, supervisors, grids and districts; grid and district derived
-    from the location when left empty) load and report the same through either lane."""
-    path = write_geojson(tmp_path / "cases.geojson", _cases(bad=True))
+    from the location when left empty) load and report the same through either lane, from GeoJSON
+    or from a CSV with coordinate columns (which takes the direct lane on its line count)."""
+    if kind == "geojson":
+        path = write_geojson(tmp_path / "cases.geojson", _cases(bad=True))
+    else:
+        path = tmp_path / "cases.csv"
+        _cases_csv(path, _cases(bad=True))
     out = {}
     for lane, report, report_path in _both_lanes(city_db, path, monkeypatch, caplog):
         with db.connect(city_db) as conn:
@@ -169,7 +191,11 @@ def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog):
         if lane == "direct":
             assert "cases" in _direct_layers(caplog)
     assert out["direct"] == out["staging"]
-    assert out["direct"][3] == 8 and out["direct"][2] == 6
+    assert out["direct"][3] == 8 + 2 * (kind == "csv") and out["direct"][2] == 6
+    if kind == "csv":
+        issues = {(i[1], i[2]): i for i in out["direct"][1]}
+        assert issues[(16, "lon")][3:5] == ("87.6l", "not a number")
+        assert "fewer fields" in issues[(17, None)][4]
     derived = {no: (grid, district) for no, grid, district in out["direct"][4]}
     assert derived["K0003"] == ("650102003001003", "650102")
     assert derived["K0004"] == ("650102003001001", "650102")
