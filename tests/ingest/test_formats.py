@@ -105,6 +105,50 @@ def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
     assert any("GBK" in i["reason"] for i in report.issues)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encoding):
+    """Arrow reads a regular CSV; at the first irregular record (short, long, a blank line) Python's
+    csv module reads on from there. Rows, values and issues are those of Python's reader alone."""
+    import pyarrow as pa
+
+    from ingest.formats import tabular
+
+    lines = ["code,name,lon,lat,remark"]
+    for i in range(3000):
+        name = f'"井盖, {i}\n第二行"' if i == 10 else f"井盖{i}"  # a quoted comma and line break
+        lines.append(f"65010201010{i:05d},{name},87.62{i % 10},43.79, 备注 {i} ")
+    lines[1500] = "6501020101099999,短行"  # short: fewer fields than the header
+    lines[2200] = ""  # a blank line
+    lines[2600] += ",extra"  # long
+    path = tmp_path / "components.csv"
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    monkeypatch.setattr(tabular, "ARROW_BLOCK", 1 << 14)  # several blocks before the first irregular one
+
+    def read():
+        out = []
+        for b in tabular.TableReader(path, "csv").batches(700):
+            out.append((b.rows.tolist(), b.columns, b.wkb, [(i.row, i.reason) for i in b.issues]))
+        return out
+
+    with caplog.at_level("DEBUG", logger="urbangis.ingest"):
+        both = read()
+    [switch] = [r.getMessage() for r in caplog.records if "read on with Python's csv" in r.getMessage()]
+    assert int(switch.split("from record ")[1].split()[0]) > 700  # Arrow's batches came first
+
+    def python_only(self, size):
+        raise pa.ArrowInvalid("not used")
+        yield
+
+    monkeypatch.setattr(tabular.TableReader, "_arrow_batches", python_only)
+    alone = read()
+    assert both == alone
+    rows = [r for batch in both for r in batch[0]]
+    assert rows == list(range(2, 2 + 3000))
+    first = both[0][1]
+    assert first["name"][10] == "井盖, 10\n第二行" and first["remark"][0] == "备注 0"
+    assert (1501, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
+
+
 def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     """Chinese terms for kinds and statuses, any letter case, Excel's zh-CN dates ("2024/5/1 8:30"),
     年月日 and compact times, and classes that lost their leading zero (padded, with a warning)."""
