@@ -147,7 +147,13 @@ def _time(v):
     try:
         return dt.datetime.fromisoformat(text)  # the common case, in C
     except ValueError:
-        return _loose_time(text)
+        pass
+    if "/" in text:
+        try:
+            return dt.datetime.fromisoformat(text.replace("/", "-"))  # 2024/05/01 08:30:00, also in C
+        except ValueError:
+            pass
+    return _loose_time(text)
 
 
 TIME_FORMATS = ("2024-05-01 08:30:00, 2024-05-01T08:30:00+08:00, 2024/5/1 8:30, 2024年5月1日 8时30分 "
