@@ -149,6 +149,24 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     assert (1501, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
 
 
+def test_csv_wkt_column(city_db, tmp_path):
+    """Geometry as WKT in a CSV: lines and polygons load; a cut WKT is named with GEOS's words."""
+    path = tmp_path / "components.csv"
+    path.write_text(
+        "code,name,grid_code,wkt\n"
+        "6501020201009002,护栏,650102003001001,\"LINESTRING (87.6187 43.7893, 87.6192 43.7893)\"\n"
+        "6501020301009003,绿地,650102003001002,\"POLYGON ((87.6199 43.7892, 87.6202 43.7892, 87.6202 43.7895, "
+        "87.6199 43.7895, 87.6199 43.7892))\"\n"
+        "6501020101009004,井盖,650102003001001,POINT (87.6190\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False))
+        kinds = conn.execute("SELECT code, GeometryType(geom) FROM components WHERE code LIKE '650102__01009%' "
+                             "ORDER BY code").fetchall()
+    assert kinds == [("6501020201009002", "LINESTRING"), ("6501020301009003", "POLYGON")]
+    [bad] = [i for i in report.issues if i["field"] == "wkt"]
+    assert bad["row"] == 4 and bad["value"] == "POINT (87.6190" and bad["reason"].startswith("not WKT (")
+
+
 def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     """Chinese terms for kinds and statuses, any letter case, Excel's zh-CN dates ("2024/5/1 8:30"),
     年月日 and compact times, and classes that lost their leading zero (padded, with a warning)."""
