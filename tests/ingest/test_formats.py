@@ -149,19 +149,24 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     assert (1501, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
 
 
+def _load_text(info: str, path, text: str, query: str) -> tuple:
+    """Write ``text`` to ``path``, load it with --skip-invalid; (report, rows of ``query``)."""
+    path.write_text(text, encoding="utf-8")
+    with db.connect(info) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False))
+        return report, conn.execute(query).fetchall()
+
+
 def test_csv_wkt_column(city_db, tmp_path):
     """Geometry as WKT in a CSV: lines and polygons load; a cut WKT is named with GEOS's words."""
-    path = tmp_path / "components.csv"
-    path.write_text(
+    report, kinds = _load_text(
+        city_db, tmp_path / "components.csv",
         "code,name,grid_code,wkt\n"
         "6501020201009002,护栏,650102003001001,\"LINESTRING (87.6187 43.7893, 87.6192 43.7893)\"\n"
         "6501020301009003,绿地,650102003001002,\"POLYGON ((87.6199 43.7892, 87.6202 43.7892, 87.6202 43.7895, "
         "87.6199 43.7895, 87.6199 43.7892))\"\n"
-        "6501020101009004,井盖,650102003001001,POINT (87.6190\n", encoding="utf-8")
-    with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, LoadOptions(strict=False))
-        kinds = conn.execute("SELECT code, GeometryType(geom) FROM components WHERE code LIKE '650102__01009%' "
-                             "ORDER BY code").fetchall()
+        "6501020101009004,井盖,650102003001001,POINT (87.6190\n",
+        "SELECT code, GeometryType(geom) FROM components WHERE code LIKE '650102__01009%' ORDER BY code")
     assert kinds == [("6501020201009002", "LINESTRING"), ("6501020301009003", "POLYGON")]
     [bad] = [i for i in report.issues if i["field"] == "wkt"]
     assert bad["row"] == 4 and bad["value"] == "POINT (87.6190" and bad["reason"].startswith("not WKT (")
@@ -170,19 +175,17 @@ def test_csv_wkt_column(city_db, tmp_path):
 def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     """Chinese terms for kinds and statuses, any letter case, Excel's zh-CN dates ("2024/5/1 8:30"),
     年月日 and compact times, and classes that lost their leading zero (padded, with a warning)."""
-    path = tmp_path / "cases.csv"
-    path.write_text(
+    report, rows = _load_text(
+        city_db, tmp_path / "cases.csv",
         "case_no,kind,major_class,minor_class,status,reported_at,closed_at,经度,纬度\n"
         "S1,事件,1,2,结案,2024/5/1 8:30,2024年5月2日 9时15分,87.62,43.79\n"
         "S2,Event,01,02,Reported,20240501083000,,87.62,43.79\n"
         "S3,event,01,02,处置中,2024.05.01 08:30:15.5+08:00,,87.62,43.79\n"
-        "S4,event,01,02,已完成,2024/13/1 8:30,,87.62,43.79\n", encoding="utf-8")
-    with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, LoadOptions(strict=False))
-        rows = conn.execute("SELECT case_no, kind, major_class, minor_class, status, "
-                            "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS.MS'), "
-                            "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM cases "
-                            "WHERE case_no LIKE 'S_' ORDER BY case_no").fetchall()
+        "S4,event,01,02,已完成,2024/13/1 8:30,,87.62,43.79\n",
+        "SELECT case_no, kind, major_class, minor_class, status, "
+        "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS.MS'), "
+        "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM cases "
+        "WHERE case_no LIKE 'S_' ORDER BY case_no")
     assert rows == [("S1", "event", "01", "02", "closed", "2024-05-01 08:30:00.000", "2024-05-02 09:15"),
                     ("S2", "event", "01", "02", "reported", "2024-05-01 08:30:00.000", None),
                     ("S3", "event", "01", "02", "handling", "2024-05-01 08:30:15.500", None)]
