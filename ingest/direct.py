@@ -162,22 +162,8 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
     issues)."""
     columns, issues = convert(batch)
     n = len(batch)
-    raw = batch.geoms is None and batch.wkb is not None and source.is_target  # WKB as it came is usable
-    points = None
-    if raw:
-        points = Points(batch.wkb)
-        geoms = np.full(n, None, dtype=object)
-        rest = np.flatnonzero(~points.mask)
-        if len(rest):
-            geoms[rest] = shapely.from_wkb(np.asarray([batch.wkb[i] for i in rest], dtype=object), on_invalid="ignore")
-    elif batch.geoms is not None:
-        geoms = batch.geoms
-    elif batch.wkb is not None:
-        geoms = shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore")
-    else:
-        geoms = np.full(n, None, dtype=object)
-    if not raw and not source.is_target:
-        geoms = crs_mod.to_target(geoms, source)
+    geoms, points = batch_geometry(batch, source)
+    raw = points is not None
     typed = dict(zip(names, columns[1:-1]))
     pre = prechecker()
     ok = pre.passes(typed, geoms, points)
@@ -197,6 +183,27 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
     cols[-1] = cols[-1].fill_null("{}")  # the table's attrs is NOT NULL; COPY applies no default
     cols.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
     return n, (len(fast_rows), staging.csv(cols)), slow, issues
+
+
+def batch_geometry(batch: Batch, source: crs_mod.SourceCRS) -> tuple[np.ndarray, Points | None]:
+    """A batch's geometries in EPSG:4490: (shapely geometries, Points). Plain 2D points whose WKB
+    needs no transformation are read straight from it into ``Points`` (their geometry entry is
+    None: no GEOS object per row); ``Points`` is None when the WKB is not used as it came."""
+    n = len(batch)
+    if batch.geoms is None and batch.wkb is not None and source.is_target:  # WKB as it came is usable
+        points = Points(batch.wkb)
+        geoms = np.full(n, None, dtype=object)
+        rest = np.flatnonzero(~points.mask)
+        if len(rest):
+            geoms[rest] = shapely.from_wkb(np.asarray([batch.wkb[i] for i in rest], dtype=object), on_invalid="ignore")
+        return geoms, points
+    if batch.geoms is not None:
+        geoms = batch.geoms
+    elif batch.wkb is not None:
+        geoms = shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore")
+    else:
+        geoms = np.full(n, None, dtype=object)
+    return (geoms if source.is_target else crs_mod.to_target(geoms, source)), None
 
 
 def _table_hex(rows: np.ndarray, wkb: list | None, geoms: np.ndarray, layer: Layer) -> pa.Array:

@@ -35,6 +35,13 @@ _EXPR = {"left(s.code, 6)": ("code", lambda v: pc.utf8_slice_codeunits(v, 0, 6))
 _DERIVED = {("components", "grid_code"): ("unit_grids", ""),
             ("cases", "grid_code"): ("unit_grids", ""),
             ("cases", "district_code"): ("admin_areas", "level = 'district'")}
+
+
+def derived_fields() -> list[tuple[str, str]]:
+    """(layer, field) of every value derived from the location when a row leaves it empty."""
+    return list(_DERIVED)
+
+
 _SHAPELY_TYPES = {"POINT": 0, "LINESTRING": 1, "POLYGON": 3, "MULTIPOINT": 4, "MULTILINESTRING": 5,
                   "MULTIPOLYGON": 6}
 
@@ -73,20 +80,7 @@ class PreChecker:
             shapely.prepare(polys)
             self.areas.append((field, fn, pa.array([r[0] for r in rows], type=pa.string()), polys, rule.lines))
             loaded[(rule.table, "")] = (rows, polys)
-        self.derived = []  # (field, codes, STRtree of the areas, rank of each code)
-        for f in layer.fields:
-            table, where = _DERIVED.get((layer.name, f.name), (None, ""))
-            if table is None:
-                continue
-            if (table, where) not in loaded:
-                rows = conn.execute(sql.SQL("SELECT code, ST_AsBinary(geom) FROM {} WHERE geom IS NOT NULL{}").format(
-                    sql.Identifier(table), sql.SQL(" AND " + where if where else ""))).fetchall()
-                loaded[(table, where)] = (rows, shapely.from_wkb(np.array([r[1] for r in rows], dtype=object)))
-            rows, polys = loaded[(table, where)]
-            codes = np.array([r[0] for r in rows], dtype=object)
-            rank = np.empty(len(codes), np.intp)
-            rank[np.argsort(codes.astype(str), kind="stable")] = np.arange(len(codes))
-            self.derived.append((f.name, codes, shapely.STRtree(polys), rank))
+        self.deriver = Deriver(conn, layer, loaded)
 
     def passes(self, typed: dict[str, list], geoms: np.ndarray, points: "Points | None" = None) -> np.ndarray:
         """Per row: True when every geometry, reference and inside-area check of the SQL would
@@ -143,29 +137,8 @@ class PreChecker:
         return ok
 
     def derive(self, typed: dict[str, list], geoms: np.ndarray, points: "Points | None", ok: np.ndarray) -> dict:
-        """Values the merge would derive, for the rows in ``ok`` that leave them empty: field ->
-        the whole column with them filled in (merge._DERIVED, redone with GEOS)."""
-        out = {}
-        for field, codes, tree, rank in self.derived:
-            values = typed[field]
-            need = np.flatnonzero(ok & np.fromiter((v is None for v in values), bool, len(values)))
-            if not len(need):
-                continue
-            p = np.empty(len(need), dtype=object)
-            pm = points.mask[need] if points is not None else np.zeros(len(need), bool)
-            if pm.any():
-                p[pm] = shapely.points(points.x[need[pm]], points.y[need[pm]])
-            if (~pm).any():
-                p[~pm] = shapely.point_on_surface(geoms[need[~pm]])
-            inp, hit = tree.query(p, predicate="covered_by")
-            order = np.lexsort((rank[hit], inp))  # per row, the smallest code first
-            inp, hit = inp[order], hit[order]
-            first = np.r_[True, inp[1:] != inp[:-1]] if len(inp) else np.zeros(0, bool)
-            filled = list(values)
-            for i, h in zip(inp[first].tolist(), hit[first].tolist()):
-                filled[need[i]] = codes[h]
-            out[field] = filled
-        return out
+        """Values the merge would derive, for the rows in ``ok`` that leave them empty (Deriver)."""
+        return self.deriver.fill(typed, geoms, points, ok)
 
     def _geometry(self, geoms: np.ndarray, pt: np.ndarray, points: "Points | None") -> np.ndarray:
         """Present, not empty, of the layer's type, 2D, inside China, valid (Checker.geometry)."""
@@ -192,6 +165,52 @@ class PreChecker:
         good[sel] = shapely.is_valid(g[sel])
         ok[rest] = good
         return ok
+
+
+class Deriver:
+    """The areas (STRtrees) whose codes a layer's rows may leave to their location (_DERIVED)."""
+
+    def __init__(self, conn: psycopg.Connection, layer: Layer, loaded: dict | None = None) -> None:
+        loaded = {} if loaded is None else loaded  # (table, where) -> (rows, polygons) already fetched
+        self.derived = []  # (field, codes, STRtree of the areas, rank of each code)
+        for f in layer.fields:
+            table, where = _DERIVED.get((layer.name, f.name), (None, ""))
+            if table is None:
+                continue
+            if (table, where) not in loaded:
+                rows = conn.execute(sql.SQL("SELECT code, ST_AsBinary(geom) FROM {} WHERE geom IS NOT NULL{}").format(
+                    sql.Identifier(table), sql.SQL(" AND " + where if where else ""))).fetchall()
+                loaded[(table, where)] = (rows, shapely.from_wkb(np.array([r[1] for r in rows], dtype=object)))
+            rows, polys = loaded[(table, where)]
+            codes = np.array([r[0] for r in rows], dtype=object)
+            rank = np.empty(len(codes), np.intp)
+            rank[np.argsort(codes.astype(str), kind="stable")] = np.arange(len(codes))
+            self.derived.append((f.name, codes, shapely.STRtree(polys), rank))
+
+    def fill(self, typed: dict[str, list], geoms: np.ndarray, points: "Points | None", ok: np.ndarray) -> dict:
+        """Values the merge would derive, for the rows in ``ok`` that leave them empty: field ->
+        the whole column with them filled in (merge._DERIVED, redone with GEOS)."""
+        out = {}
+        for field, codes, tree, rank in self.derived:
+            values = typed[field]
+            need = np.flatnonzero(ok & np.fromiter((v is None for v in values), bool, len(values)))
+            if not len(need):
+                continue
+            p = np.empty(len(need), dtype=object)
+            pm = points.mask[need] if points is not None else np.zeros(len(need), bool)
+            if pm.any():
+                p[pm] = shapely.points(points.x[need[pm]], points.y[need[pm]])
+            if (~pm).any():
+                p[~pm] = shapely.point_on_surface(geoms[need[~pm]])
+            inp, hit = tree.query(p, predicate="covered_by")
+            order = np.lexsort((rank[hit], inp))  # per row, the smallest code first
+            inp, hit = inp[order], hit[order]
+            first = np.r_[True, inp[1:] != inp[:-1]] if len(inp) else np.zeros(0, bool)
+            filled = list(values)
+            for i, h in zip(inp[first].tolist(), hit[first].tolist()):
+                filled[need[i]] = codes[h]
+            out[field] = filled
+        return out
 
 
 def _keys(conn: psycopg.Connection, query: sql.Composable) -> pa.Array:

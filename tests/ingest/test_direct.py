@@ -202,6 +202,34 @@ def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog, kin
     assert derived["K0005"] == (None, "650102")
 
 
+def test_staging_derives_missing_columns_as_postgis_would(city_db, tmp_path, monkeypatch):
+    """A staging load of cases whose file has no grid_code or district_code column: the reading
+    process derives them (STRtree) exactly as the merge's SQL would."""
+    from ingest import gazetteer
+    from ingest.validate import prechecks
+
+    feats = _cases(bad=True)
+    for f in feats:
+        f["properties"].pop("grid_code", None)
+        f["properties"].pop("district_code", None)
+    path = write_geojson(tmp_path / "cases.geojson", feats)
+    _lane(monkeypatch, "staging")
+    calls = []
+    fill = prechecks.Deriver.fill
+    monkeypatch.setattr(prechecks.Deriver, "fill", lambda self, *a: calls.append(1) or fill(self, *a))
+    out = {}
+    for where, rows in (("postgis", 10 ** 12), ("python", 1)):
+        monkeypatch.setattr(gazetteer, "DERIVE_ROWS", rows)
+        report_path = tmp_path / f"{where}.json"
+        with db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False, replace=True, report_path=report_path))
+            codes = conn.execute("SELECT case_no, grid_code, district_code FROM cases ORDER BY 1").fetchall()
+        out[where] = (fingerprint(city_db), _issues(report_path), report.loaded, report.rejected, codes)
+    assert out["python"] == out["postgis"] and calls  # the reading process did derive them
+    derived = {no: (grid, district) for no, grid, district in out["python"][4]}
+    assert derived["K0003"] == ("650102003001003", "650102") and derived["K0005"] == (None, "650102")
+
+
 def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypatch):
     """The primary key and indexes dropped for the direct lane come back with the rollback."""
     _lane(monkeypatch, "direct")
