@@ -143,7 +143,7 @@ class TableReader:
             return f"geocoded from column {self.address_col}"
         return "none"
 
-    def _raw_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list]]]:
+    def _raw_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list], list]]:
         if self.kind == "csv":
             done = 0
             if not self._dialect.skipinitialspace and self._dialect.quoting != csv.QUOTE_NONE:
