@@ -96,7 +96,10 @@ class TableReader:
             try:
                 self._dialect = csv.Sniffer().sniff(head.split("\n", 1)[0] or head, delimiters=",\t;|")
             except csv.Error:
-                self._dialect = csv.excel
+                self._dialect = type("excel", (csv.excel,), {})  # our own: it is changed below
+            # a quote inside a quoted value is doubled, as Excel and RFC 4180 write it; the sniffer,
+            # seeing no quotes in a header line, says otherwise and 井盖 ""A"" 型 came out mangled
+            self._dialect.doublequote = True
             header = next(csv.reader(io.StringIO(head), self._dialect), [])
             all_columns = [h.strip().lstrip("\ufeff") for h in header]
             self.estimate = _count_lines(self.path) - 1  # a quoted line break makes it a little high

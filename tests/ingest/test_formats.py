@@ -115,7 +115,7 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
 
     lines = ["code,name,lon,lat,remark"]
     for i in range(3000):
-        name = f'"井盖, {i}\n第二行"' if i == 10 else f"井盖{i}"  # a quoted comma and line break
+        name = f'"井盖, {i}\n第二行"' if i == 10 else '"井盖 ""A"" 型"' if i == 11 else f"井盖{i}"
         lines.append(f"65010201010{i:05d},{name},87.62{i % 10},43.79, 备注 {i} ")
     lines[1500] = "6501020101099999,短行"  # short: fewer fields than the header
     lines[2200] = ""  # a blank line
@@ -145,7 +145,8 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     rows = [r for batch in both for r in batch[0]]
     assert rows == list(range(2, 2 + 3000))
     first = both[0][1]
-    assert first["name"][10] == "井盖, 10\n第二行" and first["remark"][0] == "备注 0"
+    assert first["name"][10] == "井盖, 10\n第二行" and first["remark"][0] == "备注 0"  # comma, line break
+    assert first["name"][11] == '井盖 "A" 型'  # quotes doubled inside quotes, as Excel writes them
     assert (1501, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
 
 
