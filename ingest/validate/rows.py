@@ -285,7 +285,8 @@ class RowConverter:
                 if enum is not None and v not in enum:
                     issues.append(RowIssue(rows[i], self._col(field_name), v, must))
                 elif fmt is not None and not fmt[0].match(v):
-                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be {fmt[1]}"))
+                    hint = _SCIENTIFIC_HINT if _SCIENTIFIC.match(v) else ""
+                    issues.append(RowIssue(rows[i], self._col(field_name), v, f"must be {fmt[1]}{hint}"))
         check = getattr(self, f"_check_{name}", None)
         if check is not None:
             issues.extend(check(rows, typed))
@@ -391,6 +392,10 @@ def _all_match(values: list, enum, fmt) -> bool:
 
 
 _MULTILINE: dict[str, re.Pattern] = {}
+# a long code that went through a spreadsheet as a number: 6501020101000001 -> 6.50102E+15
+_SCIENTIFIC = re.compile(r"^[0-9](\.[0-9]+)?[eE]\+?[0-9]+$")
+_SCIENTIFIC_HINT = (" (a spreadsheet turned the code into a number in scientific notation and lost its digits: "
+                    "format the column as text and export again)")
 
 
 def _canonical(values: list, enum: tuple[str, ...], aliases: dict[str, str]) -> None:

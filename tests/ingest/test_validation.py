@@ -143,6 +143,7 @@ def test_component_and_event_classes(city_db, tmp_path):
         "E3,event,09,00,,reported,2024-05-01 08:00,87.62,43.79\n"
         "C1,component,01,01,6501020102000001,reported,2024-05-01 08:00,87.62,43.79\n"
         "C2,component,01,01,6501020101000099,reported,2024-05-01 08:00,87.62,43.79\n"
+        "C3,component,01,01,6.50102E+15,reported,2024-05-01 08:00,87.62,43.79\n"
         "E4,fire,01,02,,burning,yesterday,87.62,43.79\n", encoding="utf-8")
     _, report = _reject(city_db, path, tmp_path)
     assert not [i for i in report["issues"] if i["row"] == 2 and i["severity"] == "error"]
@@ -151,9 +152,10 @@ def test_component_and_event_classes(city_db, tmp_path):
     assert "minor class 00" in _issue(report, row=4, field="minor_class")["reason"]
     assert "differs from the case's 01/01" in _issue(report, row=5, field="component_code")["reason"]
     assert "component 6501020101000099 does not exist" in _issue(report, row=6, field="component_code")["reason"]
-    assert _issue(report, row=7, field="kind")["value"] == "fire"
-    assert _issue(report, row=7, field="status")["value"] == "burning"
-    assert "not a date/time" in _issue(report, row=7, field="reported_at")["reason"]
+    assert "scientific notation" in _issue(report, row=7, field="component_code")["reason"]
+    assert _issue(report, row=8, field="kind")["value"] == "fire"
+    assert _issue(report, row=8, field="status")["value"] == "burning"
+    assert "not a date/time" in _issue(report, row=8, field="reported_at")["reason"]
 
 
 def test_truncated_geojson(city_db, tmp_path):
