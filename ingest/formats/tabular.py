@@ -28,12 +28,15 @@ WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
 ADDRESS_NAMES = ("address", "addr", "地址", "详细地址", "位置", "事发地址", "location")
 
 
-def _find(columns: list[str], names: Sequence[str]) -> str | None:
+def _find(columns: list[str], names: Sequence[str], part: str | None = None) -> str | None:
+    """The column called one of ``names`` (any case); else the one column whose name holds
+    ``part`` (Chinese exports say 事发经度, GPS经度, 经度(°) ...)."""
     lowered = {c.strip().lower(): c for c in columns}
     for name in names:
         if name in lowered:
             return lowered[name]
-    return None
+    holding = [c for c in columns if part and part in c]
+    return holding[0] if len(holding) == 1 else None
 
 
 def _sniff_encoding(path: Path) -> tuple[str, str | None]:
@@ -113,8 +116,8 @@ class TableReader:
         if not all_columns:
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
-        self.lon_col = _find(all_columns, LON_NAMES)
-        self.lat_col = _find(all_columns, LAT_NAMES)
+        self.lon_col = _find(all_columns, LON_NAMES, "经度")
+        self.lat_col = _find(all_columns, LAT_NAMES, "纬度")
         self.wkt_col = _find(all_columns, WKT_NAMES)
         self.address_col = _find(all_columns, ADDRESS_NAMES)
         if (self.lon_col is None) != (self.lat_col is None):

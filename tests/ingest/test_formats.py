@@ -81,7 +81,8 @@ def test_zipped_shapefile_with_prj(city_db, tmp_path):
     assert report.loaded == 3
 
 
-@pytest.mark.parametrize("header", [("lon", "lat"), ("经度", "纬度"), ("X", "Y"), ("lng", "lat")])
+@pytest.mark.parametrize("header", [("lon", "lat"), ("经度", "纬度"), ("X", "Y"), ("lng", "lat"), ("GPS经度", "GPS纬度"),
+                                    ("经度(°)", "纬度(°)")])
 def test_csv_coordinate_columns(city_db, tmp_path, header):
     lines = [f"code,name,{header[0]},{header[1]},remark"]
     for i, ((x, y), n) in enumerate(zip(XY, NAMES), start=1):
