@@ -88,9 +88,37 @@ NOT_ALWAYS_REQUIRED = {("admin_areas", "parent_code")}
 STANDARD_MAJORS = {"01", "02", "03", "04", "05", "06"}  # GB/T 30428.2 components and event majors
 
 
+# The Chinese column headings of 数字城管 exports, for the layers such exports carry (cases,
+# components, grids): a field absent under its own name is looked up under these, in this order.
+HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("unit_grids", "code"): ("单元网格编码", "网格编码", "网格代码"),
+    ("unit_grids", "community_code"): ("社区编码", "社区代码"),
+    ("components", "code"): ("部件编码", "部件标识码", "标识码", "编码"),
+    ("components", "name"): ("部件名称", "名称"),
+    ("components", "status"): ("部件状态", "状态"),
+    ("components", "owner_dept"): ("主管部门", "权属单位", "养护单位"),
+    ("components", "grid_code"): ("单元网格编码", "单元网格", "网格编码", "所在网格"),
+    ("cases", "case_no"): ("案件编号", "案卷编号", "案件号", "任务号"),
+    ("cases", "kind"): ("案件类型", "案件类别"),
+    ("cases", "major_class"): ("大类编码", "大类代码", "大类"),
+    ("cases", "minor_class"): ("小类编码", "小类代码", "小类"),
+    ("cases", "component_code"): ("部件编码", "部件标识码"),
+    ("cases", "status"): ("案件状态", "状态"),
+    ("cases", "source"): ("案件来源", "来源"),
+    ("cases", "description"): ("问题描述", "案件描述", "描述"),
+    ("cases", "address"): ("事发地址", "地址", "位置描述"),
+    ("cases", "supervisor_id"): ("监督员编号", "监督员"),
+    ("cases", "grid_code"): ("单元网格编码", "单元网格", "网格编码"),
+    ("cases", "district_code"): ("区县编码", "区县代码", "行政区划代码"),
+    ("cases", "reported_at"): ("上报时间", "发现时间", "受理时间"),
+    ("cases", "closed_at"): ("结案时间",),
+}
+
+
 def match_columns(layer: Layer, columns: list[str]) -> dict[str, str]:
     """Contract field -> file column: exact, then case-insensitive, then the 10-character names a
-    .dbf truncates long field names to (``community_code`` -> ``community_``)."""
+    .dbf truncates long field names to (``community_code`` -> ``community_``), then the field's
+    Chinese headings (HEADINGS) among the columns no field has taken."""
     out: dict[str, str] = {}
     lowered = {c.lower(): c for c in columns}
     for f in layer.fields:
@@ -100,6 +128,13 @@ def match_columns(layer: Layer, columns: list[str]) -> dict[str, str]:
             out[f.name] = lowered[f.name.lower()]
         elif len(f.name) > 10 and f.name[:10].lower() in lowered:
             out[f.name] = lowered[f.name[:10].lower()]
+    stripped = {c.strip(): c for c in columns}
+    for f in layer.fields:
+        if f.name not in out:
+            taken = {None, *out.values()}
+            found = [stripped[h] for h in HEADINGS.get((layer.name, f.name), ()) if stripped.get(h) not in taken]
+            if found:
+                out[f.name] = found[0]
     return out
 
 

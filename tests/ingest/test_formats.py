@@ -201,6 +201,20 @@ def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     assert report.loaded == 3 and report.rejected == 1
 
 
+def test_cases_with_chinese_headings(city_db, tmp_path):
+    """A 数字城管 export's own headings (案件编号, 大类, 上报时间 ...) are read as the contract's
+    fields; a heading no field knows stays in attrs."""
+    report, rows = _load_text(
+        city_db, tmp_path / "cases.csv",
+        "案件编号,案件类型,大类,小类,案件状态,案件来源,问题描述,上报时间,结案时间,处置部门,经度,纬度\n"
+        "H1,事件,01,02,结案,12345热线,井盖缺失,2024/5/1 8:30,2024/5/2 9:00,市政局,87.62,43.79\n",
+        "SELECT case_no, kind, major_class, minor_class, status, source, description, "
+        "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI'), attrs->>'处置部门' FROM cases "
+        "WHERE case_no = 'H1'")
+    assert report.loaded == 1
+    assert rows == [("H1", "event", "01", "02", "closed", "12345热线", "井盖缺失", "05-02 09:00", "市政局")]
+
+
 def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
     """XLSX through GDAL; codes stay text (a 0-leading code must not become a number)."""
     path = tmp_path / "cases.xlsx"
