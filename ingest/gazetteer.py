@@ -104,6 +104,14 @@ class _Context:
 
 
 # -- what to load ------------------------------------------------------------------------------
+# Chinese file names data staff give their exports (案件2024年5月.csv, 部件普查.xlsx): the layer
+# whose name the file's name starts with
+LAYER_NAMES_ZH = {"行政区划": "admin_areas", "单元网格": "unit_grids", "责任网格": "responsibility_grids",
+                  "监督员": "supervisors", "道路": "roads", "地名": "place_names", "院落": "courtyards",
+                  "门牌": "house_numbers", "楼牌": "buildings", "单位": "organisations", "门店": "storefronts",
+                  "部件": "components", "案件": "cases"}
+
+
 def _layer_for_name(stem: str) -> Layer | None:
     stem = stem.lower()
     if stem in BY_NAME:
@@ -111,6 +119,9 @@ def _layer_for_name(stem: str) -> Layer | None:
     for layer in sorted(LAYERS, key=lambda l: -len(l.name)):
         if stem.startswith(layer.name) and stem[len(layer.name)] in "-_. ":
             return layer
+    for zh, name in LAYER_NAMES_ZH.items():
+        if stem.startswith(zh):
+            return BY_NAME[name]
     return None
 
 

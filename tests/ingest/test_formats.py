@@ -205,7 +205,7 @@ def test_cases_with_chinese_headings(city_db, tmp_path):
     """A 数字城管 export's own headings (案件编号, 大类, 上报时间 ...) are read as the contract's
     fields; a heading no field knows stays in attrs."""
     report, rows = _load_text(
-        city_db, tmp_path / "cases.csv",
+        city_db, tmp_path / "案件导出2024年5月.csv",  # the layer from the file's Chinese name
         "案件编号,案件类型,大类,小类,案件状态,案件来源,问题描述,上报时间,结案时间,处置部门,经度,纬度\n"
         "H1,事件,01,02,结案,12345热线,井盖缺失,2024/5/1 8:30,2024/5/2 9:00,市政局,87.62,43.79\n",
         "SELECT case_no, kind, major_class, minor_class, status, source, description, "
