@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import re
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -58,6 +59,7 @@ def _sniff_encoding(path: Path) -> tuple[str, str | None]:
 
 
 ARROW_BLOCK = 1 << 22  # bytes of CSV Arrow parses at a time
+TITLE_ROWS = 5  # at most this many title rows above a CSV's header
 
 # a 2D point in little-endian WKB: byte order, type 1, x, y (21 bytes, unpadded)
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
@@ -72,6 +74,31 @@ def _count_lines(path: Path) -> int:
             n += chunk.count(b"\n")
             last = chunk[-1:]
     return n + (last != b"\n")
+
+
+def _header(head: str) -> tuple[int, type[csv.Dialect], list[str]]:
+    """(title rows above the header, the header's dialect, the header's cells). Government
+    spreadsheets often carry a title row or two above the column names (乌鲁木齐市数字城管案件统计表,
+    then a blank line): rows with at most one value, skipped. Every layer has two fields or more."""
+    lines = head.splitlines()
+    for k, text in enumerate(lines[:TITLE_ROWS + 1]):
+        try:
+            dialect = csv.Sniffer().sniff(text, delimiters=",\t;|")
+        except csv.Error:
+            dialect = type("excel", (csv.excel,), {})  # our own: it is changed below
+        cells = next(csv.reader([text], dialect), [])
+        if sum(1 for c in cells if c.strip()) >= 2 or k == len(lines) - 1:
+            break
+    else:
+        k = 0
+        try:
+            dialect = csv.Sniffer().sniff(lines[0] if lines else head, delimiters=",\t;|")
+        except csv.Error:
+            dialect = type("excel", (csv.excel,), {})
+    # a quote inside a quoted value is doubled, as Excel and RFC 4180 write it; the sniffer,
+    # seeing no quotes in a header line, says otherwise and 井盖 ""A"" 型 came out mangled
+    dialect.doublequote = True
+    return k, dialect, next(csv.reader(io.StringIO("\n".join(lines[k:k + 1])), dialect), [])
 
 
 class TableReader:
@@ -96,16 +123,14 @@ class TableReader:
                     self.warnings.append(RowIssue(None, None, None, warning, "warning"))
             with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
                 head = fh.read(1 << 16)
-            try:
-                self._dialect = csv.Sniffer().sniff(head.split("\n", 1)[0] or head, delimiters=",\t;|")
-            except csv.Error:
-                self._dialect = type("excel", (csv.excel,), {})  # our own: it is changed below
-            # a quote inside a quoted value is doubled, as Excel and RFC 4180 write it; the sniffer,
-            # seeing no quotes in a header line, says otherwise and 井盖 ""A"" 型 came out mangled
-            self._dialect.doublequote = True
-            header = next(csv.reader(io.StringIO(head), self._dialect), [])
+            self._titles, self._dialect, header = _header(head)
+            if self._titles:
+                rows = "row 1 holds" if self._titles == 1 else f"rows 1-{self._titles} hold"
+                self.warnings.append(RowIssue(None, None, None, f"{rows} a title, not column names: skipped, "
+                                              f"the header is row {self._titles + 1}", "warning"))
             all_columns = [h.strip().lstrip("\ufeff") for h in header]
-            self.estimate = _count_lines(self.path) - 1  # a quoted line break makes it a little high
+            # a quoted line break makes it a little high
+            self.estimate = _count_lines(self.path) - 1 - self._titles
         else:
             from .vector import VectorReader
 
@@ -113,6 +138,11 @@ class TableReader:
             self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
             self.total = self._xlsx.total
             all_columns = self._xlsx.columns
+            if len(all_columns) > 1 and all(re.fullmatch(r"Field[0-9]+", c) for c in all_columns[1:]):
+                # GDAL names the empty cells of the first row FieldN: that row is a title
+                raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}), not column "
+                                "names; delete the row(s) above the column names and load again, or save the "
+                                "sheet as CSV (title rows above a CSV's header are skipped)")
         if not all_columns:
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
@@ -177,7 +207,7 @@ class TableReader:
         d = self._dialect
         reader = pa_csv.open_csv(
             self.path,
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1, block_size=ARROW_BLOCK,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=self._titles + 1, block_size=ARROW_BLOCK,
                                             encoding="utf8" if self._encoding in ("utf-8", "utf-8-sig")
                                             else self._encoding),
             parse_options=pa_csv.ParseOptions(delimiter=d.delimiter, quote_char=d.quotechar or False,
@@ -185,7 +215,7 @@ class TableReader:
                                               newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
-        line = 2
+        line = self._titles + 2  # spreadsheet row of the first record
         pending: list[pa.RecordBatch] = []
         held = 0
         for record_batch in reader:
@@ -213,11 +243,10 @@ class TableReader:
         which row is short."""
         with self.path.open(newline="", encoding=self._encoding) as fh:
             reader = csv.reader(fh, self._dialect)
-            next(reader, None)
-            for _ in range(skip):
+            for _ in range(self._titles + 1 + skip):  # titles, header, records Arrow read
                 next(reader, None)
             n_cols = len(self._all_columns)
-            line = 2 + skip  # spreadsheet row of the first record (the header is row 1)
+            line = self._titles + 2 + skip  # spreadsheet row of the first record
             while True:
                 try:
                     chunk = [r for _, r in zip(range(size), reader)]

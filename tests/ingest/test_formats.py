@@ -10,7 +10,7 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from ingest.gazetteer import LoadOptions, load_gazetteer
+from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from layers import database as db
 
 
@@ -121,6 +121,7 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     lines[1500] = "6501020101099999,短行"  # short: fewer fields than the header
     lines[2200] = ""  # a blank line
     lines[2600] += ",extra"  # long
+    lines[:0] = ["井盖普查表,,,,", ""]  # a title and a blank line above the header
     path = tmp_path / "components.csv"
     path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
     monkeypatch.setattr(tabular, "ARROW_BLOCK", 1 << 14)  # several blocks before the first irregular one
@@ -144,11 +145,11 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     alone = read()
     assert both == alone
     rows = [r for batch in both for r in batch[0]]
-    assert rows == list(range(2, 2 + 3000))
+    assert rows == list(range(4, 4 + 3000))
     first = both[0][1]
     assert first["name"][10] == "井盖, 10\n第二行" and first["remark"][0] == "备注 0"  # comma, line break
     assert first["name"][11] == '井盖 "A" 型'  # quotes doubled inside quotes, as Excel writes them
-    assert (1501, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
+    assert (1503, "row has fewer fields than the header (truncated line?)") in [i for b in both for i in b[3]]
 
 
 def _load_text(info: str, path, text: str, query: str) -> tuple:
@@ -213,6 +214,27 @@ def test_cases_with_chinese_headings(city_db, tmp_path):
         "WHERE case_no = 'H1'")
     assert report.loaded == 1
     assert rows == [("H1", "event", "01", "02", "closed", "12345热线", "井盖缺失", "05-02 09:00", "市政局")]
+
+
+def test_title_rows_above_the_header(city_db, tmp_path):
+    """A CSV with a title and a blank line above its column names loads, its rows numbered as the
+    spreadsheet shows them; an XLSX with a title row is refused, saying what to do."""
+    report, rows = _load_text(
+        city_db, tmp_path / "cases.csv",
+        "乌鲁木齐市数字城管案件统计表（2024年5月）,,,,,,,\n\n"
+        "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+        "T1,event,01,02,reported,2024-05-01 08:00,87.62,43.79\n"
+        "T2,event,01,02,burning,2024-05-01 08:00,87.62,43.79\n",
+        "SELECT case_no FROM cases WHERE case_no LIKE 'T_'")
+    assert rows == [("T1",)] and report.rejected == 1
+    assert [i["row"] for i in report.issues if i["field"] == "status"] == [5]
+    assert any("rows 1-2 hold a title" in i["reason"] for i in report.issues)
+    xlsx = tmp_path / "cases.xlsx"
+    cols = {"乌鲁木齐市数字城管案件统计表": ["case_no", "T3"], "Field2": ["kind", "event"], "Field3": ["lon", "87.62"],
+            "Field4": ["lat", "43.79"]}
+    pyogrio.raw.write(xlsx, None, [np.array(v, dtype=object) for v in cols.values()], fields=list(cols), driver="XLSX")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="row 1 holds a title"):
+        load_gazetteer(conn, xlsx)
 
 
 def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
