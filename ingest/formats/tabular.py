@@ -76,6 +76,19 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
+def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int]]:
+    """The batch without its rows whose every cell is empty, and those rows' numbers."""
+    if not cols:
+        return rows, cols, []
+    columns = list(cols.values())
+    blank = [i for i, v in enumerate(columns[0]) if v is None and all(c[i] is None for c in columns)]
+    if not blank:
+        return rows, cols, []
+    drop = set(blank)
+    keep = [i for i in range(len(rows)) if i not in drop]
+    return rows[keep], {k: [v[i] for i in keep] for k, v in cols.items()}, [int(rows[i]) for i in blank]
+
+
 def _header(head: str) -> tuple[int, type[csv.Dialect], list[str]]:
     """(title rows above the header, the header's dialect, the header's cells). Government
     spreadsheets often carry a title row or two above the column names (乌鲁木齐市数字城管案件统计表,
@@ -115,6 +128,7 @@ class TableReader:
         self.total = None  # exact: a truncated file is one that yields fewer
         self.estimate = None  # about how many rows, for the progress bar and the choice of lane
         self._geocode = geocode
+        self._titles = 0  # rows above the column names
         if kind == "csv":
             self._encoding = encoding
             if encoding is None:
@@ -136,13 +150,26 @@ class TableReader:
 
             # every cell as text: codes keep their leading zeros; the first row is the header
             self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
-            self.total = self._xlsx.total
+            self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
             all_columns = self._xlsx.columns
+            self._rename: dict[str, str] = {}
             if len(all_columns) > 1 and all(re.fullmatch(r"Field[0-9]+", c) for c in all_columns[1:]):
-                # GDAL names the empty cells of the first row FieldN: that row is a title
-                raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}), not column "
-                                "names; delete the row(s) above the column names and load again, or save the "
-                                "sheet as CSV (title rows above a CSV's header are skipped)")
+                # GDAL names the empty cells of the first row FieldN: that row is a title. The column
+                # names are the next row holding two values or more (GDAL keeps blank rows: feature
+                # n is sheet row n + 1)
+                first = next(self._xlsx.batches(TITLE_ROWS), None)
+                found = [i for i in range(len(first) if first else 0)
+                         if sum(1 for c in all_columns if first.columns[c][i] not in (None, "")) >= 2]
+                if not found:
+                    raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}) and no "
+                                    f"row below it within {TITLE_ROWS} holds column names")
+                self._titles = int(first.rows[found[0]])  # rows 1..this are titles; the next one the header
+                names = [str(first.columns[c][found[0]] or c).strip() for c in all_columns]
+                self._rename = dict(zip(all_columns, names))
+                all_columns = names
+                self.estimate = None if self.estimate is None else self.estimate - self._titles
+                self.warnings.append(RowIssue(None, None, None, f"rows 1-{self._titles} hold a title, not column "
+                                              f"names: skipped, the header is row {self._titles + 1}", "warning"))
         if not all_columns:
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
@@ -193,9 +220,15 @@ class TableReader:
             yield from self._python_batches(size, skip=done)
         else:
             for batch in self._xlsx.batches(size):
-                cols = {k: [(str(v).strip() or None) if v is not None else None for v in vals]
+                keep = slice(None)
+                if self._rename:  # a title above: drop it and the header row, name the columns
+                    keep = slice(int(np.searchsorted(batch.rows, self._titles, side="right")), None)
+                    if not len(batch.rows[keep]):
+                        continue
+                cols = {self._rename.get(k, k): [(str(v).strip() or None) if v is not None else None
+                                                 for v in vals[keep]]
                         for k, vals in batch.columns.items()}
-                yield batch.rows + 1, cols, []
+                yield batch.rows[keep] + 1, cols, []
 
     def _arrow_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list]]]:
         """Arrow's CSV parser (C, threaded) while the file is regular: every record with as many
@@ -263,10 +296,16 @@ class TableReader:
                 yield rows, cols, short
 
     def batches(self, size: int) -> Iterator[Batch]:
-        """Batches with point (or WKT) geometry built from the columns."""
+        """Batches with point (or WKT) geometry built from the columns. Blank rows (every cell
+        empty: a blank line, the ",,,,," Excel writes for formatted empty rows) are no records:
+        left out, each with a warning."""
         for rows, cols, short in self._raw_batches(size):
+            rows, cols, blank = _drop_blank(rows, cols)
+            if not len(rows):
+                continue
             issues = [RowIssue(r, None, None, "row has fewer fields than the header (truncated line?)")
                       for r in short]
+            issues += [RowIssue(r, None, None, "blank row: skipped", "warning") for r in blank]
             geoms = wkb = None
             if self.lon_col:
                 wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues)

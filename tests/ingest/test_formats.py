@@ -10,7 +10,7 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from ingest.gazetteer import LoadOptions, load_gazetteer
 from layers import database as db
 
 
@@ -145,7 +145,8 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     alone = read()
     assert both == alone
     rows = [r for batch in both for r in batch[0]]
-    assert rows == list(range(4, 4 + 3000))
+    assert rows == [r for r in range(4, 4 + 3000) if r != 2203]  # the blank line is no record
+    assert (2203, "blank row: skipped") in [i for b in both for i in b[3]]
     first = both[0][1]
     assert first["name"][10] == "井盖, 10\n第二行" and first["remark"][0] == "备注 0"  # comma, line break
     assert first["name"][11] == '井盖 "A" 型'  # quotes doubled inside quotes, as Excel writes them
@@ -216,9 +217,26 @@ def test_cases_with_chinese_headings(city_db, tmp_path):
     assert rows == [("H1", "event", "01", "02", "closed", "12345热线", "井盖缺失", "05-02 09:00", "市政局")]
 
 
+def test_blank_rows_are_no_records(city_db, tmp_path):
+    """Blank lines and the ",,,," rows Excel writes for formatted empty rows do not fail a strict
+    load: they are left out with a warning each."""
+    report, rows = _load_text(
+        city_db, tmp_path / "cases.csv",
+        "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+        "B1,event,01,02,reported,2024-05-01 08:00,87.62,43.79\n"
+        ",,,,,,,\n\n"
+        "B2,event,01,02,reported,2024-05-01 08:00,87.62,43.79\n"
+        ",,,,,,,\n,,,,,,,\n",
+        "SELECT case_no FROM cases WHERE case_no LIKE 'B_' ORDER BY 1")
+    assert rows == [("B1",), ("B2",)] and report.rejected == 0 and report.rows == 2
+    assert sorted(i["row"] for i in report.issues if i["reason"] == "blank row: skipped") == [3, 4, 6, 7]
+    with db.connect(city_db) as conn:  # and strictly
+        assert load_gazetteer(conn, tmp_path / "cases.csv").loaded == 2
+
+
 def test_title_rows_above_the_header(city_db, tmp_path):
-    """A CSV with a title and a blank line above its column names loads, its rows numbered as the
-    spreadsheet shows them; an XLSX with a title row is refused, saying what to do."""
+    """A CSV or XLSX with a title and a blank line above its column names loads, its rows numbered
+    as the spreadsheet shows them, the title reported as a warning."""
     report, rows = _load_text(
         city_db, tmp_path / "cases.csv",
         "乌鲁木齐市数字城管案件统计表（2024年5月）,,,,,,,\n\n"
@@ -229,12 +247,20 @@ def test_title_rows_above_the_header(city_db, tmp_path):
     assert rows == [("T1",)] and report.rejected == 1
     assert [i["row"] for i in report.issues if i["field"] == "status"] == [5]
     assert any("rows 1-2 hold a title" in i["reason"] for i in report.issues)
+    # row 1 the title (GDAL names the other, empty, cells FieldN), row 2 blank, row 3 the names
     xlsx = tmp_path / "cases.xlsx"
-    cols = {"乌鲁木齐市数字城管案件统计表": ["case_no", "T3"], "Field2": ["kind", "event"], "Field3": ["lon", "87.62"],
-            "Field4": ["lat", "43.79"]}
-    pyogrio.raw.write(xlsx, None, [np.array(v, dtype=object) for v in cols.values()], fields=list(cols), driver="XLSX")
-    with db.connect(city_db) as conn, pytest.raises(LoadError, match="row 1 holds a title"):
-        load_gazetteer(conn, xlsx)
+    names = ["case_no", "kind", "major_class", "minor_class", "status", "reported_at", "lon", "lat"]
+    data = [[None] * 8, names, ["T3", "event", "01", "02", "reported", "2024-05-01 08:00", "87.62", "43.79"],
+            ["T4", "event", "01", "02", "burning", "2024-05-01 08:00", "87.62", "43.79"]]
+    fields = ["乌鲁木齐市数字城管案件统计表"] + [f"Field{j}" for j in range(2, 9)]
+    pyogrio.raw.write(xlsx, None, [np.array([r[j] for r in data], dtype=object) for j in range(8)], fields=fields,
+                      driver="XLSX")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, xlsx, LoadOptions(strict=False))
+        rows = conn.execute("SELECT case_no FROM cases WHERE case_no IN ('T3', 'T4')").fetchall()
+    assert rows == [("T3",)] and report.rejected == 1
+    assert [i["row"] for i in report.issues if i["field"] == "status"] == [5]
+    assert any("rows 1-2 hold a title" in i["reason"] for i in report.issues)
 
 
 def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
