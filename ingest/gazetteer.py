@@ -36,8 +36,8 @@ from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
 from .validate import RowConverter, check_relations, geometry_checks, match_columns
-from .validate.prechecks import Deriver, derived_fields
-from .validate.relations import Checker
+from .validate.prechecks import Deriver
+from .validate.relations import DERIVED, Checker
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -270,8 +270,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         result.deleted = merge_mod.replace(conn, layer)
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
-    total = reader.total
-    expected = total if total is not None else getattr(reader, "estimate", None)  # CSV: counted lines
+    total, expected = reader.total, reader.estimate
     progress(layer.name, 0, expected, "reading")
     if not keep_indexes and direct_mod.eligible(conn, layer, expected):
         try:
@@ -289,7 +288,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     names = [f.name for f in staging.stage_fields(layer)]
     deriver = None
     if layer.geometry and (expected is None or expected >= DERIVE_ROWS) and any(
-            field not in mapping for name, field in derived_fields() if name == layer.name):
+            field not in mapping for name, field in DERIVED if name == layer.name):
         deriver = Deriver(conn, layer)
     try:
         def prepared():
@@ -354,11 +353,10 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     """The direct lane (ingest/direct.py) of a big load into an empty layer."""
     conn, options, layer = ctx.conn, ctx.options, task.layer
     progress = options.progress or (lambda *_: None)
-    expected = reader.total if reader.total is not None else getattr(reader, "estimate", None)
     try:
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
-            lambda done, phase: progress(layer.name, done, expected, phase))
+            lambda done, phase: progress(layer.name, done, reader.estimate, phase))
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows

@@ -49,6 +49,7 @@ class LayerReader(Protocol):
     columns: list[str]
     declared_crs: SourceCRS | None
     total: int | None  # exact, when the format says it (None: unknown)
+    estimate: int | None  # about how many rows (the progress bar, the choice of lane): total where known
     has_geometry: bool
     warnings: list[RowIssue]
 

@@ -89,29 +89,38 @@ def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, di
     return rows[keep], {k: [v[i] for i in keep] for k, v in cols.items()}, [int(rows[i]) for i in blank]
 
 
+def _names_columns(cells) -> bool:
+    """A row that can be the column names: two values or more (every layer has two fields or more;
+    a title row holds one)."""
+    return sum(1 for c in cells if c not in (None, "") and str(c).strip()) >= 2
+
+
+def _sniff(text: str) -> type[csv.Dialect]:
+    """The dialect of one line (our own class: the caller may change it)."""
+    try:
+        return csv.Sniffer().sniff(text, delimiters=",\t;|")
+    except csv.Error:
+        return type("excel", (csv.excel,), {})
+
+
 def _header(head: str) -> tuple[int, type[csv.Dialect], list[str]]:
     """(title rows above the header, the header's dialect, the header's cells). Government
     spreadsheets often carry a title row or two above the column names (乌鲁木齐市数字城管案件统计表,
-    then a blank line): rows with at most one value, skipped. Every layer has two fields or more."""
-    lines = head.splitlines()
-    for k, text in enumerate(lines[:TITLE_ROWS + 1]):
-        try:
-            dialect = csv.Sniffer().sniff(text, delimiters=",\t;|")
-        except csv.Error:
-            dialect = type("excel", (csv.excel,), {})  # our own: it is changed below
-        cells = next(csv.reader([text], dialect), [])
-        if sum(1 for c in cells if c.strip()) >= 2 or k == len(lines) - 1:
-            break
-    else:
-        k = 0
-        try:
-            dialect = csv.Sniffer().sniff(lines[0] if lines else head, delimiters=",\t;|")
-        except csv.Error:
-            dialect = type("excel", (csv.excel,), {})
+    then a blank line): skipped, up to TITLE_ROWS of them."""
+    lines = head.splitlines() or [head]
+    k = next((k for k, text in enumerate(lines[:TITLE_ROWS + 1])
+              if _names_columns(next(csv.reader([text], _sniff(text)), []))), 0)
+    dialect = _sniff(lines[k])
     # a quote inside a quoted value is doubled, as Excel and RFC 4180 write it; the sniffer,
     # seeing no quotes in a header line, says otherwise and 井盖 ""A"" 型 came out mangled
     dialect.doublequote = True
-    return k, dialect, next(csv.reader(io.StringIO("\n".join(lines[k:k + 1])), dialect), [])
+    return k, dialect, next(csv.reader([lines[k]], dialect), [])
+
+
+def _title_warning(titles: int) -> RowIssue:
+    rows = "row 1 holds" if titles == 1 else f"rows 1-{titles} hold"
+    return RowIssue(None, None, None, f"{rows} a title, not column names: skipped, the header is row {titles + 1}",
+                    "warning")
 
 
 class TableReader:
@@ -139,9 +148,7 @@ class TableReader:
                 head = fh.read(1 << 16)
             self._titles, self._dialect, header = _header(head)
             if self._titles:
-                rows = "row 1 holds" if self._titles == 1 else f"rows 1-{self._titles} hold"
-                self.warnings.append(RowIssue(None, None, None, f"{rows} a title, not column names: skipped, "
-                                              f"the header is row {self._titles + 1}", "warning"))
+                self.warnings.append(_title_warning(self._titles))
             all_columns = [h.strip().lstrip("\ufeff") for h in header]
             # a quoted line break makes it a little high
             self.estimate = _count_lines(self.path) - 1 - self._titles
@@ -159,7 +166,7 @@ class TableReader:
                 # n is sheet row n + 1)
                 first = next(self._xlsx.batches(TITLE_ROWS), None)
                 found = [i for i in range(len(first) if first else 0)
-                         if sum(1 for c in all_columns if first.columns[c][i] not in (None, "")) >= 2]
+                         if _names_columns(first.columns[c][i] for c in all_columns)]
                 if not found:
                     raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}) and no "
                                     f"row below it within {TITLE_ROWS} holds column names")
@@ -168,8 +175,7 @@ class TableReader:
                 self._rename = dict(zip(all_columns, names))
                 all_columns = names
                 self.estimate = None if self.estimate is None else self.estimate - self._titles
-                self.warnings.append(RowIssue(None, None, None, f"rows 1-{self._titles} hold a title, not column "
-                                              f"names: skipped, the header is row {self._titles + 1}", "warning"))
+                self.warnings.append(_title_warning(self._titles))
         if not all_columns:
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns

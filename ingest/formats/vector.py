@@ -51,6 +51,7 @@ class VectorReader:
                             f"({_first_line(exc)})") from exc
         self.columns = [str(c) for c in info["fields"]]
         self.total = int(info["features"]) if info.get("features", -1) >= 0 else None
+        self.estimate = self.total
         self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
         try:
             self.declared_crs = crs_mod.declared_crs(info.get("crs"))

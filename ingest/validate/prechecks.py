@@ -21,7 +21,7 @@ from psycopg import sql
 
 from layers.contract import Layer
 
-from .relations import CHINA, GEOM_TYPES, INSIDE, NATURAL_KEYS, ON_EDGE, OPTIONAL_GEOMETRY, REFS
+from .relations import CHINA, DERIVED, GEOM_TYPES, INSIDE, NATURAL_KEYS, ON_EDGE, OPTIONAL_GEOMETRY, REFS
 
 # Layers whose every SQL check has a Python twin here. A reference check holds the referenced keys
 # in memory as a Python set (cases: every component code, ~100 MB per million; see KeySet).
@@ -29,19 +29,6 @@ LAYERS = {"unit_grids", "components", "responsibility_grids", "roads", "place_na
           "organisations", "cases"}
 # The SQL expressions of INSIDE rules, as (field, function of its value).
 _EXPR = {"left(s.code, 6)": ("code", lambda v: pc.utf8_slice_codeunits(v, 0, 6))}
-# Values the merge derives from the location when the row leaves them empty (merge._DERIVED): the
-# code of the area (table, and which of its rows) that covers the row's point on surface, the
-# smallest if several.
-_DERIVED = {("components", "grid_code"): ("unit_grids", ""),
-            ("cases", "grid_code"): ("unit_grids", ""),
-            ("cases", "district_code"): ("admin_areas", "level = 'district'")}
-
-
-def derived_fields() -> list[tuple[str, str]]:
-    """(layer, field) of every value derived from the location when a row leaves it empty."""
-    return list(_DERIVED)
-
-
 _SHAPELY_TYPES = {"POINT": 0, "LINESTRING": 1, "POLYGON": 3, "MULTIPOINT": 4, "MULTILINESTRING": 5,
                   "MULTIPOLYGON": 6}
 
@@ -168,15 +155,16 @@ class PreChecker:
 
 
 class Deriver:
-    """The areas (STRtrees) whose codes a layer's rows may leave to their location (_DERIVED)."""
+    """The areas (STRtrees) whose codes a layer's rows may leave to their location (DERIVED)."""
 
     def __init__(self, conn: psycopg.Connection, layer: Layer, loaded: dict | None = None) -> None:
         loaded = {} if loaded is None else loaded  # (table, where) -> (rows, polygons) already fetched
         self.derived = []  # (field, codes, STRtree of the areas, rank of each code)
         for f in layer.fields:
-            table, where = _DERIVED.get((layer.name, f.name), (None, ""))
-            if table is None:
+            derived = DERIVED.get((layer.name, f.name))
+            if derived is None:
                 continue
+            table, where = derived.table, derived.where
             if (table, where) not in loaded:
                 rows = conn.execute(sql.SQL("SELECT code, ST_AsBinary(geom) FROM {} WHERE geom IS NOT NULL{}").format(
                     sql.Identifier(table), sql.SQL(" AND " + where if where else ""))).fetchall()
@@ -189,7 +177,7 @@ class Deriver:
 
     def fill(self, typed: dict[str, list], geoms: np.ndarray, points: "Points | None", ok: np.ndarray) -> dict:
         """Values the merge would derive, for the rows in ``ok`` that leave them empty: field ->
-        the whole column with them filled in (merge._DERIVED, redone with GEOS)."""
+        the whole column with them filled in (as merge._derive does in SQL)."""
         out = {}
         for field, codes, tree, rank in self.derived:
             values = typed[field]

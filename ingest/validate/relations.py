@@ -90,6 +90,23 @@ INSIDE: dict[str, tuple[Inside, ...]] = {
               Inside("district_code", "s.district_code", "admin_areas", "district")),
 }
 
+@dataclass(frozen=True)
+class Derived:
+    """A code a row may leave empty, taken from the area of ``table`` (rows meeting ``where``)
+    covering the row's point on surface; the smallest code where areas overlap (a shared edge).
+    The merge derives it in SQL (merge._derive), a bulk load's reading process with GEOS
+    (prechecks.Deriver)."""
+
+    table: str
+    where: str = ""  # condition on the areas' rows, unqualified
+
+
+DERIVED: dict[tuple[str, str], Derived] = {
+    ("components", "grid_code"): Derived("unit_grids"),
+    ("cases", "grid_code"): Derived("unit_grids"),
+    ("cases", "district_code"): Derived("admin_areas", "level = 'district'"),
+}
+
 # A point this close to its area's edge counts as inside (degrees: ~4 m east-west, ~5.5 m
 # north-south in Xinjiang): field surveys of components are good to a few metres, and a point
 # snapped onto a shared boundary falls on either side by rounding.

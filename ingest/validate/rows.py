@@ -299,8 +299,9 @@ class RowConverter:
                 continue
             if _all_match(values, enum, fmt):
                 continue
+            also = ENUM_ALIASES.get((name, field_name), {})
             if enum is not None:
-                _canonical(values, enum, ENUM_ALIASES.get((name, field_name), {}))
+                _canonical(values, enum, also)
             width = PADDED.get((name, field_name))
             if width is not None:
                 for i, v in enumerate(values):
@@ -310,7 +311,6 @@ class RowConverter:
                                                f"read as {values[i]} (a spreadsheet dropped its leading zero)",
                                                "warning"))
             if enum is not None:
-                also = ENUM_ALIASES.get((name, field_name), {})
                 terms = [next((a for a, c in also.items() if c == e), None) for e in enum]
                 must = f"must be one of {', '.join(enum)}" + (
                     f" (or in Chinese: {'/'.join(t for t in terms if t)})" if also else "")

@@ -230,29 +230,30 @@ def test_staging_derives_missing_columns_as_postgis_would(city_db, tmp_path, mon
     assert derived["K0003"] == ("650102003001003", "650102") and derived["K0005"] == (None, "650102")
 
 
+def _component_indexes(info: str) -> dict[str, str]:
+    """The components table's indexes (its key among them): name -> definition."""
+    with db.connect(info) as conn:
+        return dict(conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'components'"))
+
+
 def test_failed_direct_load_leaves_keys_and_indexes(city_db, tmp_path, monkeypatch):
     """The primary key and indexes dropped for the direct lane come back with the rollback."""
     _lane(monkeypatch, "direct")
-
-    def schema():
-        with db.connect(city_db) as conn:
-            return conn.execute("SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes "
-                                "WHERE tablename = 'components'").fetchone()[0]
 
     def stop(layer, done, total, phase):
         if phase == "done":
             raise LoadError("stop after the load")
 
-    before, data = schema(), fingerprint(city_db)
+    before, data = _component_indexes(city_db), fingerprint(city_db)
     assert "components_pkey" in before and "components_geom" in before
     path = write_geojson(tmp_path / "components.geojson", _components(bad=False))
     with db.connect(city_db) as conn, pytest.raises(LoadError):
         load_gazetteer(conn, path, LoadOptions(replace=True, progress=stop))
-    assert schema() == before and fingerprint(city_db) == data
+    assert _component_indexes(city_db) == before and fingerprint(city_db) == data
     with db.connect(city_db) as conn:  # and a load that goes through is keyed and indexed as before
         load_gazetteer(conn, path, LoadOptions(replace=True))
         assert conn.execute("SELECT count(*) FROM components").fetchone()[0] == 15
-    assert schema() == before
+    assert _component_indexes(city_db) == before
 
 
 @pytest.mark.parametrize("lane", ["staging", "direct"])
@@ -261,17 +262,12 @@ def test_check_only_reports_what_would_load_and_writes_nothing(city_db, tmp_path
     would, and rolls back: data, keys and indexes as before."""
     _lane(monkeypatch, lane)
 
-    def schema():
-        with db.connect(city_db) as conn:
-            return conn.execute("SELECT array_agg(indexdef ORDER BY indexname) FROM pg_indexes "
-                                "WHERE tablename = 'components'").fetchone()[0]
-
-    before, data = schema(), fingerprint(city_db)
+    before, data = _component_indexes(city_db), fingerprint(city_db)
     path = write_geojson(tmp_path / "components.geojson", _components(bad=True))
     with db.connect(city_db) as conn:
         checked = load_gazetteer(conn, path, LoadOptions(check_only=True, replace=True,
                                                          report_path=tmp_path / "check.json"))
-    assert schema() == before and fingerprint(city_db) == data
+    assert _component_indexes(city_db) == before and fingerprint(city_db) == data
     assert checked.outcome == "checked" and checked.mode == "check"
     assert (checked.loaded, checked.rejected) == (16, 8) and "nothing written" in checked.message
     with db.connect(city_db) as conn:
