@@ -271,15 +271,16 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
             click.echo("report: " + ", ".join(report.files.values()), err=True)
     if failure:
         _fail(failure)
+    per_layer = ", ".join(f"{r.layer} {r.loaded}" for r in report.layers)
     if check_only:
         click.echo(f"checked {report.rows} rows from {source}, nothing written: {report.loaded} would load "
-                   f"({', '.join(f'{r.layer} {r.loaded}' for r in report.layers)}), {report.rejected} would be "
-                   "rejected" + (", see the report" if report.rejected else ""))
+                   f"({per_layer}), {report.rejected} would be rejected"
+                   + (", see the report" if report.rejected else ""))
         if report.rejected:
             sys.exit(1)
         return
-    click.echo(f"loaded {report.loaded} rows ({', '.join(f'{r.layer} {r.loaded}' for r in report.layers)}) "
-               f"from {source}" + (f"; {report.rejected} rows rejected, see the report" if report.rejected else ""))
+    click.echo(f"loaded {report.loaded} rows ({per_layer}) from {source}"
+               + (f"; {report.rejected} rows rejected, see the report" if report.rejected else ""))
 
 
 def _close_bars(bars: dict) -> None:
