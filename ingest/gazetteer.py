@@ -31,7 +31,7 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
-from .formats import ReadError, detect_kind, list_layers, open_layer
+from .formats import DATA_SUFFIXES, MULTI_LAYER, ReadError, detect_kind, list_layers, open_layer
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
@@ -41,7 +41,6 @@ from .validate.relations import DERIVED, Checker
 
 log = logging.getLogger("urbangis.ingest")
 
-DATA_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".csv", ".xlsx")
 BULK_ROWS = 100_000  # a load this big into an empty layer rebuilds the layer's indexes once at the end
 # a staging load this big whose file lacks a column derived from the location (a case's grid and
 # district) derives it in the reading process (an STRtree over the areas, ~1 us a row) rather than
@@ -125,6 +124,21 @@ def _layer_for_name(stem: str) -> Layer | None:
     return None
 
 
+def _kml_of_kmz(source: Path, options: LoadOptions, workdir: Path) -> Path:
+    """The KML of a KMZ, unpacked as safely as any zip, named as the KMZ was (so the layer its name
+    says is found): its doc.kml, else its one .kml at the top."""
+    try:
+        folder = extract(source, workdir / source.stem, max_total=options.max_unpacked)
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    kmls = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".kml")
+    main = next((p for p in kmls if p.name.lower() == "doc.kml"), kmls[0] if len(kmls) == 1 else None)
+    if main is None:
+        raise LoadError(f"{source.name}: a KMZ holds its data in doc.kml, and this one has "
+                        f"{', '.join(p.name for p in kmls) or 'no .kml at its top level'}")
+    return main.rename(main.with_name(source.stem + ".kml"))
+
+
 def _named_layer(name: str) -> Layer:
     layer = BY_NAME.get(name)
     if layer is None:
@@ -162,21 +176,30 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
             raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
         if not files:
             data = [p for p in source.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
-            if len(data) == 1 and data[0].suffix.lower() == ".gpkg":
+            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz"):  # one multi-layer file
                 return plan(data[0], options, workdir)
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
                             "(expected files named after layers, e.g. roads.geojson, cases.csv)")
         return [Task(layer, files[layer.name]) for layer in LAYERS if layer.name in files]
-    if kind == "gpkg":
-        names = list_layers(source)
+    if kind == "kmz":
+        return plan(_kml_of_kmz(source, options, workdir), options, workdir)
+    if kind in MULTI_LAYER:
+        try:
+            names = list_layers(source)
+        except ReadError as exc:
+            raise LoadError(str(exc)) from exc
+        # layers named after the contract's (cases, cases_2024, 案件): several may go to one layer, as
+        # a KML's folders of one kind of component do; contract order, then the file's
+        found = [(layer, name) for name in names if (layer := _layer_for_name(name)) is not None]
         if options.layer:
             layer = _named_layer(options.layer)
-            if layer.name in names:
-                return [Task(layer, source, layer.name)]
+            named = [Task(layer, source, name) for found_layer, name in found if found_layer is layer]
+            if named:
+                return named
             if len(names) == 1:
                 return [Task(layer, source, names[0])]
             raise LoadError(f"{source.name}: has layers {', '.join(names)}; none is {layer.name}")
-        tasks = [Task(layer, source, layer.name) for layer in LAYERS if layer.name in names]
+        tasks = [Task(layer, source, name) for layer in LAYERS for found_layer, name in found if found_layer is layer]
         if not tasks and len(names) == 1 and _layer_for_name(source.stem):
             tasks = [Task(_layer_for_name(source.stem), source, names[0])]
         if not tasks:

@@ -118,7 +118,7 @@ def _check_file(path: Path, max_unpacked: int) -> str:
     if kind == "shp":
         raise BadRequest(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
                          ".dbf (and .prj, .cpg)")
-    if kind == "zip":
+    if kind in ("zip", "kmz"):
         try:
             check(path, max_total=max_unpacked)
         except UnsafeArchive as exc:
@@ -157,8 +157,8 @@ _UPLOAD_DOC = {
             "type": "object", "required": ["file"],
             "properties": {
                 "file": {"type": "string", "format": "binary",
-                         "description": "GeoJSON, GeoPackage, CSV, XLSX, FlatGeobuf, or a zip (shapefiles, a "
-                                        "gazetteer folder)"},
+                         "description": "GeoJSON, GeoPackage, CSV, XLSX, FlatGeobuf, KML/KMZ, or a zip "
+                                        "(shapefiles, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
                 "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09"},

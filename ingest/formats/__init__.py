@@ -11,17 +11,20 @@ from pathlib import Path
 from .base import Batch, LayerReader, ReadError, RowIssue
 from .sniff import detect_kind
 
-__all__ = ["Batch", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer", "list_layers"]
+__all__ = ["Batch", "DATA_SUFFIXES", "MULTI_LAYER", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
+           "list_layers"]
 
-SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb")
+SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz")
 TABLE_SUFFIXES = (".csv", ".xlsx")
+DATA_SUFFIXES = SPATIAL_SUFFIXES + TABLE_SUFFIXES
+MULTI_LAYER = ("gpkg", "kml")  # kinds whose files hold several layers (a KML: one per folder)
 
 
 def list_layers(path: Path) -> list[str]:
-    """The layers inside a multi-layer file (GeoPackage); one name for single-layer files."""
+    """The layers inside a multi-layer file (GeoPackage, KML); one name for single-layer files."""
     from .vector import list_layers as _vector_layers
 
-    if detect_kind(path) == "gpkg":
+    if detect_kind(path) in MULTI_LAYER:
         return _vector_layers(path)
     return [path.stem]
 
@@ -35,4 +38,4 @@ def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: 
         return TableReader(path, kind, geocode=geocode, encoding=encoding, sheet=layer)
     from .vector import VectorReader
 
-    return VectorReader(path, layer, encoding=encoding)
+    return VectorReader(path, layer, encoding=encoding, kind=kind)

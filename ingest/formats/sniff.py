@@ -8,8 +8,9 @@ from .base import ReadError
 
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".zip": "zip",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
 }
+_EXPECTED = "GeoJSON, GeoPackage, Shapefile, FlatGeobuf, KML/KMZ, CSV, XLSX or a zip of them"
 
 
 # Bytes no CSV or GeoJSON holds (UTF-8 and GBK text alike): C0 controls but \t \n \f \r, and DEL.
@@ -17,7 +18,7 @@ _CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
 
 
 def detect_kind(path: Path) -> str:
-    """One of gpkg, geojson, shp, fgb, csv, xlsx, zip; ReadError for anything else."""
+    """One of gpkg, geojson, shp, fgb, kml, kmz, csv, xlsx, zip, folder; ReadError for anything else."""
     path = Path(path)
     if path.is_dir():
         return "folder"
@@ -41,6 +42,10 @@ def detect_kind(path: Path) -> str:
             raise ReadError(f"{path.name}: damaged zip archive ({exc})") from exc
         if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
             return "xlsx"
+        if suffix == ".kmz":  # Google Earth / 奥维 (Ovital): a zip holding doc.kml (and its icons)
+            if not any(n.lower().endswith(".kml") for n in names):
+                raise ReadError(f"{path.name}: a KMZ without a .kml inside")
+            return "kmz"
         return "zip"
     if head[:4] == b"\x00\x00\x27\x0a":  # ESRI shapefile file code 9994, big-endian
         return "shp"
@@ -51,17 +56,23 @@ def detect_kind(path: Path) -> str:
     if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
         raise ReadError(f"{path.name}: old Excel .xls files are not read; save it as .xlsx or .csv")
     if head.translate(None, _CONTROL) != head:  # text files hold no control bytes but tab and line ends
-        raise ReadError(f"{path.name}: binary file of an unknown type (expected GeoJSON, GeoPackage, "
-                        "Shapefile, CSV, XLSX or a zip of them)")
+        raise ReadError(f"{path.name}: binary file of an unknown type (expected {_EXPECTED})")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{") or text.startswith(b"["):
         return "geojson"
+    kml = text.startswith(b"<") and b"<kml" in head
+    if suffix == ".kmz":
+        raise ReadError(f"{path.name}: not a KMZ (a KMZ is a zip archive holding a .kml)"
+                        + ("; this is a plain KML: name it .kml" if kml else ""))
+    if kml:
+        return "kml"
+    if suffix == ".kml":
+        raise ReadError(f"{path.name}: not KML (no <kml> element at its start)")
     if suffix in (".geojson", ".json"):
         raise ReadError(f"{path.name}: not JSON (it does not start with '{{')")
     if suffix in (".csv", ".txt", ".tsv", ""):
         return "csv"
     kind = _BY_SUFFIX.get(suffix)
     if kind is None:
-        raise ReadError(f"{path.name}: unsupported file type {suffix!r} (expected GeoJSON, GeoPackage, "
-                        "Shapefile, CSV, XLSX or a zip of them)")
+        raise ReadError(f"{path.name}: unsupported file type {suffix!r} (expected {_EXPECTED})")
     raise ReadError(f"{path.name}: content does not match its {suffix} suffix")

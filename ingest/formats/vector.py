@@ -1,4 +1,4 @@
-"""GeoJSON, GeoPackage, Shapefile and FlatGeobuf through GDAL (pyogrio), in Arrow batches."""
+"""GeoJSON, GeoPackage, Shapefile, FlatGeobuf and KML through GDAL (pyogrio), in Arrow batches."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +6,7 @@ from typing import Iterator
 
 import numpy as np
 import pyogrio
+import shapely
 from pyogrio.raw import open_arrow
 
 from .. import crs as crs_mod
@@ -26,16 +27,26 @@ def _first_line(exc: Exception) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# What GDAL's KML drivers add to every placemark's own fields: how Google Earth or 奥维 (Ovital)
+# draws it, not data. Left out of a KML's columns (so they do not land in every row's attrs);
+# id, Name and description are kept.
+KML_STYLE_FIELDS = frozenset({"timestamp", "begin", "end", "altitudeMode", "tessellate", "extrude", "visibility",
+                              "drawOrder", "icon", "snippet"})
+
+
 class VectorReader:
     """One layer of a GDAL vector source, read in bounded Arrow batches."""
 
     has_geometry = True
 
     def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None,
-                 open_options: dict | None = None) -> None:
+                 open_options: dict | None = None, kind: str | None = None) -> None:
         self.path = Path(path)
         self.open_options = open_options or {}
         self.layer = layer
+        # KML coordinates are lon,lat[,altitude]: the altitude (0 when clamped to the ground, as
+        # Google Earth writes it) is dropped, the layers being 2D
+        self.kml = kind == "kml"
         self.warnings: list[RowIssue] = []
         self.encoding = encoding
         if encoding is None and self.path.suffix.lower() == ".shp":
@@ -50,6 +61,9 @@ class VectorReader:
             raise ReadError(f"{self.path.name}: cannot read{f' layer {layer}' if layer else ''} "
                             f"({_first_line(exc)})") from exc
         self.columns = [str(c) for c in info["fields"]]
+        self._read_columns = None
+        if self.kml:
+            self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
         self.total = int(info["features"]) if info.get("features", -1) >= 0 else None
         self.estimate = self.total
         self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
@@ -71,7 +85,8 @@ class VectorReader:
         start = 1
         try:
             with open_arrow(self.path, layer=self.layer, encoding=self.encoding, batch_size=size,
-                            use_pyarrow=True, datetime_as_string=True, **self.open_options) as (meta, reader):
+                            columns=self._read_columns, use_pyarrow=True, datetime_as_string=True,
+                            **self.open_options) as (meta, reader):
                 geom_name = meta.get("geometry_name") or "wkb_geometry"
                 for record_batch in reader:
                     n = record_batch.num_rows
@@ -86,6 +101,8 @@ class VectorReader:
                             wkb = col.to_pylist()
                             continue
                         columns[name] = col.to_pylist()
+                    if self.kml and wkb is not None:
+                        wkb = _flat(wkb)
                     yield Batch(np.arange(start, start + n), columns, wkb=wkb)
                     start += n
         except ReadError:
@@ -93,3 +110,12 @@ class VectorReader:
         except Exception as exc:
             raise ReadError(f"{self.path.name}: unreadable after row {start - 1} ({_first_line(exc)}); "
                             "the file may be truncated or damaged") from exc
+
+
+def _flat(wkb: list) -> list:
+    """WKB with any Z (a KML altitude) dropped; the list as it was when every geometry is 2D."""
+    geoms = shapely.from_wkb(np.asarray(wkb, dtype=object), on_invalid="ignore")
+    if not shapely.has_z(geoms).any():
+        return wkb
+    flat = shapely.to_wkb(shapely.force_2d(geoms)).tolist()
+    return [w if w is not None else raw for w, raw in zip(flat, wkb)]  # unreadable ones as they came

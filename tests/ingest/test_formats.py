@@ -325,3 +325,65 @@ def test_shapefile_lacking_dbf_is_a_clear_error(fresh_db, tmp_path):
     path.with_suffix(".dbf").unlink()
     with db.connect(fresh_db) as conn, pytest.raises(LoadError, match=r"\.dbf is missing"):
         load_gazetteer(conn, path)
+
+
+def _placemark(code: str, name: str, x: float, y: float) -> str:
+    """A placemark as Google Earth and 奥维 (Ovital) write one: lon,lat,altitude; fields as Data."""
+    return (f"<Placemark><name>{name}</name><styleUrl>#s</styleUrl><ExtendedData>"
+            f"<Data name=\"code\"><value>{code}</value></Data><Data name=\"status\"><value>完好</value></Data>"
+            f"</ExtendedData><Point><altitudeMode>clampToGround</altitudeMode>"
+            f"<coordinates>{x},{y},0</coordinates></Point></Placemark>")
+
+
+def _kml(folders: dict[str, str]) -> str:
+    body = "".join(f"<Folder><name>{name}</name>{marks}</Folder>" for name, marks in folders.items())
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+            f'<name>部件普查</name><Style id="s"><IconStyle><scale>1</scale></IconStyle></Style>{body}</Document></kml>')
+
+
+def test_kml_folders_and_kmz(city_db, tmp_path):
+    """A KML as Google Earth / 奥维 export it: one folder per kind of component (both read as the
+    components layer, by their names), a folder of notes that is no layer (left alone), heights
+    dropped, the drawing fields not in attrs; the same data as a KMZ then changes nothing."""
+    codes = [f"65010201010000{i}" for i in (21, 22, 23)]
+    kml = _kml({"部件-井盖": _placemark(codes[0], NAMES[0], *XY[0]) + _placemark(codes[1], NAMES[1], *XY[1]),
+                "部件-路灯": _placemark(codes[2], NAMES[2], *XY[2]),
+                "标注": _placemark("x", "集合点", *XY[0])})
+    path = tmp_path / "普查.kml"
+    path.write_text(kml, encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        rows = conn.execute("SELECT code, name, status, ST_NDims(geom), ST_X(geom), ST_Y(geom), attrs FROM components "
+                            "WHERE code = ANY(%s) ORDER BY code", (codes,)).fetchall()
+    assert report.outcome == "loaded" and report.loaded == 3 and report.rejected == 0
+    assert [r.file for r in report.layers] == ["普查.kml:部件-井盖", "普查.kml:部件-路灯"]
+    assert [r[:4] for r in rows] == [(c, n, "完好", 2) for c, n in zip(codes, NAMES)]
+    assert [(round(r[4], 6), round(r[5], 6)) for r in rows] == XY
+    assert not {"tessellate", "altitudeMode", "visibility", "drawOrder"} & set(rows[0][6])
+    kmz = tmp_path / "部件.kmz"
+    with zipfile.ZipFile(kmz, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("doc.kml", kml)
+        zf.writestr("files/icon.png", b"\x89PNG\r\n\x1a\n")
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn:
+        again = load_gazetteer(conn, kmz)
+    assert again.rows == 3 and sum(r.unchanged for r in again.layers) == 3
+    assert fingerprint(city_db) == before
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("roads.kml", b"<html><body>not a map</body></html>", "not KML"),
+    ("roads.kmz", b"<kml></kml>", "not a KMZ"),
+    ("roads.kmz", None, "without a .kml inside"),
+])
+def test_kml_that_is_not_is_a_clear_error(fresh_db, tmp_path, name, content, message):
+    from ingest.gazetteer import LoadError
+
+    path = tmp_path / name
+    if content is None:
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr("roads.geojson", "{}")
+    else:
+        path.write_bytes(content)
+    with db.connect(fresh_db) as conn, pytest.raises(LoadError, match=message):
+        load_gazetteer(conn, path)
