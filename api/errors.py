@@ -33,6 +33,10 @@ class NotFound(ApiError):
     status, code = 404, "NotFound"
 
 
+class Conflict(ApiError):
+    status, code = 409, "Conflict"
+
+
 class PayloadTooLarge(ApiError):
     status, code = 413, "PayloadTooLarge"
 

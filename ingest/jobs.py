@@ -3,10 +3,13 @@ its state, progress and report kept in ``ingest_jobs`` (written on its own autoc
 so they are visible while the load's transaction is still open).
 
 A server that stops mid-load takes the load's transaction with it (nothing is written); the job
-is then marked failed when a server starts again.
+is then marked failed when a server starts again. A job can be cancelled (:meth:`JobRunner.cancel`):
+from any server process, as the request is kept in the table and the running statement is
+cancelled in PostgreSQL; its transaction is then rolled back.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -31,6 +34,12 @@ log = logging.getLogger("urbangis.ingest.jobs")
 
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 _STATE_EVERY = 0.5  # seconds between progress writes
+CANCELLED = "cancelled on request; the load's transaction was rolled back, nothing was loaded"
+
+
+class JobCancelled(BaseException):
+    """Raised in a job's load when its cancellation was asked for. A BaseException, like Ctrl-C, so
+    that no ``except Exception`` on the way turns it into a row issue or a read error."""
 
 
 def _alive(owner: str | None) -> bool:
@@ -94,6 +103,43 @@ class JobRunner:
     def submit(self, job_id: str, upload: Path) -> None:
         self._queue.put((job_id, Path(upload)))
 
+    def cancel(self, job_id: str) -> str | None:
+        """Cancel a job: a queued one at once, a running one by asking its server and cancelling the
+        statement its load is running. Returns the job's state after the request (None: no such job);
+        'running' means the cancellation is under way, 'loaded' etc. that the job had already ended."""
+        with db.connect(self.conninfo, autocommit=True) as conn:
+            if conn.execute("UPDATE ingest_jobs SET state = 'cancelled', phase = 'done', finished_at = now(), "
+                            "message = 'cancelled before it started; nothing was loaded' "
+                            "WHERE id = %s AND state = 'queued' RETURNING id", (job_id,)).fetchone():
+                return "cancelled"
+            row = conn.execute("UPDATE ingest_jobs SET cancel_requested = true WHERE id = %s AND state = 'running' "
+                               "RETURNING backend_pid", (job_id,)).fetchone()
+            if row is None:
+                state = conn.execute("SELECT state FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()
+                return state[0] if state else None
+            self._interrupt(conn, job_id)
+            return "running"
+
+    @staticmethod
+    def _interrupt(conn: psycopg.Connection, job_id: str) -> None:
+        """Cancel the statement the job's load connection is running, if it still runs that job."""
+        conn.execute("SELECT pg_cancel_backend(backend_pid) FROM ingest_jobs WHERE id = %s AND state = 'running' "
+                     "AND backend_pid IS NOT NULL", (job_id,))
+
+    def wait_cancelled(self, job_id: str, timeout: float = 15.0) -> str | None:
+        """Wait up to ``timeout`` s for a job being cancelled to end (its rollback); its state then.
+        The statement is cancelled again each second: between two statements, the first request
+        finds nothing to cancel."""
+        deadline = time.monotonic() + timeout
+        with db.connect(self.conninfo, autocommit=True) as conn:
+            for polls in itertools.count(1):
+                state = conn.execute("SELECT state FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()
+                if state is None or state[0] != "running" or time.monotonic() >= deadline:
+                    return state[0] if state else None
+                time.sleep(0.2)
+                if polls % 5 == 0:
+                    self._interrupt(conn, job_id)
+
     def fail(self, job_id: str, message: str) -> None:
         with db.connect(self.conninfo, autocommit=True) as conn:
             conn.execute("UPDATE ingest_jobs SET state = 'failed', finished_at = now(), message = %s WHERE id = %s",
@@ -132,9 +178,13 @@ class JobRunner:
     def run(self, job_id: str, upload: Path) -> str:
         """Run one job to its end; returns its final state."""
         with db.connect(self.conninfo, autocommit=True) as state_conn:
-            opts = state_conn.execute("SELECT options FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()[0]
-            state_conn.execute("UPDATE ingest_jobs SET state = 'running', started_at = now(), owner = %s "
-                               "WHERE id = %s", (OWNER, job_id))
+            started = state_conn.execute("UPDATE ingest_jobs SET state = 'running', started_at = now(), owner = %s "
+                                         "WHERE id = %s AND state = 'queued' RETURNING options",
+                                         (OWNER, job_id)).fetchone()
+            if started is None:  # cancelled while it waited
+                self._drop_upload(job_id)
+                return "cancelled"
+            opts = started[0]
             last = [0.0]
 
             def progress(layer: str, done: int, total: int | None, phase: str) -> None:
@@ -142,8 +192,11 @@ class JobRunner:
                 if phase == "reading" and now - last[0] < _STATE_EVERY:
                     return
                 last[0] = now
-                state_conn.execute("UPDATE ingest_jobs SET layer = %s, phase = %s, rows_done = %s, rows_total = %s "
-                                   "WHERE id = %s", (layer, phase, done, total, job_id))
+                cancel = state_conn.execute(
+                    "UPDATE ingest_jobs SET layer = %s, phase = %s, rows_done = %s, rows_total = %s WHERE id = %s "
+                    "RETURNING cancel_requested", (layer, phase, done, total, job_id)).fetchone()[0]
+                if cancel:
+                    raise JobCancelled()
 
             options = LoadOptions(
                 source_crs=crs_mod.parse_source_crs(opts["source_crs"]) if opts.get("source_crs") else None,
@@ -160,24 +213,34 @@ class JobRunner:
                 options.max_unpacked = self.max_unpacked
             try:
                 with db.connect(self.conninfo) as conn:
+                    state_conn.execute("UPDATE ingest_jobs SET backend_pid = %s WHERE id = %s",
+                                       (conn.info.backend_pid, job_id))
                     report = load_gazetteer(conn, upload, options)
                 state, message = report.outcome, report.message  # loaded, or checked
+            except JobCancelled:
+                report, state, message = None, "cancelled", CANCELLED
             except LoadError as exc:
                 report = exc.report
                 state = "rejected" if report is not None and report.outcome == "rejected" else "failed"
                 message = str(exc)
             except psycopg.Error as exc:
                 report, state, message = None, "failed", f"database failure, nothing was loaded: {exc}"
+            if state == "failed" and state_conn.execute(  # e.g. its statement cancelled by pg_cancel_backend
+                    "SELECT cancel_requested FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()[0]:
+                report, state, message = None, "cancelled", CANCELLED
             body = None
             if report is not None:
                 body = report.to_dict()
                 body["issues"] = body["issues"][:SAMPLE_LIMIT]
                 body = json.loads(json.dumps(body, default=str))
             state_conn.execute("UPDATE ingest_jobs SET state = %s, message = %s, report = %s, phase = 'done', "
-                               "finished_at = now() WHERE id = %s",
+                               "finished_at = now(), backend_pid = NULL WHERE id = %s",
                                (state, message, Jsonb(body) if body is not None else None, job_id))
-        # keep the reports, drop the upload and anything unpacked from it
+        self._drop_upload(job_id)
+        return state
+
+    def _drop_upload(self, job_id: str) -> None:
+        """Keep the reports, drop the upload and anything unpacked from it."""
         for p in self.job_dir(job_id).iterdir():
             if p.name.startswith("upload"):
                 shutil.rmtree(p) if p.is_dir() else p.unlink()
-        return state

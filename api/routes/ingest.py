@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import APIRouter, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,7 +27,7 @@ from layers.contract import BY_NAME
 
 from ..addresses import lazy_address_geocoder
 from ..deps import base_url
-from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
 
 log = logging.getLogger("urbangis.api.ingest")
 router = APIRouter(prefix="/ingest", tags=["ingest"])
@@ -224,7 +225,7 @@ def list_jobs(request: Request, limit: int = 50) -> dict:
 
 @router.get("/jobs/{job_id}", summary="State, progress and report of an ingest job")
 def get_job(request: Request, job_id: uuid.UUID) -> dict:
-    """State (queued, running, loaded, checked, rejected, failed), progress and the report once done."""
+    """State (queued, running, loaded, checked, rejected, failed, cancelled), progress and the report once done."""
     job = _runner(request).get(str(job_id))
     if job is None:
         raise NotFound(f"no ingest job {job_id}")
@@ -234,6 +235,28 @@ def get_job(request: Request, job_id: uuid.UUID) -> dict:
     files = (job.get("report") or {}).get("files") or {}
     job["links"] = _job_links(base_url(request), job["id"], files)
     return job
+
+
+@router.delete("/jobs/{job_id}", summary="Cancel an ingest job",
+               responses={200: {"description": "the job, as GET returns it, once it has ended"},
+                          202: {"description": "the cancellation is under way (a long rollback): poll the job"},
+                          409: {"description": "the job had already ended; nothing to cancel"}})
+def cancel_job(request: Request, job_id: uuid.UUID) -> JSONResponse:
+    """Cancel a queued or running job. A queued one never starts; a running one is stopped where it
+    is and its transaction rolled back, so nothing of it is written (state `cancelled`). Answers
+    once the job has ended (200), or after 15 s with 202 if its rollback is still going on; again
+    on a cancelled job, 200. A job that has ended otherwise cannot be cancelled (409): a finished
+    load is undone by loading again (`replace`)."""
+    runner = _runner(request)
+    state = runner.cancel(str(job_id))
+    if state is None:
+        raise NotFound(f"no ingest job {job_id}")
+    if state not in ("cancelled", "running"):
+        raise Conflict(f"job {job_id} has already ended ({state}); there is nothing to cancel")
+    if state == "running":
+        state = runner.wait_cancelled(str(job_id))
+    job = get_job(request, job_id)
+    return JSONResponse(jsonable_encoder(job), status_code=202 if state == "running" else 200)
 
 
 def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str) -> FileResponse:

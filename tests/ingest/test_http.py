@@ -149,3 +149,65 @@ def test_bad_options_and_unknown_job(http, tmp_path):
     assert http.get("/ingest/jobs/not-a-uuid").status_code == 400
     r = http.post("/ingest/jobs", files={"file": ("components.shp", b"\x00\x00\x27\x0a" + bytes(96))})
     assert r.status_code == 400 and "zip" in r.json()["description"]
+
+
+def _state(client: TestClient, job_id: str) -> str:
+    return client.get(f"/ingest/jobs/{job_id}").json()["state"]
+
+
+def _until(client: TestClient, job_id: str, state: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while _state(client, job_id) != state:
+        assert time.monotonic() < deadline, f"job {job_id} never reached {state}"
+        time.sleep(0.05)
+
+
+def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
+    """A running job is stopped where it is (here: waiting for a lock another session holds on the
+    grids) and rolled back; a queued one never starts; an ended one cannot be cancelled."""
+    from layers import database as db
+
+    before = fingerprint(city_db)
+    path = _grids_file(tmp_path)
+    with db.connect(city_db) as blocker:
+        blocker.execute("LOCK TABLE unit_grids IN ACCESS EXCLUSIVE MODE")
+        first = http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
+        second = http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
+        _until(http, first, "running")
+        r = http.delete(f"/ingest/jobs/{second}")  # queued behind the first
+        assert r.status_code == 200 and r.json()["state"] == "cancelled"
+        assert "before it started" in r.json()["message"]
+        r = http.delete(f"/ingest/jobs/{first}")
+        assert r.status_code == 200, r.text
+        job = r.json()
+        assert job["state"] == "cancelled" and "rolled back" in job["message"]
+        blocker.rollback()
+    _until(http, second, "cancelled")
+    assert fingerprint(city_db) == before
+    r = http.delete(f"/ingest/jobs/{first}")  # again: still cancelled (DELETE is idempotent)
+    assert r.status_code == 200 and r.json()["state"] == "cancelled"
+    assert http.delete("/ingest/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
+    # the worker goes on with the next job
+    done = _wait(http, http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"])
+    assert done["state"] == "loaded"
+    r = http.delete(f"/ingest/jobs/{done['id']}")
+    assert r.status_code == 409 and "already ended (loaded)" in r.json()["description"]
+
+
+def test_cancel_seen_at_the_next_progress_write(city_db, tmp_path):
+    """The request reaches a load between two statements too: the job's server reads it at its
+    next progress write and the load stops there, rolled back."""
+    from ingest.jobs import JobRunner
+    from layers import database as db
+
+    before = fingerprint(city_db)
+    runner = JobRunner(city_db, tmp_path / "jobs")
+    job_id = runner.create("unit_grids.geojson", {"mode": "strict"})
+    upload = runner.job_dir(job_id) / "upload"
+    upload.mkdir()
+    path = _grids_file(upload)
+    with db.connect(city_db, autocommit=True) as conn:
+        conn.execute("UPDATE ingest_jobs SET cancel_requested = true WHERE id = %s", (job_id,))
+    assert runner.run(job_id, path) == "cancelled"
+    assert runner.get(job_id)["state"] == "cancelled" and fingerprint(city_db) == before
+    assert not upload.exists()
