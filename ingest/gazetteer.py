@@ -31,7 +31,7 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
-from .formats import DATA_SUFFIXES, MULTI_LAYER, ReadError, detect_kind, list_layers, open_layer
+from .formats import DATA_SUFFIXES, MULTI_LAYER, ReadError, detect_kind, list_layers, open_layer, rejected
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
@@ -84,10 +84,13 @@ class LoadOptions:
 class Task:
     layer: Layer
     path: Path
-    inner: str | None = None  # layer inside a GeoPackage
+    inner: str | None = None  # layer inside a GeoPackage or KML
+    where: str | None = None  # only these rows (a rejected-rows file: one layer's)
 
     @property
     def label(self) -> str:
+        if self.where is not None:
+            return f"{self.path.name}:{self.layer.name}"
         return f"{self.path.name}:{self.inner}" if self.inner and self.inner != self.path.stem else self.path.name
 
 
@@ -206,6 +209,22 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found (it has "
                             f"{', '.join(names) or 'no layers'}); name the layers after the contract or pass --layer")
         return tasks
+    if kind == "geojson":
+        try:
+            again = rejected.layers_in(source)
+        except ReadError as exc:
+            raise LoadError(str(exc)) from exc
+        if again is not None:  # a rejected-rows file, fixed: each row back to the layer it names
+            unknown = [name for name in again if name not in BY_NAME]
+            if unknown:
+                raise LoadError(f"{source.name}: rows name layer(s) {', '.join(unknown)} in _layer; the layers are "
+                                f"{', '.join(BY_NAME)}")
+            wanted = [_named_layer(options.layer)] if options.layer else LAYERS
+            tasks = [Task(layer, source, where=rejected.where(layer.name)) for layer in wanted if layer.name in again]
+            if not tasks:
+                raise LoadError(f"{source.name}: no row of layer {options.layer} (its rows are of "
+                                f"{', '.join(again) or 'no layer'})")
+            return tasks
     layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
     if layer is None:
         raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
@@ -262,7 +281,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     ctx.report.layers.append(result)
     progress = options.progress or (lambda *_: None)
     try:
-        reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding)
+        reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding,
+                            where=task.where)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     for w in reader.warnings:

@@ -208,6 +208,7 @@ class RejectedWriter:
                 self._out.write('{"type": "FeatureCollection", "name": "rejected", "crs": {"type": "name", '
                                 '"properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}, "features": [\n')
             props = {k: v for k, v in props.items() if v is not None}
+            # formats/rejected.py reads these back when the file, fixed, is loaded again
             props.update(_layer=layer, _file=file, _row=row_no, _reasons=" | ".join(reasons))
             feature = '{"type": "Feature", "properties": %s, "geometry": %s}' % (
                 json.dumps(props, ensure_ascii=False, default=str), geometry or "null")

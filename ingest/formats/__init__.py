@@ -29,8 +29,10 @@ def list_layers(path: Path) -> list[str]:
     return [path.stem]
 
 
-def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: str | None = None) -> LayerReader:
-    """Open one layer of ``path`` with the reader its content (not only its suffix) calls for."""
+def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: str | None = None,
+               where: str | None = None) -> LayerReader:
+    """Open one layer of ``path`` with the reader its content (not only its suffix) calls for;
+    ``where``: only the rows of a GDAL attribute filter (vector files)."""
     kind = detect_kind(path)
     if kind in ("csv", "xlsx"):
         from .tabular import TableReader
@@ -38,4 +40,4 @@ def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: 
         return TableReader(path, kind, geocode=geocode, encoding=encoding, sheet=layer)
     from .vector import VectorReader
 
-    return VectorReader(path, layer, encoding=encoding, kind=kind)
+    return VectorReader(path, layer, encoding=encoding, kind=kind, where=where)

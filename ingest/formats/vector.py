@@ -10,7 +10,7 @@ import shapely
 from pyogrio.raw import open_arrow
 
 from .. import crs as crs_mod
-from . import dbf
+from . import dbf, rejected
 from .base import Batch, ReadError, RowIssue
 
 
@@ -40,10 +40,11 @@ class VectorReader:
     has_geometry = True
 
     def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None,
-                 open_options: dict | None = None, kind: str | None = None) -> None:
+                 open_options: dict | None = None, kind: str | None = None, where: str | None = None) -> None:
         self.path = Path(path)
         self.open_options = open_options or {}
         self.layer = layer
+        self.where = where  # a GDAL attribute filter (a rejected-rows file: one layer's rows)
         # KML coordinates are lon,lat[,altitude]: the altitude (0 when clamped to the ground, as
         # Google Earth writes it) is dropped, the layers being 2D
         self.kml = kind == "kml"
@@ -64,7 +65,13 @@ class VectorReader:
         self._read_columns = None
         if self.kml:
             self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
+        if rejected.is_rejected_file(self.columns):  # bookkeeping, not data
+            self.columns = self._read_columns = [c for c in self.columns if c not in rejected.FIELDS]
         self.total = int(info["features"]) if info.get("features", -1) >= 0 else None
+        if where is not None:
+            _, _, _, (kept,) = pyogrio.raw.read(self.path, columns=[self.columns[0]] if self.columns else None,
+                                                 read_geometry=False, where=where)
+            self.total = len(kept)
         self.estimate = self.total
         self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
         try:
@@ -85,7 +92,7 @@ class VectorReader:
         start = 1
         try:
             with open_arrow(self.path, layer=self.layer, encoding=self.encoding, batch_size=size,
-                            columns=self._read_columns, use_pyarrow=True, datetime_as_string=True,
+                            columns=self._read_columns, where=self.where, use_pyarrow=True, datetime_as_string=True,
                             **self.open_options) as (meta, reader):
                 geom_name = meta.get("geometry_name") or "wkb_geometry"
                 for record_batch in reader:

@@ -248,3 +248,47 @@ def test_bulk_load_into_empty_layer_rebuilds_indexes(fresh_db, tmp_path, monkeyp
 def _fail_on_merge(layer, done, total, phase):
     if phase == "done":
         raise LoadError("stop after the merge")
+
+
+def test_rejected_rows_fixed_and_loaded_again(city_db, tmp_path):
+    """The rejected-rows file is what staff fix and send back: loaded again, each row goes to the
+    layer it came from, the bookkeeping (_layer, _file, _row, _reasons) stays out of attrs, and a
+    row still wrong is rejected again, into a new rejected-rows file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _grids(folder)  # row 3: code 650102003001X
+    write_geojson(folder / "components.geojson", [
+        feature({"code": "6501020101000031", "name": "路灯", "status": "完好", "owner_dept": "市政"},
+                {"type": "Point", "coordinates": [87.6195, 43.7895]}),
+        feature({"code": "65010201010032", "name": "路灯", "status": "完好"},  # 14 digits
+                {"type": "Point", "coordinates": [87.6196, 43.7895]}),
+        feature({"code": "6501020101000033", "name": "", "status": "完好"},  # no name
+                {"type": "Point", "coordinates": [87.6197, 43.7895]})])
+    first = tmp_path / "first" / "report.json"
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, folder, LoadOptions(strict=False, report_path=first))
+    assert (report.loaded, report.rejected) == (3, 3)
+    rejected_file = first.with_name("report.rejected.geojson")
+    fixed = json.loads(rejected_file.read_text(encoding="utf-8"))
+    assert [f["properties"]["_layer"] for f in fixed["features"]] == ["unit_grids", "components", "components"]
+    grid, short, unnamed = (f["properties"] for f in fixed["features"])
+    grid["code"] = "650102003001006"  # fixed
+    short["code"] = "6501020101000032"  # fixed
+    # the unnamed one left as it was: still rejected
+    fixed_path = tmp_path / "rejected-fixed.geojson"
+    fixed_path.write_text(json.dumps(fixed, ensure_ascii=False), encoding="utf-8")
+    second = tmp_path / "second" / "report.json"
+    with db.connect(city_db) as conn:
+        again = load_gazetteer(conn, fixed_path, LoadOptions(strict=False, report_path=second))
+        attrs = conn.execute("SELECT attrs FROM components WHERE code = '6501020101000032'").fetchone()[0]
+    assert [(r.layer, r.file, r.inserted, r.rejected) for r in again.layers] == [
+        ("unit_grids", "rejected-fixed.geojson:unit_grids", 1, 0),
+        ("components", "rejected-fixed.geojson:components", 1, 1)]
+    assert count(city_db, "unit_grids", "code = '650102003001006'") == 1
+    assert not {"_layer", "_file", "_row", "_reasons"} & set(attrs)
+    [still] = json.loads(second.with_name("report.rejected.geojson").read_text(encoding="utf-8"))["features"]
+    assert still["properties"]["code"] == "6501020101000033" and "name" in still["properties"]["_reasons"]
+    # only one layer's rows, when --layer says so
+    with db.connect(city_db) as conn:
+        only = load_gazetteer(conn, fixed_path, LoadOptions(strict=False, layer="unit_grids"))
+    assert [(r.layer, r.rows, r.unchanged) for r in only.layers] == [("unit_grids", 1, 1)]

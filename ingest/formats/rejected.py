@@ -1,0 +1,42 @@
+"""A rejected-rows file the loader wrote (``<report>.rejected.geojson``), fixed by data staff and
+loaded again: its rows keep the contract's field names, and four fields of bookkeeping say which
+layer, file and row each came from and why it was rejected. Loaded again, each row goes to the
+layer it names, and the bookkeeping stays out of the rows' ``attrs``."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pyogrio
+import pyogrio.raw
+
+from .base import ReadError
+
+FIELDS = ("_layer", "_file", "_row", "_reasons")  # written by report.RejectedWriter
+
+
+def is_rejected_file(columns) -> bool:
+    """True when ``columns`` (a GeoJSON's fields) are those of a rejected-rows file."""
+    return set(FIELDS) <= set(columns)
+
+
+def layers_in(path: Path) -> dict[str, int] | None:
+    """Layer -> row count of a rejected-rows file, in file order; None for any other GeoJSON.
+    Only files whose start names the bookkeeping fields are opened to count (cheap for others)."""
+    with Path(path).open("rb") as fh:
+        head = fh.read(1 << 16)
+    if b'"_reasons"' not in head:
+        return None
+    try:
+        fields = pyogrio.read_info(path)["fields"]
+        if not is_rejected_file(fields):
+            return None
+        _, _, _, (layers,) = pyogrio.raw.read(path, columns=["_layer"], read_geometry=False)
+    except Exception as exc:  # pyogrio raises DataSourceError and friends
+        raise ReadError(f"{Path(path).name}: cannot read ({str(exc).strip().splitlines()[0]})") from exc
+    return dict(Counter(str(v) for v in layers if v is not None))
+
+
+def where(layer: str) -> str:
+    """The GDAL attribute filter of one layer's rows."""
+    return "\"_layer\" = '" + layer.replace("'", "''") + "'"
