@@ -144,8 +144,12 @@ class TableReader:
                 self._encoding, warning = _sniff_encoding(self.path)
                 if warning:
                     self.warnings.append(RowIssue(None, None, None, warning, "warning"))
-            with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
-                head = fh.read(1 << 16)
+            try:
+                with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
+                    head = fh.read(1 << 16)
+            except UnicodeDecodeError as exc:  # the sniffed lines are good: a character cut short after them
+                raise ReadError(f"{self.path.name}: not valid {self._encoding} text near its start (a character "
+                                f"cut short or a stray byte: {exc.reason}); the file may be truncated or damaged") from exc
             self._titles, self._dialect, header = _header(head)
             if self._titles:
                 self.warnings.append(_title_warning(self._titles))

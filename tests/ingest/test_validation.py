@@ -168,6 +168,19 @@ def test_truncated_geojson(city_db, tmp_path):
     assert report["issues"][0]["row"] is None and report["outcome"] == "failed"
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "gb18030"])
+def test_truncated_csv_cut_inside_a_character(city_db, tmp_path, encoding):
+    """An interrupted download stops mid-character: the lines before are good text, the last one is
+    not; a clear error, not a crash."""
+    text = ("case_no,kind,major_class,minor_class,status,reported_at,lon,lat,description\n"
+            "T1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895,路面破损\n"
+            "T2,event,01,02,reported,2024-05-01 09:00,87.6192,43.7896,井盖").encode(encoding)
+    path = tmp_path / "cases.csv"
+    path.write_bytes(text[:-1])  # the last character's last byte lost
+    err, report = _reject(city_db, path, tmp_path)
+    assert "truncated or damaged" in str(err) and report["outcome"] == "failed"
+
+
 def test_truncated_shapefile(city_db, tmp_path):
     import numpy as np
     import pyogrio.raw
