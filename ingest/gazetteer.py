@@ -127,13 +127,18 @@ def _layer_for_name(stem: str) -> Layer | None:
     return None
 
 
+def _unpack(source: Path, options: LoadOptions, workdir: Path) -> Path:
+    """A zip (or KMZ) unpacked into ``workdir`` once shown to be safe; the folder holding its data."""
+    try:
+        return extract(source, workdir / source.stem, max_total=options.max_unpacked)
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+
+
 def _kml_of_kmz(source: Path, options: LoadOptions, workdir: Path) -> Path:
     """The KML of a KMZ, unpacked as safely as any zip, named as the KMZ was (so the layer its name
     says is found): its doc.kml, else its one .kml at the top."""
-    try:
-        folder = extract(source, workdir / source.stem, max_total=options.max_unpacked)
-    except ReadError as exc:
-        raise LoadError(str(exc)) from exc
+    folder = _unpack(source, options, workdir)
     kmls = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".kml")
     main = next((p for p in kmls if p.name.lower() == "doc.kml"), kmls[0] if len(kmls) == 1 else None)
     if main is None:
@@ -157,11 +162,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     if kind == "zip":
-        try:
-            folder = extract(source, workdir / source.stem, max_total=options.max_unpacked)
-        except ReadError as exc:
-            raise LoadError(str(exc)) from exc
-        return plan(folder, options, workdir)
+        return plan(_unpack(source, options, workdir), options, workdir)
     if kind == "folder":
         files = {}
         for p in sorted(source.iterdir()):

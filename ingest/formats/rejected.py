@@ -4,7 +4,6 @@ layer, file and row each came from and why it was rejected. Loaded again, each r
 layer it names, and the bookkeeping stays out of the rows' ``attrs``."""
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import pyogrio
@@ -20,21 +19,20 @@ def is_rejected_file(columns) -> bool:
     return set(FIELDS) <= set(columns)
 
 
-def layers_in(path: Path) -> dict[str, int] | None:
-    """Layer -> row count of a rejected-rows file, in file order; None for any other GeoJSON.
-    Only files whose start names the bookkeeping fields are opened to count (cheap for others)."""
+def layers_in(path: Path) -> list[str] | None:
+    """The layers a rejected-rows file's rows name, in file order; None for any other GeoJSON.
+    Only files whose start names the bookkeeping fields are opened (cheap for others)."""
     with Path(path).open("rb") as fh:
         head = fh.read(1 << 16)
     if b'"_reasons"' not in head:
         return None
     try:
-        fields = pyogrio.read_info(path)["fields"]
-        if not is_rejected_file(fields):
+        if not is_rejected_file(pyogrio.read_info(path)["fields"]):
             return None
         _, _, _, (layers,) = pyogrio.raw.read(path, columns=["_layer"], read_geometry=False)
     except Exception as exc:  # pyogrio raises DataSourceError and friends
         raise ReadError(f"{Path(path).name}: cannot read ({str(exc).strip().splitlines()[0]})") from exc
-    return dict(Counter(str(v) for v in layers if v is not None))
+    return list(dict.fromkeys(str(v) for v in layers if v is not None))
 
 
 def where(layer: str) -> str:

@@ -67,11 +67,9 @@ class VectorReader:
             self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
         if rejected.is_rejected_file(self.columns):  # bookkeeping, not data
             self.columns = self._read_columns = [c for c in self.columns if c not in rejected.FIELDS]
-        self.total = int(info["features"]) if info.get("features", -1) >= 0 else None
-        if where is not None:
-            _, _, _, (kept,) = pyogrio.raw.read(self.path, columns=[self.columns[0]] if self.columns else None,
-                                                 read_geometry=False, where=where)
-            self.total = len(kept)
+        # a filter's row count is not known without reading the file once more: left unknown
+        known = where is None and info.get("features", -1) >= 0
+        self.total = int(info["features"]) if known else None
         self.estimate = self.total
         self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
         try:
