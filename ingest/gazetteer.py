@@ -434,13 +434,18 @@ def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: L
         "FROM {}").format(i)).fetchone()
     if result.rejected and ctx.rejected is not None:
         geom = "ST_AsGeoJSON(s.geom, 9)" if task.layer.geometry else "NULL"
+        # a value the row could not keep (a date that is none, a number that is text) is staged as
+        # NULL; the issue holds it as given, and it goes back in its field, for staff to correct
+        fields = [f.name for f in staging.stage_fields(task.layer)]
         with conn.cursor(name=f"rejected_{task.layer.name}") as cur:
             cur.itersize = 5_000
             cur.execute(sql.SQL(
-                "SELECT s.row_no, to_jsonb(s) - 'geom' - 'row_no' - 'attrs' || coalesce(s.attrs, '{{}}'), " + geom +
-                ", r.reasons FROM {s} s JOIN (SELECT row_no, array_agg(coalesce(field || ': ', '') || reason "
-                "ORDER BY field) reasons FROM {i} WHERE severity = 'error' GROUP BY row_no) r USING (row_no) "
-                "ORDER BY s.row_no").format(s=s, i=i))
+                "SELECT s.row_no, coalesce(r.given, '{{}}') || jsonb_strip_nulls(to_jsonb(s) - 'geom' - 'row_no' "
+                "- 'attrs' || coalesce(s.attrs, '{{}}')), " + geom + ", r.reasons FROM {s} s JOIN ("
+                "SELECT row_no, array_agg(coalesce(field || ': ', '') || reason ORDER BY field) reasons, "
+                "jsonb_object_agg(field, value) FILTER (WHERE field = ANY(%s) AND value IS NOT NULL) given "
+                "FROM {i} WHERE severity = 'error' GROUP BY row_no) r USING (row_no) "
+                "ORDER BY s.row_no").format(s=s, i=i), (fields,))
             ctx.rejected.add(task.layer.name, task.label, cur)
 
 

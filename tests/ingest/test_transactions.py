@@ -264,16 +264,22 @@ def test_rejected_rows_fixed_and_loaded_again(city_db, tmp_path):
                 {"type": "Point", "coordinates": [87.6196, 43.7895]}),
         feature({"code": "6501020101000033", "name": "", "status": "完好"},  # no name
                 {"type": "Point", "coordinates": [87.6197, 43.7895]})])
+    with (folder / "cases.csv").open("w", encoding="utf-8") as fh:
+        fh.write("case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+                 "RJ1,event,01,02,reported,2024-13-45 09:00,87.6193,43.7897\n")  # no such month
     first = tmp_path / "first" / "report.json"
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, folder, LoadOptions(strict=False, report_path=first))
-    assert (report.loaded, report.rejected) == (3, 3)
+    assert (report.loaded, report.rejected) == (3, 4)
     rejected_file = first.with_name("report.rejected.geojson")
     fixed = json.loads(rejected_file.read_text(encoding="utf-8"))
-    assert [f["properties"]["_layer"] for f in fixed["features"]] == ["unit_grids", "components", "components"]
-    grid, short, unnamed = (f["properties"] for f in fixed["features"])
+    assert [f["properties"]["_layer"] for f in fixed["features"]] == ["unit_grids", "components", "components",
+                                                                        "cases"]
+    grid, short, unnamed, case = (f["properties"] for f in fixed["features"])
+    assert case["reported_at"] == "2024-13-45 09:00"  # the value as given, not lost with its conversion
     grid["code"] = "650102003001006"  # fixed
     short["code"] = "6501020101000032"  # fixed
+    case["reported_at"] = "2024-12-15 09:00"  # fixed
     # the unnamed one left as it was: still rejected
     fixed_path = tmp_path / "rejected-fixed.geojson"
     fixed_path.write_text(json.dumps(fixed, ensure_ascii=False), encoding="utf-8")
@@ -283,7 +289,8 @@ def test_rejected_rows_fixed_and_loaded_again(city_db, tmp_path):
         attrs = conn.execute("SELECT attrs FROM components WHERE code = '6501020101000032'").fetchone()[0]
     assert [(r.layer, r.file, r.inserted, r.rejected) for r in again.layers] == [
         ("unit_grids", "rejected-fixed.geojson:unit_grids", 1, 0),
-        ("components", "rejected-fixed.geojson:components", 1, 1)]
+        ("components", "rejected-fixed.geojson:components", 1, 1),
+        ("cases", "rejected-fixed.geojson:cases", 1, 0)]
     assert count(city_db, "unit_grids", "code = '650102003001006'") == 1
     assert not {"_layer", "_file", "_row", "_reasons"} & set(attrs)
     [still] = json.loads(second.with_name("report.rejected.geojson").read_text(encoding="utf-8"))["features"]
