@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from .base import ReadError
@@ -16,6 +17,11 @@ from .base import ReadError
 MAX_MEMBERS = 10_000
 MAX_TOTAL = 8 << 30  # 8 GiB unpacked
 MAX_RATIO = 200  # real GIS data compresses 3-20x; bombs compress 1000x and more
+# what Python's zipfile can unpack: stored, deflate, bzip2, lzma
+READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate",
+                    zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+# what a cut or corrupted archive raises while it is read
+DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
 class UnsafeArchive(ReadError):
@@ -35,8 +41,9 @@ def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMB
     name = Path(archive).name
     try:
         zf = zipfile.ZipFile(archive)
-    except zipfile.BadZipFile as exc:
-        raise ReadError(f"{name}: damaged zip archive ({exc})") from exc
+    except DAMAGED as exc:
+        raise ReadError(f"{name}: damaged zip archive ({exc}); was it cut off while copying? "
+                        "Send it again") from exc
     with zf:
         members = zf.infolist()
     if len(members) > max_members:
@@ -52,6 +59,11 @@ def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMB
             continue
         if info.flag_bits & 0x1:
             raise ReadError(f"{name}: member {info.filename!r} is encrypted; send it without a password")
+        if info.compress_type not in READABLE_METHODS:
+            # Windows' own "compressed folder" writes Deflate64 (method 9) for large files
+            method = "Deflate64" if info.compress_type == 9 else f"method {info.compress_type}"
+            raise ReadError(f"{name}: member {info.filename!r} is compressed with {method}, which cannot be "
+                            "unpacked here; zip it again with standard Deflate (7-Zip: Deflate, or `zip`)")
         total += info.file_size
         if total > max_total:
             raise UnsafeArchive(f"{name}: unpacks to more than {max_total >> 20} MiB; refused (zip bomb?)")
@@ -79,20 +91,38 @@ def extract(archive: Path, dest: Path, max_total: int = MAX_TOTAL) -> Path:
             if root not in target.parents:
                 raise UnsafeArchive(f"{archive.name}: member {info.filename!r} escapes the folder; refused")
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, target.open("wb") as out:
-                budget = info.file_size
-                while True:
-                    chunk = src.read(1 << 20)
-                    if not chunk:
-                        break
-                    budget -= len(chunk)
-                    written += len(chunk)
-                    if budget < 0 or written > max_total:
-                        raise UnsafeArchive(f"{archive.name}: member {info.filename!r} unpacks to more "
-                                            "than it declares; refused (zip bomb?)")
-                    out.write(chunk)
+            with target.open("wb") as out:
+                written = _copy_member(zf, info, out, written, max_total, archive.name)
     # a zip of one folder: the data is in that folder
     entries = [p for p in root.iterdir() if p.name != "__MACOSX"]
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return root
+
+
+def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out, written: int, max_total: int, archive: str) -> int:
+    """Copy one member to ``out``, counting what it really unpacks to; returns the running total.
+    A member that cannot be read (cut off, corrupted) is a ReadError; a failed write (disk full)
+    stays what it is."""
+    def damaged(exc: Exception) -> ReadError:
+        return ReadError(f"{archive}: member {info.filename!r} is damaged ({exc}); was the archive cut off "
+                         "or corrupted while copying? Send it again")
+    try:
+        src = zf.open(info)
+    except DAMAGED as exc:
+        raise damaged(exc) from exc
+    with src:
+        budget = info.file_size
+        while True:
+            try:
+                chunk = src.read(1 << 20)
+            except DAMAGED as exc:
+                raise damaged(exc) from exc
+            if not chunk:
+                return written
+            budget -= len(chunk)
+            written += len(chunk)
+            if budget < 0 or written > max_total:
+                raise UnsafeArchive(f"{archive}: member {info.filename!r} unpacks to more "
+                                    "than it declares; refused (zip bomb?)")
+            out.write(chunk)

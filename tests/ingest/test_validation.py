@@ -238,6 +238,48 @@ def test_zip_bomb(city_db, tmp_path):
     assert "zip bomb" in str(err)
 
 
+def _zip_of(archive, name: str, data: bytes):
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, data)
+    return archive
+
+
+def test_zip_with_a_damaged_member(city_db, tmp_path, city_dir):
+    """A zip whose listing is whole but whose data was corrupted in transit (found by fuzzing: a
+    BadZipFile or zlib error escaped as a crash)."""
+    data = (city_dir / "roads.geojson").read_bytes()
+    archive = _zip_of(tmp_path / "roads.zip", "roads.geojson", data)
+    raw = bytearray(archive.read_bytes())
+    raw[60] ^= 0xFF  # inside the compressed data of the only member (its local header is 30 + 13 bytes)
+    archive.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "member 'roads.geojson' is damaged" in str(err) and "Send it again" in str(err)
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("说明.txt", "道路")
+        zf.writestr("roads.geojson", data)
+    raw = bytearray(archive.read_bytes())
+    second = raw.index(b"PK\x03\x04", 4)
+    raw[second:second + 4] = b"XXXX"  # the second member's local header signature
+    archive.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "member 'roads.geojson' is damaged" in str(err)
+
+
+def test_zip_compressed_with_deflate64(city_db, tmp_path, city_dir):
+    """Windows' own compressed folders write Deflate64 for large files, which Python cannot unpack:
+    said so, with what to do instead."""
+    archive = tmp_path / "roads.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("roads.geojson", (city_dir / "roads.geojson").read_bytes())
+    raw = bytearray(archive.read_bytes())
+    raw[8:10] = (9).to_bytes(2, "little")  # the local header's method
+    central = raw.index(b"PK\x01\x02")
+    raw[central + 10:central + 12] = (9).to_bytes(2, "little")  # the central directory's
+    archive.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "compressed with Deflate64" in str(err) and "standard Deflate" in str(err)
+
+
 def test_missing_required_field(city_db, tmp_path):
     path = write_geojson(tmp_path / "roads.geojson", [feature({"id": "R7"}, {"type": "LineString",
                                                                               "coordinates": [[87.62, 43.79], [87.63, 43.79]]})])
