@@ -36,15 +36,23 @@ def _check_name(name: str, archive: str) -> PurePosixPath:
     return path
 
 
-def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMBERS) -> list[zipfile.ZipInfo]:
-    """The archive's file members, if the archive is safe to unpack; UnsafeArchive otherwise."""
+def open_zip(archive: Path) -> zipfile.ZipFile:
+    """The archive opened for reading; ReadError if its listing cannot be read."""
     name = Path(archive).name
     try:
-        zf = zipfile.ZipFile(archive)
+        return zipfile.ZipFile(archive)
+    except NotImplementedError as exc:  # e.g. "zip file version 7.9": features Python's zipfile lacks
+        raise ReadError(f"{name}: a zip archive this server cannot read ({exc}); zip it again with "
+                        "standard Deflate (7-Zip: Deflate, or `zip`)") from exc
     except DAMAGED as exc:
         raise ReadError(f"{name}: damaged zip archive ({exc}); was it cut off while copying? "
                         "Send it again") from exc
-    with zf:
+
+
+def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMBERS) -> list[zipfile.ZipInfo]:
+    """The archive's file members, if the archive is safe to unpack; UnsafeArchive otherwise."""
+    name = Path(archive).name
+    with open_zip(archive) as zf:
         members = zf.infolist()
     if len(members) > max_members:
         raise UnsafeArchive(f"{name}: {len(members)} members (more than {max_members}); refused")
@@ -82,7 +90,7 @@ def extract(archive: Path, dest: Path, max_total: int = MAX_TOTAL) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     root = dest.resolve()
     written = 0
-    with zipfile.ZipFile(archive) as zf:
+    with open_zip(archive) as zf:
         for info in files:
             rel = _check_name(info.filename, archive.name)
             if rel.parts and rel.parts[0] == "__MACOSX":

@@ -1,9 +1,9 @@
 """What a file really is, from its first bytes, so a renamed file is refused with a clear reason."""
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
+from .archive import open_zip
 from .base import ReadError
 
 _BY_SUFFIX = {
@@ -35,11 +35,8 @@ def detect_kind(path: Path) -> str:
             raise ReadError(f"{path.name}: this is an SQLite/GeoPackage file, not {suffix}")
         return "gpkg"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except zipfile.BadZipFile as exc:
-            raise ReadError(f"{path.name}: damaged zip archive ({exc})") from exc
+        with open_zip(path) as zf:
+            names = zf.namelist()
         if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
             return "xlsx"
         if suffix == ".kmz":  # Google Earth / 奥维 (Ovital): a zip holding doc.kml (and its icons)

@@ -278,6 +278,10 @@ def test_zip_compressed_with_deflate64(city_db, tmp_path, city_dir):
     archive.write_bytes(bytes(raw))
     err, _ = _reject(city_db, archive, tmp_path)
     assert "compressed with Deflate64" in str(err) and "standard Deflate" in str(err)
+    raw[central + 6] = 79  # "version needed to extract" 7.9: a zip Python's zipfile will not open
+    archive.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "zip archive this server cannot read (zip file version 7.9)" in str(err)
 
 
 def test_missing_required_field(city_db, tmp_path):
