@@ -59,6 +59,9 @@ def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMB
     total = 0
     files = []
     for info in members:
+        if not info.filename:
+            raise ReadError(f"{name}: damaged zip archive (a member without a name); was it cut off or "
+                            "corrupted while copying? Send it again")
         _check_name(info.filename, name)
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):

@@ -263,6 +263,11 @@ def test_zip_with_a_damaged_member(city_db, tmp_path, city_dir):
     archive.write_bytes(bytes(raw))
     err, _ = _reject(city_db, archive, tmp_path)
     assert "member 'roads.geojson' is damaged" in str(err)
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("roads.geojson", data)
+        zf.writestr(zipfile.ZipInfo(""), b"{}")  # a member without a name
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "a member without a name" in str(err)
 
 
 def test_zip_compressed_with_deflate64(city_db, tmp_path, city_dir):
