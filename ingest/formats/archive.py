@@ -120,6 +120,9 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out, written: int, 
                          "or corrupted while copying? Send it again")
     try:
         src = zf.open(info)
+    except NotImplementedError as exc:  # e.g. "compressed patched data (flag bit 5)"
+        raise ReadError(f"{archive}: member {info.filename!r} uses a zip feature this server cannot read "
+                        f"({exc}); zip it again with standard Deflate (7-Zip: Deflate, or `zip`)") from exc
     except DAMAGED as exc:
         raise damaged(exc) from exc
     with src:

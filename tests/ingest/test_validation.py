@@ -283,6 +283,12 @@ def test_zip_compressed_with_deflate64(city_db, tmp_path, city_dir):
     archive.write_bytes(bytes(raw))
     err, _ = _reject(city_db, archive, tmp_path)
     assert "compressed with Deflate64" in str(err) and "standard Deflate" in str(err)
+    raw[8:10] = bytes(2)  # stored again
+    raw[central + 10:central + 12] = bytes(2)
+    raw[central + 8] |= 0x20  # the listing's flag bit 5, "compressed patched data"
+    archive.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, archive, tmp_path)
+    assert "uses a zip feature this server cannot read (compressed patched data" in str(err)
     raw[central + 6] = 79  # "version needed to extract" 7.9: a zip Python's zipfile will not open
     archive.write_bytes(bytes(raw))
     err, _ = _reject(city_db, archive, tmp_path)
