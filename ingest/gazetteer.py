@@ -300,7 +300,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                         "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
     if layer.geometry and source.assumed:
         _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
-                               "Pass --source-crs (e.g. gcj02 for Amap/Tencent, bd09 for Baidu) if not", "warning")
+                               "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
+                               "bd09 for Baidu) if not", "warning")
     if reader.total == 0:
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     mapping = match_columns(layer, reader.columns)

@@ -157,8 +157,8 @@ class JobRunner:
 
     def recent(self, limit: int = 50) -> list[dict]:
         with db.connect(self.conninfo, autocommit=True) as conn:
-            cur = conn.execute("SELECT id::text, state, filename, layer, phase, rows_done, rows_total, message, "
-                               "created_at, finished_at FROM ingest_jobs ORDER BY created_at DESC LIMIT %s", (limit,))
+            cur = conn.execute("SELECT id::text, state, filename, options, layer, phase, rows_done, rows_total, "
+                               "message, created_at, finished_at FROM ingest_jobs ORDER BY created_at DESC LIMIT %s", (limit,))
             names = [d.name for d in cur.description]
             return [dict(zip(names, r)) for r in cur.fetchall()]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -28,11 +28,13 @@ from layers.contract import BY_NAME
 from ..addresses import lazy_address_geocoder
 from ..deps import base_url
 from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
+from .maps import STATIC
 
 log = logging.getLogger("urbangis.api.ingest")
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 OFFERS = [("ingest", "/ingest/jobs", "application/json",
-           "Bulk loading: POST a file (multipart) as a job, GET /ingest/jobs/{id} for its state and report")]
+           "Bulk loading: POST a file (multipart) as a job, GET /ingest/jobs/{id} for its state and report"),
+          ("ingest-page", "/ingest", "text/html", "Data loading page: upload a file, follow it, read its report")]
 
 
 class IngestSettings(BaseSettings):
@@ -187,6 +189,27 @@ def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
         links.append({"rel": "rejected", "href": f"{base}/ingest/jobs/{job_id}/rejected",
                       "type": "application/geo+json"})
     return links
+
+
+@lru_cache(maxsize=1)
+def _page() -> str:
+    """The data-loading page (api/static/ingest.html) with the contract's layers to choose from."""
+    from html import escape
+
+    from ingest.gazetteer import LAYER_NAMES_ZH
+
+    zh = {name: label for label, name in LAYER_NAMES_ZH.items()}
+    options = "\n      ".join(f'<option value="{escape(name)}">{escape(zh.get(name, ""))} {escape(name)}</option>'
+                              for name in BY_NAME)
+    text = (STATIC / "ingest.html").read_text(encoding="utf-8")
+    return text.replace("<!--LAYER_OPTIONS-->", options)
+
+
+@router.get("", summary="The data-loading page (HTML): upload, follow, report", response_class=HTMLResponse)
+def ingest_page() -> HTMLResponse:
+    """A page for data staff: upload a file as a job, follow its progress, read its report, fetch the
+    rejected rows, cancel it, see recent jobs. It uses only the JSON endpoints below."""
+    return HTMLResponse(_page())
 
 
 @router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC)

@@ -3,40 +3,24 @@ city's vector tiles, the layer switcher hides a group, a click shows a feature's
 Only the local server is reachable; nothing is loaded from the internet."""
 from __future__ import annotations
 
-import tempfile
-
 import pytest
-from playwright.sync_api import sync_playwright
+
+from tests.browser import chromium, new_page
 
 from .conftest import FIRST_GRID, IN_FIRST_GRID
-
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    # WebGL without a GPU: SwiftShader, which Chromium now wants asked for by name
-    "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
-]
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium with a fresh profile."""
-    with tempfile.TemporaryDirectory(prefix="urbangis-chromium-") as profile, sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=FLAGS, viewport={"width": 1200, "height": 800}
-        )
+    with chromium() as context:
         yield context
-        context.close()
 
 
 @pytest.fixture()
 def page(browser, tiles_server):
     """A new tab that records every request leaving the local server."""
-    pg = browser.new_page()
-    outside: list[str] = []
-    pg.on("request", lambda req: outside.append(req.url) if not req.url.startswith((tiles_server, "data:", "blob:")) else None)
-    pg.outside_requests = outside
+    pg = new_page(browser, tiles_server)
     yield pg
     pg.close()
 

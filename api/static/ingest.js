@@ -1,0 +1,243 @@
+// The data-loading page: upload a file as an ingest job (POST /ingest/jobs), follow its progress,
+// show its report (per layer counts, the issues with row, field, value and reason), offer the full
+// report and the rejected rows, cancel it, list recent jobs. Plain DOM, no framework; every value
+// from a file is set as text, never as HTML.
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const ENDED = new Set(["loaded", "checked", "rejected", "failed", "cancelled"]);
+let current = null;   // id of the job on show
+let pollTimer = null;
+let lastSample = null; // {t, rows} for rows/s between polls
+
+window.ingestJob = null; // the last job document fetched (tests read it)
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+function showError(message) {
+  const box = $("#error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function fmt(n) {
+  return n === null || n === undefined ? "" : Number(n).toLocaleString("en-US");
+}
+
+function setState(state) {
+  const s = $("#job-state");
+  s.textContent = state;
+  s.className = "state " + state;
+}
+
+// -- upload ------------------------------------------------------------------------------------
+$("#form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  showError("");
+  const file = $("#file").files[0];
+  if (!file) { showError("选择一个文件 Choose a file first."); return; }
+  const data = new FormData();
+  data.append("file", file, file.name);
+  data.append("mode", document.querySelector('input[name="mode"]:checked').value);
+  if ($("#layer").value) data.append("layer", $("#layer").value);
+  if ($("#source_crs").value) data.append("source_crs", $("#source_crs").value);
+  data.append("replace", $("#replace").checked ? "true" : "false");
+
+  stopPolling();
+  current = null;
+  showJobShell({ id: "", state: "uploading", filename: file.name });
+  $("#submit").disabled = true;
+  const xhr = new XMLHttpRequest();
+  xhr.open("POST", "/ingest/jobs");
+  xhr.upload.onprogress = (e) => {
+    if (e.lengthComputable) {
+      setBar(100 * e.loaded / e.total);
+      $("#job-progress").textContent = `上传 uploading ${fmt(e.loaded)} / ${fmt(e.total)} bytes`;
+    }
+  };
+  xhr.onload = () => {
+    $("#submit").disabled = false;
+    let body = null;
+    try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON */ }
+    if (xhr.status === 202 && body) {
+      follow(body.id);
+      loadRecent();
+    } else {
+      $("#job").hidden = true;
+      const why = body && body.description ? body.description : xhr.statusText;
+      showError(`${xhr.status}: ${why}`);
+    }
+  };
+  xhr.onerror = () => {
+    $("#submit").disabled = false;
+    $("#job").hidden = true;
+    showError("上传失败 The upload failed: the server could not be reached.");
+  };
+  xhr.send(data);
+});
+
+// -- one job -----------------------------------------------------------------------------------
+function showJobShell(job) {
+  $("#job").hidden = false;
+  $("#result").hidden = true;
+  $("#job-id").textContent = job.id || "";
+  $("#job-file").textContent = job.filename || "";
+  $("#job-message").textContent = "";
+  setState(job.state);
+  setBar(0);
+  $("#job-progress").textContent = "";
+}
+
+function setBar(percent) {
+  $("#bar").style.width = `${Math.max(0, Math.min(100, percent || 0))}%`;
+}
+
+function follow(id) {
+  current = id;
+  lastSample = null;
+  history.replaceState(null, "", `#job=${id}`);
+  poll();
+}
+
+function stopPolling() {
+  if (pollTimer) clearTimeout(pollTimer);
+  pollTimer = null;
+}
+
+async function poll() {
+  stopPolling();
+  const id = current;
+  if (!id) return;
+  let job;
+  try {
+    const r = await fetch(`/ingest/jobs/${id}`);
+    job = await r.json();
+    if (!r.ok) { showError(`${r.status}: ${job.description || r.statusText}`); return; }
+  } catch (e) {
+    pollTimer = setTimeout(poll, 2000); // the server is restarting or busy: try again
+    return;
+  }
+  if (id !== current) return;
+  window.ingestJob = job;
+  render(job);
+  if (!ENDED.has(job.state)) pollTimer = setTimeout(poll, 500);
+  else loadRecent();
+}
+
+function render(job) {
+  $("#job").hidden = false;
+  $("#job-id").textContent = job.id;
+  $("#job-file").textContent = job.filename;
+  $("#job-message").textContent = job.message || "";
+  setState(job.state);
+  const p = job.progress || {};
+  const running = !ENDED.has(job.state);
+  $("#cancel").hidden = !running;
+  if (running) {
+    setBar(p.percent || 0);
+    const now = performance.now();
+    let rate = "";
+    if (lastSample && p.rows_done > lastSample.rows) {
+      rate = ` · ${fmt(Math.round((p.rows_done - lastSample.rows) / ((now - lastSample.t) / 1000)))} rows/s`;
+    }
+    lastSample = { t: now, rows: p.rows_done || 0 };
+    const of = p.rows_total ? ` / ${fmt(p.rows_total)}` : "";
+    $("#job-progress").textContent = job.state === "queued" ? "排队 queued"
+      : `${p.layer || ""} ${p.phase || ""}: ${fmt(p.rows_done)}${of} rows${p.percent != null ? ` (${p.percent}%)` : ""}${rate}`;
+    $("#result").hidden = true;
+    return;
+  }
+  setBar(job.state === "cancelled" || job.state === "failed" ? 0 : 100);
+  $("#job-progress").textContent = job.finished_at ? `结束 ended ${new Date(job.finished_at).toLocaleString()}` : "";
+  renderReport(job);
+}
+
+function renderReport(job) {
+  const report = job.report || {};
+  const layers = report.layers || [];
+  const tbody = $("#layers-table tbody");
+  tbody.replaceChildren();
+  for (const l of layers) {
+    const tr = el("tr");
+    tr.append(el("td", l.file), el("td", l.layer));
+    for (const k of ["rows", "inserted", "updated", "unchanged", "deleted", "rejected", "warnings"]) {
+      tr.append(el("td", fmt(l[k]), "num"));
+    }
+    tbody.append(tr);
+  }
+  $("#layers-table").hidden = layers.length === 0;
+
+  const links = $("#links");
+  links.replaceChildren();
+  const labels = { "report": "完整报告 full report (JSON)", "report-table": "报告表 report table (text)",
+                   "rejected": "被拒绝的行 rejected rows (GeoJSON: fix and upload again)" };
+  for (const link of job.links || []) {
+    if (!labels[link.rel]) continue;
+    const a = el("a", labels[link.rel]);
+    a.href = link.href;
+    a.dataset.rel = link.rel;
+    if (links.childNodes.length) links.append(" · ");
+    links.append(a);
+  }
+
+  const issues = report.issues || [];
+  const ibody = $("#issues-table tbody");
+  ibody.replaceChildren();
+  for (const it of issues) {
+    const tr = el("tr", undefined, it.severity);
+    tr.append(el("td", it.severity === "error" ? "错误 error" : "警告 warning"), el("td", it.file),
+              el("td", it.row), el("td", it.field), el("td", it.value), el("td", it.reason));
+    ibody.append(tr);
+  }
+  const total = (report.errors || 0) + (report.warnings || 0);
+  $("#issues-note").textContent = issues.length < total
+    ? `(${fmt(issues.length)} of ${fmt(total)}; every one is in the full report)` : "";
+  $("#issues-table").hidden = issues.length === 0;
+  $("#result").hidden = false;
+}
+
+$("#cancel").addEventListener("click", async () => {
+  if (!current) return;
+  $("#cancel").disabled = true;
+  try {
+    const r = await fetch(`/ingest/jobs/${current}`, { method: "DELETE" });
+    if (!r.ok && r.status !== 202) {
+      const body = await r.json().catch(() => ({}));
+      showError(`${r.status}: ${body.description || r.statusText}`);
+    }
+  } finally {
+    $("#cancel").disabled = false;
+    poll();
+  }
+});
+
+// -- recent jobs -------------------------------------------------------------------------------
+async function loadRecent() {
+  let body;
+  try {
+    body = await (await fetch("/ingest/jobs?limit=20")).json();
+  } catch (e) { return; }
+  const tbody = $("#jobs-table tbody");
+  tbody.replaceChildren();
+  for (const job of body.jobs || []) {
+    const tr = el("tr");
+    tr.dataset.id = job.id;
+    const state = el("span", job.state, "state " + job.state);
+    const stateCell = el("td");
+    stateCell.append(state);
+    tr.append(el("td", new Date(job.created_at).toLocaleString()), el("td", job.filename),
+              el("td", (job.options || {}).mode || ""), stateCell, el("td", job.message || ""));
+    tr.addEventListener("click", () => { showError(""); follow(job.id); });
+    tbody.append(tr);
+  }
+  window.recentLoaded = true;
+}
+
+const m = location.hash.match(/job=([0-9a-f-]{36})/);
+if (m) follow(m[1]);
+loadRecent();

@@ -1,0 +1,110 @@
+"""The data-loading page (/ingest) in a real headless Chromium: staff without shell access upload a
+file, follow the job, read the report, fetch the rejected rows, and see a refused upload's reason."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from api.app import create_app
+from tests.browser import chromium, new_page
+from tests.conftest import serve_in_thread
+
+from .util import count
+
+HOSTILE = "<img src=x onerror=\"window.pwned=1\">"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as context:
+        yield context
+
+
+@pytest.fixture()
+def server(city_db):
+    srv, url = serve_in_thread(create_app(city_db))
+    yield url
+    srv.should_exit = True
+    srv.thread.join(timeout=10)
+
+
+@pytest.fixture()
+def page(browser, server):
+    pg = new_page(browser, server)
+    yield pg
+    pg.close()
+
+
+def _wait_ended(page) -> dict:
+    page.wait_for_function("window.ingestJob && ['loaded', 'checked', 'rejected', 'failed', 'cancelled']"
+                           ".includes(window.ingestJob.state)", timeout=60_000)
+    return page.evaluate("window.ingestJob")
+
+
+def test_upload_follow_and_report(page, server, city_db, tmp_path, output_dir):
+    path = tmp_path / "案件2024年5月.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,经度,纬度,description\n"
+                    "P1,event,01,02,上报,2024-05-01 08:00,87.6191,43.7895,路面破损\n"
+                    f"P2,event,01,02,reported,2024-13-01 08:00,87.6192,43.7896,\"{HOSTILE}\"\n"
+                    f"P3,event,01,02,{HOSTILE},2024-05-01 08:00,87.6193,43.7894,\n", encoding="utf-8")
+    page.goto(f"{server}/ingest")
+    assert page.locator("#layer option[value=cases]").inner_text().strip() == "案件 cases"
+    page.set_input_files("#file", str(path))
+    page.check('input[name="mode"][value="skip-invalid"]')
+    page.click("#submit")
+    job = _wait_ended(page)
+    page.wait_for_selector("#issues-table tbody tr")
+    page.screenshot(path=str(output_dir / "ingest-page.png"), full_page=True)
+
+    assert job["state"] == "loaded" and job["options"]["mode"] == "skip-invalid", job
+    assert job["report"]["loaded"] == 1 and job["report"]["rejected"] == 2
+    assert count(city_db, "cases", "case_no = 'P1'") == 1
+    assert count(city_db, "cases", "case_no IN ('P2', 'P3')") == 0
+    assert page.inner_text("#job-state") == "loaded"
+    # the per-layer counts, as the report has them
+    cells = page.locator("#layers-table tbody tr").first.locator("td").all_inner_texts()
+    assert cells[:4] == ["案件2024年5月.csv", "cases", "3", "1"] and cells[7] == "2", cells
+    # every rejected row's row, field, value and reason; values from the file shown as text
+    rows = [r.locator("td").all_inner_texts() for r in page.locator("#issues-table tbody tr").all()]
+    assert ["错误 error", "案件2024年5月.csv", "3", "reported_at", "2024-13-01 08:00"] in [r[:5] for r in rows], rows
+    assert ["错误 error", "案件2024年5月.csv", "4", "status", HOSTILE] in [r[:5] for r in rows], rows
+    assert page.evaluate("window.pwned") is None
+    # the rejected rows, to fix and upload again
+    href = page.get_attribute('#links a[data-rel="rejected"]', "href")
+    rejected = json.loads(page.request.get(href).text())
+    assert sorted(f["properties"]["case_no"] for f in rejected["features"]) == ["P2", "P3"]
+    # the job is listed among the recent ones, and a click there shows it again
+    page.wait_for_function("window.recentLoaded === true")
+    first = page.locator("#jobs-table tbody tr").first
+    assert first.get_attribute("data-id") == job["id"]
+    assert "案件2024年5月.csv" in first.inner_text() and "loaded" in first.inner_text()
+    page.goto(f"{server}/ingest")
+    page.locator(f'#jobs-table tbody tr[data-id="{job["id"]}"]').click()
+    assert _wait_ended(page)["id"] == job["id"]
+    assert page.outside_requests == []
+
+
+def test_refused_upload_says_why(page, server, city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(300))
+    page.goto(f"{server}/ingest")
+    page.set_input_files("#file", str(path))
+    page.click("#submit")
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.inner_text("#error")
+    assert text.startswith("415: cases.csv:") and "binary file of an unknown type" in text, text
+    assert page.is_hidden("#job")
+
+
+def test_check_only_writes_nothing(page, server, city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+                    "Q1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n", encoding="utf-8")
+    page.goto(f"{server}/ingest")
+    page.set_input_files("#file", str(path))
+    page.click("#submit")  # "check only" is the page's default mode
+    job = _wait_ended(page)
+    assert job["state"] == "checked" and job["options"]["mode"] == "check", job
+    assert count(city_db, "cases", "case_no = 'Q1'") == 0
+    assert page.is_hidden('#links a[data-rel="rejected"]') or page.locator('#links a[data-rel="rejected"]').count() == 0
