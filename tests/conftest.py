@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -81,8 +82,9 @@ def output_dir() -> Path:
     return OUTPUT
 
 
-def serve_in_thread(app):
-    """Run ``app`` under uvicorn on a free loopback port in a thread; returns (server, base URL)."""
+@contextmanager
+def served(app):
+    """Run ``app`` under uvicorn on a free loopback port in a thread; yields its base URL, then stops it."""
     import socket
     import threading
     import time
@@ -100,8 +102,11 @@ def serve_in_thread(app):
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    server.thread = thread
-    return server, f"http://127.0.0.1:{port}"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="session")
@@ -109,7 +114,5 @@ def live_server(sample_db):
     """A real HTTP server (uvicorn on a free loopback port) over the sample database; its base URL."""
     from api.app import create_app
 
-    server, url = serve_in_thread(create_app(sample_db))
-    yield url
-    server.should_exit = True
-    server.thread.join(timeout=10)
+    with served(create_app(sample_db)) as url:
+        yield url

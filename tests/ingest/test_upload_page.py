@@ -8,7 +8,7 @@ import pytest
 
 from api.app import create_app
 from tests.browser import chromium, new_page
-from tests.conftest import serve_in_thread
+from tests.conftest import served
 
 from .util import count
 
@@ -23,10 +23,8 @@ def browser():
 
 @pytest.fixture()
 def server(city_db):
-    srv, url = serve_in_thread(create_app(city_db))
-    yield url
-    srv.should_exit = True
-    srv.thread.join(timeout=10)
+    with served(create_app(city_db)) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from layers import database as db
-from tests.conftest import new_database, serve_in_thread
+from tests.conftest import new_database, served
 
 N_CASES = 240
 STATUSES = ["reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "cancelled"]
@@ -76,10 +76,8 @@ def ogc_server(ogc_db):
     """A real HTTP server over ``ogc_db`` (for GDAL and OWSLib); its base URL."""
     from api.app import create_app
 
-    server, url = serve_in_thread(create_app(ogc_db))
-    yield url
-    server.should_exit = True
-    server.thread.join(timeout=10)
+    with served(create_app(ogc_db)) as url:
+        yield url
 
 
 @pytest.fixture()

@@ -97,11 +97,9 @@ def tiles_client(tiles_db):
 @pytest.fixture(scope="session")
 def tiles_server(tiles_db):
     """A real HTTP server (uvicorn, loopback) over tiles_db; its base URL."""
-    from tests.conftest import serve_in_thread
+    from tests.conftest import served
 
     app = create_app(tiles_db)
     app.state.tile_settings = TileSettings(cache="off")
-    server, url = serve_in_thread(app)
-    yield url
-    server.should_exit = True
-    server.thread.join(timeout=10)
+    with served(app) as url:
+        yield url
