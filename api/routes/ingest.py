@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.encoders import jsonable_encoder
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -210,6 +210,36 @@ def ingest_page() -> HTMLResponse:
     """A page for data staff: upload a file as a job, follow its progress, read its report, fetch the
     rejected rows, cancel it, see recent jobs. It uses only the JSON endpoints below."""
     return HTMLResponse(_page())
+
+
+@router.get("/layers", summary="What each layer accepts: fields, formats, values, Chinese headings")
+def list_layers() -> dict:
+    """The contract layers in load order (parents first), each with its key, geometry and fields:
+    type, required, the format a code must have, an enumeration's values and the Chinese spellings
+    read as them, the Chinese column headings accepted for a field; and the column names read as
+    coordinates, WKT or an address in CSV/XLSX."""
+    from ingest.gazetteer import LAYER_NAMES_ZH
+    from ingest.validate.accepts import describe
+
+    zh = {name: label for label, name in LAYER_NAMES_ZH.items()}
+    base = "/ingest/layers"
+    layers = []
+    for layer in BY_NAME.values():
+        doc = describe(layer, zh.get(layer.name))
+        doc["template"] = f"{base}/{layer.name}/template.csv"
+        layers.append(doc)
+    return {"layers": layers}
+
+
+@router.get("/layers/{name}/template.csv", summary="An empty CSV with the layer's columns, to fill in")
+def layer_template(name: str) -> Response:
+    from ingest.validate.accepts import template_csv
+
+    layer = BY_NAME.get(name)
+    if layer is None:
+        raise NotFound(f"no layer {name!r} (layers: {', '.join(BY_NAME)})")
+    return Response(template_csv(layer), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
 @router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC)

@@ -216,6 +216,48 @@ $("#cancel").addEventListener("click", async () => {
   }
 });
 
+// -- what a layer needs --------------------------------------------------------------------------
+let contract = null;
+
+async function showLayerHelp() {
+  const box = $("#layer-help");
+  const name = $("#layer").value;
+  if (!name) { box.hidden = true; return; }
+  if (!contract) {
+    try { contract = (await (await fetch("/ingest/layers")).json()).layers; } catch (e) { return; }
+  }
+  const layer = contract.find((l) => l.name === name);
+  if (!layer) { box.hidden = true; return; }
+  $("#template").href = layer.template;
+  $("#template").setAttribute("download", `${layer.name}.csv`);
+  const tbody = $("#fields-table tbody");
+  tbody.replaceChildren();
+  for (const f of layer.fields) {
+    const values = [];
+    if (f.format) values.push(f.format);
+    if (f.description) values.push(f.description);
+    if (f.values) {
+      const zh = Object.entries(f.value_aliases || {});
+      values.push(f.values.join(" / ") + (zh.length ? ` (或 or ${zh.map(([k, v]) => `${k}=${v}`).join(", ")})` : ""));
+    }
+    const where = [f.must_exist && `须存在 an existing ${f.must_exist}`, f.geometry_inside && `位于 inside its ${f.geometry_inside}`,
+                   f.when_empty && `空则 if empty: ${f.when_empty}`].filter(Boolean).join("; ");
+    const tr = el("tr");
+    tr.append(el("td", f.name + (f.name === layer.key ? " (key)" : "")), el("td", f.required ? "是 yes" : ""),
+              el("td", values.join("; ")), el("td", (f.headings || []).join(", ")), el("td", where));
+    tbody.append(tr);
+  }
+  const c = layer.coordinates;
+  $("#geometry-help").textContent = layer.geometry
+    ? `几何 Geometry: ${layer.geometry}. CSV/XLSX: 经度/纬度 columns (${c.longitude_columns.join(", ")} / ` +
+      `${c.latitude_columns.join(", ")}), or WKT (${c.wkt_columns.join(", ")})` +
+      (c.address_columns.length ? `, or an address to geocode (${c.address_columns.join(", ")}).` : ".")
+    : "无几何 No geometry.";
+  box.hidden = false;
+}
+
+$("#layer").addEventListener("change", showLayerHelp);
+
 // -- recent jobs -------------------------------------------------------------------------------
 async function loadRecent() {
   let body;

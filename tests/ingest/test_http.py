@@ -211,3 +211,38 @@ def test_cancel_seen_at_the_next_progress_write(city_db, tmp_path):
     assert runner.run(job_id, path) == "cancelled"
     assert runner.get(job_id)["state"] == "cancelled" and fingerprint(city_db) == before
     assert not upload.exists()
+
+
+def test_layers_say_what_the_checks_check(http, city_db):
+    """GET /ingest/layers describes each layer from the checks' own tables; a value it lists as
+    accepted is accepted, and a filled-in template loads."""
+    layers = {entry["name"]: entry for entry in http.get("/ingest/layers").json()["layers"]}
+    from layers.contract import BY_NAME
+
+    assert list(layers) == list(BY_NAME)  # load order, parents first
+    cases = {f["name"]: f for f in layers["cases"]["fields"]}
+    assert layers["cases"]["title_zh"] == "案件" and layers["cases"]["key"] == "case_no"
+    assert cases["status"]["required"] and cases["status"]["value_aliases"]["处置中"] == "handling"
+    assert "案件编号" in cases["case_no"]["headings"] and cases["reported_at"]["type"] == "time"
+    assert cases["grid_code"]["must_exist"] == "unit grid" and cases["grid_code"]["when_empty"]
+    assert {f["name"]: f for f in layers["house_numbers"]["fields"]}["parent_id"]["must_exist"] == \
+        "road or place or courtyard (the kind parent_kind names)"
+    assert "经度" in layers["cases"]["coordinates"]["longitude_columns"]
+    assert layers["supervisors"]["geometry"] is None and "coordinates" not in layers["supervisors"]
+    # the template, filled in with Chinese spellings the description lists, loads
+    r = http.get(layers["cases"]["template"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    text = r.content.decode("utf-8")
+    assert text.startswith("\ufeffcase_no,kind,major_class,") and text.rstrip().endswith(",lon,lat")
+    columns = text.lstrip("\ufeff").strip().split(",")
+    row = dict.fromkeys(columns, "")
+    row.update(case_no="T-1", kind="事件", major_class="01", minor_class="02", status="处置中",
+               reported_at="2024年5月1日 8时30分", lon="87.6191", lat="43.7895")
+    body = text + ",".join(row[c] for c in columns) + "\r\n"
+    job = _wait(http, http.post("/ingest/jobs", files={"file": ("cases.csv", body.encode("utf-8"), "text/csv")},
+                                data={"mode": "strict"}).json()["id"])
+    assert job["state"] == "loaded" and job["report"]["loaded"] == 1, job
+    assert count(city_db, "cases", "case_no = 'T-1' AND status = 'handling' AND grid_code IS NOT NULL") == 1
+    assert http.get("/ingest/layers/nope/template.csv").status_code == 404
+    assert http.get("/ingest/layers/unit_grids/template.csv").content.decode("utf-8") == \
+        "\ufeffcode,community_code,wkt\r\n"

@@ -106,3 +106,21 @@ def test_check_only_writes_nothing(page, server, city_db, tmp_path):
     assert job["state"] == "checked" and job["options"]["mode"] == "check", job
     assert count(city_db, "cases", "case_no = 'Q1'") == 0
     assert page.is_hidden('#links a[data-rel="rejected"]') or page.locator('#links a[data-rel="rejected"]').count() == 0
+
+
+def test_choosing_a_layer_shows_what_it_needs(page, server):
+    page.goto(f"{server}/ingest")
+    assert page.is_hidden("#layer-help")
+    page.select_option("#layer", "components")
+    page.wait_for_selector("#layer-help:not([hidden])")
+    page.click("#layer-help summary")
+    rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
+            for r in page.locator("#fields-table tbody tr").all()}
+    assert list(rows) == ["code (key)", "name", "status", "owner_dept", "grid_code"], rows
+    assert rows["code (key)"][1] == "是 yes" and "16 digits" in rows["code (key)"][2] and "部件编码" in rows["code (key)"][3]
+    assert "an existing unit grid" in rows["grid_code"][4] and "inside its unit grid" in rows["grid_code"][4]
+    assert "经度" in page.inner_text("#geometry-help")
+    href = page.get_attribute("#template", "href")
+    assert page.request.get(f"{server}{href}").text().startswith("\ufeffcode,name,status,owner_dept,grid_code,lon,lat")
+    page.select_option("#layer", "")
+    assert page.is_hidden("#layer-help")
