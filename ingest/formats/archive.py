@@ -20,6 +20,7 @@ MAX_RATIO = 200  # real GIS data compresses 3-20x; bombs compress 1000x and more
 # what Python's zipfile can unpack: stored, deflate, bzip2, lzma
 READABLE_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate",
                     zipfile.ZIP_BZIP2: "bzip2", zipfile.ZIP_LZMA: "lzma"}
+REZIP = "zip it again with standard Deflate (7-Zip: Deflate, or `zip`)"
 # what a cut or corrupted archive raises while it is read
 DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
@@ -42,8 +43,7 @@ def open_zip(archive: Path) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(archive)
     except NotImplementedError as exc:  # e.g. "zip file version 7.9": features Python's zipfile lacks
-        raise ReadError(f"{name}: a zip archive this server cannot read ({exc}); zip it again with "
-                        "standard Deflate (7-Zip: Deflate, or `zip`)") from exc
+        raise ReadError(f"{name}: a zip archive this server cannot read ({exc}); {REZIP}") from exc
     except DAMAGED as exc:
         raise ReadError(f"{name}: damaged zip archive ({exc}); was it cut off while copying? "
                         "Send it again") from exc
@@ -74,7 +74,7 @@ def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMB
             # Windows' own "compressed folder" writes Deflate64 (method 9) for large files
             method = "Deflate64" if info.compress_type == 9 else f"method {info.compress_type}"
             raise ReadError(f"{name}: member {info.filename!r} is compressed with {method}, which cannot be "
-                            "unpacked here; zip it again with standard Deflate (7-Zip: Deflate, or `zip`)")
+                            f"unpacked here; {REZIP}")
         total += info.file_size
         if total > max_total:
             raise UnsafeArchive(f"{name}: unpacks to more than {max_total >> 20} MiB; refused (zip bomb?)")
@@ -122,7 +122,7 @@ def _copy_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out, written: int, 
         src = zf.open(info)
     except NotImplementedError as exc:  # e.g. "compressed patched data (flag bit 5)"
         raise ReadError(f"{archive}: member {info.filename!r} uses a zip feature this server cannot read "
-                        f"({exc}); zip it again with standard Deflate (7-Zip: Deflate, or `zip`)") from exc
+                        f"({exc}); {REZIP}") from exc
     except DAMAGED as exc:
         raise damaged(exc) from exc
     with src:
