@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from layers import migrate as migrate_mod
-from layers.contract import BY_NAME, LAYERS, Layer
+from layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 
 from . import crs as crs_mod
 from . import direct as direct_mod
@@ -107,11 +107,8 @@ class _Context:
 
 # -- what to load ------------------------------------------------------------------------------
 # Chinese file names data staff give their exports (案件2024年5月.csv, 部件普查.xlsx): the layer
-# whose name the file's name starts with
-LAYER_NAMES_ZH = {"行政区划": "admin_areas", "单元网格": "unit_grids", "责任网格": "responsibility_grids",
-                  "监督员": "supervisors", "道路": "roads", "地名": "place_names", "院落": "courtyards",
-                  "门牌": "house_numbers", "楼牌": "buildings", "单位": "organisations", "门店": "storefronts",
-                  "部件": "components", "案件": "cases"}
+# whose Chinese title the file's name starts with
+LAYER_NAMES_ZH = {zh: name for name, zh in TITLE_ZH.items()}
 
 
 def _layer_for_name(stem: str) -> Layer | None:

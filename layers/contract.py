@@ -88,3 +88,9 @@ LAYERS: tuple[Layer, ...] = (
 )
 
 BY_NAME: dict[str, Layer] = {layer.name: layer for layer in LAYERS}
+
+# Each layer's Chinese title, as data staff name their files and exports (案件2024年5月.csv)
+TITLE_ZH: dict[str, str] = {"admin_areas": "行政区划", "unit_grids": "单元网格", "responsibility_grids": "责任网格",
+                            "supervisors": "监督员", "roads": "道路", "place_names": "地名", "courtyards": "院落",
+                            "house_numbers": "门牌", "buildings": "楼牌", "organisations": "单位",
+                            "storefronts": "门店", "components": "部件", "cases": "案件"}

@@ -23,7 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from layers.config import get_settings
-from layers.contract import BY_NAME
+from layers.contract import BY_NAME, TITLE_ZH
 
 from ..addresses import lazy_address_geocoder
 from ..deps import base_url
@@ -196,10 +196,7 @@ def _page() -> str:
     """The data-loading page (api/static/ingest.html) with the contract's layers to choose from."""
     from html import escape
 
-    from ingest.gazetteer import LAYER_NAMES_ZH
-
-    zh = {name: label for label, name in LAYER_NAMES_ZH.items()}
-    options = "\n      ".join(f'<option value="{escape(name)}">{escape(zh.get(name, ""))} {escape(name)}</option>'
+    options = "\n      ".join(f'<option value="{escape(name)}">{escape(TITLE_ZH[name])} {escape(name)}</option>'
                               for name in BY_NAME)
     text = (STATIC / "ingest.html").read_text(encoding="utf-8")
     return text.replace("<!--LAYER_OPTIONS-->", options)
@@ -213,20 +210,18 @@ def ingest_page() -> HTMLResponse:
 
 
 @router.get("/layers", summary="What each layer accepts: fields, formats, values, Chinese headings")
-def list_layers() -> dict:
+def list_layers(request: Request) -> dict:
     """The contract layers in load order (parents first), each with its key, geometry and fields:
     type, required, the format a code must have, an enumeration's values and the Chinese spellings
     read as them, the Chinese column headings accepted for a field; and the column names read as
     coordinates, WKT or an address in CSV/XLSX."""
-    from ingest.gazetteer import LAYER_NAMES_ZH
     from ingest.validate.accepts import describe
 
-    zh = {name: label for label, name in LAYER_NAMES_ZH.items()}
-    base = "/ingest/layers"
+    base = base_url(request)
     layers = []
     for layer in BY_NAME.values():
-        doc = describe(layer, zh.get(layer.name))
-        doc["template"] = f"{base}/{layer.name}/template.csv"
+        doc = describe(layer)
+        doc["template"] = f"{base}/ingest/layers/{layer.name}/template.csv"
         layers.append(doc)
     return {"layers": layers}
 

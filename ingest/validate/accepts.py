@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from layers.contract import Layer
+from layers.contract import TITLE_ZH, Layer
 
 from ..formats.tabular import ADDRESS_NAMES, LAT_NAMES, LON_NAMES, WKT_NAMES
 from .relations import DERIVED, INSIDE, REFS
@@ -24,7 +24,7 @@ TYPES = {"text": "text", "int": "integer", "list": "list (several values separat
          "time": f"date/time, e.g. {TIME_FORMATS}; without an offset, Beijing time"}
 
 
-def describe(layer: Layer, chinese_name: str | None = None) -> dict:
+def describe(layer: Layer) -> dict:
     """The layer's key, geometry and fields: type, required, the format a code must have, the
     values an enumeration takes (with their accepted Chinese spellings), the Chinese headings a
     column may have instead of the field's name, what it must name that exists, the area the
@@ -53,10 +53,8 @@ def describe(layer: Layer, chinese_name: str | None = None) -> dict:
         if (layer.name, f.name) in DERIVED:
             spec["when_empty"] = "taken from where the row lies"
         fields.append(spec)
-    out = {"name": layer.name, "key": layer.key, "fields": fields,
+    out = {"name": layer.name, "title_zh": TITLE_ZH[layer.name], "key": layer.key, "fields": fields,
            "computed": list(layer.computed), "geometry": GEOMETRY.get(layer.geometry) if layer.geometry else None}
-    if chinese_name:
-        out["title_zh"] = chinese_name
     if layer.geometry:
         out["coordinates"] = {
             "longitude_columns": list(LON_NAMES), "latitude_columns": list(LAT_NAMES),

@@ -121,6 +121,6 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
     assert "an existing unit grid" in rows["grid_code"][4] and "inside its unit grid" in rows["grid_code"][4]
     assert "经度" in page.inner_text("#geometry-help")
     href = page.get_attribute("#template", "href")
-    assert page.request.get(f"{server}{href}").text().startswith("\ufeffcode,name,status,owner_dept,grid_code,lon,lat")
+    assert page.request.get(href).text().startswith("\ufeffcode,name,status,owner_dept,grid_code,lon,lat")
     page.select_option("#layer", "")
     assert page.is_hidden("#layer-help")
