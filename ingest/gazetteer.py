@@ -31,7 +31,7 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
-from .formats import DATA_SUFFIXES, MULTI_LAYER, ReadError, detect_kind, list_layers, open_layer, rejected
+from .formats import DATA_SUFFIXES, MULTI_LAYER, TABLE_SUFFIXES, ReadError, detect_kind, list_layers, open_layer, rejected
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
@@ -213,21 +213,40 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
         except ReadError as exc:
             raise LoadError(str(exc)) from exc
         if again is not None:  # a rejected-rows file, fixed: each row back to the layer it names
-            unknown = [name for name in again if name not in BY_NAME]
-            if unknown:
-                raise LoadError(f"{source.name}: rows name layer(s) {', '.join(unknown)} in _layer; the layers are "
-                                f"{', '.join(BY_NAME)}")
-            wanted = [_named_layer(options.layer)] if options.layer else LAYERS
-            tasks = [Task(layer, source, where=rejected.where(layer.name)) for layer in wanted if layer.name in again]
-            if not tasks:
-                raise LoadError(f"{source.name}: no row of layer {options.layer} (its rows are of "
-                                f"{', '.join(again) or 'no layer'})")
-            return tasks
+            return [Task(layer, source, where=rejected.where(layer.name))
+                    for layer in _rejected_layers(source, again, options)]
+    if kind in ("csv", "xlsx"):
+        from .formats.tabular import TableReader
+
+        try:
+            again = rejected.table_layers(TableReader(source, kind, encoding=options.encoding))
+        except ReadError as exc:
+            raise LoadError(str(exc)) from exc
+        if again is not None:  # a rejected-rows CSV, fixed (perhaps saved by Excel as XLSX)
+            layers = _rejected_layers(source, again, options)
+            if len(again) > 1:
+                raise LoadError(f"{source.name}: its rows name layers {', '.join(again)} in _layer; a table holds "
+                                "one layer's rows (as the loader writes them): split it by layer")
+            return [Task(layers[0], source)]
     layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
     if layer is None:
         raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
                         f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
     return [Task(layer, source)]
+
+
+def _rejected_layers(source: Path, named: list[str], options: LoadOptions) -> list[Layer]:
+    """The layers to load from a rejected-rows file whose rows name ``named`` in ``_layer``."""
+    unknown = [name for name in named if name not in BY_NAME]
+    if unknown:
+        raise LoadError(f"{source.name}: rows name layer(s) {', '.join(unknown)} in _layer; the layers are "
+                        f"{', '.join(BY_NAME)}")
+    wanted = [_named_layer(options.layer)] if options.layer else LAYERS
+    layers = [layer for layer in wanted if layer.name in named]
+    if not layers:
+        raise LoadError(f"{source.name}: no row of layer {options.layer} (its rows are of "
+                        f"{', '.join(named) or 'no layer'})")
+    return layers
 
 
 def prefetch(items, depth: int = 1):
@@ -369,7 +388,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     check_relations(checker)
     t_check = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "merging")
-    _collect(ctx, task, stage, issues_table, result)
+    _collect(ctx, task, stage, issues_table, result, mapping)
     t_collect = time.perf_counter()
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
     rebuild = []
@@ -405,7 +424,7 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     if reader.total is not None and result.rows != reader.total:
         raise LoadError(f"{task.label}: the file says it holds {reader.total} rows but only {result.rows} could "
                         "be read; it is truncated or damaged")
-    _collect(ctx, task, stage, issues_table, result)
+    _collect(ctx, task, stage, issues_table, result, mapping)
     result.inserted = out.inserted
     result.unchanged = result.updated = 0
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
@@ -416,7 +435,8 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     return result
 
 
-def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: LayerReport) -> None:
+def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: LayerReport,
+             mapping: dict[str, str]) -> None:
     """Issues of the layer into the report; rejected rows into the rejected-rows file."""
     conn = ctx.conn
     i, s = sql.Identifier(issues_table), sql.Identifier(stage)
@@ -433,18 +453,22 @@ def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: L
     if result.rejected and ctx.rejected is not None:
         geom = "ST_AsGeoJSON(s.geom, 9)" if task.layer.geometry else "NULL"
         # a value the row could not keep (a date that is none, a number that is text) is staged as
-        # NULL; the issue holds it as given, and it goes back in its field, for staff to correct
+        # NULL; the issue holds it as given, under the file's column name (上报时间 for reported_at),
+        # and it goes back in its field, for staff to correct
         fields = [f.name for f in staging.stage_fields(task.layer)]
+        columns = {column: name for name, column in mapping.items()}
         with conn.cursor(name=f"rejected_{task.layer.name}") as cur:
             cur.itersize = 5_000
             cur.execute(sql.SQL(
                 "SELECT s.row_no, coalesce(r.given, '{{}}') || jsonb_strip_nulls(to_jsonb(s) - 'geom' - 'row_no' "
                 "- 'attrs' || coalesce(s.attrs, '{{}}')), " + geom + ", r.reasons FROM {s} s JOIN ("
                 "SELECT row_no, array_agg(coalesce(field || ': ', '') || reason ORDER BY field) reasons, "
-                "jsonb_object_agg(field, value) FILTER (WHERE field = ANY(%s) AND value IS NOT NULL) given "
-                "FROM {i} WHERE severity = 'error' GROUP BY row_no) r USING (row_no) "
-                "ORDER BY s.row_no").format(s=s, i=i), (fields,))
-            ctx.rejected.add(task.layer.name, task.label, cur)
+                "jsonb_object_agg(coalesce(m.name, field), value) FILTER (WHERE coalesce(m.name, field) = ANY(%s) "
+                "AND value IS NOT NULL) given FROM {i} LEFT JOIN unnest(%s::text[], %s::text[]) m(col, name) "
+                "ON m.col = field WHERE severity = 'error' GROUP BY row_no) r USING (row_no) "
+                "ORDER BY s.row_no").format(s=s, i=i), (fields, list(columns), list(columns.values())))
+            ctx.rejected.add(task.layer.name, task.label, cur, fields=[f.name for f in task.layer.fields],
+                             as_table=task.path.suffix.lower() in TABLE_SUFFIXES)
 
 
 # -- a whole load ------------------------------------------------------------------------------
@@ -454,6 +478,12 @@ def report_paths(report_path: Path) -> dict[str, Path]:
     stem = report_path.name[: -len(report_path.suffix)] if report_path.suffix else report_path.name
     return {"json": report_path, "table": report_path.with_name(stem + ".txt"),
             "rejected": report_path.with_name(stem + ".rejected.geojson")}
+
+
+def rejected_table_path(report_path: Path, layer: str) -> Path:
+    """Where the rejected rows of ``layer`` read from a CSV or XLSX go, as CSV."""
+    json_path = report_paths(report_path)["rejected"]
+    return json_path.with_name(json_path.name[: -len(".geojson")] + f".{layer}.csv")
 
 
 def _require_schema(conn: psycopg.Connection) -> None:
@@ -482,8 +512,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     paths = report_paths(options.report_path) if options.report_path else None
     if paths:
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
-        paths["rejected"].unlink(missing_ok=True)  # a stale one from an earlier run would mislead
-    rejected = RejectedWriter(paths["rejected"]) if paths else None
+        for stale in [paths["rejected"], *(rejected_table_path(paths["json"], name) for name in BY_NAME)]:
+            stale.unlink(missing_ok=True)  # left by an earlier run, it would mislead
+    rejected = RejectedWriter(paths["rejected"], lambda layer: rejected_table_path(paths["json"], layer)) \
+        if paths else None
     error: LoadError | None = None
     try:
         with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
@@ -544,6 +576,8 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
             report.files = {"json": str(paths["json"]), "table": str(paths["table"])}
             if rejected is not None and rejected.count:
                 report.files["rejected"] = str(paths["rejected"])
+                for layer, path in rejected.tables.items():
+                    report.files[f"rejected_csv:{layer}"] = str(path)
             write_json(report, issue_log, paths["json"])
             write_table(report, issue_log, paths["table"])
         issue_log.close()

@@ -1,7 +1,7 @@
 """The load report: what was read, loaded, updated and set aside, and every issue with its file,
 row, field, value and reason. Written as JSON (for programs) and as a readable table (for staff);
-with --skip-invalid, the rejected rows go to a GeoJSON file next to the report so they can be
-fixed and loaded again.
+with --skip-invalid, the rejected rows go to a GeoJSON file next to the report (and those read
+from a CSV or XLSX to a CSV per layer too) so they can be fixed and loaded again.
 """
 from __future__ import annotations
 
@@ -193,15 +193,26 @@ def write_table(report: Report, log: IssueLog, path: Path) -> None:
 
 
 class RejectedWriter:
-    """Rejected rows as a GeoJSON FeatureCollection (EPSG:4490 coordinates), streamed."""
+    """Rejected rows as a GeoJSON FeatureCollection (EPSG:4490 coordinates), streamed; and, for
+    rows read from a CSV or XLSX, also as one CSV per layer (``table_path(layer)``), for the staff
+    who fix them in Excel."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, table_path=None) -> None:
         self.path = Path(path)
         self._out = None
         self.count = 0
+        self._table_path = table_path  # layer -> Path of its CSV, or None: no CSVs
+        self._tables: dict[str, _RejectedTable] = {}
 
-    def add(self, layer: str, file: str, rows: Iterable[tuple[int, dict, str | None, list[str]]]) -> None:
-        """Rows as (row number, properties, GeoJSON geometry text or None, reasons)."""
+    def add(self, layer: str, file: str, rows: Iterable[tuple[int, dict, str | None, list[str]]],
+            fields: Iterable[str] = (), as_table: bool = False) -> None:
+        """Rows as (row number, properties, GeoJSON geometry text or None, reasons); ``fields``, the
+        layer's, order the CSV's columns; ``as_table`` asks for the CSV too."""
+        table = None
+        if as_table and self._table_path is not None:
+            table = self._tables.get(layer)
+            if table is None:
+                table = self._tables[layer] = _RejectedTable(self._table_path(layer), list(fields))
         for row_no, props, geometry, reasons in rows:
             if self._out is None:
                 self._out = self.path.open("w", encoding="utf-8")
@@ -214,9 +225,82 @@ class RejectedWriter:
                 json.dumps(props, ensure_ascii=False, default=str), geometry or "null")
             self._out.write(("," if self.count else "") + feature + "\n")
             self.count += 1
+            if table is not None:
+                table.add(props, geometry)
+
+    @property
+    def tables(self) -> dict[str, Path]:
+        """The CSVs written, by layer."""
+        return {layer: t.path for layer, t in self._tables.items() if t.count}
 
     def close(self) -> None:
         if self._out is not None:
             self._out.write("]}\n")
             self._out.close()
             self._out = None
+        for table in self._tables.values():
+            table.close()
+
+
+class _RejectedTable:
+    """One layer's rejected rows as CSV: the bookkeeping (row, reasons) first, where staff read
+    it, then the layer's fields, the file's other columns, and lon/lat (all points) or wkt, in
+    EPSG:4490; UTF-8 with a byte-order mark, as Excel wants it. Rows are spooled as JSON lines
+    until the columns are all known, then written."""
+
+    def __init__(self, path: Path, fields: list[str]) -> None:
+        self.path = Path(path)
+        self.fields = fields
+        self.count = 0
+        self.points_only = True
+        self._keys: dict[str, None] = {}
+        self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
+
+    def add(self, props: dict, geometry: str | None) -> None:
+        if geometry is not None and self.points_only and json.loads(geometry).get("type") != "Point":
+            self.points_only = False
+        self._keys.update(dict.fromkeys(props))
+        self._spool.write(json.dumps([props, geometry], ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def close(self) -> None:
+        import csv
+
+        import shapely
+
+        if self._spool is None:
+            return
+        spool, self._spool = self._spool, None
+        with spool:
+            if not self.count:
+                return
+            first = ["_row", "_reasons"]
+            last = ["_layer", "_file"]
+            columns = first + [f for f in self.fields if f in self._keys]
+            columns += [k for k in self._keys if k not in columns and k not in last]
+            geom_columns = ["lon", "lat"] if self.points_only else ["wkt"]
+            columns += [c for c in geom_columns if c not in columns] + last
+            spool.seek(0)
+            with self.path.open("w", encoding="utf-8-sig", newline="") as out:
+                writer = csv.writer(out)
+                writer.writerow(columns)
+                for line in spool:
+                    props, geometry = json.loads(line)
+                    if geometry is not None:
+                        if self.points_only:
+                            props["lon"], props["lat"] = json.loads(geometry)["coordinates"][:2]
+                        else:
+                            props["wkt"] = shapely.to_wkt(shapely.from_geojson(geometry), rounding_precision=-1)
+                    writer.writerow([_csv_value(props.get(c)) for c in columns])
+
+
+def _csv_value(v) -> str:
+    """A value as the loader reads it back: lists joined with | (formats of the contract's list
+    fields), objects as JSON."""
+    if v is None:
+        return ""
+    if isinstance(v, list):
+        return "|".join(str(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, ensure_ascii=False)
+    return str(v)

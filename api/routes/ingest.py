@@ -188,6 +188,11 @@ def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
     if files.get("rejected"):
         links.append({"rel": "rejected", "href": f"{base}/ingest/jobs/{job_id}/rejected",
                       "type": "application/geo+json"})
+    for key in files:
+        if key.startswith("rejected_csv:"):  # rows read from a CSV or XLSX, one CSV per layer
+            layer = key.partition(":")[2]
+            links.append({"rel": "rejected-table", "href": f"{base}/ingest/jobs/{job_id}/rejected/{layer}.csv",
+                          "type": "text/csv", "title": layer})
     return links
 
 
@@ -330,6 +335,16 @@ def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
 @router.get("/jobs/{job_id}/rejected", summary="The rows the job set aside (GeoJSON)")
 def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json")
+
+
+@router.get("/jobs/{job_id}/rejected/{layer}.csv", summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)")
+def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileResponse:
+    """The rows of ``layer`` the job set aside, for a load from a CSV or XLSX: the reasons beside
+    each row, UTF-8 with a byte-order mark for Excel; fixed and uploaded again, each row goes back
+    to its layer."""
+    if layer not in BY_NAME:
+        raise NotFound(f"no layer {layer!r} (layers: {', '.join(BY_NAME)})")
+    return _job_file(request, job_id, f"report.rejected.{layer}.csv", "text/csv; charset=utf-8")
 
 
 def install(app) -> None:

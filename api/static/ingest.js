@@ -177,8 +177,9 @@ function renderReport(job) {
   const labels = { "report": "完整报告 full report (JSON)", "report-table": "报告表 report table (text)",
                    "rejected": "被拒绝的行 rejected rows (GeoJSON: fix and upload again)" };
   for (const link of job.links || []) {
-    if (!labels[link.rel]) continue;
-    const a = el("a", labels[link.rel]);
+    if (!labels[link.rel] && link.rel !== "rejected-table") continue;
+    const a = el("a", link.rel === "rejected-table"
+      ? `${link.title} 被拒绝的行 rejected rows (CSV for Excel)` : labels[link.rel]);
     a.href = link.href;
     a.dataset.rel = link.rel;
     if (links.childNodes.length) links.append(" · ");

@@ -1,7 +1,9 @@
-"""A rejected-rows file the loader wrote (``<report>.rejected.geojson``), fixed by data staff and
-loaded again: its rows keep the contract's field names, and four fields of bookkeeping say which
-layer, file and row each came from and why it was rejected. Loaded again, each row goes to the
-layer it names, and the bookkeeping stays out of the rows' ``attrs``."""
+"""A rejected-rows file the loader wrote (``<report>.rejected.geojson``, and for rows read from a
+CSV or XLSX ``<report>.rejected.<layer>.csv``), fixed by data staff and loaded again: its rows keep
+the contract's field names, and four fields of bookkeeping say which layer, file and row each came
+from and why it was rejected. Loaded again, each row goes to the layer it names, and the
+bookkeeping stays out of the rows' ``attrs``. A CSV may come back saved by Excel as XLSX or in GBK:
+it is recognised by its columns either way."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -38,3 +40,11 @@ def layers_in(path: Path) -> list[str] | None:
 def where(layer: str) -> str:
     """The GDAL attribute filter of one layer's rows."""
     return "\"_layer\" = '" + layer.replace("'", "''") + "'"
+
+
+def table_layers(reader) -> list[str] | None:
+    """The layers a rejected-rows table (a TableReader over a CSV or XLSX) names in ``_layer``,
+    in row order; None for any other table."""
+    if not is_rejected_file(reader.all_columns):
+        return None
+    return list(dict.fromkeys(v.strip() for v in reader.values_of("_layer") if v and v.strip()))

@@ -17,6 +17,7 @@ import pyarrow.csv as pa_csv
 import shapely
 
 from .. import crs as crs_mod
+from . import rejected
 from .base import Batch, ReadError, RowIssue
 
 log = logging.getLogger("urbangis.ingest")
@@ -160,7 +161,8 @@ class TableReader:
             from .vector import VectorReader
 
             # every cell as text: codes keep their leading zeros; the first row is the header
-            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
+            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"},
+                                      bookkeeping=True)
             self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
             all_columns = self._xlsx.columns
             self._rename: dict[str, str] = {}
@@ -203,7 +205,19 @@ class TableReader:
                 # the geocoder answers in CGCS2000
                 self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
         self.has_geometry = bool(consumed) or self.geocoded
+        if rejected.is_rejected_file(all_columns):  # a rejected-rows CSV, fixed: bookkeeping, not data
+            consumed |= set(rejected.FIELDS)
         self.columns = [c for c in all_columns if c not in consumed]
+
+    def values_of(self, column: str, size: int = 50_000) -> Iterator[str | None]:
+        """Every row's value in ``column`` (one of the header's), read without building geometry."""
+        for _, cols, _ in self._raw_batches(size):
+            yield from cols.get(column, ())
+
+    @property
+    def all_columns(self) -> list[str]:
+        """The header's columns, geometry columns included."""
+        return list(self._all_columns)
 
     @property
     def geometry_source(self) -> str:

@@ -40,7 +40,10 @@ class VectorReader:
     has_geometry = True
 
     def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None,
-                 open_options: dict | None = None, kind: str | None = None, where: str | None = None) -> None:
+                 open_options: dict | None = None, kind: str | None = None, where: str | None = None,
+                 bookkeeping: bool = False) -> None:
+        """``bookkeeping``: keep a rejected-rows file's bookkeeping fields among the columns (the
+        table reader over an XLSX sets them aside itself)."""
         self.path = Path(path)
         self.open_options = open_options or {}
         self.layer = layer
@@ -65,7 +68,7 @@ class VectorReader:
         self._read_columns = None
         if self.kml:
             self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
-        if rejected.is_rejected_file(self.columns):  # bookkeeping, not data
+        if not bookkeeping and rejected.is_rejected_file(self.columns):  # bookkeeping, not data
             self.columns = self._read_columns = [c for c in self.columns if c not in rejected.FIELDS]
         # a filter's row count is not known without reading the file once more: left unknown
         known = where is None and info.get("features", -1) >= 0

@@ -75,6 +75,24 @@ def test_skip_invalid_over_http_offers_the_rejected_rows(http, city_db, tmp_path
     assert http.get(f"/ingest/jobs/{job['id']}/report.txt").text.startswith(f"urbangis load of {path.name}:")
 
 
+def test_rejected_rows_of_a_table_over_http_as_csv(http, city_db):
+    body = ("case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+            "HT1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n"
+            "HT2,event,01,02,nonsense,2024-05-01 08:00,87.6192,43.7896\n")
+    job = _wait(http, http.post("/ingest/jobs", data={"mode": "skip-invalid"},
+                                files={"file": ("cases.csv", body.encode("utf-8"), "text/csv")}).json()["id"])
+    assert job["state"] == "loaded" and job["report"]["rejected"] == 1
+    assert job["report"]["files"]["rejected_csv:cases"] == "report.rejected.cases.csv"
+    [link] = [link for link in job["links"] if link["rel"] == "rejected-table"]
+    assert link["title"] == "cases" and link["href"].endswith(f"/ingest/jobs/{job['id']}/rejected/cases.csv")
+    r = http.get(link["href"])
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    lines = r.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("_row,_reasons,case_no,") and lines[1].startswith("3,\"status: must be one of")
+    assert http.get(f"/ingest/jobs/{job['id']}/rejected/roads.csv").status_code == 404  # no rejected roads
+    assert http.get(f"/ingest/jobs/{job['id']}/rejected/nope.csv").status_code == 404
+
+
 def test_strict_rejection_over_http_leaves_database_unchanged(http, city_db, tmp_path):
     before = fingerprint(city_db)
     path = _grids_file(tmp_path, bad=True)

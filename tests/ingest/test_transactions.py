@@ -299,3 +299,67 @@ def test_rejected_rows_fixed_and_loaded_again(city_db, tmp_path):
     with db.connect(city_db) as conn:
         only = load_gazetteer(conn, fixed_path, LoadOptions(strict=False, layer="unit_grids"))
     assert [(r.layer, r.rows, r.unchanged) for r in only.layers] == [("unit_grids", 1, 1)]
+
+
+def _write_rows(path, rows: list[dict], encoding: str):
+    with path.open("w", encoding=encoding, newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def test_rejected_rows_of_a_table_come_back_as_csv_for_excel(city_db, tmp_path):
+    """Rows read from a CSV or XLSX are also set aside as a CSV of their layer (the reasons beside
+    each row, UTF-8 with a byte-order mark), which staff fix in Excel and send back: saved by
+    Excel as GBK CSV or as XLSX, under any name, each row goes back to its layer."""
+    source = tmp_path / "五月案件导出.csv"  # a name that does not say the layer: --layer cases
+    source.write_text("案件编号,案件类型,大类编码,小类编码,案件状态,上报时间,经度,纬度,处理人\n"
+                      "XL1,事件,01,02,上报,2024-05-01 08:00,87.6191,43.7895,张三\n"
+                      "XL2,事件,01,02,已结案,2024-13-01 08:00,87.6192,43.7896,李四\n"  # no month 13
+                      "XL3,事件,1,02,bogus,2024-05-01 08:00,87.6193,43.7894,\"王五,赵六\"\n", encoding="utf-8")
+    first = tmp_path / "first" / "report.json"
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, source, LoadOptions(strict=False, layer="cases", report_path=first))
+    assert (report.loaded, report.rejected) == (1, 2)
+    table = first.with_name("report.rejected.cases.csv")
+    assert report.files["rejected_csv:cases"] == str(table)
+    raw = table.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
+    assert list(rows[0])[:3] == ["_row", "_reasons", "case_no"] and list(rows[0])[-4:] == ["lon", "lat", "_layer", "_file"]
+    assert [(r["_row"], r["case_no"], r["_layer"], r["_file"]) for r in rows] == [
+        ("3", "XL2", "cases", "五月案件导出.csv"), ("4", "XL3", "cases", "五月案件导出.csv")]
+    assert rows[0]["reported_at"] == "2024-13-01 08:00" and "month must be in 1..12" in rows[0]["_reasons"]
+    assert rows[1]["处理人"] == "王五,赵六" and rows[1]["status"] == "bogus" and rows[1]["major_class"] == "01"
+    assert (rows[1]["lon"], rows[1]["lat"]) == ("87.6193", "43.7894")
+    # fixed in Excel, saved as plain "CSV" (GBK) under another name, and loaded without --layer
+    rows[0]["reported_at"] = "2024-12-01 08:00"
+    rows[1]["status"] = "处置中"
+    fixed = _write_rows(tmp_path / "改好的.csv", rows, "gbk")
+    with db.connect(city_db) as conn:
+        again = load_gazetteer(conn, fixed, LoadOptions(strict=True))
+        attrs = conn.execute("SELECT attrs FROM cases WHERE case_no = 'XL3'").fetchone()[0]
+    assert [(r.layer, r.inserted, r.rejected) for r in again.layers] == [("cases", 2, 0)]
+    assert attrs == {"处理人": "王五,赵六"}  # the bookkeeping columns are not data
+    assert count(city_db, "cases", "case_no IN ('XL2', 'XL3') AND status IN ('closed', 'handling')") == 2
+    # saved by Excel as XLSX: the same
+    xlsx = tmp_path / "改好的.xlsx"
+    subprocess.run(["ogr2ogr", "-f", "XLSX", str(xlsx), str(table), "-oo", "AUTODETECT_TYPE=NO"], check=True)
+    with db.connect(city_db) as conn:
+        as_xlsx = load_gazetteer(conn, xlsx, LoadOptions(strict=False, check_only=True))
+    assert [(r.layer, r.rows) for r in as_xlsx.layers] == [("cases", 2)]
+    # a table whose rows name two layers is refused: it holds one layer's rows
+    rows[1]["_layer"] = "components"
+    mixed = _write_rows(tmp_path / "mixed.csv", rows, "utf-8")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="a table holds one layer's rows"):
+        load_gazetteer(conn, mixed, LoadOptions(strict=False))
+
+
+def test_rejected_rows_of_a_gis_file_are_geojson_only(city_db, tmp_path):
+    report_path = tmp_path / "report.json"
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, _grids(tmp_path), LoadOptions(strict=False, report_path=report_path))
+    assert report.rejected == 1 and "rejected" in report.files
+    assert not [k for k in report.files if k.startswith("rejected_csv:")]
+    assert not list(tmp_path.glob("report.rejected.*.csv"))

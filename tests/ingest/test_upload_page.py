@@ -72,6 +72,9 @@ def test_upload_follow_and_report(page, server, city_db, tmp_path, output_dir):
     href = page.get_attribute('#links a[data-rel="rejected"]', "href")
     rejected = json.loads(page.request.get(href).text())
     assert sorted(f["properties"]["case_no"] for f in rejected["features"]) == ["P2", "P3"]
+    assert page.inner_text('#links a[data-rel="rejected-table"]') == "cases 被拒绝的行 rejected rows (CSV for Excel)"
+    table = page.request.get(page.get_attribute('#links a[data-rel="rejected-table"]', "href")).text()
+    assert table.startswith("\ufeff_row,_reasons,case_no,") and table.count("\n") == 3
     # the job is listed among the recent ones, and a click there shows it again
     page.wait_for_function("window.recentLoaded === true")
     first = page.locator("#jobs-table tbody tr").first
