@@ -215,7 +215,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
         if again is not None:  # a rejected-rows file, fixed: each row back to the layer it names
             return [Task(layer, source, where=rejected.where(layer.name))
                     for layer in _rejected_layers(source, again, options)]
-    if kind in ("csv", "xlsx"):
+    if kind in ("csv", "xlsx") and rejected.may_be_table(source, kind):
         from .formats.tabular import TableReader
 
         try:

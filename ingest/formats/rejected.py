@@ -42,6 +42,27 @@ def where(layer: str) -> str:
     return "\"_layer\" = '" + layer.replace("'", "''") + "'"
 
 
+def may_be_table(path: Path, kind: str) -> bool:
+    """Cheaply, whether a CSV or XLSX can be a rejected-rows table: its header names ``_reasons``
+    (a CSV's first bytes; an XLSX's first shared strings or first sheet's start, where a header's
+    text is). False is sure; True is to be confirmed by ``table_layers``."""
+    if kind == "csv":
+        with Path(path).open("rb") as fh:
+            return b"_reasons" in fh.read(1 << 16)
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n for n in zf.namelist() if n == "xl/sharedStrings.xml" or n.startswith("xl/worksheets/")]
+            for name in sorted(names)[:2]:  # sharedStrings.xml sorts before worksheets/
+                with zf.open(name) as member:
+                    if b">_reasons<" in member.read(1 << 18):
+                        return True
+    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+        return False  # the reader will say what is wrong with it
+    return False
+
+
 def table_layers(reader) -> list[str] | None:
     """The layers a rejected-rows table (a TableReader over a CSV or XLSX) names in ``_layer``,
     in row order; None for any other table."""
