@@ -182,7 +182,8 @@ def db_reset(yes: bool) -> None:
                    "then roll it back (nothing is written). Exits 1 if any row would be rejected.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE",
               help="Write the JSON report here, the readable table beside it (.txt) and the rejected rows "
-                   "(.rejected.geojson). Default: ./urbangis-load-<time>.json, kept only if there were issues.")
+                   "(.rejected.geojson; rows from a CSV/XLSX also as .rejected.<layer>.csv, for Excel). "
+                   "Default: ./urbangis-load-<time>.json, kept only if there were issues.")
 @click.option("--batch-size", default=50_000, show_default=True, help="Rows read and COPYed per batch.")
 @click.option("--encoding", help="Text encoding of .dbf/.csv files that do not say it (default: detected).")
 @click.option("--if-empty", is_flag=True, help="Load only when the database holds no gazetteer yet.")
