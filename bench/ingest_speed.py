@@ -132,7 +132,7 @@ def _server_floor(info: str, table: str) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     ap.add_argument("--scale", type=float, default=20.0)
     ap.add_argument("--cases", type=int, default=1_000_000)
     ap.add_argument("--work", type=Path, default=Path("/tmp/urbangis-bench-ingest"))
