@@ -49,4 +49,5 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
     tiles.install(app)
     geocode.install(app)
     maps.install(app)
+    errors.document_errors(app)
     return app

@@ -18,7 +18,7 @@ from geocoder.refresh import GeocoderService
 from geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from geocoder.suggest import MAX_SUGGESTIONS, suggest
 
-from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable
+from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable, error_response
 
 router = APIRouter(tags=["geocoding"])
 
@@ -80,7 +80,8 @@ def _query(q: str | None, parameter: str = "q") -> str:
         raise BadRequest(f"{parameter}: {exc}", parameter=parameter, value=q[:200]) from None
 
 
-@router.get("/geocode", summary="Geocode an address (all 18 combination models)")
+@router.get("/geocode", summary="Geocode an address (all 18 combination models)",
+            responses={404: error_response("No gazetteer feature matches the address (the body says how it was read)")})
 async def geocode(
     q: str | None = Query(None, description=f"The address, at most {MAX_QUERY_CHARS} characters."),
     limit: int = Query(5, ge=1, le=20, description="How many candidates at most (the best plus others)."),

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from pydantic import Field
@@ -27,7 +27,7 @@ from layers.contract import BY_NAME, TITLE_ZH
 
 from ..addresses import lazy_address_geocoder
 from ..deps import base_url
-from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge
+from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge, error_response
 from .maps import STATIC
 
 log = logging.getLogger("urbangis.api.ingest")
@@ -174,6 +174,11 @@ _UPLOAD_DOC = {
 }
 
 
+def _file(media: str, what: str) -> dict:
+    """An OpenAPI 200 response of a file of type ``media``."""
+    return {"description": what, "content": {media: {"schema": {"type": "string"}}}}
+
+
 def _runner(request: Request):
     return request.app.state.ingest_jobs
 
@@ -231,7 +236,8 @@ def list_layers(request: Request) -> dict:
     return {"layers": layers}
 
 
-@router.get("/layers/{name}/template.csv", summary="An empty CSV with the layer's columns, to fill in")
+@router.get("/layers/{name}/template.csv", summary="An empty CSV with the layer's columns, to fill in",
+            response_class=Response, responses={200: _file("text/csv", "the header row")})
 def layer_template(name: str) -> Response:
     from ingest.validate.accepts import template_csv
 
@@ -242,7 +248,10 @@ def layer_template(name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
-@router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC)
+@router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC,
+             responses={400: error_response("A bad option, an unsafe archive (path traversal, zip bomb), a bare .shp"),
+                        413: error_response("The upload is over URBANGIS_INGEST_MAX_UPLOAD_MB"),
+                        415: error_response("Not multipart, or a file of a type the loader does not read")})
 async def create_job(request: Request) -> JSONResponse:
     """Queue a load of the uploaded file; answers 202 with the job's id and where to follow it."""
     settings = request.app.state.ingest_settings
@@ -265,10 +274,8 @@ async def create_job(request: Request) -> JSONResponse:
 
 
 @router.get("/jobs", summary="Recent ingest jobs")
-def list_jobs(request: Request, limit: int = 50) -> dict:
+def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500, description="How many jobs")) -> dict:
     """The most recent jobs, newest first."""
-    if not 1 <= limit <= 500:
-        raise BadRequest("limit: must be between 1 and 500", parameter="limit")
     base = base_url(request)
     jobs = _runner(request).recent(limit)
     for job in jobs:
@@ -322,22 +329,26 @@ def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str) -> Fil
     return FileResponse(path, media_type=media, filename=f"{job_id}-{name}")
 
 
-@router.get("/jobs/{job_id}/report", summary="The job's full report (JSON, every issue)")
+@router.get("/jobs/{job_id}/report", summary="The job's full report (JSON, every issue)", response_class=FileResponse,
+            responses={200: {"description": "the report", "content": {"application/json": {"schema": {"type": "object"}}}}})
 def job_report(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.json", "application/json")
 
 
-@router.get("/jobs/{job_id}/report.txt", summary="The job's report as a readable table")
+@router.get("/jobs/{job_id}/report.txt", summary="The job's report as a readable table", response_class=FileResponse,
+            responses={200: _file("text/plain", "the report as a table")})
 def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.txt", "text/plain; charset=utf-8")
 
 
-@router.get("/jobs/{job_id}/rejected", summary="The rows the job set aside (GeoJSON)")
+@router.get("/jobs/{job_id}/rejected", summary="The rows the job set aside (GeoJSON)", response_class=FileResponse,
+            responses={200: _file("application/geo+json", "the rejected rows")})
 def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json")
 
 
-@router.get("/jobs/{job_id}/rejected/{layer}.csv", summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)")
+@router.get("/jobs/{job_id}/rejected/{layer}.csv", summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)",
+            response_class=FileResponse, responses={200: _file("text/csv", "the layer's rejected rows")})
 def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileResponse:
     """The rows of ``layer`` the job set aside, for a load from a CSV or XLSX: the reasons beside
     each row, UTF-8 with a byte-order mark for Excel; fixed and uploaded again, each row goes back

@@ -41,6 +41,27 @@ def test_openapi_and_docs(client):
     assert client.get("/docs").status_code == 200
 
 
+def test_openapi_documents_the_errors_the_server_answers(client):
+    """Requests the server cannot take are 400 (never FastAPI's 422) and unknown ids 404, in the
+    Error shape, and the document says so (schemathesis checks answers against it)."""
+    spec = client.get("/openapi.json").json()
+    assert "422" not in str(spec) and "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["Error"]["required"] == ["code", "description"]
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if op.get("parameters") or op.get("requestBody"):
+                assert op["responses"]["400"]["content"]["application/json"]["schema"] == error, (method, path)
+            if "{" in path:
+                assert "404" in op["responses"], (method, path)
+    upload = spec["paths"]["/ingest/jobs"]["post"]["responses"]
+    assert {"202", "400", "413", "415"} <= set(upload)
+    assert "404" in spec["paths"]["/geocode"]["get"]["responses"]
+    assert "text/csv" in spec["paths"]["/ingest/jobs/{job_id}/rejected/{layer}.csv"]["get"]["responses"]["200"]["content"]
+    r = client.get("/ingest/jobs?limit=0")
+    assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue" and "limit" in r.json()["description"]
+
+
 def test_errors_are_json_with_a_message(client):
     r = client.get("/no/such/thing")
     assert r.status_code == 404
