@@ -303,6 +303,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = get_server_settings()
     _warn_if_schema_behind()
+    _warn_if_ingest_open(host or settings.host)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -311,6 +312,16 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level,
     )
+
+
+def _warn_if_ingest_open(host: str) -> None:
+    """Bound beyond this machine with no ingest token, anyone who reaches the server can load data."""
+    from .routes.ingest import get_ingest_settings
+
+    if host not in ("127.0.0.1", "localhost", "::1") and not get_ingest_settings().token:
+        click.secho(f"warning: serving on {host} with the ingest endpoints open to anyone who can reach it; "
+                    "set URBANGIS_INGEST_TOKEN to require 'Authorization: Bearer <token>' on /ingest/jobs",
+                    fg="yellow", err=True)
 
 
 def _warn_if_schema_behind() -> None:

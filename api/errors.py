@@ -18,6 +18,7 @@ class ApiError(Exception):
 
     status = 400
     code = "InvalidParameterValue"
+    headers: dict[str, str] | None = None
 
     def __init__(self, description: str, **details) -> None:
         super().__init__(description)
@@ -64,7 +65,8 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.description, **exc.details), status_code=exc.status)
+        return JSONResponse(error_body(exc.code, exc.description, **exc.details), status_code=exc.status,
+                            headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -105,7 +107,8 @@ ERROR_SCHEMA = {
 
 def error_response(description: str) -> dict:
     """An OpenAPI response whose body is the Error object."""
-    return {"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
 def document_errors(app: FastAPI) -> None:
@@ -130,6 +133,8 @@ def document_errors(app: FastAPI) -> None:
                                                                "value is wrong, and why"))
                 if "{" in path:
                     responses.setdefault("404", error_response("Not found: nothing of that name or id"))
+                if op.get("security"):
+                    responses.setdefault("401", error_response("The token is missing or wrong"))
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         app.openapi_schema = spec

@@ -7,6 +7,7 @@ and report. Loads run with the same loader, validation and guarantees as ``urban
 """
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import shutil
@@ -15,9 +16,10 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
@@ -46,6 +48,10 @@ class IngestSettings(BaseSettings):
     max_unpacked_mb: int = Field(default=8192, description="Largest total size a zip may unpack to, in MiB.")
     jobs_dir: Path | None = Field(default=None, description="Where uploads and reports live "
                                                             "[default: URBANGIS_HOME/ingest-jobs].")
+    token: str | None = Field(default=None, description="When set (printable ASCII, as HTTP headers are), every "
+                                                         "/ingest/jobs request must carry 'Authorization: Bearer "
+                                                         "<token>': jobs write to the database and their reports "
+                                                         "hold the data.")
 
 
 @lru_cache(maxsize=1)
@@ -55,6 +61,30 @@ def get_ingest_settings() -> IngestSettings:
 
 class UnsupportedMediaType(ApiError):
     status, code = 415, "UnsupportedMediaType"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "Unauthorized"
+    headers = {"WWW-Authenticate": "Bearer"}
+
+
+_bearer = HTTPBearer(auto_error=False, description="URBANGIS_INGEST_TOKEN, when the server sets one")
+
+
+def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+    """The jobs endpoints need the server's ingest token when it has one (URBANGIS_INGEST_TOKEN):
+    loads write to the database, and reports and rejected rows hold the data."""
+    token = request.app.state.ingest_settings.token
+    if not token:
+        return
+    given = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
+        raise Unauthorized("the ingest jobs need this server's ingest token: send 'Authorization: Bearer <token>' "
+                           "(the value of URBANGIS_INGEST_TOKEN on the server)" if not given else
+                           "the ingest token sent is not this server's")
+
+
+AUTH = [Depends(require_token)]  # on every /ingest/jobs route
 
 
 class _TooLarge(Exception):
@@ -248,7 +278,8 @@ def layer_template(name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
-@router.post("/jobs", status_code=202, summary="Upload a file to load, as a job", openapi_extra=_UPLOAD_DOC,
+@router.post("/jobs", dependencies=AUTH, status_code=202, summary="Upload a file to load, as a job",
+             openapi_extra=_UPLOAD_DOC,
              responses={400: error_response("A bad option, an unsafe archive (path traversal, zip bomb), a bare .shp"),
                         413: error_response("The upload is over URBANGIS_INGEST_MAX_UPLOAD_MB"),
                         415: error_response("Not multipart, or a file of a type the loader does not read")})
@@ -273,7 +304,7 @@ async def create_job(request: Request) -> JSONResponse:
                         headers={"Location": f"{base}/ingest/jobs/{job_id}"})
 
 
-@router.get("/jobs", summary="Recent ingest jobs")
+@router.get("/jobs", dependencies=AUTH, summary="Recent ingest jobs")
 def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500, description="How many jobs")) -> dict:
     """The most recent jobs, newest first."""
     base = base_url(request)
@@ -283,7 +314,7 @@ def list_jobs(request: Request, limit: int = Query(50, ge=1, le=500, description
     return {"jobs": jobs}
 
 
-@router.get("/jobs/{job_id}", summary="State, progress and report of an ingest job")
+@router.get("/jobs/{job_id}", dependencies=AUTH, summary="State, progress and report of an ingest job")
 def get_job(request: Request, job_id: uuid.UUID) -> dict:
     """State (queued, running, loaded, checked, rejected, failed, cancelled), progress and the report once done."""
     job = _runner(request).get(str(job_id))
@@ -297,7 +328,7 @@ def get_job(request: Request, job_id: uuid.UUID) -> dict:
     return job
 
 
-@router.delete("/jobs/{job_id}", summary="Cancel an ingest job",
+@router.delete("/jobs/{job_id}", dependencies=AUTH, summary="Cancel an ingest job",
                responses={200: {"description": "the job, as GET returns it, once it has ended"},
                           202: {"description": "the cancellation is under way (a long rollback): poll the job"},
                           409: {"description": "the job had already ended; nothing to cancel"}})
@@ -329,25 +360,30 @@ def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str) -> Fil
     return FileResponse(path, media_type=media, filename=f"{job_id}-{name}")
 
 
-@router.get("/jobs/{job_id}/report", summary="The job's full report (JSON, every issue)", response_class=FileResponse,
-            responses={200: {"description": "the report", "content": {"application/json": {"schema": {"type": "object"}}}}})
+@router.get("/jobs/{job_id}/report", dependencies=AUTH, summary="The job's full report (JSON, every issue)",
+            response_class=FileResponse,
+            responses={200: {"description": "the report",
+                             "content": {"application/json": {"schema": {"type": "object"}}}}})
 def job_report(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.json", "application/json")
 
 
-@router.get("/jobs/{job_id}/report.txt", summary="The job's report as a readable table", response_class=FileResponse,
+@router.get("/jobs/{job_id}/report.txt", dependencies=AUTH, summary="The job's report as a readable table",
+            response_class=FileResponse,
             responses={200: _file("text/plain", "the report as a table")})
 def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.txt", "text/plain; charset=utf-8")
 
 
-@router.get("/jobs/{job_id}/rejected", summary="The rows the job set aside (GeoJSON)", response_class=FileResponse,
+@router.get("/jobs/{job_id}/rejected", dependencies=AUTH, summary="The rows the job set aside (GeoJSON)",
+            response_class=FileResponse,
             responses={200: _file("application/geo+json", "the rejected rows")})
 def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
     return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json")
 
 
-@router.get("/jobs/{job_id}/rejected/{layer}.csv", summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)",
+@router.get("/jobs/{job_id}/rejected/{layer}.csv", dependencies=AUTH,
+            summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)",
             response_class=FileResponse, responses={200: _file("text/csv", "the layer's rejected rows")})
 def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileResponse:
     """The rows of ``layer`` the job set aside, for a load from a CSV or XLSX: the reasons beside

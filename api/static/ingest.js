@@ -12,6 +12,24 @@ let lastSample = null; // {t, rows} for rows/s between polls
 
 window.ingestJob = null; // the last job document fetched (tests read it)
 
+// The server may require a token on the jobs endpoints (URBANGIS_INGEST_TOKEN): kept for the tab's life.
+const tokenInput = $("#token");
+tokenInput.value = sessionStorage.getItem("urbangisIngestToken") || "";
+tokenInput.addEventListener("change", () => {
+  sessionStorage.setItem("urbangisIngestToken", tokenInput.value.trim());
+  loadRecent();
+  if (current) poll();
+});
+
+function auth() {
+  const token = tokenInput.value.trim();
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+function api(url, options = {}) {
+  return fetch(url, { ...options, headers: { ...(options.headers || {}), ...auth() } });
+}
+
 function el(tag, text, cls) {
   const e = document.createElement(tag);
   if (text !== undefined && text !== null) e.textContent = String(text);
@@ -54,6 +72,7 @@ $("#form").addEventListener("submit", (ev) => {
   $("#submit").disabled = true;
   const xhr = new XMLHttpRequest();
   xhr.open("POST", "/ingest/jobs");
+  for (const [k, v] of Object.entries(auth())) xhr.setRequestHeader(k, v);
   xhr.upload.onprogress = (e) => {
     if (e.lengthComputable) {
       setBar(100 * e.loaded / e.total);
@@ -115,7 +134,7 @@ async function poll() {
   if (!id) return;
   let job;
   try {
-    const r = await fetch(`/ingest/jobs/${id}`);
+    const r = await api(`/ingest/jobs/${id}`);
     job = await r.json();
     if (!r.ok) { showError(`${r.status}: ${job.description || r.statusText}`); return; }
   } catch (e) {
@@ -182,6 +201,7 @@ function renderReport(job) {
       ? `${link.title} 被拒绝的行 rejected rows (CSV for Excel)` : labels[link.rel]);
     a.href = link.href;
     a.dataset.rel = link.rel;
+    a.addEventListener("click", download);
     if (links.childNodes.length) links.append(" · ");
     links.append(a);
   }
@@ -202,11 +222,29 @@ function renderReport(job) {
   $("#result").hidden = false;
 }
 
+// A link cannot carry the token: with one, the file is fetched with it and saved from memory.
+async function download(ev) {
+  if (!tokenInput.value.trim()) return;
+  ev.preventDefault();
+  const r = await api(ev.currentTarget.href);
+  if (!r.ok) {
+    const body = await r.json().catch(() => ({}));
+    showError(`${r.status}: ${body.description || r.statusText}`);
+    return;
+  }
+  const name = (r.headers.get("content-disposition") || "").match(/filename="?([^";]+)"?/);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await r.blob());
+  a.download = name ? name[1] : "download";
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+
 $("#cancel").addEventListener("click", async () => {
   if (!current) return;
   $("#cancel").disabled = true;
   try {
-    const r = await fetch(`/ingest/jobs/${current}`, { method: "DELETE" });
+    const r = await api(`/ingest/jobs/${current}`, { method: "DELETE" });
     if (!r.ok && r.status !== 202) {
       const body = await r.json().catch(() => ({}));
       showError(`${r.status}: ${body.description || r.statusText}`);
@@ -262,8 +300,12 @@ $("#layer").addEventListener("change", showLayerHelp);
 // -- recent jobs -------------------------------------------------------------------------------
 async function loadRecent() {
   let body;
+  const note = $("#recent-error");
   try {
-    body = await (await fetch("/ingest/jobs?limit=20")).json();
+    const r = await api("/ingest/jobs?limit=20");
+    body = await r.json();
+    note.hidden = r.ok;
+    note.textContent = r.ok ? "" : `${r.status}: ${body.description || r.statusText}`;
   } catch (e) { return; }
   const tbody = $("#jobs-table tbody");
   tbody.replaceChildren();

@@ -264,3 +264,34 @@ def test_layers_say_what_the_checks_check(http, city_db):
     assert http.get("/ingest/layers/nope/template.csv").status_code == 404
     assert http.get("/ingest/layers/unit_grids/template.csv").content.decode("utf-8") == \
         "\ufeffcode,community_code,wkt\r\n"
+
+
+def test_ingest_token_when_the_server_sets_one(city_db, tmp_path):
+    """With URBANGIS_INGEST_TOKEN set, every jobs request needs it (401 with WWW-Authenticate
+    otherwise, before an upload is read); the page and the layers' description stay open."""
+    with TestClient(create_app(city_db)) as client:
+        client.app.state.ingest_settings = IngestSettings(token="s3cret-T0ken")
+        path = _grids_file(tmp_path)
+        files = {"file": (path.name, path.read_bytes(), "application/geo+json")}
+        before = fingerprint(city_db)
+        r = client.post("/ingest/jobs", files=files)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        assert "Authorization: Bearer <token>" in r.json()["description"]
+        r = client.post("/ingest/jobs", files=files, headers={"Authorization": "Bearer wrong"})
+        assert r.status_code == 401 and r.json()["description"] == "the ingest token sent is not this server's"
+        assert fingerprint(city_db) == before
+        assert client.get("/ingest/jobs").status_code == 401
+        assert client.get("/ingest").status_code == 200 and client.get("/ingest/layers").status_code == 200
+        good = {"Authorization": "Bearer s3cret-T0ken"}
+        r = client.post("/ingest/jobs", files=files, headers=good)
+        assert r.status_code == 202, r.text
+        job_id = r.json()["id"]
+        assert client.get(f"/ingest/jobs/{job_id}").status_code == 401
+        deadline = time.monotonic() + 60
+        while client.get(f"/ingest/jobs/{job_id}", headers=good).json()["state"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert client.get(f"/ingest/jobs/{job_id}/report", headers=good).status_code == 200
+        assert client.get(f"/ingest/jobs/{job_id}/report").status_code == 401
+        assert client.delete(f"/ingest/jobs/{job_id}").status_code == 401
+        assert [j["id"] for j in client.get("/ingest/jobs", headers=good).json()["jobs"]] == [job_id]

@@ -127,3 +127,36 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
     assert page.request.get(href).text().startswith("\ufeffcode,name,status,owner_dept,grid_code,lon,lat")
     page.select_option("#layer", "")
     assert page.is_hidden("#layer-help")
+
+
+def test_a_server_with_an_ingest_token(browser, city_db, tmp_path):
+    """The page sends the token it is given on every jobs request, downloads included."""
+    from api.routes.ingest import IngestSettings
+
+    app = create_app(city_db)
+    app.state.ingest_settings = IngestSettings(token="tok-123")
+    path = tmp_path / "cases.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+                    "K1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n"
+                    "K2,event,01,02,nonsense,2024-05-01 08:00,87.6191,43.7895\n", encoding="utf-8")
+    with served(app) as url:
+        page = new_page(browser, url)
+        page.goto(f"{url}/ingest")
+        page.wait_for_selector("#recent-error:not([hidden])")
+        assert page.inner_text("#recent-error").startswith("401:")
+        page.set_input_files("#file", str(path))
+        page.check('input[name="mode"][value="skip-invalid"]')
+        page.click("#submit")
+        page.wait_for_selector("#error:not([hidden])")
+        assert page.inner_text("#error").startswith("401: the ingest jobs need this server's ingest token")
+        page.fill("#token", "tok-123")
+        page.dispatch_event("#token", "change")
+        page.click("#submit")
+        job = _wait_ended(page)
+        assert job["state"] == "loaded" and count(city_db, "cases", "case_no = 'K1'") == 1
+        with page.expect_download() as download:
+            page.click('#links a[data-rel="rejected-table"]')
+        saved = tmp_path / "rejected.csv"
+        download.value.save_as(saved)
+        assert saved.read_text(encoding="utf-8-sig").splitlines()[1].startswith("3,\"status: must be one of")
+        page.close()
