@@ -84,8 +84,11 @@ class LoadOptions:
 class Task:
     layer: Layer
     path: Path
-    inner: str | None = None  # layer inside a GeoPackage or KML
+    inner: str | None = None  # layer inside a GeoPackage or KML, sheet of an XLSX
     where: str | None = None  # only these rows (a rejected-rows file: one layer's)
+    # an inner layer taken because the whole file was said to be one layer (--layer, or its name):
+    # if it is empty (Excel's blank Sheet2), it is skipped with a warning, not an error
+    optional: bool = False
 
     @property
     def label(self) -> str:
@@ -151,62 +154,59 @@ def _named_layer(name: str) -> Layer:
     return layer
 
 
-def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
-    """The (layer, file) pairs to load from ``source``, in contract order."""
+def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | None = None) -> list[Task]:
+    """The (layer, file) pairs to load from ``source``, in contract order; what it leaves out of
+    ``source`` (a GeoPackage's layer, a workbook's sheet no contract layer is named for) is said
+    in ``notes``."""
+    notes = [] if notes is None else notes
     source = Path(source)
     try:
         kind = detect_kind(source)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     if kind == "zip":
-        return plan(_unpack(source, options, workdir), options, workdir)
+        return plan(_unpack(source, options, workdir), options, workdir, notes)
     if kind == "folder":
-        files = {}
-        for p in sorted(source.iterdir()):
-            if p.is_file() and p.suffix.lower() in DATA_SUFFIXES:
-                layer = _layer_for_name(p.stem)
-                if layer is not None and layer.name not in files:
-                    files[layer.name] = p
+        # files named after a layer (roads.geojson, 案件5月.csv and 案件6月.csv: several may go to one)
+        files: dict[str, list[Path]] = {}
+        data = [p for p in sorted(source.iterdir()) if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
+        for p in data:
+            layer = _layer_for_name(p.stem)
+            if layer is not None:
+                files.setdefault(layer.name, []).append(p)
         if options.layer:
             layer = _named_layer(options.layer)
             if layer.name in files:
-                return [Task(layer, files[layer.name])]
-            data = [p for p in sorted(source.iterdir()) if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
-            if len(data) == 1:
-                return plan(data[0], options, workdir)
-            raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
-        if not files:
-            data = [p for p in source.iterdir() if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
-            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz"):  # one multi-layer file
-                return plan(data[0], options, workdir)
+                tasks = [Task(layer, p) for p in files[layer.name]]
+            elif len(data) == 1:
+                return plan(data[0], options, workdir, notes)
+            else:
+                raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
+        elif not files:
+            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz", ".xlsx"):  # one multi-layer file
+                return plan(data[0], options, workdir, notes)
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
                             "(expected files named after layers, e.g. roads.geojson, cases.csv)")
-        return [Task(layer, files[layer.name]) for layer in LAYERS if layer.name in files]
+        else:
+            tasks = [Task(layer, p) for layer in LAYERS for p in files.get(layer.name, ())]
+        taken = {t.path for t in tasks}
+        notes.extend(f"{source.name}/{p.name} is not loaded (its name is no layer's"
+                     f"{'; --layer ' + options.layer + ' takes only the files named for it' if options.layer else ''})"
+                     for p in data if p not in taken)
+        return tasks
     if kind == "kmz":
-        return plan(_kml_of_kmz(source, options, workdir), options, workdir)
-    if kind in MULTI_LAYER:
+        return plan(_kml_of_kmz(source, options, workdir), options, workdir, notes)
+    if kind == "xlsx" and rejected.may_be_table(source, kind):
+        tasks = _rejected_table(source, kind, options)
+        if tasks:
+            return tasks
+    if kind in MULTI_LAYER or kind == "xlsx":
         try:
             names = list_layers(source)
         except ReadError as exc:
             raise LoadError(str(exc)) from exc
-        # layers named after the contract's (cases, cases_2024, 案件): several may go to one layer, as
-        # a KML's folders of one kind of component do; contract order, then the file's
-        found = [(layer, name) for name in names if (layer := _layer_for_name(name)) is not None]
-        if options.layer:
-            layer = _named_layer(options.layer)
-            named = [Task(layer, source, name) for found_layer, name in found if found_layer is layer]
-            if named:
-                return named
-            if len(names) == 1:
-                return [Task(layer, source, names[0])]
-            raise LoadError(f"{source.name}: has layers {', '.join(names)}; none is {layer.name}")
-        tasks = [Task(layer, source, name) for layer in LAYERS for found_layer, name in found if found_layer is layer]
-        if not tasks and len(names) == 1 and _layer_for_name(source.stem):
-            tasks = [Task(_layer_for_name(source.stem), source, names[0])]
-        if not tasks:
-            raise LoadError(f"{source.name}: no layer of the gazetteer contract found (it has "
-                            f"{', '.join(names) or 'no layers'}); name the layers after the contract or pass --layer")
-        return tasks
+        if kind != "xlsx" or len(names) > 1:  # a workbook of one sheet is read as the file
+            return _plan_inner(source, names, options, notes)
     if kind == "geojson":
         try:
             again = rejected.layers_in(source)
@@ -215,24 +215,58 @@ def plan(source: Path, options: LoadOptions, workdir: Path) -> list[Task]:
         if again is not None:  # a rejected-rows file, fixed: each row back to the layer it names
             return [Task(layer, source, where=rejected.where(layer.name))
                     for layer in _rejected_layers(source, again, options)]
-    if kind in ("csv", "xlsx") and rejected.may_be_table(source, kind):
-        from .formats.tabular import TableReader
-
-        try:
-            again = rejected.table_layers(TableReader(source, kind, encoding=options.encoding))
-        except ReadError as exc:
-            raise LoadError(str(exc)) from exc
-        if again is not None:  # a rejected-rows CSV, fixed (perhaps saved by Excel as XLSX)
-            layers = _rejected_layers(source, again, options)
-            if len(again) > 1:
-                raise LoadError(f"{source.name}: its rows name layers {', '.join(again)} in _layer; a table holds "
-                                "one layer's rows (as the loader writes them): split it by layer")
-            return [Task(layers[0], source)]
+    if kind == "csv" and rejected.may_be_table(source, kind):
+        tasks = _rejected_table(source, kind, options)
+        if tasks:
+            return tasks
     layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
     if layer is None:
         raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
                         f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
     return [Task(layer, source)]
+
+
+def _plan_inner(source: Path, names: list[str], options: LoadOptions, notes: list[str]) -> list[Task]:
+    """The layers of a GeoPackage or KML, or the sheets of a workbook: those named after a contract
+    layer (cases, cases_2024, 案件; several may go to one layer, as a KML's folders of one kind of
+    component do) in contract order, then the file's. When none is, and the file is said to be one
+    layer (--layer, or its own name: 案件2024.xlsx with sheets 五月 and 六月), every one goes to it.
+    Those left out are said in ``notes``."""
+    found = [(layer, name) for name in names if (layer := _layer_for_name(name)) is not None]
+    whole = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
+    if options.layer:
+        tasks = [Task(whole, source, name) for found_layer, name in found if found_layer is whole]
+    else:
+        tasks = [Task(layer, source, name) for layer in LAYERS for found_layer, name in found if found_layer is layer]
+    if not tasks and whole is not None:
+        tasks = [Task(whole, source, name, optional=len(names) > 1) for name in names]
+    if not tasks:
+        raise LoadError(f"{source.name}: no layer of the gazetteer contract found (it has "
+                        f"{', '.join(names) or 'no layers'}); name the layers after the contract or pass --layer")
+    taken = {t.inner for t in tasks}
+    for name in names:
+        if name not in taken:
+            notes.append(f"{source.name}: {name!r} is not loaded (no contract layer is named for it"
+                         f"{'; --layer ' + options.layer + ' takes only the ones named for it' if options.layer else ''})")
+    return tasks
+
+
+def _rejected_table(source: Path, kind: str, options: LoadOptions) -> list[Task] | None:
+    """A rejected-rows CSV or XLSX, fixed (perhaps saved by Excel as XLSX): its one layer's task;
+    None for any other table."""
+    from .formats.tabular import TableReader
+
+    try:
+        again = rejected.table_layers(TableReader(source, kind, encoding=options.encoding))
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    if again is None:
+        return None
+    layers = _rejected_layers(source, again, options)
+    if len(again) > 1:
+        raise LoadError(f"{source.name}: its rows name layers {', '.join(again)} in _layer; a table holds "
+                        "one layer's rows (as the loader writes them): split it by layer")
+    return [Task(layers[0], source)]
 
 
 def _rejected_layers(source: Path, named: list[str], options: LoadOptions) -> list[Layer]:
@@ -291,6 +325,17 @@ def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error")
                      "reason": reason, "severity": severity}])
 
 
+def _is_blank(task: Task) -> bool:
+    """A sheet (or layer) without a single field: Excel's untouched Sheet2."""
+    import pyogrio
+
+    try:
+        info = pyogrio.read_info(task.path, layer=task.inner)
+    except Exception:  # pyogrio raises DataSourceError and friends: not blank, unreadable
+        return False
+    return len(info["fields"]) <= 1 and not info.get("features")
+
+
 def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     conn, options, layer = ctx.conn, ctx.options, task.layer
     t0 = time.perf_counter()
@@ -301,6 +346,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding,
                             where=task.where)
     except ReadError as exc:
+        if task.optional and _is_blank(task):
+            _file_issue(ctx, task, f"{task.label}: empty, skipped", "warning")
+            return result
         raise LoadError(str(exc)) from exc
     for w in reader.warnings:
         _file_issue(ctx, task, w.reason, w.severity)
@@ -319,6 +367,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
                                "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
                                "bd09 for Baidu) if not", "warning")
     if reader.total == 0:
+        if task.optional:
+            _file_issue(ctx, task, f"{task.label}: empty, skipped", "warning")
+            return result
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     mapping = match_columns(layer, reader.columns)
     missing = [f for f in layer.required if f not in mapping]
@@ -520,7 +571,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     try:
         with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
             ctx = _Context(conn, options, report, issue_log, rejected, Path(work))
-            tasks = plan(Path(source), options, Path(work))
+            notes: list[str] = []
+            tasks = plan(Path(source), options, Path(work), notes)
+            issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None, "value": None,
+                            "reason": note, "severity": "warning"} for note in notes])
             _require_schema(conn)
             if conn.info.transaction_status != TransactionStatus.IDLE:
                 conn.commit()  # the load is its own transaction

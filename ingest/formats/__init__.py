@@ -21,10 +21,11 @@ MULTI_LAYER = ("gpkg", "kml")  # kinds whose files hold several layers (a KML: o
 
 
 def list_layers(path: Path) -> list[str]:
-    """The layers inside a multi-layer file (GeoPackage, KML); one name for single-layer files."""
+    """The layers inside a multi-layer file (GeoPackage, KML), the sheets of a workbook; one name
+    for single-layer files."""
     from .vector import list_layers as _vector_layers
 
-    if detect_kind(path) in MULTI_LAYER:
+    if detect_kind(path) in (*MULTI_LAYER, "xlsx"):
         return _vector_layers(path)
     return [path.stem]
 

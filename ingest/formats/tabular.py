@@ -166,22 +166,30 @@ class TableReader:
             self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
             all_columns = self._xlsx.columns
             self._rename: dict[str, str] = {}
+            self._header_fid = 0  # features up to this one are titles and the header
+            self._row_offset = 1  # sheet row of feature n: n + this (GDAL took row 1 as the header)
             if len(all_columns) > 1 and all(re.fullmatch(r"Field[0-9]+", c) for c in all_columns[1:]):
                 # GDAL names the empty cells of the first row FieldN: that row is a title. The column
                 # names are the next row holding two values or more (GDAL keeps blank rows: feature
-                # n is sheet row n + 1)
+                # n is sheet row n + 1). Every column FieldN, the first too: GDAL read row 1 as data
+                # (GDAL 3.12 does so on a workbook's later sheets whatever HEADERS says), so feature
+                # n is sheet row n, and row 1 may well be the header
+                if all_columns[0] == "Field1":
+                    self._row_offset = 0
                 first = next(self._xlsx.batches(TITLE_ROWS), None)
                 found = [i for i in range(len(first) if first else 0)
                          if _names_columns(first.columns[c][i] for c in all_columns)]
                 if not found:
                     raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}) and no "
                                     f"row below it within {TITLE_ROWS} holds column names")
-                self._titles = int(first.rows[found[0]])  # rows 1..this are titles; the next one the header
+                self._header_fid = int(first.rows[found[0]])
+                self._titles = self._header_fid + self._row_offset - 1  # sheet rows above the header
                 names = [str(first.columns[c][found[0]] or c).strip() for c in all_columns]
                 self._rename = dict(zip(all_columns, names))
                 all_columns = names
-                self.estimate = None if self.estimate is None else self.estimate - self._titles
-                self.warnings.append(_title_warning(self._titles))
+                self.estimate = None if self.estimate is None else self.estimate - self._header_fid
+                if self._titles:
+                    self.warnings.append(_title_warning(self._titles))
         if not all_columns:
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
@@ -246,13 +254,13 @@ class TableReader:
             for batch in self._xlsx.batches(size):
                 keep = slice(None)
                 if self._rename:  # a title above: drop it and the header row, name the columns
-                    keep = slice(int(np.searchsorted(batch.rows, self._titles, side="right")), None)
+                    keep = slice(int(np.searchsorted(batch.rows, self._header_fid, side="right")), None)
                     if not len(batch.rows[keep]):
                         continue
                 cols = {self._rename.get(k, k): [(str(v).strip() or None) if v is not None else None
                                                  for v in vals[keep]]
                         for k, vals in batch.columns.items()}
-                yield batch.rows[keep] + 1, cols, []
+                yield batch.rows[keep] + self._row_offset, cols, []
 
     def _arrow_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list]]]:
         """Arrow's CSV parser (C, threaded) while the file is regular: every record with as many

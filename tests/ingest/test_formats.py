@@ -280,6 +280,60 @@ def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
     assert rows[0][:3] == ("A001", "01", "02") and rows[1][4] == "2024-05-02 09:00"
 
 
+def _sheet(path, name: str, rows: list[list], columns: list[str] | None = None) -> None:
+    columns = columns or ["case_no", "kind", "major_class", "minor_class", "status", "reported_at", "lon", "lat"]
+    pyogrio.raw.write(path, None, [np.array([r[j] for r in rows], dtype=object) for j in range(len(columns))],
+                      fields=columns, layer=name, driver="XLSX", append=path.exists())
+
+
+def test_every_sheet_of_a_workbook(city_db, tmp_path):
+    """A workbook of monthly sheets (案件2024.xlsx: 五月, 六月) loads every sheet into the layer its
+    name says, each sheet's rows numbered as that sheet shows them; Excel's blank Sheet3 is
+    skipped with a warning. Only its first sheet was read before: 六月 was silently lost."""
+    book = tmp_path / "案件2024.xlsx"
+    _sheet(book, "五月", [["M1", "event", "01", "02", "reported", "2024-05-01 08:00", "87.6191", "43.7895"]])
+    _sheet(book, "六月", [["J1", "event", "01", "02", "reported", "2024-06-01 08:00", "87.6192", "43.7896"],
+                         ["J2", "event", "01", "02", "burning", "2024-06-02 08:00", "87.6193", "43.7894"]])
+    _sheet(book, "Sheet3", [], ["Field1"])
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, book, LoadOptions(strict=False))
+        rows = conn.execute("SELECT case_no FROM cases WHERE case_no IN ('M1', 'J1', 'J2') ORDER BY 1").fetchall()
+    assert rows == [("J1",), ("M1",)]
+    assert [(r.file, r.layer, r.rows, r.inserted, r.rejected) for r in report.layers] == [
+        ("案件2024.xlsx:五月", "cases", 1, 1, 0), ("案件2024.xlsx:六月", "cases", 2, 1, 1),
+        ("案件2024.xlsx:Sheet3", "cases", 0, 0, 0)]
+    assert [(i["file"], i["row"], i["value"]) for i in report.issues if i["field"] == "status"] == [
+        ("案件2024.xlsx:六月", 3, "burning")]
+    assert any(i["reason"] == "案件2024.xlsx:Sheet3: empty, skipped" for i in report.issues)
+    assert not any("title" in i["reason"] for i in report.issues)
+    # sheets named after layers go to theirs; one named for none is said to be left out
+    book = tmp_path / "汇总.xlsx"
+    _sheet(book, "案件", [["S1", "event", "01", "02", "reported", "2024-05-01 08:00", "87.6191", "43.7895"]])
+    _sheet(book, "说明", [["数据来源：城管委"]], ["Field1"])
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, book, LoadOptions(check_only=True))
+    assert [(r.file, r.layer, r.rows) for r in report.layers] == [("汇总.xlsx:案件", "cases", 1)]
+    assert any(i["reason"].startswith("汇总.xlsx: '说明' is not loaded") and i["severity"] == "warning"
+               for i in report.issues)
+
+
+def test_a_folder_of_monthly_exports(city_db, tmp_path):
+    """案件5月.csv and 案件6月.csv in one folder both load into cases (only the first did); a data
+    file named for no layer is said to be left out."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+    (folder / "案件5月.csv").write_text(head + "F5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n",
+                                      encoding="utf-8")
+    (folder / "案件6月.csv").write_text(head + "F6,event,01,02,reported,2024-06-01 08:00,87.6192,43.7896\n",
+                                      encoding="utf-8")
+    (folder / "统计.csv").write_text("月份,件数\n5,1\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, folder, LoadOptions(check_only=True))
+    assert [(r.file, r.layer, r.rows) for r in report.layers] == [("案件5月.csv", "cases", 1), ("案件6月.csv", "cases", 1)]
+    assert any(i["reason"].startswith("exports/统计.csv is not loaded") for i in report.issues)
+
+
 def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
     """The whole sample as one GeoPackage with contract layer names, and as a zip of its folder."""
     gpkg = tmp_path / "city.gpkg"
