@@ -89,9 +89,12 @@ class Task:
     # an inner layer taken because the whole file was said to be one layer (--layer, or its name):
     # if it is empty (Excel's blank Sheet2), it is skipped with a warning, not an error
     optional: bool = False
+    shown: str | None = None  # the file's path inside the folder it was found in (五月/案件.csv)
 
     @property
     def label(self) -> str:
+        if self.shown:
+            return self.shown
         if self.where is not None:
             return f"{self.path.name}:{self.layer.name}"
         return f"{self.path.name}:{self.inner}" if self.inner and self.inner != self.path.stem else self.path.name
@@ -169,7 +172,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
     if kind == "folder":
         # files named after a layer (roads.geojson, 案件5月.csv and 案件6月.csv: several may go to one)
         files: dict[str, list[Path]] = {}
-        data = [p for p in sorted(source.iterdir()) if p.is_file() and p.suffix.lower() in DATA_SUFFIXES]
+        data = _data_files(source)
         for p in data:
             layer = _layer_for_name(p.stem)
             if layer is not None:
@@ -177,7 +180,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         if options.layer:
             layer = _named_layer(options.layer)
             if layer.name in files:
-                tasks = [Task(layer, p) for p in files[layer.name]]
+                tasks = [_file_task(layer, p, source) for p in files[layer.name]]
             elif len(data) == 1:
                 return plan(data[0], options, workdir, notes)
             else:
@@ -188,9 +191,9 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
                             "(expected files named after layers, e.g. roads.geojson, cases.csv)")
         else:
-            tasks = [Task(layer, p) for layer in LAYERS for p in files.get(layer.name, ())]
+            tasks = [_file_task(layer, p, source) for layer in LAYERS for p in files.get(layer.name, ())]
         taken = {t.path for t in tasks}
-        notes.extend(f"{source.name}/{p.name} is not loaded (its name is no layer's"
+        notes.extend(f"{source.name}/{p.relative_to(source)} is not loaded (its name is no layer's"
                      f"{'; --layer ' + options.layer + ' takes only the files named for it' if options.layer else ''})"
                      for p in data if p not in taken)
         return tasks
@@ -224,6 +227,26 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
                         f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
     return [Task(layer, source)]
+
+
+FOLDER_DEPTH = 3  # a zip of 数据/网格/单元网格.shp, 数据/案件/2024/案件5月.csv
+
+
+def _data_files(folder: Path) -> list[Path]:
+    """The data files in ``folder`` and its subfolders (a folder per layer, per month ...), down to
+    FOLDER_DEPTH; hidden ones and macOS's __MACOSX left out."""
+    out = []
+    for p in folder.rglob("*"):
+        parts = p.relative_to(folder).parts
+        if (len(parts) <= FOLDER_DEPTH and p.suffix.lower() in DATA_SUFFIXES and p.is_file()
+                and not any(part.startswith(".") or part == "__MACOSX" for part in parts)):
+            out.append(p)
+    return sorted(out, key=lambda p: p.relative_to(folder).parts)
+
+
+def _file_task(layer: Layer, path: Path, folder: Path) -> Task:
+    rel = path.relative_to(folder)
+    return Task(layer, path, shown=str(rel) if len(rel.parts) > 1 else None)
 
 
 def _plan_inner(source: Path, names: list[str], options: LoadOptions, notes: list[str]) -> list[Task]:

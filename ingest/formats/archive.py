@@ -38,15 +38,38 @@ def _check_name(name: str, archive: str) -> PurePosixPath:
 
 
 def open_zip(archive: Path) -> zipfile.ZipFile:
-    """The archive opened for reading; ReadError if its listing cannot be read."""
+    """The archive opened for reading, its members' names as their makers wrote them (below);
+    ReadError if its listing cannot be read."""
     name = Path(archive).name
     try:
-        return zipfile.ZipFile(archive)
+        zf = zipfile.ZipFile(archive)
+        for info in zf.filelist:
+            info.filename = _member_name(info)
+        return zf
     except NotImplementedError as exc:  # e.g. "zip file version 7.9": features Python's zipfile lacks
         raise ReadError(f"{name}: a zip archive this server cannot read ({exc}); {REZIP}") from exc
     except DAMAGED as exc:
         raise ReadError(f"{name}: damaged zip archive ({exc}); was it cut off while copying? "
                         "Send it again") from exc
+
+
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """A member's name. Without the UTF-8 flag, Python reads it as CP437, which is what DOS wrote;
+    but Info-ZIP on Linux writes UTF-8 without the flag, and Windows' compressed folders and WinRAR
+    on Chinese Windows write GBK: 单元网格.shp arrives as 'σìòσàâτ╜æµá╝.shp' and its layer is not
+    recognised. So: UTF-8 if the bytes are valid UTF-8, else GB18030 if valid, else CP437."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        raw = info.filename.encode("cp437")
+    except UnicodeEncodeError:  # not read as CP437 (a name from the Unicode path extra field)
+        return info.filename
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return info.filename
 
 
 def check(archive: Path, max_total: int = MAX_TOTAL, max_members: int = MAX_MEMBERS) -> list[zipfile.ZipInfo]:

@@ -334,6 +334,38 @@ def test_a_folder_of_monthly_exports(city_db, tmp_path):
     assert any(i["reason"].startswith("exports/统计.csv is not loaded") for i in report.issues)
 
 
+def _zip_with_raw_names(path, members: dict[bytes, bytes]):
+    """A zip whose member names are the given bytes, without the UTF-8 flag: as Windows' compressed
+    folders and WinRAR on Chinese Windows write them (GBK), or Info-ZIP on Linux (UTF-8)."""
+    placeholders = {}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for i, (name, data) in enumerate(members.items()):
+            stand_in = chr(ord("A") + i).encode("ascii") * len(name)  # as long as the name, ASCII
+            placeholders[stand_in] = name
+            zf.writestr(stand_in.decode("ascii"), data)
+    raw = path.read_bytes()
+    for stand_in, name in placeholders.items():
+        raw = raw.replace(stand_in, name)  # in the local header and in the listing
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "utf-8"])
+def test_zip_of_nested_folders_with_chinese_names(city_db, tmp_path, encoding):
+    """数据/案件/案件5月.csv and 数据/案件/2024/案件6月.csv in a zip from Chinese Windows (GBK names)
+    or Linux (UTF-8 without the flag): the names are read right (they came out as CP437 mojibake
+    and no layer was recognised) and files in subfolders are found (only the top was looked at)."""
+    head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+    archive = _zip_with_raw_names(tmp_path / "upload.zip", {
+        "数据/案件/案件5月.csv".encode(encoding): (head + "Z5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n").encode(),
+        "数据/案件/2024/案件6月.csv".encode(encoding): (head + "Z6,event,01,02,reported,2024-06-01 08:00,87.62,43.79\n").encode(),
+        "数据/说明.txt".encode(encoding): "城管委".encode(encoding)})
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, archive, LoadOptions(check_only=True))
+    assert [(r.file, r.layer, r.rows) for r in report.layers] == [
+        ("案件/2024/案件6月.csv", "cases", 1), ("案件/案件5月.csv", "cases", 1)]
+
+
 def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
     """The whole sample as one GeoPackage with contract layer names, and as a zip of its folder."""
     gpkg = tmp_path / "city.gpkg"
