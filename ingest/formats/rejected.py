@@ -11,6 +11,7 @@ from pathlib import Path
 import pyogrio
 import pyogrio.raw
 
+from .archive import DAMAGED
 from .base import ReadError
 
 FIELDS = ("_layer", "_file", "_row", "_reasons")  # written by report.RejectedWriter
@@ -58,7 +59,7 @@ def may_be_table(path: Path, kind: str) -> bool:
                 with zf.open(name) as member:
                     if b">_reasons<" in member.read(1 << 18):
                         return True
-    except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError):
+    except (*DAMAGED, NotImplementedError):
         return False  # the reader will say what is wrong with it
     return False
 

@@ -150,10 +150,17 @@ def _text(v):
     return text or None
 
 
+INT_MAX = 2_147_483_647  # the integer columns are PostgreSQL integer
+
+
 def _int(v):
-    if v is None or isinstance(v, int):
+    if v is None:
         return v
-    if isinstance(v, float) and v.is_integer():
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        if isinstance(v, float) and not v.is_integer():
+            raise ValueError("not an integer")
+        if abs(v) > INT_MAX:  # a GeoJSON number of 40 digits is a float GDAL reads; no house is numbered so
+            raise ValueError(f"out of range (at most {INT_MAX:,})")
         return int(v)
     text = str(v).strip()
     if not text:

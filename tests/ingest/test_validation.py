@@ -300,3 +300,37 @@ def test_missing_required_field(city_db, tmp_path):
                                                                               "coordinates": [[87.62, 43.79], [87.63, 43.79]]})])
     err, _ = _reject(city_db, path, tmp_path)
     assert "lacks required field(s) name" in str(err)
+
+
+def test_house_number_range_beyond_an_integer(city_db, tmp_path):
+    """A 23-digit number where a house-number range goes (GDAL reads it as a float) is that row's
+    error, not an overflow crash of the whole load (found by fuzzing)."""
+    line = {"type": "LineString", "coordinates": [[87.62, 43.79], [87.621, 43.791]]}
+    path = write_geojson(tmp_path / "roads.geojson", [
+        feature({"id": "RX1", "name": "测试路", "district_code": "650102", "left_from": 29999999999999999999999}, line),
+        feature({"id": "RX2", "name": "测试二路", "district_code": "650102", "left_from": 1}, line)])
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False))
+    assert (report.loaded, report.rejected) == (1, 1)
+    [issue] = [i for i in report.issues if i["severity"] == "error"]
+    assert (issue["row"], issue["field"], issue["reason"]) == (1, "left_from", "out of range (at most 2,147,483,647)")
+
+
+def test_damaged_workbook(city_db, tmp_path):
+    """An XLSX whose shared strings are corrupt (found by fuzzing: a zlib error escaped)."""
+    import numpy as np
+    import pyogrio.raw
+
+    book = tmp_path / "cases.xlsx"
+    pyogrio.raw.write(book, None, [np.array(["C1"], dtype=object), np.array(["event"], dtype=object)],
+                      fields=["case_no", "kind"], driver="XLSX")
+    with zipfile.ZipFile(book) as zf:
+        offset = zf.getinfo("xl/sharedStrings.xml").header_offset
+    raw = bytearray(book.read_bytes())
+    start = offset + 30 + int.from_bytes(raw[offset + 26:offset + 28], "little") + \
+        int.from_bytes(raw[offset + 28:offset + 30], "little")
+    for k in range(start + 2, start + 12):
+        raw[k] ^= 0x55
+    book.write_bytes(bytes(raw))
+    err, _ = _reject(city_db, book, tmp_path)
+    assert "cases.xlsx" in str(err)
