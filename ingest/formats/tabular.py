@@ -154,7 +154,7 @@ class TableReader:
             self._titles, self._dialect, header = _header(head)
             if self._titles:
                 self.warnings.append(_title_warning(self._titles))
-            all_columns = [h.strip().lstrip("\ufeff") for h in header]
+            all_columns = self._distinct([h.strip().lstrip("\ufeff") for h in header])
             # a quoted line break makes it a little high
             self.estimate = _count_lines(self.path) - 1 - self._titles
         else:
@@ -184,7 +184,7 @@ class TableReader:
                                     f"row below it within {TITLE_ROWS} holds column names")
                 self._header_fid = int(first.rows[found[0]])
                 self._titles = self._header_fid + self._row_offset - 1  # sheet rows above the header
-                names = [str(first.columns[c][found[0]] or c).strip() for c in all_columns]
+                names = self._distinct([str(first.columns[c][found[0]] or c).strip() for c in all_columns])
                 self._rename = dict(zip(all_columns, names))
                 all_columns = names
                 self.estimate = None if self.estimate is None else self.estimate - self._header_fid
@@ -216,6 +216,22 @@ class TableReader:
         if rejected.is_rejected_file(all_columns):  # a rejected-rows CSV, fixed: bookkeeping, not data
             consumed |= set(rejected.FIELDS)
         self.columns = [c for c in all_columns if c not in consumed]
+
+    def _distinct(self, names: list[str]) -> list[str]:
+        """Header names made distinct: a repeated one gets _2, _3 (its values overwrote the first's),
+        with a warning; an empty one is column_N (an Excel export's trailing empty columns)."""
+        out: list[str] = []
+        for j, name in enumerate(names):
+            base = name or f"column_{j + 1}"
+            new, k = base, 1
+            while new in out:
+                k += 1
+                new = f"{base}_{k}"
+            if name and new != name:
+                self.warnings.append(RowIssue(None, name, None, f"column {j + 1} repeats the name {name!r}: "
+                                                                f"read as {new!r}", "warning"))
+            out.append(new)
+        return out
 
     def values_of(self, column: str, size: int = 50_000) -> Iterator[str | None]:
         """Every row's value in ``column`` (one of the header's), read without building geometry."""

@@ -161,6 +161,18 @@ def _load_text(info: str, path, text: str, query: str) -> tuple:
         return report, conn.execute(query).fetchall()
 
 
+def test_repeated_and_empty_column_names_keep_their_values(city_db, tmp_path):
+    """Two columns named 备注 (and one with no name) in a CSV: the first 备注's values were silently
+    overwritten by the second's; now each keeps its own, the repeat renamed with a warning."""
+    report, rows = _load_text(
+        city_db, tmp_path / "cases.csv",
+        "case_no,kind,major_class,minor_class,status,reported_at,lon,lat,备注,备注,\n"
+        "D1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895,第一,第二,无名\n",
+        "SELECT attrs FROM cases WHERE case_no = 'D1'")
+    assert rows == [({"备注": "第一", "备注_2": "第二", "column_11": "无名"},)]
+    assert any(i["reason"] == "column 10 repeats the name '备注': read as '备注_2'" for i in report.issues)
+
+
 def test_csv_wkt_column(city_db, tmp_path):
     """Geometry as WKT in a CSV: lines and polygons load; a cut WKT is named with GEOS's words."""
     report, kinds = _load_text(
