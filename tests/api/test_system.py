@@ -62,6 +62,15 @@ def test_openapi_documents_the_errors_the_server_answers(client):
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue" and "limit" in r.json()["description"]
 
 
+def test_method_not_allowed_names_every_method_of_the_path(client):
+    """Two routes share /ingest/jobs (GET lists, POST uploads): a 405 names both in Allow, not only
+    the first route's (Starlette's own answer; found by schemathesis)."""
+    r = client.request("PUT", "/ingest/jobs")
+    assert r.status_code == 405 and r.headers["allow"] == "GET, POST" and r.json()["code"] == "HTTPError"
+    assert client.request("PUT", "/ingest/jobs/e3e70682-c209-1cac-a29f-6fbed82c07cd").headers["allow"] == "GET, DELETE"
+    assert client.delete("/healthz").headers["allow"] == "GET"
+
+
 def test_errors_are_json_with_a_message(client):
     r = client.get("/no/such/thing")
     assert r.status_code == 404
