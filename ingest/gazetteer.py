@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import queue
 import tempfile
 import threading
@@ -234,13 +235,12 @@ FOLDER_DEPTH = 3  # a zip of 数据/网格/单元网格.shp, 数据/案件/2024/
 
 def _data_files(folder: Path) -> list[Path]:
     """The data files in ``folder`` and its subfolders (a folder per layer, per month ...), down to
-    FOLDER_DEPTH; hidden ones and macOS's __MACOSX left out."""
+    FOLDER_DEPTH (deeper ones are not even listed); hidden ones and macOS's __MACOSX left out."""
     out = []
-    for p in folder.rglob("*"):
-        parts = p.relative_to(folder).parts
-        if (len(parts) <= FOLDER_DEPTH and p.suffix.lower() in DATA_SUFFIXES and p.is_file()
-                and not any(part.startswith(".") or part == "__MACOSX" for part in parts)):
-            out.append(p)
+    for top, dirs, names in os.walk(folder):
+        depth = len(Path(top).relative_to(folder).parts)
+        dirs[:] = [] if depth + 1 >= FOLDER_DEPTH else [d for d in dirs if not d.startswith(".") and d != "__MACOSX"]
+        out += [Path(top) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in DATA_SUFFIXES]
     return sorted(out, key=lambda p: p.relative_to(folder).parts)
 
 
