@@ -461,8 +461,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     geometry_checks(checker)
     check_relations(checker)
     t_check = time.perf_counter()
-    progress(layer.name, result.rows, result.rows, "merging")
+    progress(layer.name, result.rows, result.rows, "reporting")
     _collect(ctx, task, stage, issues_table, result, mapping)
+    progress(layer.name, result.rows, result.rows, "merging")
     t_collect = time.perf_counter()
     conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
     rebuild = []
@@ -498,6 +499,7 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     if reader.total is not None and result.rows != reader.total:
         raise LoadError(f"{task.label}: the file says it holds {reader.total} rows but only {result.rows} could "
                         "be read; it is truncated or damaged")
+    progress(layer.name, result.rows, result.rows, "reporting")
     _collect(ctx, task, stage, issues_table, result, mapping)
     result.inserted = out.inserted
     result.unchanged = result.updated = 0
