@@ -122,15 +122,30 @@ def write_json(report: Report, log: IssueLog, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _char_width(ch: str) -> int:
+    return 2 if not ch.isascii() and unicodedata.east_asian_width(ch) in "WF" else 1
+
+
 def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    """Columns a terminal gives ``text``: CJK characters take two."""
+    if text.isascii():  # most cells: codes, numbers, English reasons
+        return len(text)
+    return sum(_char_width(ch) for ch in text)
 
 
 def _cell(value, limit: int) -> str:
+    """``value`` as text of at most ``limit`` columns, cut with an ellipsis. In one pass: cutting a
+    character at a time made a report of a third of a million issues take a minute."""
     text = "" if value is None else str(value).replace("\n", " ")
-    while _width(text) > limit:
-        text = text[:-2] + "…"
-    return text
+    if _width(text) <= limit:
+        return text
+    kept, width = [], 0
+    for ch in text:
+        width += _char_width(ch)
+        if width > limit - 1:  # the ellipsis takes the last column
+            break
+        kept.append(ch)
+    return "".join(kept) + "…"
 
 
 _CAPS = {"file": 28, "layer": 20, "row": 8, "field": 16, "value": 24, "reason": 90, "severity": 8}
