@@ -200,7 +200,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         return tasks
     if kind == "kmz":
         return plan(_kml_of_kmz(source, options, workdir), options, workdir, notes)
-    if kind == "xlsx" and rejected.may_be_table(source, kind):
+    if kind in ("csv", "xlsx") and rejected.may_be_table(source, kind):
         tasks = _rejected_table(source, kind, options)
         if tasks:
             return tasks
@@ -219,10 +219,6 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         if again is not None:  # a rejected-rows file, fixed: each row back to the layer it names
             return [Task(layer, source, where=rejected.where(layer.name))
                     for layer in _rejected_layers(source, again, options)]
-    if kind == "csv" and rejected.may_be_table(source, kind):
-        tasks = _rejected_table(source, kind, options)
-        if tasks:
-            return tasks
     layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
     if layer is None:
         raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
@@ -348,17 +344,6 @@ def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error")
                      "reason": reason, "severity": severity}])
 
 
-def _is_blank(task: Task) -> bool:
-    """A sheet (or layer) without a single field: Excel's untouched Sheet2."""
-    import pyogrio
-
-    try:
-        info = pyogrio.read_info(task.path, layer=task.inner)
-    except Exception:  # pyogrio raises DataSourceError and friends: not blank, unreadable
-        return False
-    return len(info["fields"]) <= 1 and not info.get("features")
-
-
 def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     conn, options, layer = ctx.conn, ctx.options, task.layer
     t0 = time.perf_counter()
@@ -369,10 +354,12 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding,
                             where=task.where)
     except ReadError as exc:
-        if task.optional and _is_blank(task):
+        raise LoadError(str(exc)) from exc
+    if reader.total == 0:  # before asking for columns or geometry an empty file does not have
+        if task.optional:
             _file_issue(ctx, task, f"{task.label}: empty, skipped", "warning")
             return result
-        raise LoadError(str(exc)) from exc
+        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     for w in reader.warnings:
         _file_issue(ctx, task, w.reason, w.severity)
     override = options.source_crs
@@ -389,17 +376,14 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
                                "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
                                "bd09 for Baidu) if not", "warning")
-    if reader.total == 0:
-        if task.optional:
-            _file_issue(ctx, task, f"{task.label}: empty, skipped", "warning")
-            return result
-        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     mapping = match_columns(layer, reader.columns)
     missing = [f for f in layer.required if f not in mapping]
     if missing:
         raise LoadError(f"{task.label}: layer {layer.name} lacks required field(s) {', '.join(missing)}; "
                         f"the file has {', '.join(reader.columns) or 'no fields'}")
     used = set(mapping.values())
+    if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
+        used |= set(rejected.FIELDS)
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
     if options.replace:
         result.deleted = merge_mod.replace(conn, layer)

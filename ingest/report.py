@@ -272,7 +272,8 @@ class _RejectedTable:
         self._spool = tempfile.TemporaryFile("w+", encoding="utf-8")
 
     def add(self, props: dict, geometry: str | None) -> None:
-        if geometry is not None and self.points_only and json.loads(geometry).get("type") != "Point":
+        # ST_AsGeoJSON writes the type first, without spaces: no need to parse every geometry twice
+        if geometry is not None and self.points_only and not geometry.startswith('{"type":"Point"'):
             self.points_only = False
         self._keys.update(dict.fromkeys(props))
         self._spool.write(json.dumps([props, geometry], ensure_ascii=False, default=str) + "\n")

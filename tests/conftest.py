@@ -116,3 +116,12 @@ def live_server(sample_db):
 
     with served(create_app(sample_db)) as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium, headless, with a fresh profile (tests/browser.py), for the web pages' tests."""
+    from tests.browser import chromium
+
+    with chromium() as context:
+        yield context

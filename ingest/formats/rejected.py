@@ -11,7 +11,7 @@ from pathlib import Path
 import pyogrio
 import pyogrio.raw
 
-from .archive import DAMAGED
+from .archive import DAMAGED, open_zip
 from .base import ReadError
 
 FIELDS = ("_layer", "_file", "_row", "_reasons")  # written by report.RejectedWriter
@@ -50,16 +50,14 @@ def may_be_table(path: Path, kind: str) -> bool:
     if kind == "csv":
         with Path(path).open("rb") as fh:
             return b"_reasons" in fh.read(1 << 16)
-    import zipfile
-
     try:
-        with zipfile.ZipFile(path) as zf:
+        with open_zip(path) as zf:
             names = [n for n in zf.namelist() if n == "xl/sharedStrings.xml" or n.startswith("xl/worksheets/")]
             for name in sorted(names)[:2]:  # sharedStrings.xml sorts before worksheets/
                 with zf.open(name) as member:
                     if b">_reasons<" in member.read(1 << 18):
                         return True
-    except (*DAMAGED, NotImplementedError):
+    except (ReadError, *DAMAGED, NotImplementedError):
         return False  # the reader will say what is wrong with it
     return False
 

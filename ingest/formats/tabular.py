@@ -17,7 +17,6 @@ import pyarrow.csv as pa_csv
 import shapely
 
 from .. import crs as crs_mod
-from . import rejected
 from .base import Batch, ReadError, RowIssue
 
 log = logging.getLogger("urbangis.ingest")
@@ -161,10 +160,11 @@ class TableReader:
             from .vector import VectorReader
 
             # every cell as text: codes keep their leading zeros; the first row is the header
-            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"},
-                                      bookkeeping=True)
+            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
             self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
             all_columns = self._xlsx.columns
+            if not all_columns and self._xlsx.total == 0:
+                self.total = 0  # Excel's untouched Sheet2
             self._rename: dict[str, str] = {}
             self._header_fid = 0  # features up to this one are titles and the header
             self._row_offset = 1  # sheet row of feature n: n + this (GDAL took row 1 as the header)
@@ -190,7 +190,7 @@ class TableReader:
                 self.estimate = None if self.estimate is None else self.estimate - self._header_fid
                 if self._titles:
                     self.warnings.append(_title_warning(self._titles))
-        if not all_columns:
+        if not all_columns and self.total != 0:  # a sheet with no cell at all is empty, not headless
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
         self.lon_col = _find(all_columns, LON_NAMES, "经度")
@@ -213,8 +213,6 @@ class TableReader:
                 # the geocoder answers in CGCS2000
                 self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
         self.has_geometry = bool(consumed) or self.geocoded
-        if rejected.is_rejected_file(all_columns):  # a rejected-rows CSV, fixed: bookkeeping, not data
-            consumed |= set(rejected.FIELDS)
         self.columns = [c for c in all_columns if c not in consumed]
 
     def _distinct(self, names: list[str]) -> list[str]:

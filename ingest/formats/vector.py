@@ -10,7 +10,7 @@ import shapely
 from pyogrio.raw import open_arrow
 
 from .. import crs as crs_mod
-from . import dbf, rejected
+from . import dbf
 from .base import Batch, ReadError, RowIssue
 
 
@@ -40,10 +40,7 @@ class VectorReader:
     has_geometry = True
 
     def __init__(self, path: Path, layer: str | None = None, encoding: str | None = None,
-                 open_options: dict | None = None, kind: str | None = None, where: str | None = None,
-                 bookkeeping: bool = False) -> None:
-        """``bookkeeping``: keep a rejected-rows file's bookkeeping fields among the columns (the
-        table reader over an XLSX sets them aside itself)."""
+                 open_options: dict | None = None, kind: str | None = None, where: str | None = None) -> None:
         self.path = Path(path)
         self.open_options = open_options or {}
         self.layer = layer
@@ -68,8 +65,6 @@ class VectorReader:
         self._read_columns = None
         if self.kml:
             self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
-        if not bookkeeping and rejected.is_rejected_file(self.columns):  # bookkeeping, not data
-            self.columns = self._read_columns = [c for c in self.columns if c not in rejected.FIELDS]
         # a filter's row count is not known without reading the file once more: left unknown
         known = where is None and info.get("features", -1) >= 0
         self.total = int(info["features"]) if known else None

@@ -7,18 +7,12 @@ import json
 import pytest
 
 from api.app import create_app
-from tests.browser import chromium, new_page
+from tests.browser import new_page
 from tests.conftest import served
 
 from .util import count
 
 HOSTILE = "<img src=x onerror=\"window.pwned=1\">"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as context:
-        yield context
 
 
 @pytest.fixture()

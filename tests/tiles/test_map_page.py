@@ -5,16 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import chromium, new_page
+from tests.browser import new_page
 
 from .conftest import FIRST_GRID, IN_FIRST_GRID
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium with a fresh profile."""
-    with chromium() as context:
-        yield context
 
 
 @pytest.fixture()
