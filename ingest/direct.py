@@ -52,9 +52,14 @@ class DirectResult:
     staged: int = 0  # rows that took the staging lane
 
 
+def big(layer: Layer, total: int | None) -> bool:
+    """A load big enough for this lane, of a layer whose checks all have Python twins."""
+    return total is not None and total >= DIRECT_ROWS and supported(layer)
+
+
 def eligible(conn: psycopg.Connection, layer: Layer, total: int | None) -> bool:
-    """A big load of a layer whose checks all have Python twins into a table that is empty now."""
-    return total is not None and total >= DIRECT_ROWS and supported(layer) and merge_mod.is_empty(conn, layer)
+    """A big load (:func:`big`) into a table that is empty now."""
+    return big(layer, total) and merge_mod.is_empty(conn, layer)
 
 
 def _primary_key(conn: psycopg.Connection, layer: Layer) -> tuple[str, str] | None:
@@ -79,6 +84,15 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     pk = _primary_key(conn, layer)
     if pk is not None:
         conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(pk[0])))
+    # the table's foreign keys to other tables are dropped and added back after the COPY: PostgreSQL
+    # then checks them with one join instead of queueing a deferred check per row (58,338 unit grids:
+    # 0.2 s -> 0.03 s; the queue also holds memory per row until it is run)
+    fks = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                       "AND contype = 'f' AND confrelid <> conrelid", (layer.table,)).fetchall()
+    if fks:
+        with _no_pending_checks(conn):
+            for name, _ in fks:
+                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(name)))
     indexes = merge_mod.drop_indexes(conn, layer)
     stage, issues_table = staging.create(conn, layer)
     # the reference keys and area polygons are fetched while the first batch is read and converted
@@ -123,17 +137,13 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     builder.join()
     t_read = time.perf_counter()
     progress(out.rows, "validating")
-    # the table's own deferred foreign keys have a check pending per row, and ALTER TABLE refuses to
-    # run over pending checks: run them now (the rows' parents were checked above, so they pass)
-    deferred = [r[0] for r in conn.execute(
-        "SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'f' AND condeferred",
-        (layer.table,))]
-    if deferred:
-        fks = sql.SQL(", ").join(sql.Identifier(n) for n in deferred)
-        conn.execute(sql.SQL("SET CONSTRAINTS {} IMMEDIATE").format(fks))
-        conn.execute(sql.SQL("SET CONSTRAINTS {} DEFERRED").format(fks))
     if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it
         conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(pk[0]), sql.SQL(pk[1])))
+    if fks:  # the rows' parents were checked in the reader, so these pass
+        with _no_pending_checks(conn):
+            for name, definition in fks:
+                conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(name),
+                                                                                      sql.SQL(definition)))
     if out.staged:
         if out.staged >= 10_000:
             conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
@@ -154,6 +164,22 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
               "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
               t_check - t_read, time.perf_counter() - t_check)
     return out, stage, issues_table
+
+
+@contextlib.contextmanager
+def _no_pending_checks(conn: psycopg.Connection):
+    """Run the transaction's pending deferred checks now, as the commit would, and put every
+    deferrable constraint back as declared afterwards. Adding or dropping a foreign key also alters
+    the table it references, which PostgreSQL refuses while that table has deferred checks pending
+    (rows loaded earlier in this transaction: a gazetteer folder's admin areas before its grids)."""
+    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    yield
+    conn.execute("SET CONSTRAINTS ALL DEFERRED")
+    immediate = conn.execute("SELECT n.nspname, c.conname FROM pg_constraint c JOIN pg_namespace n ON n.oid = "
+                             "c.connamespace WHERE c.condeferrable AND NOT c.condeferred").fetchall()
+    if immediate:
+        conn.execute(sql.SQL("SET CONSTRAINTS {} IMMEDIATE").format(
+            sql.SQL(", ").join(sql.Identifier(schema, name) for schema, name in immediate)))
 
 
 def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callable[[], PreChecker], names: list[str],

@@ -385,11 +385,11 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
         used |= set(rejected.FIELDS)
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
+    total, expected = reader.total, reader.estimate
     if options.replace:
-        result.deleted = merge_mod.replace(conn, layer)
+        result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
-    total, expected = reader.total, reader.estimate
     progress(layer.name, 0, expected, "reading")
     if not keep_indexes and direct_mod.eligible(conn, layer, expected):
         try:
