@@ -34,7 +34,7 @@ from . import staging
 from .formats.base import Batch
 from .validate import check_relations, geometry_checks
 from .validate.prechecks import Points, PreChecker, supported, to_table_geometry
-from .validate.relations import Checker
+from .validate.relations import NATURAL_KEYS, Checker
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -135,6 +135,8 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
             out.staged += len(slow[0])
             progress(out.rows, "reading")
     builder.join()
+    if ready.result().natural_duplicates():
+        raise Fallback(f"the same {' + '.join(NATURAL_KEYS[layer.name])} twice in the file")
     t_read = time.perf_counter()
     progress(out.rows, "validating")
     if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it

@@ -10,6 +10,7 @@ the GIL), which is what puts the machine's second core to work.
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import psycopg
@@ -26,7 +27,7 @@ from .relations import CHINA, DERIVED, GEOM_TYPES, INSIDE, NATURAL_KEYS, ON_EDGE
 # Layers whose every SQL check has a Python twin here. A reference check holds the referenced keys
 # in memory as a Python set (cases: every component code, ~100 MB per million; see KeySet).
 LAYERS = {"unit_grids", "components", "responsibility_grids", "roads", "place_names", "courtyards", "storefronts",
-          "organisations", "cases"}
+          "organisations", "cases", "house_numbers", "buildings"}
 # The SQL expressions of INSIDE rules, as (field, function of its value).
 _EXPR = {"left(s.code, 6)": ("code", lambda v: pc.utf8_slice_codeunits(v, 0, 6))}
 _SHAPELY_TYPES = {"POINT": 0, "LINESTRING": 1, "POLYGON": 3, "MULTIPOINT": 4, "MULTILINESTRING": 5,
@@ -35,8 +36,12 @@ _SHAPELY_TYPES = {"POINT": 0, "LINESTRING": 1, "POLYGON": 3, "MULTIPOINT": 4, "M
 
 def supported(layer: Layer) -> bool:
     """True when every check of ``layer`` has a Python twin (so the direct lane can be used)."""
-    return (layer.name in LAYERS and layer.geometry is not None and layer.name not in NATURAL_KEYS
-            and layer.name not in OPTIONAL_GEOMETRY and all(not r.when for r in REFS.get(layer.name, ())))
+    return (layer.name in LAYERS and layer.geometry is not None and layer.name not in OPTIONAL_GEOMETRY
+            and all(not r.when or _WHEN.match(r.when) for r in REFS.get(layer.name, ())))
+
+
+# The condition of a reference that applies to some rows only (Ref.when), as the twin reads it.
+_WHEN = re.compile(r"^s\.(\w+) = '([^']*)'$")
 
 
 class PreChecker:
@@ -48,15 +53,19 @@ class PreChecker:
         if layer.geometry == "point":
             types = ("POINT",)  # a one-point MULTIPOINT is unpacked by the merge: staging lane
         self.type_ids = np.array([_SHAPELY_TYPES[t] for t in types])
-        self.refs = []  # (field, set of existing keys)
+        self.refs = []  # (field, function of its values, set of existing keys, (field, value) the rows meet)
         for ref in REFS.get(layer.name, ()):
             where = sql.SQL(" AND " + ref.where) if ref.where else sql.SQL("")
             keys = _keys(conn, sql.SQL("SELECT {c} FROM {t} t WHERE {c} IS NOT NULL{w}").format(
                 c=sql.Identifier(ref.column), t=sql.Identifier(ref.table), w=where))
-            self.refs.append((ref.field, None, KeySet(keys)))
+            self.refs.append((ref.field, None, KeySet(keys), _WHEN.match(ref.when).groups() if ref.when else None))
         if layer.name == "components":  # the district the code names (Checker.references)
             keys = _keys(conn, sql.SQL("SELECT code FROM admin_areas"))
-            self.refs.append(("code", _EXPR["left(s.code, 6)"][1], KeySet(keys)))
+            self.refs.append(("code", _EXPR["left(s.code, 6)"][1], KeySet(keys), None))
+        # natural keys (the same house number under two ids): every row's, whichever lane it takes,
+        # joined into one string per row and counted at the end (Checker.duplicates)
+        self.natural = NATURAL_KEYS.get(layer.name)
+        self._natural: list[pa.Array] = []
         self.areas = []  # (field, function, codes, prepared polygons, lines only)
         loaded = {}  # table -> (rows, polygons)
         for rule in INSIDE.get(layer.name, ()):
@@ -84,8 +93,16 @@ class PreChecker:
                 arrays[name] = pa.array(typed[name], type=pa.string())
             return arrays[name]
 
-        for field, fn, keys in self.refs:
-            ok &= keys.holds(typed[field] if fn is None else fn(arrow(field)).to_pylist())
+        for field, fn, keys, when in self.refs:
+            if when is None:
+                ok &= keys.holds(typed[field] if fn is None else fn(arrow(field)).to_pylist())
+                continue
+            rows = np.flatnonzero(pc.equal(arrow(when[0]), when[1]).fill_null(False).to_numpy(zero_copy_only=False))
+            values = typed[field]
+            ok[rows] &= keys.holds([values[i] for i in rows.tolist()])
+        if self.natural:
+            self._natural.append(pc.binary_join_element_wise(
+                *(arrow(c) for c in self.natural), "\x1f", null_handling="replace", null_replacement="\x00"))
         for field, fn, index, polys, lines in self.areas:
             values = arrow(field)
             if fn is not None:
@@ -122,6 +139,15 @@ class PreChecker:
                             (shapely.get_dimensions(g2) == 1) & shapely.intersects(a2, g2))
                 ok[rows] = inside
         return ok
+
+    def natural_duplicates(self) -> bool:
+        """True when two rows of the file, in either lane, share a natural key. The staging lane alone
+        can word that issue as the SQL would (which row came first, among the rows without an
+        error so far), so the caller then loads the layer through staging."""
+        if not self._natural:
+            return False
+        joined = pa.chunked_array(self._natural, type=pa.string())
+        return pc.count_distinct(joined).as_py() != len(joined)
 
     def derive(self, typed: dict[str, list], geoms: np.ndarray, points: "Points | None", ok: np.ndarray) -> dict:
         """Values the merge would derive, for the rows in ``ok`` that leave them empty (Deriver)."""

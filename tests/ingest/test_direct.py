@@ -69,7 +69,8 @@ def test_whole_city_direct_equals_staging(city_dir, monkeypatch, caplog):
             results[lane] = (fingerprint(info), [(r.layer, r.rows, r.inserted, r.rejected) for r in report.layers],
                              _constraints(info))
             if lane == "direct":
-                assert {"unit_grids", "components", "roads", "courtyards", "storefronts"} <= _direct_layers(caplog)
+                assert {"unit_grids", "components", "roads", "courtyards", "storefronts", "house_numbers",
+                        "buildings"} <= _direct_layers(caplog)
         finally:
             db.drop_database(info)
     assert results["direct"] == results["staging"]
@@ -130,6 +131,39 @@ def test_bad_rows_reported_as_through_staging(city_db, tmp_path, monkeypatch, ca
     assert out["direct"] == out["staging"]
     assert out["direct"][3] == 8 + duplicate and out["direct"][4] == 1  # the bow-tie is repaired, with a warning
     assert out["direct"][2] == 15 + 1
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_house_numbers_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog, twice):
+    """House numbers: the parent each names is looked up among the roads, places or courtyards, as
+    its parent_kind says; the same house number under two ids (its natural key) sends the direct
+    lane back to staging, which alone words that issue. Either way, the same rows and issues."""
+    def hn(i, kind, parent, number, x=87.62198, y=43.79018):
+        return feature({"id": f"H{i:04d}", "parent_kind": kind, "parent_id": parent, "number": number}, point(x, y))
+
+    feats = [hn(1, "road", "R0001", "12"), hn(2, "road", "R0001", "13"), hn(3, "place", "P0001", "5"),
+             hn(4, "courtyard", "C0001", "2"), hn(5, "road", "R0001", "12-1"),
+             hn(6, "place", "R0001", "7"),  # a road's id where a place's is named: no such place
+             hn(7, "courtyard", "P0001", "1"),  # a place's id as a courtyard
+             hn(8, "road", "R9999", "1"),  # no such road
+             hn(9, "road", "R0001", "14", x=200.0)]  # not lon/lat
+    if twice:
+        feats.append(hn(10, "road", "R0001", "13"))  # H0002 again under another id
+    path = write_geojson(tmp_path / "house_numbers.geojson", feats)
+    out = {}
+    for lane, report, report_path in _both_lanes(city_db, path, monkeypatch, caplog):
+        layer = report.layers[0]
+        out[lane] = (fingerprint(city_db), _issues(report_path), layer.inserted, layer.rejected)
+        if lane == "direct":
+            fell_back = any("loading through staging instead" in r.getMessage() for r in caplog.records)
+            assert fell_back == twice and ("house_numbers" in _direct_layers(caplog)) != twice
+    assert out["direct"] == out["staging"]
+    assert (out["direct"][2], out["direct"][3]) == (5, 4 + twice)
+    reasons = {i[1]: i[4] for i in out["direct"][1]}
+    assert reasons[6] == "place R0001 does not exist (neither in the database nor among the rows accepted so far)"
+    assert reasons[7].startswith("courtyard P0001 does not exist")
+    if twice:
+        assert reasons[10].startswith("the same parent_kind + parent_id + number as row 2")
 
 
 def _cases(bad: bool) -> list[dict]:
