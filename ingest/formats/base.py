@@ -42,6 +42,20 @@ class Batch:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def pieces(self, first: int) -> Iterator["Batch"]:
+        """The batch cut into consecutive pieces of ``first``, twice that, four times ... rows
+        (issues go with the piece holding their row; whole-file ones with the first)."""
+        start, size, n = 0, first, len(self.rows)
+        while start < n:
+            end = min(n, start + size)
+            lo, hi = self.rows[start], self.rows[end - 1]
+            yield Batch(self.rows[start:end], {k: v[start:end] for k, v in self.columns.items()},
+                        wkb=None if self.wkb is None else self.wkb[start:end],
+                        geoms=None if self.geoms is None else self.geoms[start:end],
+                        issues=[i for i in self.issues if (i.row is None and start == 0)
+                                or (i.row is not None and lo <= i.row <= hi)])
+            start, size = end, size * 2
+
 
 class LayerReader(Protocol):
     path: Path

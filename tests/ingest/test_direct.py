@@ -9,9 +9,11 @@ import json
 import logging
 import time
 
+import numpy as np
 import pytest
 
 from ingest import direct
+from ingest.formats.base import Batch, RowIssue
 from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from layers import database as db
 
@@ -23,6 +25,21 @@ from .util import box, feature, fingerprint, point, write_geojson
 
 def _lane(monkeypatch, lane: str) -> None:
     monkeypatch.setattr(direct, "DIRECT_ROWS", 1 if lane == "direct" else 10 ** 12)
+    monkeypatch.setattr(direct, "FIRST_PIECE", 2)  # the test files' first batch in pieces of 2, 4, 8 ... rows
+
+
+def test_first_batch_pieces_keep_every_row_and_issue():
+    """The pieces of a batch hold its rows, values, geometries and issues, each once, in order."""
+    rows = np.arange(5, 16)
+    issues = [RowIssue(None, None, None, "whole file"), RowIssue(5, "a", 1, "x"), RowIssue(7, "a", 1, "y"),
+              RowIssue(15, None, None, "z")]
+    batch = Batch(rows, {"a": list(range(11))}, wkb=[bytes([i]) for i in range(11)], issues=issues)
+    pieces = list(batch.pieces(2))
+    assert [len(p) for p in pieces] == [2, 4, 5]
+    assert np.concatenate([p.rows for p in pieces]).tolist() == rows.tolist()
+    assert sum((p.columns["a"] for p in pieces), []) == list(range(11))
+    assert sum((p.wkb for p in pieces), []) == batch.wkb
+    assert [[i.reason for i in p.issues] for p in pieces] == [["whole file", "x"], ["y"], ["z"]]
 
 
 def _issues(report_path) -> list[tuple]:
