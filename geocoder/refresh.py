@@ -63,12 +63,19 @@ class GeocoderService:
 
     def rebuild(self, conn) -> None:
         """Build a new index from ``conn`` and swap it in."""
-        # one snapshot: the versions recorded are those of the rows read
-        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        try:
-            ix = build_index(conn)
-        finally:
-            conn.execute("ROLLBACK")
+        for _ in range(3):
+            # one snapshot: the versions recorded are those of the rows read
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            try:
+                ix = build_index(conn)
+            finally:
+                conn.execute("ROLLBACK")
+            # A load that committed while the index was read is read again at once, before the
+            # index answers anything: a layer it emptied with TRUNCATE (a big --replace,
+            # ingest/merge.replace) reads as empty in a snapshot taken before its commit, since
+            # TRUNCATE is not MVCC-safe. Loads without end would still get an index on the third try.
+            if current_versions(conn) == ix.versions:
+                break
         self.geocoder = Geocoder(ix)
         self.builds += 1
         self.error = None

@@ -33,3 +33,34 @@ def test_service_rebuilds_after_a_load(fresh_db):
         assert g.geocode("解放南路14号").candidates[0].level == "interpolated"
     finally:
         service.stop()
+
+
+def test_index_read_across_a_truncating_load_is_read_again(fresh_db, monkeypatch):
+    """A big --replace empties its table with TRUNCATE, which a snapshot taken before its commit
+    sees as empty. An index read in such a snapshot must not answer: it is read again."""
+    from geocoder import refresh
+
+    gazetteer.load(fresh_db)
+    real, calls = refresh.build_index, []
+
+    def build_across_a_load(conn):
+        calls.append(1)
+        if len(calls) == 1:  # the snapshot is taken; then a load replaces the house numbers and commits
+            conn.execute("SELECT 1")
+            with db.connect(fresh_db) as other:
+                rows = other.execute("SELECT id, parent_kind, parent_id, number, geom FROM house_numbers").fetchall()
+                other.execute("TRUNCATE house_numbers")
+                with other.cursor() as cur:
+                    cur.executemany("INSERT INTO house_numbers (id, parent_kind, parent_id, number, geom) "
+                                    "VALUES (%s, %s, %s, %s, %s)", rows)
+                other.commit()
+        return real(conn)
+
+    monkeypatch.setattr(refresh, "build_index", build_across_a_load)
+    service = GeocoderService(fresh_db)
+    with db.connect(fresh_db) as conn:
+        conn.autocommit = True
+        service.rebuild(conn)
+    assert len(calls) == 2
+    best = service.geocoder.geocode("解放南路12号").candidates[0]
+    assert best.id == "H1" and best.level == "exact"
