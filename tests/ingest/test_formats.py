@@ -68,6 +68,27 @@ def test_gbk_dbf_without_cpg_is_detected_and_reported(city_db, tmp_path):
     assert warning and "GBK" in warning[0]["reason"] and "no .cpg" in warning[0]["reason"]
 
 
+@pytest.mark.parametrize("said", ["UTF-8", "utf8", "65001"])
+def test_cpg_saying_utf8_beside_a_gbk_dbf(city_db, tmp_path, said):
+    """A .cpg that says UTF-8 beside a .dbf written in GBK: read as GBK, with a warning that names
+    the .cpg (GDAL alone cannot read the file at all); a true UTF-8 .cpg is honoured silently."""
+    path = _components(tmp_path, "ESRI Shapefile", ".shp", encoding="GBK")
+    path.with_suffix(".cpg").write_text(said + "\r\n", encoding="ascii")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert report.loaded == 3 and "雨水井盖" in _names(city_db)
+    warning = [i["reason"] for i in report.issues if i["severity"] == "warning"]
+    assert warning == ["components.cpg says UTF-8, but the text of components.dbf is not UTF-8; it is valid "
+                       "GBK/GB18030 and was read as GBK (correct the .cpg to GBK)"]
+    (tmp_path / "utf8").mkdir()
+    utf8 = _components(tmp_path / "utf8", "ESRI Shapefile", ".shp", encoding="UTF-8")
+    assert utf8.with_suffix(".cpg").read_text().strip().upper() in ("UTF-8", "UTF8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, utf8)
+    assert report.warnings == 0 and report.layers[0].rows == 3 and report.rejected == 0
+    assert "雨水井盖" in _names(city_db)
+
+
 def test_zipped_shapefile_with_prj(city_db, tmp_path):
     path = _components(tmp_path, "ESRI Shapefile", ".shp", crs="EPSG:4326")
     assert path.with_suffix(".prj").exists()
