@@ -17,6 +17,7 @@ import pyarrow.csv as pa_csv
 import shapely
 
 from .. import crs as crs_mod
+from . import degrees
 from .base import Batch, ReadError, RowIssue
 
 log = logging.getLogger("urbangis.ingest")
@@ -366,7 +367,7 @@ class TableReader:
         one go: the loaders read it as they read points from GDAL, without a GEOS object per row."""
         n = len(rows)
         xy = []
-        for name, values in ((self.lon_col, lons), (self.lat_col, lats)):
+        for name, values, axis in ((self.lon_col, lons, "lon"), (self.lat_col, lats, "lat")):
             try:  # every value a number or empty: parsed in C
                 arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
             except ValueError:
@@ -377,7 +378,10 @@ class TableReader:
                     try:
                         arr[i] = float(v)  # also reads full-width digits
                     except ValueError:
-                        issues.append(RowIssue(int(rows[i]), name, v, "not a number"))
+                        try:  # degrees, minutes, seconds (87°37′12.5″, 87度37分12.5秒, E87°37.2084′)
+                            arr[i] = degrees.parse(str(v), axis)
+                        except ValueError as exc:
+                            issues.append(RowIssue(int(rows[i]), name, v, str(exc)))
             xy.append(arr)
         rec = np.zeros(n, dtype=_WKB_POINT)
         rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, xy[0], xy[1]
