@@ -45,6 +45,8 @@ def open_zip(archive: Path) -> zipfile.ZipFile:
         zf = zipfile.ZipFile(archive)
         for info in zf.filelist:
             info.filename = _member_name(info)
+        # and found by those names (ZipFile.open(name) looks them up here, built as it read them)
+        zf.NameToInfo = {info.filename: info for info in zf.filelist}
         return zf
     except NotImplementedError as exc:  # e.g. "zip file version 7.9": features Python's zipfile lacks
         raise ReadError(f"{name}: a zip archive this server cannot read ({exc}); {REZIP}") from exc

@@ -118,6 +118,30 @@ def test_csv_coordinate_columns(city_db, tmp_path, header):
     assert row == (pytest.approx(XY[2][0]), pytest.approx(XY[2][1]), "备注3")
 
 
+def test_csv_coordinates_in_degrees_minutes_seconds(city_db, tmp_path):
+    """Survey sheets and GPS handsets give 度分秒: read in every common spelling to the same point
+    as the decimal degrees; an impossible or swapped one is rejected saying why."""
+    x, y = 87.6201, 43.7902  # 87°37′12.36″, 43°47′24.72″
+    forms = [("87°37′12.36″", "43°47′24.72″"), ("87°37'12.36\"", "43°47'24.72\""), ("87度37分12.36秒", "43度47分24.72秒"),
+             ("东经87度37分12.36秒", "北纬43度47分24.72秒"), ("E87°37.206′", "N43°47.412′"), ("87:37:12.36", "43:47:24.72"),
+             ("87°37′12.36″E", "43°47′24.72″N"), ("８７°３７′１２.３６″", "４３°４７′２４.７２″")]
+    lines = ["code,name,经度,纬度"]
+    lines += [f"65010201010001{i:02d},井盖{i},{lon},{lat}" for i, (lon, lat) in enumerate(forms, start=1)]
+    lines += ["6501020101000191,井盖91,87°37′60″,43°47′24.72″", "6501020101000192,井盖92,N43°47′24.72″,E87°37′12.36″"]
+    path = tmp_path / "components.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, strict=False)
+        points = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE code LIKE '650102010100010_' "
+                              "ORDER BY code").fetchall()
+    assert len(points) == len(forms)
+    assert all(p == (pytest.approx(x, abs=1e-9), pytest.approx(y, abs=1e-9)) for p in points), points
+    reasons = {(i["row"], i["field"]): i["reason"] for i in report.issues if i["severity"] == "error"}
+    assert reasons[(10, "经度")].startswith("not a coordinate: minutes and seconds run from 0 to 59")
+    assert reasons[(11, "经度")] == "N marks a latitude, in the longitude column: are the two columns swapped?"
+    assert report.rejected == 2
+
+
 def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
     path = tmp_path / "components.csv"
     path.write_bytes(("code,name,经度,纬度\n6501020101000002,雨水井盖,87.6205,43.7904\n").encode("gbk"))
@@ -397,6 +421,22 @@ def test_zip_of_nested_folders_with_chinese_names(city_db, tmp_path, encoding):
         report = load_gazetteer(conn, archive, LoadOptions(check_only=True))
     assert [(r.file, r.layer, r.rows) for r in report.layers] == [
         ("案件/2024/案件6月.csv", "cases", 1), ("案件/案件5月.csv", "cases", 1)]
+
+
+def test_xlsx_with_a_member_name_not_ascii_is_refused_as_damaged(city_db, tmp_path):
+    """A workbook whose sheet's member name was damaged into bytes that read as GBK: the name as
+    read is the one the archive is searched by (a KeyError came out of the rejected-table sniff),
+    and the damaged workbook is refused with a reason. Found by tests/fuzz_ingest.py, seed 16."""
+    from ingest.formats.archive import open_zip
+    from ingest.gazetteer import LoadError
+
+    archive = _zip_with_raw_names(tmp_path / "cases.xlsx", {
+        b"[Content_Types].xml": b"<Types/>", "xl/worksheets/she\u8b19.xml".encode("gbk"): b"<worksheet/>"})
+    with open_zip(archive) as zf:
+        assert zf.namelist()[1] == "xl/worksheets/she\u8b19.xml"
+        assert zf.open(zf.namelist()[1]).read() == b"<worksheet/>"
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="cases.xlsx"):
+        load_gazetteer(conn, archive)
 
 
 def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
