@@ -99,7 +99,7 @@ HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {
     ("components", "owner_dept"): ("主管部门", "权属单位", "养护单位"),
     ("components", "grid_code"): ("单元网格编码", "单元网格", "网格编码", "所在网格"),
     ("cases", "case_no"): ("案件编号", "案卷编号", "案件号", "任务号"),
-    ("cases", "kind"): ("案件类型", "案件类别"),
+    ("cases", "kind"): ("案件类型", "案件类别", "问题类型", "类型"),
     ("cases", "major_class"): ("大类编码", "大类代码", "大类"),
     ("cases", "minor_class"): ("小类编码", "小类代码", "小类"),
     ("cases", "component_code"): ("部件编码", "部件标识码"),

@@ -337,6 +337,30 @@ def test_xlsx_with_coordinates_keeps_leading_zeros(fresh_db, tmp_path):
     assert rows[0][:3] == ("A001", "01", "02") and rows[1][4] == "2024-05-02 09:00"
 
 
+def test_xlsx_as_excel_types_it(fresh_db, tmp_path):
+    """A workbook as staff fill it in Excel: date cells (numbers with a date format), coordinates and
+    classes as numbers, the heading 类型 for the case kind."""
+    import datetime as dt
+
+    import pandas as pd
+
+    frame = pd.DataFrame({"案件编号": ["X1", "X2"], "类型": ["事件", "事件"], "大类": [1, 1], "小类": [2, 2],
+                          "状态": ["已上报", "已结案"], "上报时间": [dt.datetime(2024, 5, 1, 8, 30), dt.datetime(2024, 5, 2, 9)],
+                          "结案时间": [pd.NaT, dt.datetime(2024, 5, 3, 17, 45)],
+                          "经度": [87.6191, 87.62], "纬度": [43.7895, 43.79]})
+    path = tmp_path / "案件.xlsx"
+    pyogrio.write_dataframe(frame, path, driver="XLSX")
+    with db.connect(fresh_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(layer="cases"))
+        rows = conn.execute("SELECT case_no, kind, major_class, minor_class, status, "
+                            "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), "
+                            "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), ST_X(geom) "
+                            "FROM cases ORDER BY case_no").fetchall()
+    assert report.loaded == 2
+    assert rows == [("X1", "event", "01", "02", "reported", "2024-05-01 08:30", None, pytest.approx(87.6191)),
+                    ("X2", "event", "01", "02", "closed", "2024-05-02 09:00", "2024-05-03 17:45", pytest.approx(87.62))]
+
+
 def _sheet(path, name: str, rows: list[list], columns: list[str] | None = None) -> None:
     columns = columns or ["case_no", "kind", "major_class", "minor_class", "status", "reported_at", "lon", "lat"]
     pyogrio.raw.write(path, None, [np.array([r[j] for r in rows], dtype=object) for j in range(len(columns))],
