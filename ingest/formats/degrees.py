@@ -28,6 +28,11 @@ _AXIS = {"e": "lon", "w": "lon", "东经": "lon", "西经": "lon", "n": "lat", "
 _MARK = re.compile(r"[°度'′分:\"″秒]")
 
 
+def has_marks(text: str) -> bool:
+    """Whether ``text`` writes degrees, minutes or seconds with a mark (°, ′, 度, :...)."""
+    return _MARK.search(text) is not None
+
+
 def parse(text: str, axis: str | None = None) -> float:
     """Decimal degrees of one coordinate (``axis``: "lon" or "lat", the column it came from);
     ValueError saying why when it is none."""

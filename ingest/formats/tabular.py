@@ -27,6 +27,9 @@ Geocode = Callable[[Sequence[str]], Sequence["tuple[float, float] | None"]]
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "lon_gcj", "lng_gcj")
 LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬", "lat_gcj")
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
+# one column holding both, "87.6201,43.7902" (Amap's and Baidu's pickers copy them so)
+LONLAT_NAMES = ("经纬度", "坐标", "gps坐标", "lnglat", "lonlat", "lng_lat", "lon_lat", "latlng", "lat_lng", "latlon",
+                "coordinates", "coords")
 ADDRESS_NAMES = ("address", "addr", "地址", "详细地址", "位置", "事发地址", "location")
 
 
@@ -64,6 +67,35 @@ TITLE_ROWS = 5  # at most this many title rows above a CSV's header
 
 # a 2D point in little-endian WKB: byte order, type 1, x, y (21 bytes, unpadded)
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+_PAIR_SEPARATOR = re.compile(r"\s*[,;，；、|/]\s*")
+
+
+def _pairs(rows, values: list, column: str, issues: list[RowIssue]) -> tuple[np.ndarray, np.ndarray]:
+    """Longitudes and latitudes from one column holding both ("87.6201,43.7902", "87.6201 43.7902",
+    "87°37′12.5″,43°47′25.1″"). Within China a longitude (73-136) is never a latitude (3-54), so a
+    pair written latitude first ("43.7902,87.6201", as Google Maps copies it) is put right."""
+    n = len(values)
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    for i, v in enumerate(values):
+        if v is None:
+            continue
+        text = str(v).strip().strip("()[]（）")
+        parts = _PAIR_SEPARATOR.split(text)
+        if len(parts) != 2 and not degrees.has_marks(text):
+            parts = text.split()
+        try:
+            if len(parts) != 2:
+                raise ValueError("expected two coordinates, longitude and latitude, like 87.6201,43.7902")
+            a, b = degrees.parse(parts[0]), degrees.parse(parts[1])
+        except ValueError as exc:
+            issues.append(RowIssue(int(rows[i]), column, v, str(exc)))
+            continue
+        if 3 <= a <= 54 and 73 <= b <= 136:
+            a, b = b, a
+        x[i], y[i] = a, b
+    return x, y
 
 
 def _count_lines(path: Path) -> int:
@@ -194,8 +226,10 @@ class TableReader:
         if not all_columns and self.total != 0:  # a sheet with no cell at all is empty, not headless
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
-        self.lon_col = _find(all_columns, LON_NAMES, "经度")
-        self.lat_col = _find(all_columns, LAT_NAMES, "纬度")
+        self.lonlat_col = _find(all_columns, LONLAT_NAMES, "经纬度")
+        single = [c for c in all_columns if c != self.lonlat_col]  # 经纬度 holds 纬度
+        self.lon_col = _find(single, LON_NAMES, "经度")
+        self.lat_col = _find(single, LAT_NAMES, "纬度")
         self.wkt_col = _find(all_columns, WKT_NAMES)
         self.address_col = _find(all_columns, ADDRESS_NAMES)
         if (self.lon_col is None) != (self.lat_col is None):
@@ -207,6 +241,8 @@ class TableReader:
             consumed = {self.lon_col, self.lat_col}
         elif self.wkt_col is not None:
             consumed = {self.wkt_col}
+        elif self.lonlat_col is not None:
+            consumed = {self.lonlat_col}
         else:
             consumed = set()
             self.geocoded = self.address_col is not None and geocode is not None
@@ -249,6 +285,8 @@ class TableReader:
             return f"columns {self.lon_col}/{self.lat_col}"
         if self.wkt_col:
             return f"WKT column {self.wkt_col}"
+        if self.lonlat_col:
+            return f"column {self.lonlat_col} (longitude,latitude)"
         if self.geocoded:
             return f"geocoded from column {self.address_col}"
         return "none"
@@ -358,6 +396,8 @@ class TableReader:
                 wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues)
             elif self.wkt_col:
                 geoms = self._wkt(rows, cols.pop(self.wkt_col), issues)
+            elif self.lonlat_col:
+                wkb = self._point_wkb(*_pairs(rows, cols.pop(self.lonlat_col), self.lonlat_col, issues))
             elif self.geocoded:
                 geoms = self._geocode_rows(rows, cols[self.address_col], issues)
             yield Batch(rows, cols, wkb=wkb, geoms=geoms, issues=issues)
@@ -383,10 +423,16 @@ class TableReader:
                         except ValueError as exc:
                             issues.append(RowIssue(int(rows[i]), name, v, str(exc)))
             xy.append(arr)
+        return self._point_wkb(*xy)
+
+    @staticmethod
+    def _point_wkb(x: np.ndarray, y: np.ndarray) -> list:
+        """WKB points from coordinate arrays (None where either is NaN), in one go."""
+        n = len(x)
         rec = np.zeros(n, dtype=_WKB_POINT)
-        rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, xy[0], xy[1]
+        rec["order"], rec["type"], rec["x"], rec["y"] = 1, 1, x, y
         buf = rec.tobytes()
-        ok = (~(np.isnan(xy[0]) | np.isnan(xy[1]))).tolist()
+        ok = (~(np.isnan(x) | np.isnan(y))).tolist()
         return [buf[21 * i:21 * i + 21] if ok[i] else None for i in range(n)]
 
     def _wkt(self, rows, values: list, issues: list[RowIssue]) -> np.ndarray:

@@ -142,6 +142,27 @@ def test_csv_coordinates_in_degrees_minutes_seconds(city_db, tmp_path):
     assert report.rejected == 2
 
 
+def test_csv_coordinates_in_one_column(city_db, tmp_path):
+    """Both coordinates in one column (经纬度 holds 纬度, yet is no latitude column): the common
+    spellings, latitude first put right, one coordinate alone rejected saying what is expected."""
+    x, y = 87.6201, 43.7902
+    forms = ['"87.6201,43.7902"', "87.6201 43.7902", '"43.7902,87.6201"', '"87°37′12.36″,43°47′24.72″"',
+             "87.6201，43.7902", '"(87.6201, 43.7902)"', "87.6201;43.7902"]
+    lines = ["code,name,经纬度"] + [f"65010201010002{i:02d},井盖{i},{v}" for i, v in enumerate(forms, start=1)]
+    lines.append("6501020101000291,井盖91,87.6201")
+    path = tmp_path / "components.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, strict=False)
+        points = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE code LIKE '650102010100020_' "
+                              "ORDER BY code").fetchall()
+    assert len(points) == len(forms)
+    assert all(p == (pytest.approx(x, abs=1e-9), pytest.approx(y, abs=1e-9)) for p in points), points
+    errors = [(i["row"], i["field"], i["reason"]) for i in report.issues if i["severity"] == "error"]
+    assert (9, "经纬度", "expected two coordinates, longitude and latitude, like 87.6201,43.7902") in errors
+    assert report.rejected == 1
+
+
 def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
     path = tmp_path / "components.csv"
     path.write_bytes(("code,name,经度,纬度\n6501020101000002,雨水井盖,87.6205,43.7904\n").encode("gbk"))
