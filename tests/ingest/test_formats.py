@@ -118,24 +118,30 @@ def test_csv_coordinate_columns(city_db, tmp_path, header):
     assert row == (pytest.approx(XY[2][0]), pytest.approx(XY[2][1]), "备注3")
 
 
+def _same_point_each(info: str, tmp_path, lines: list[str], codes: str, n: int):
+    """Load the CSV ``lines`` as components (--skip-invalid); the components whose code is LIKE
+    ``codes`` must be ``n``, each at 87.6201, 43.7902 (87°37′12.36″, 43°47′24.72″). The report."""
+    path = tmp_path / "components.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with db.connect(info) as conn:
+        report = load_gazetteer(conn, path, strict=False)
+        points = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE code LIKE %s ORDER BY code",
+                              (codes,)).fetchall()
+    assert len(points) == n
+    assert all(p == (pytest.approx(87.6201, abs=1e-9), pytest.approx(43.7902, abs=1e-9)) for p in points), points
+    return report
+
+
 def test_csv_coordinates_in_degrees_minutes_seconds(city_db, tmp_path):
     """Survey sheets and GPS handsets give 度分秒: read in every common spelling to the same point
     as the decimal degrees; an impossible or swapped one is rejected saying why."""
-    x, y = 87.6201, 43.7902  # 87°37′12.36″, 43°47′24.72″
     forms = [("87°37′12.36″", "43°47′24.72″"), ("87°37'12.36\"", "43°47'24.72\""), ("87度37分12.36秒", "43度47分24.72秒"),
              ("东经87度37分12.36秒", "北纬43度47分24.72秒"), ("E87°37.206′", "N43°47.412′"), ("87:37:12.36", "43:47:24.72"),
              ("87°37′12.36″E", "43°47′24.72″N"), ("８７°３７′１２.３６″", "４３°４７′２４.７２″")]
     lines = ["code,name,经度,纬度"]
     lines += [f"65010201010001{i:02d},井盖{i},{lon},{lat}" for i, (lon, lat) in enumerate(forms, start=1)]
     lines += ["6501020101000191,井盖91,87°37′60″,43°47′24.72″", "6501020101000192,井盖92,N43°47′24.72″,E87°37′12.36″"]
-    path = tmp_path / "components.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, strict=False)
-        points = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE code LIKE '650102010100010_' "
-                              "ORDER BY code").fetchall()
-    assert len(points) == len(forms)
-    assert all(p == (pytest.approx(x, abs=1e-9), pytest.approx(y, abs=1e-9)) for p in points), points
+    report = _same_point_each(city_db, tmp_path, lines, "650102010100010_", len(forms))
     reasons = {(i["row"], i["field"]): i["reason"] for i in report.issues if i["severity"] == "error"}
     assert reasons[(10, "经度")].startswith("not a coordinate: minutes and seconds run from 0 to 59")
     assert reasons[(11, "经度")] == "N marks a latitude, in the longitude column: are the two columns swapped?"
@@ -145,19 +151,11 @@ def test_csv_coordinates_in_degrees_minutes_seconds(city_db, tmp_path):
 def test_csv_coordinates_in_one_column(city_db, tmp_path):
     """Both coordinates in one column (经纬度 holds 纬度, yet is no latitude column): the common
     spellings, latitude first put right, one coordinate alone rejected saying what is expected."""
-    x, y = 87.6201, 43.7902
     forms = ['"87.6201,43.7902"', "87.6201 43.7902", '"43.7902,87.6201"', '"87°37′12.36″,43°47′24.72″"',
              "87.6201，43.7902", '"(87.6201, 43.7902)"', "87.6201;43.7902"]
     lines = ["code,name,经纬度"] + [f"65010201010002{i:02d},井盖{i},{v}" for i, v in enumerate(forms, start=1)]
     lines.append("6501020101000291,井盖91,87.6201")
-    path = tmp_path / "components.csv"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, strict=False)
-        points = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM components WHERE code LIKE '650102010100020_' "
-                              "ORDER BY code").fetchall()
-    assert len(points) == len(forms)
-    assert all(p == (pytest.approx(x, abs=1e-9), pytest.approx(y, abs=1e-9)) for p in points), points
+    report = _same_point_each(city_db, tmp_path, lines, "650102010100020_", len(forms))
     errors = [(i["row"], i["field"], i["reason"]) for i in report.issues if i["severity"] == "error"]
     assert (9, "经纬度", "expected two coordinates, longitude and latitude, like 87.6201,43.7902") in errors
     assert report.rejected == 1
