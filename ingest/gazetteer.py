@@ -38,7 +38,8 @@ from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
 from .validate import RowConverter, check_relations, geometry_checks, match_columns
 from .validate.prechecks import Deriver
-from .validate.relations import DERIVED, Checker
+from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
+from .validate.rows import FROM_CODE
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -368,16 +369,25 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if reader.crs_error and override is None:
         raise LoadError(reader.crs_error)
     source = crs_mod.resolve(reader.declared_crs, override)
-    result.source_crs = source.label if layer.geometry else ""
-    if layer.geometry and not reader.has_geometry:
+    result.source_crs = source.label if layer.geometry and reader.has_geometry else ""
+    outlines = bool(layer.geometry) and reader.has_geometry  # what this file says of the layer's geometry
+    if layer.geometry and not reader.has_geometry and layer.name not in OPTIONAL_GEOMETRY:
         raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "
                         "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
-    if layer.geometry and source.assumed:
+    if layer.geometry and not outlines and options.replace:
+        raise LoadError(f"{task.label}: has no geometry, and --replace would drop every outline of {layer.name}; "
+                        "load it without --replace (names, levels and parents are updated, outlines kept, codes it "
+                        "lacks stay), or replace with a file that has the outlines")
+    if layer.geometry and not outlines:  # a code list of admin areas: names, levels, parents
+        _file_issue(ctx, task, f"{task.label}: no geometry; the outlines the database holds for these codes are "
+                               "kept, and new codes are loaded without one", "warning")
+    elif layer.geometry and source.assumed:
         _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
                                "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
                                "bd09 for Baidu) if not", "warning")
     mapping = match_columns(layer, reader.columns)
-    missing = [f for f in layer.required if f not in mapping]
+    missing = [f for f in layer.required if f not in mapping and not (
+        (layer.name, f) in FROM_CODE and "code" in mapping)]
     if missing:
         raise LoadError(f"{task.label}: layer {layer.name} lacks required field(s) {', '.join(missing)}; "
                         f"the file has {', '.join(reader.columns) or 'no fields'}")
@@ -454,7 +464,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     empty = merge_mod.is_empty(conn, layer)
     if result.rows >= BULK_ROWS and empty and not keep_indexes:
         rebuild = merge_mod.drop_indexes(conn, layer)
-    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty)
+    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty, geometry=outlines)
     merge_mod.create_indexes(conn, rebuild)
     log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - t0,
               t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)

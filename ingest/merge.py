@@ -99,9 +99,12 @@ def replace(conn: psycopg.Connection, layer: Layer, bulk: bool = False) -> int:
     return conn.execute(sql.SQL("DELETE FROM {}").format(t)).rowcount
 
 
-def merge(conn: psycopg.Connection, layer: Layer, stage: str, issues: str, empty: bool = False) -> MergeCounts:
+def merge(conn: psycopg.Connection, layer: Layer, stage: str, issues: str, empty: bool = False,
+          geometry: bool = True) -> MergeCounts:
     """Upsert the staged rows that have no error; returns what happened to them. ``empty``: the
-    table is known to be empty (in this transaction), so every row is a plain INSERT."""
+    table is known to be empty (in this transaction), so every row is a plain INSERT. ``geometry``
+    False: the file had none (a code list of admin areas): rows keep the geometry they have, new
+    ones get none."""
     t0 = time.perf_counter()
     s, i = sql.Identifier(stage), sql.Identifier(issues)
     good = sql.SQL("NOT EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = s.row_no AND e.severity = 'error')").format(i=i)
@@ -111,7 +114,7 @@ def merge(conn: psycopg.Connection, layer: Layer, stage: str, issues: str, empty
     _derive(conn, layer, s, good)
     select = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in names]
     select.append(sql.SQL("coalesce(s.attrs, '{}')"))
-    if layer.geometry:
+    if layer.geometry and geometry:
         target.append(sql.Identifier("geom"))
         select.append(sql.SQL(_GEOM_SQL.get(layer.geometry, "ST_Force2D(s.geom)")))
     key = sql.Identifier(layer.key)

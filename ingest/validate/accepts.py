@@ -11,8 +11,8 @@ from layers.contract import TITLE_ZH, Layer
 
 from ..formats import degrees
 from ..formats.tabular import ADDRESS_NAMES, LAT_NAMES, LON_NAMES, LONLAT_NAMES, WKT_NAMES
-from .relations import DERIVED, INSIDE, REFS
-from .rows import ENUM_ALIASES, ENUMS, FORMATS, HEADINGS, NOT_ALWAYS_REQUIRED, TIME_FORMATS
+from .relations import DERIVED, INSIDE, OPTIONAL_GEOMETRY, REFS
+from .rows import ENUM_ALIASES, ENUMS, FORMATS, FROM_CODE, HEADINGS, NOT_ALWAYS_REQUIRED, TIME_FORMATS
 
 GEOMETRY = {
     "multipolygon": "polygon or multipolygon",
@@ -53,9 +53,15 @@ def describe(layer: Layer) -> dict:
             spec["geometry_inside"] = inside[0]
         if (layer.name, f.name) in DERIVED:
             spec["when_empty"] = "taken from where the row lies"
+        if (layer.name, f.name) in FROM_CODE:
+            spec["when_empty"] = ("read from the code (12 digits a community, 9 a street, 6 a district; a street's "
+                                  "or community's parent is the code less its last 3 digits)")
         fields.append(spec)
     out = {"name": layer.name, "title_zh": TITLE_ZH[layer.name], "key": layer.key, "fields": fields,
            "computed": list(layer.computed), "geometry": GEOMETRY.get(layer.geometry) if layer.geometry else None}
+    if layer.name in OPTIONAL_GEOMETRY:
+        out["geometry_optional"] = ("a file without geometry (a code list) updates names, levels and parents and "
+                                    "keeps the outlines the database holds; new codes come without one")
     if layer.geometry:
         out["coordinates"] = {
             "longitude_columns": list(LON_NAMES), "latitude_columns": list(LAT_NAMES),

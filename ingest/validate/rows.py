@@ -85,6 +85,9 @@ FORMATS: dict[tuple[str, str], tuple[re.Pattern, str]] = {
 # Required by the contract but legitimately empty on some rows: a district's (or city's) parent may
 # be absent; streets and communities are checked for theirs below.
 NOT_ALWAYS_REQUIRED = {("admin_areas", "parent_code")}
+# Required fields a file may leave out, read from another field by the standard's rules: an admin
+# area's level and (street, community) parent from its code (_admin_from_code).
+FROM_CODE = {("admin_areas", "level"), ("admin_areas", "parent_code")}
 STANDARD_MAJORS = {"01", "02", "03", "04", "05", "06"}  # GB/T 30428.2 components and event majors
 
 
@@ -268,6 +271,8 @@ class RowConverter:
                     except ValueError as exc:
                         values.append([] if f.kind == "list" else None)
                         issues.append(RowIssue(rows[i], col, _show(v), str(exc)))
+            if (self.layer.name, f.name) in FROM_CODE:
+                values = _admin_from_code(f.name, typed["code"], values)
             if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED and (
                     values.count([] if f.kind == "list" else None)):  # count(): one pass in C
                 for i, v in enumerate(values):
@@ -415,6 +420,34 @@ class RowConverter:
                     for i in late]
         out.sort(key=lambda it: it.row)  # row order, each row's issues in the order of the rules
         return out
+
+
+def admin_level(code: str | None) -> str | None:
+    """The level a code of GB/T 2260 and the statistics bureau's division codes names: 12 digits a
+    community (居委会/村委会), 9 a street office or township, 6 a province (XX0000), a prefecture
+    city (XXXX00) or else a county-level district; None for anything else."""
+    if code is None or not code.isascii() or not code.isdigit():
+        return None
+    if len(code) == 6:
+        return "province" if code.endswith("0000") else "city" if code.endswith("00") else "district"
+    return {9: "street", 12: "community"}.get(len(code))
+
+
+def _admin_from_code(field: str, codes: list, values: list) -> list:
+    """An admin area's level, or a street's or community's parent, where the file gives none: read
+    from the code (a statistics-bureau code list has a code and a name, and its parent, if any,
+    under another name: street_code, district_code). A value the file gives is kept, and checked."""
+    if values.count(None) == 0:
+        return values
+    out = list(values)
+    for i, v in enumerate(values):
+        if v is None:
+            level = admin_level(codes[i])
+            if field == "level":
+                out[i] = level
+            elif level in ("street", "community"):
+                out[i] = codes[i][:len(codes[i]) - 3]
+    return out
 
 
 def _all_match(values: list, enum, fmt) -> bool:

@@ -7,10 +7,12 @@ import shutil
 import pyogrio
 import pytest
 
-from ingest.gazetteer import LoadError, load_gazetteer
+from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from layers import database as db
 
 from tests.paths import SAMPLE
+
+from .util import fingerprint
 
 
 def _count(info: str, table: str) -> int:
@@ -107,3 +109,35 @@ def test_load_into_an_unmigrated_database_says_migrate_first(tmp_path):
             assert conn.execute("SELECT to_regclass('admin_areas')").fetchone()[0] is None
     finally:
         db.drop_database(info)
+
+
+def test_statistics_bureau_code_lists_update_names_and_keep_outlines(city_db):
+    """The real street and community code lists (code, name and a parent under another name; no
+    geometry) load as admin areas: level and parent read from the code, names updated, the outlines
+    the database holds kept, new codes added without one. --replace with them is refused: it would
+    drop every outline."""
+    real = SAMPLE.parent / "real"
+
+    def street(code):
+        with db.connect(city_db) as conn:
+            return conn.execute("SELECT name, level, parent_code, ST_AsBinary(geom) FROM admin_areas WHERE code = %s",
+                                (code,)).fetchone()
+
+    outline = street("650102003")[3]
+    assert outline is not None
+    with db.connect(city_db) as conn:
+        streets = load_gazetteer(conn, real / "urumqi_streets.csv", LoadOptions(layer="admin_areas"))
+        communities = load_gazetteer(conn, real / "urumqi_communities.csv", LoadOptions(layer="admin_areas"))
+        levels = dict(conn.execute("SELECT level, count(*) FILTER (WHERE geom IS NULL) FROM admin_areas "
+                                   "WHERE level IN ('street', 'community') GROUP BY level").fetchall())
+    assert (streets.rows, streets.rejected, communities.rows, communities.rejected) == (130, 0, 1107, 0)
+    assert street("650102003") == ("胜利路街道", "street", "650102", outline)  # kept its outline
+    assert street("650102002")[:3] == ("燕儿窝街道", "street", "650102") and street("650102002")[3] is None
+    assert street("650102002002")[:3] == ("燕儿窝南社区居委会", "community", "650102002")
+    assert levels == {"street": 129, "community": 1106}  # all but the test city's own have no outline
+    assert any("no geometry; the outlines the database holds for these codes are kept" in i["reason"]
+               for i in streets.issues)
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="would drop every outline"):
+        load_gazetteer(conn, real / "urumqi_streets.csv", LoadOptions(layer="admin_areas", replace=True))
+    assert fingerprint(city_db) == before
