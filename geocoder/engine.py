@@ -46,6 +46,9 @@ class Answer:
     normalised: str
     candidates: list[Candidate] = field(default_factory=list)
     parse: Parse | None = None
+    # admin areas the query names that the gazetteer holds without an outline (loaded from a code
+    # list): no coordinate to answer with, but not unknown either
+    unplaced: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
 
 
 class Geocoder:
@@ -103,12 +106,14 @@ class Geocoder:
                         c.reading = reading
                     found.extend(cands)
                     break
+        unplaced: list[tuple[str, str]] = []
         if not found:
-            found = self._area_only(parsed)
-        return Answer(query, text, finish(ix, found, max(1, limit)), parsed)
+            found = self._area_only(parsed, unplaced)
+        return Answer(query, text, finish(ix, found, max(1, limit)), parsed, list(dict.fromkeys(unplaced)))
 
-    def _area_only(self, parsed: Parse) -> list[Candidate]:
-        """A query naming only admin areas answers with the deepest one's inner point."""
+    def _area_only(self, parsed: Parse, unplaced: list[tuple[str, str]]) -> list[Candidate]:
+        """A query naming only admin areas answers with the deepest one's inner point; those
+        without one (no outline) are added to ``unplaced``."""
         out = []
         for a in assign(self.ix, parsed):
             area = a.area_codes(self.ix)
@@ -118,6 +123,7 @@ class Geocoder:
             for idx, pen in a.admin[level]:
                 ad = self.ix.admin[idx]
                 if ad.x is None:
+                    unplaced.append((ad.code, ad.name))
                     continue
                 out.append(Candidate(ad.x, ad.y, None, "area", LEVEL_BASE["area"] * pen * a.cost, "admin_areas",
                                      ad.code, "", ad.code, area[1], reading=a.reading()))

@@ -91,6 +91,11 @@ async def geocode(
     text = _query(q)
     out_crs = _crs(crs)
     ans = g.geocode(text, limit)
+    if not ans.candidates and ans.unplaced:
+        named = ", ".join(f"{name} ({code})" for code, name in ans.unplaced)
+        raise NotFound(f"q={text!r} names {named}, which the gazetteer holds without an outline (loaded from a "
+                       "code list): there is no coordinate to give until its outline is loaded",
+                       parameter="q", value=text, normalised=ans.normalised)
     if not ans.candidates:
         raise NotFound(f"no gazetteer feature matches q={text!r} (read as {ans.normalised!r})",
                        parameter="q", value=text, normalised=ans.normalised)
