@@ -217,3 +217,25 @@ def test_answers_follow_a_load_without_restart(fresh_db):
             time.sleep(0.2)
         assert body["matched"]["id"] == "H77" and body["match_level"] == "exact"
         assert c.get("/geocode/status").json()["builds"] >= 2
+
+
+def test_admin_area_without_outline_is_named_not_unknown(fresh_db):
+    """A street office loaded from a code list (no outline) has no coordinate to answer with: the
+    answer names it as held without an outline instead of saying nothing matches."""
+    from geocoder.engine import Geocoder
+    from geocoder.index import build_index
+    from layers import database as db
+
+    gazetteer.load(fresh_db)
+    with db.connect(fresh_db) as conn:
+        conn.execute("INSERT INTO admin_areas (code, name, level, parent_code) "
+                     "VALUES ('650102099', '新设街道', 'street', '650102')")
+        conn.commit()
+        ans = Geocoder(build_index(conn)).geocode("新设街道")
+    assert ans.candidates == [] and ans.unplaced == [("650102099", "新设街道")]
+    with TestClient(create_app(fresh_db)) as client:
+        r = client.get("/geocode", params={"q": "新设街道"})
+        other = client.get("/geocode", params={"q": "不存在的地方"})
+    assert r.status_code == 404 and "新设街道 (650102099), which the gazetteer holds without an outline" in r.json()[
+        "description"]
+    assert other.status_code == 404 and other.json()["description"].startswith("no gazetteer feature matches")

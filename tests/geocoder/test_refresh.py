@@ -65,26 +65,3 @@ def test_index_read_across_a_truncating_load_is_read_again(fresh_db, monkeypatch
     best = service.geocoder.geocode("解放南路12号").candidates[0]
     assert best.id == "H1" and best.level == "exact"
 
-
-def test_admin_area_without_outline_is_named_not_unknown(fresh_db):
-    """A street office loaded from a code list (no outline) has no coordinate to answer with: the
-    answer names it as held without an outline instead of saying nothing matches."""
-    from fastapi.testclient import TestClient
-
-    from api.app import create_app
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-
-    gazetteer.load(fresh_db)
-    with db.connect(fresh_db) as conn:
-        conn.execute("INSERT INTO admin_areas (code, name, level, parent_code) "
-                     "VALUES ('650102099', '新设街道', 'street', '650102')")
-        conn.commit()
-        ans = Geocoder(build_index(conn)).geocode("新设街道")
-    assert ans.candidates == [] and ans.unplaced == [("650102099", "新设街道")]
-    with TestClient(create_app(fresh_db)) as client:
-        r = client.get("/geocode", params={"q": "新设街道"})
-        other = client.get("/geocode", params={"q": "不存在的地方"})
-    assert r.status_code == 404 and "新设街道 (650102099), which the gazetteer holds without an outline" in r.json()[
-        "description"]
-    assert other.status_code == 404 and other.json()["description"].startswith("no gazetteer feature matches")
