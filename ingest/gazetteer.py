@@ -375,9 +375,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "
                         "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
     if layer.geometry and not outlines and options.replace:
-        raise LoadError(f"{task.label}: has no geometry, and --replace would drop every outline of {layer.name}; "
-                        "load it without --replace (names, levels and parents are updated, outlines kept, codes it "
-                        "lacks stay), or replace with a file that has the outlines")
+        raise LoadError(f"{task.label}: has no geometry, and replacing {layer.name} with it (--replace, replace over "
+                        "HTTP) would drop every outline; load it without replacing (names, levels and parents are "
+                        "updated, outlines kept, codes it lacks stay), or replace with a file that has the outlines")
     if layer.geometry and not outlines:  # a code list of admin areas: names, levels, parents
         _file_issue(ctx, task, f"{task.label}: no geometry; the outlines the database holds for these codes are "
                                "kept, and new codes are loaded without one", "warning")
