@@ -33,6 +33,7 @@ from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
 from .formats import DATA_SUFFIXES, MULTI_LAYER, TABLE_SUFFIXES, ReadError, detect_kind, list_layers, open_layer, rejected
+from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
@@ -182,25 +183,32 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         if options.layer:
             layer = _named_layer(options.layer)
             if layer.name in files:
-                tasks = [_file_task(layer, p, source) for p in files[layer.name]]
+                chosen = files[layer.name]
             elif len(data) == 1:
                 return plan(data[0], options, workdir, notes)
             else:
                 raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
         elif not files:
-            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz", ".xlsx"):  # one multi-layer file
+            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz", ".xlsx", ".xls"):  # one multi-layer file
                 return plan(data[0], options, workdir, notes)
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
                             "(expected files named after layers, e.g. roads.geojson, cases.csv)")
         else:
-            tasks = [_file_task(layer, p, source) for layer in LAYERS for p in files.get(layer.name, ())]
-        taken = {t.path for t in tasks}
+            chosen = [p for layer in LAYERS for p in files.get(layer.name, ())]
+        tasks = [t for p in chosen for t in _file_tasks(p, source, options, workdir, notes)]
+        tasks.sort(key=lambda t: LAYERS.index(t.layer))  # contract order; a file's own order within a layer
         notes.extend(f"{source.name}/{p.relative_to(source)} is not loaded (its name is no layer's"
                      f"{'; --layer ' + options.layer + ' takes only the files named for it' if options.layer else ''})"
-                     for p in data if p not in taken)
+                     for p in data if p not in chosen)
         return tasks
     if kind == "kmz":
         return plan(_kml_of_kmz(source, options, workdir), options, workdir, notes)
+    if kind == "xls":  # read as the .xlsx copy of it, under its own name
+        copy = _xlsx_of_xls(source, workdir)
+        tasks = plan(copy, options, workdir, notes)
+        for t in tasks:
+            t.shown = t.label.replace(copy.name, source.name, 1)
+        return tasks
     if kind in ("csv", "xlsx") and rejected.may_be_table(source, kind):
         tasks = _rejected_table(source, kind, options)
         if tasks:
@@ -241,9 +249,23 @@ def _data_files(folder: Path) -> list[Path]:
     return sorted(out, key=lambda p: p.relative_to(folder).parts)
 
 
-def _file_task(layer: Layer, path: Path, folder: Path) -> Task:
+def _file_tasks(path: Path, folder: Path, options: LoadOptions, workdir: Path, notes: list[str]) -> list[Task]:
+    """The tasks of one file of a folder, planned as the file alone would be (every sheet of a
+    workbook, every layer of a GeoPackage or KML, an .xls or KMZ read through its copy), shown
+    by their path inside the folder."""
     rel = path.relative_to(folder)
-    return Task(layer, path, shown=str(rel) if len(rel.parts) > 1 else None)
+    tasks = plan(path, options, workdir / "in" / rel, notes)
+    if len(rel.parts) > 1:
+        for t in tasks:
+            t.shown = str(rel.parent / t.label)
+    return tasks
+
+
+def _xlsx_of_xls(source: Path, workdir: Path) -> Path:
+    try:
+        return xls.to_xlsx(source, workdir / (source.stem + ".xlsx"))
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
 
 
 def _plan_inner(source: Path, names: list[str], options: LoadOptions, notes: list[str]) -> list[Task]:

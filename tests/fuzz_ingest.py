@@ -73,6 +73,7 @@ def bases(city: Path, work: Path) -> dict[str, bytes | dict[str, bytes]]:
     _ogr("-f", "XLSX", str(src / "cases.xlsx"), str(src / "x.csv"))
     with zipfile.ZipFile(src / "cases.xlsx") as zf:
         out["cases.xlsx"] = {n: zf.read(n) for n in zf.namelist()}
+    out["案件2024.xls"] = (Path(__file__).parent / "data" / "案件2024.xls").read_bytes()
     return out
 
 
@@ -157,7 +158,7 @@ def one_input(name: str, base, rnd: random.Random, folder: Path) -> Path:
             files.pop(rnd.choice([f for f in files if not f.endswith(".shp")]), None)
         for k, v in files.items():
             (folder / k).write_bytes(v)
-    elif name.endswith(".gpkg"):
+    elif name.endswith((".gpkg", ".xls")):
         (folder / name).write_bytes(mutate_binary(base, rnd))
     else:
         (folder / name).write_bytes(mutate_text(base, rnd))

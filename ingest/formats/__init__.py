@@ -15,7 +15,7 @@ __all__ = ["Batch", "DATA_SUFFIXES", "MULTI_LAYER", "LayerReader", "ReadError", 
            "list_layers"]
 
 SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz")
-TABLE_SUFFIXES = (".csv", ".xlsx")
+TABLE_SUFFIXES = (".csv", ".xlsx", ".xls")
 DATA_SUFFIXES = SPATIAL_SUFFIXES + TABLE_SUFFIXES
 MULTI_LAYER = ("gpkg", "kml")  # kinds whose files hold several layers (a KML: one per folder)
 

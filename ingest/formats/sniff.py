@@ -8,9 +8,9 @@ from .base import ReadError
 
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
 }
-_EXPECTED = "GeoJSON, GeoPackage, Shapefile, FlatGeobuf, KML/KMZ, CSV, XLSX or a zip of them"
+_EXPECTED = "GeoJSON, GeoPackage, Shapefile, FlatGeobuf, KML/KMZ, CSV, XLSX, XLS or a zip of them"
 
 
 # Bytes no CSV or GeoJSON holds (UTF-8 and GBK text alike): C0 controls but \t \n \f \r, and DEL.
@@ -18,7 +18,7 @@ _CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
 
 
 def detect_kind(path: Path) -> str:
-    """One of gpkg, geojson, shp, fgb, kml, kmz, csv, xlsx, zip, folder; ReadError for anything else."""
+    """One of gpkg, geojson, shp, fgb, kml, kmz, csv, xlsx, xls, zip, folder; ReadError for anything else."""
     path = Path(path)
     if path.is_dir():
         return "folder"
@@ -50,8 +50,11 @@ def detect_kind(path: Path) -> str:
         return "fgb"
     if suffix == ".shp":
         raise ReadError(f"{path.name}: not a shapefile (its header is not the ESRI .shp header)")
-    if suffix == ".xls" or head.startswith(b"\xd0\xcf\x11\xe0"):
-        raise ReadError(f"{path.name}: old Excel .xls files are not read; save it as .xlsx or .csv")
+    if head.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 compound file: an Excel 97-2003 workbook, or a .doc ...
+        return "xls"  # formats/xls.py says if it is no workbook
+    if suffix == ".xls":
+        raise ReadError(f"{path.name}: not an Excel 97-2003 workbook (it does not start as one); "
+                        "save it again as .xlsx or .csv")
     if head.translate(None, _CONTROL) != head:  # text files hold no control bytes but tab and line ends
         raise ReadError(f"{path.name}: binary file of an unknown type (expected {_EXPECTED})")
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")

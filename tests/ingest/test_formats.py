@@ -10,7 +10,7 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from ingest.gazetteer import LoadOptions, load_gazetteer
+from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from layers import database as db
 
 
@@ -378,6 +378,47 @@ def test_xlsx_as_excel_types_it(fresh_db, tmp_path):
     assert report.loaded == 2
     assert rows == [("X1", "event", "01", "02", "reported", "2024-05-01 08:30", None, pytest.approx(87.6191)),
                     ("X2", "event", "01", "02", "closed", "2024-05-02 09:00", "2024-05-03 17:45", pytest.approx(87.62))]
+
+
+def test_excel_97_2003_workbook(city_db, tmp_path):
+    """An .xls as 数字城管 systems export it (tests/data/案件2024.xls: a title row, codes and
+    coordinates typed as numbers, date cells, an empty sheet) loads like the same .xlsx would:
+    every sheet, rows numbered as the sheet shows them, reported under the .xls's own name; also
+    inside a folder (where a workbook's later sheets were left out, .xlsx too). Anything else starting as an OLE2 file (a Word .doc) is refused saying why."""
+    import shutil
+
+    from tests.paths import ROOT
+
+    book = ROOT / "tests" / "data" / "案件2024.xls"
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, book)
+        rows = conn.execute("SELECT case_no, kind, major_class, minor_class, component_code, status, "
+                            "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), "
+                            "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI'), ST_X(geom) "
+                            "FROM cases WHERE case_no LIKE 'X0%' ORDER BY case_no").fetchall()
+    assert [(r.file, r.layer, r.rows, r.inserted) for r in report.layers] == [
+        ("案件2024.xls:五月", "cases", 2, 2), ("案件2024.xls:六月", "cases", 1, 1)]
+    assert rows == [
+        ("X0501", "component", "01", "01", "6501020101000001", "closed", "2024-05-01 08:30", "2024-05-02 17:05",
+         pytest.approx(87.6191)),
+        ("X0502", "event", "01", "02", None, "reported", "2024-05-03 09:00", None, pytest.approx(87.6192)),
+        ("X0601", "event", "01", "02", None, "reported", "2024-06-01 10:00", None, pytest.approx(87.6193))]
+    warnings = {(i["file"], i["row"], i["reason"]) for i in report.issues if i["severity"] == "warning"}
+    assert ("案件2024.xls:五月", None, "row 1 holds a title, not column names: skipped, the header is row 3") in {
+        (f, r, reason.replace("rows 1-2 hold", "row 1 holds")) for f, r, reason in warnings}
+    assert ("案件2024.xls:五月", 5, "read as 01 (a spreadsheet dropped its leading zero)") in warnings
+    folder = tmp_path / "数据" / "案件"
+    folder.mkdir(parents=True)
+    shutil.copy(book, folder / "案件2024.xls")
+    with db.connect(city_db) as conn:
+        again = load_gazetteer(conn, tmp_path / "数据", LoadOptions(check_only=True))
+    assert [(r.file, r.layer, r.rows, r.unchanged) for r in again.layers] == [
+        ("案件/案件2024.xls:五月", "cases", 2, 2), ("案件/案件2024.xls:六月", "cases", 1, 1)]  # every sheet here too
+    assert not any("is not loaded" in i["reason"] for i in again.issues)
+    doc = tmp_path / "cases.xls"
+    doc.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024))
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="cases.xls: not a readable Excel 97-2003 workbook"):
+        load_gazetteer(conn, doc)
 
 
 def _sheet(path, name: str, rows: list[list], columns: list[str] | None = None) -> None:
