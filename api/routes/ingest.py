@@ -190,7 +190,7 @@ _UPLOAD_DOC = {
             "type": "object", "required": ["file"],
             "properties": {
                 "file": {"type": "string", "format": "binary",
-                         "description": "GeoJSON, GeoPackage, CSV, XLSX, FlatGeobuf, KML/KMZ, or a zip "
+                         "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, FlatGeobuf, KML/KMZ, or a zip "
                                         "(shapefiles, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
