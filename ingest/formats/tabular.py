@@ -69,6 +69,10 @@ TITLE_ROWS = 5  # at most this many title rows above a CSV's header
 _WKB_POINT = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])
 
 
+# ="0101": how systems write a CSV cell so that Excel keeps it as text (leading zeros, a 16-digit
+# code not turned into 6.50102E+15); the value is what is between the quotes
+_GUARD = re.compile(r'(?s)^="(.*)"$')
+
 _PAIR_SEPARATOR = re.compile(r"\s*[,;，；、|/]\s*")
 
 
@@ -353,6 +357,8 @@ class TableReader:
         cols = {}
         for j, name in enumerate(self._all_columns):
             text = pc.utf8_trim_whitespace(table.column(j))
+            if pc.any(pc.starts_with(text, '="')).as_py():
+                text = pc.replace_substring_regex(text, _GUARD.pattern, r"\1")
             cols[name] = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text).to_pylist()
         return cols
 
@@ -376,7 +382,10 @@ class TableReader:
                 line += len(chunk)
                 cols = {}
                 for j, name in enumerate(self._all_columns):
-                    cols[name] = [(r[j].strip() or None) if j < len(r) else None for r in chunk]
+                    values = [(r[j].strip() or None) if j < len(r) else None for r in chunk]
+                    if any(v is not None and v.startswith('="') for v in values):
+                        values = [_GUARD.sub(r"\1", v) or None if v is not None else None for v in values]
+                    cols[name] = values
                 short = [int(rows[i]) for i, r in enumerate(chunk) if 0 < len(r) < n_cols]
                 yield rows, cols, short
 
