@@ -57,7 +57,12 @@ ENUM_ALIASES: dict[tuple[str, str], dict[str, str]] = {
                           "处置": "handling", "处置中": "handling", "处理中": "handling",
                           "已处置": "handled", "处置完成": "handled", "已处理": "handled",
                           "核查": "verified", "已核查": "verified", "核查通过": "verified",
-                          "结案": "closed", "已结案": "closed", "作废": "cancelled", "已作废": "cancelled"},
+                          "结案": "closed", "已结案": "closed", "作废": "cancelled", "已作废": "cancelled",
+                          # the queue a case waits in names the step it has passed, and 办结 / 撤销 are
+                          # the words of 12345 hotline and 一网统管 exports
+                          "已受理": "reported", "待受理": "reported", "待立案": "reported", "待派遣": "registered",
+                          "待处置": "dispatched", "待核查": "handled", "待结案": "verified",
+                          "办结": "closed", "已办结": "closed", "撤销": "cancelled", "已撤销": "cancelled"},
 }
 # two-digit classes a spreadsheet shows as numbers lose their leading zero ("01" -> "1"): padded back
 # with a warning (a one-digit class can only mean that)

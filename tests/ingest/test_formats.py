@@ -266,14 +266,20 @@ def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
         "S1,事件,1,2,结案,2024/5/1 8:30,2024年5月2日 9时15分,87.62,43.79\n"
         "S2,Event,01,02,Reported,20240501083000,,87.62,43.79\n"
         "S3,event,01,02,处置中,2024.05.01 08:30:15.5+08:00,,87.62,43.79\n"
-        "S4,event,01,02,已完成,2024/13/1 8:30,,87.62,43.79\n",
+        "S4,event,01,02,已完成,2024/13/1 8:30,,87.62,43.79\n"
+        "S5,event,01,02,待派遣,2024-05-01 08:30,,87.62,43.79\n"
+        "S6,event,01,02,已办结,2024-05-01 08:30,2024-05-01 10:00,87.62,43.79\n"
+        "S7,event,01,02,已撤销,2024-05-01 08:30,,87.62,43.79\n",
         "SELECT case_no, kind, major_class, minor_class, status, "
         "to_char(reported_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI:SS.MS'), "
         "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM-DD HH24:MI') FROM cases "
         "WHERE case_no LIKE 'S_' ORDER BY case_no")
     assert rows == [("S1", "event", "01", "02", "closed", "2024-05-01 08:30:00.000", "2024-05-02 09:15"),
                     ("S2", "event", "01", "02", "reported", "2024-05-01 08:30:00.000", None),
-                    ("S3", "event", "01", "02", "handling", "2024-05-01 08:30:15.500", None)]
+                    ("S3", "event", "01", "02", "handling", "2024-05-01 08:30:15.500", None),
+                    ("S5", "event", "01", "02", "registered", "2024-05-01 08:30:00.000", None),
+                    ("S6", "event", "01", "02", "closed", "2024-05-01 08:30:00.000", "2024-05-01 10:00"),
+                    ("S7", "event", "01", "02", "cancelled", "2024-05-01 08:30:00.000", None)]
     issues = {(i["row"], i["field"]): i for i in report.issues if i["row"] is not None}
     assert issues[(2, "major_class")]["severity"] == "warning" and "read as 01" in issues[(2, "major_class")]["reason"]
     assert issues[(2, "minor_class")]["value"] == "2"
@@ -281,7 +287,7 @@ def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     assert issues[(5, "status")]["reason"].endswith(
         "closed, cancelled (or in Chinese: 上报/立案/派遣/处置/已处置/核查/结案/作废)")
     assert "month must be in 1..12" in issues[(5, "reported_at")]["reason"]
-    assert report.loaded == 3 and report.rejected == 1
+    assert report.loaded == 6 and report.rejected == 1
 
 
 def test_cases_with_chinese_headings(city_db, tmp_path):
