@@ -43,18 +43,24 @@ class Batch:
         return len(self.rows)
 
     def pieces(self, first: int) -> Iterator["Batch"]:
-        """The batch cut into consecutive pieces of ``first``, twice that, four times ... rows
-        (issues go with the piece holding their row; whole-file ones with the first)."""
+        """The batch cut into consecutive pieces of ``first``, twice that, four times ... rows.
+        Each issue goes with one piece: the one holding its row, else (a row left out, blank) the
+        first piece past it; whole-file ones and those of rows before the first with the first."""
         start, size, n = 0, first, len(self.rows)
+        if n == 0:
+            yield self
+            return
+        taken = 0
+        issues = sorted(self.issues, key=lambda i: -1 if i.row is None else i.row)
         while start < n:
             end = min(n, start + size)
-            lo, hi = self.rows[start], self.rows[end - 1]
+            hi = self.rows[end - 1]
+            mine = len(issues) if end == n else next(
+                (k for k in range(taken, len(issues)) if issues[k].row is not None and issues[k].row > hi), len(issues))
             yield Batch(self.rows[start:end], {k: v[start:end] for k, v in self.columns.items()},
                         wkb=None if self.wkb is None else self.wkb[start:end],
-                        geoms=None if self.geoms is None else self.geoms[start:end],
-                        issues=[i for i in self.issues if (i.row is None and start == 0)
-                                or (i.row is not None and lo <= i.row <= hi)])
-            start, size = end, size * 2
+                        geoms=None if self.geoms is None else self.geoms[start:end], issues=issues[taken:mine])
+            taken, start, size = mine, end, size * 2
 
 
 class LayerReader(Protocol):

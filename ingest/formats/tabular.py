@@ -113,17 +113,25 @@ def _count_lines(path: Path) -> int:
     return n + (last != b"\n")
 
 
-def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int]]:
-    """The batch without its rows whose every cell is empty, and those rows' numbers."""
+# What the first cell of a statistics sheet's totals row says (合计: 1,024 cases)
+TOTALS = {"合计", "总计", "小计", "合计:", "合计：", "总计:", "总计：", "合 计", "总 计", "total", "sum"}
+
+
+def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int], list[int]]:
+    """The batch without its rows whose every cell is empty, nor its totals rows (first cell 合计,
+    总计, 小计), and those rows' numbers: (rows, columns, blank rows, totals rows)."""
     if not cols:
-        return rows, cols, []
+        return rows, cols, [], []
     columns = list(cols.values())
-    blank = [i for i, v in enumerate(columns[0]) if v is None and all(c[i] is None for c in columns)]
-    if not blank:
-        return rows, cols, []
-    drop = set(blank)
+    first = columns[0]
+    blank = [i for i, v in enumerate(first) if v is None and all(c[i] is None for c in columns)]
+    totals = [i for i, v in enumerate(first) if v is not None and v.lower() in TOTALS]
+    if not blank and not totals:
+        return rows, cols, [], []
+    drop = set(blank) | set(totals)
     keep = [i for i in range(len(rows)) if i not in drop]
-    return rows[keep], {k: [v[i] for i in keep] for k, v in cols.items()}, [int(rows[i]) for i in blank]
+    return (rows[keep], {k: [v[i] for i in keep] for k, v in cols.items()}, [int(rows[i]) for i in blank],
+            [int(rows[i]) for i in totals])
 
 
 def _names_columns(cells) -> bool:
@@ -391,15 +399,17 @@ class TableReader:
 
     def batches(self, size: int) -> Iterator[Batch]:
         """Batches with point (or WKT) geometry built from the columns. Blank rows (every cell
-        empty: a blank line, the ",,,,," Excel writes for formatted empty rows) are no records:
-        left out, each with a warning."""
+        empty: a blank line, the ",,,,," Excel writes for formatted empty rows) and totals rows
+        (合计 ...) are no records: left out, each with a warning."""
         for rows, cols, short in self._raw_batches(size):
-            rows, cols, blank = _drop_blank(rows, cols)
-            if not len(rows):
-                continue
+            first = next(iter(cols), None)
+            rows, cols, blank, totals = _drop_blank(rows, cols)
             issues = [RowIssue(r, None, None, "row has fewer fields than the header (truncated line?)")
                       for r in short]
             issues += [RowIssue(r, None, None, "blank row: skipped", "warning") for r in blank]
+            issues += [RowIssue(r, first, None, "a totals row (its first cell says 合计/总计/小计), not a record: skipped",
+                                "warning") for r in totals]
+            # (a batch of nothing but blank or totals rows is still yielded, for its warnings)
             geoms = wkb = None
             if self.lon_col:
                 wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues)

@@ -463,3 +463,23 @@ def test_replace_of_a_small_load_deletes(city_db, tmp_path):
         report = load_gazetteer(conn, path, LoadOptions(replace=True))
         after = conn.execute("SELECT pg_relation_filenode('components')").fetchone()[0]
     assert report.layers[0].deleted == 15 and before == after
+
+
+@pytest.mark.parametrize("lane", ["staging", "direct"])
+def test_blank_and_totals_rows_in_batches_of_their_own(city_db, tmp_path, monkeypatch, lane):
+    """A statistics sheet's totals row (合计) is no record: left out with a warning, as blank rows
+    are, so a strict load goes through; a batch holding nothing but such rows still reports them."""
+    _lane(monkeypatch, lane)
+    lines = ["code,name,status,lon,lat"]
+    for i in range(3):
+        x0, y0, x1, y1 = grid_box(i)
+        lines.append(f"650102010100{i + 1:04d},井盖{i},完好,{(x0 + x1) / 2},{(y0 + y1) / 2}")
+    lines += ["", ",,,,", "合计,3,,,"]  # rows 5, 6, 7: the batches of 2 rows are [2, 3], [4, 5], [6, 7]
+    path = tmp_path / "components.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(replace=True, batch_size=2))
+    assert report.outcome == "loaded" and report.loaded == 3 and report.rejected == 0
+    assert sorted((i["row"], i["reason"]) for i in report.issues if i["row"] is not None) == [
+        (5, "blank row: skipped"), (6, "blank row: skipped"),
+        (7, "a totals row (its first cell says 合计/总计/小计), not a record: skipped")]
