@@ -114,7 +114,8 @@ def _count_lines(path: Path) -> int:
 
 
 # What the first cell of a statistics sheet's totals row says (合计: 1,024 cases)
-TOTALS = {"合计", "总计", "小计", "合计:", "合计：", "总计:", "总计：", "合 计", "总 计", "total", "sum"}
+TOTALS = {"合计", "总计", "小计", "合计:", "合计：", "总计:", "总计：", "合 计", "总 计",
+          *(w for word in ("total", "sum") for w in (word, word.title(), word.upper()))}
 
 
 def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int], list[int]]:
@@ -125,7 +126,7 @@ def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, di
     columns = list(cols.values())
     first = columns[0]
     blank = [i for i, v in enumerate(first) if v is None and all(c[i] is None for c in columns)]
-    totals = [i for i, v in enumerate(first) if v is not None and v.lower() in TOTALS]
+    totals = [i for i, v in enumerate(first) if v in TOTALS]
     if not blank and not totals:
         return rows, cols, [], []
     drop = set(blank) | set(totals)
