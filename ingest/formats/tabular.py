@@ -256,6 +256,12 @@ class TableReader:
             consumed = {self.wkt_col}
         elif self.lonlat_col is not None:
             consumed = {self.lonlat_col}
+        elif self.address_col is not None and self._holds_pairs(self.address_col):
+            # 位置 / location holding "87.6201,43.7902" (Amap's API answers location so): coordinates
+            self.lonlat_col = self.address_col
+            consumed = {self.lonlat_col}
+            self.warnings.append(RowIssue(None, self.address_col, None, f"column {self.address_col!r} holds "
+                                          "coordinates, not addresses: read as longitude,latitude", "warning"))
         else:
             consumed = set()
             self.geocoded = self.address_col is not None and geocode is not None
@@ -264,6 +270,16 @@ class TableReader:
                 self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
         self.has_geometry = bool(consumed) or self.geocoded
         self.columns = [c for c in all_columns if c not in consumed]
+
+    def _holds_pairs(self, column: str, sample: int = 20) -> bool:
+        """Whether the first ``sample`` values of ``column`` that are not empty are all coordinate
+        pairs (an address is never two numbers alone)."""
+        values = [v for v in next(self._raw_batches(sample), (None, {}, None))[1].get(column, []) if v is not None]
+        if not values:
+            return False
+        issues: list[RowIssue] = []
+        _pairs(np.zeros(len(values), int), values, column, issues)
+        return not issues
 
     def _distinct(self, names: list[str]) -> list[str]:
         """Header names made distinct: a repeated one gets _2, _3 (its values overwrote the first's),

@@ -161,6 +161,17 @@ def test_csv_coordinates_in_one_column(city_db, tmp_path):
     assert report.rejected == 1
 
 
+@pytest.mark.parametrize("column", ["location", "位置"])
+def test_address_column_holding_coordinates(city_db, tmp_path, column):
+    """An address-named column whose values are all coordinate pairs (Amap's API answers location
+    as "lng,lat") is read as longitude,latitude, with a warning, not sent to the geocoder."""
+    lines = [f"code,name,{column}", '6501020101000301,井盖1,"87.6201,43.7902"', "6501020101000302,井盖2,87.6201 43.7902"]
+    report = _same_point_each(city_db, tmp_path, lines, "650102010100030_", 2)
+    assert report.rejected == 0
+    assert any(i["reason"] == f"column {column!r} holds coordinates, not addresses: read as longitude,latitude"
+               for i in report.issues)
+
+
 def test_csv_in_gbk_as_excel_saves_it(city_db, tmp_path):
     path = tmp_path / "components.csv"
     path.write_bytes(("code,name,经度,纬度\n6501020101000002,雨水井盖,87.6205,43.7904\n").encode("gbk"))
