@@ -3,6 +3,7 @@ address column that is geocoded on the way in; no geometry at all for plain tabl
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -118,7 +119,7 @@ TOTALS = {"合计", "总计", "小计", "合计:", "合计：", "总计:", "总�
           *(w for word in ("total", "sum") for w in (word, word.title(), word.upper()))}
 
 
-def _drop_blank(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int], list[int]]:
+def _non_records(rows: np.ndarray, cols: dict[str, list]) -> tuple[np.ndarray, dict[str, list], list[int], list[int]]:
     """The batch without its rows whose every cell is empty, nor its totals rows (first cell 合计,
     总计, 小计), and those rows' numbers: (rows, columns, blank rows, totals rows)."""
     if not cols:
@@ -274,7 +275,8 @@ class TableReader:
     def _holds_pairs(self, column: str, sample: int = 20) -> bool:
         """Whether the first ``sample`` values of ``column`` that are not empty are all coordinate
         pairs (an address is never two numbers alone)."""
-        values = [v for v in next(self._raw_batches(sample), (None, {}, None))[1].get(column, []) if v is not None]
+        with contextlib.closing(self._raw_batches(sample)) as batches:  # its file closed at once
+            values = [v for v in next(batches, (None, {}, None))[1].get(column, []) if v is not None]
         if not values:
             return False
         issues: list[RowIssue] = []
@@ -420,7 +422,7 @@ class TableReader:
         (合计 ...) are no records: left out, each with a warning."""
         for rows, cols, short in self._raw_batches(size):
             first = next(iter(cols), None)
-            rows, cols, blank, totals = _drop_blank(rows, cols)
+            rows, cols, blank, totals = _non_records(rows, cols)
             issues = [RowIssue(r, None, None, "row has fewer fields than the header (truncated line?)")
                       for r in short]
             issues += [RowIssue(r, None, None, "blank row: skipped", "warning") for r in blank]
@@ -451,13 +453,10 @@ class TableReader:
                 for i, v in enumerate(values):
                     if v is None:
                         continue
-                    try:
-                        arr[i] = float(v)  # also reads full-width digits
-                    except ValueError:
-                        try:  # degrees, minutes, seconds (87°37′12.5″, 87度37分12.5秒, E87°37.2084′)
-                            arr[i] = degrees.parse(str(v), axis)
-                        except ValueError as exc:
-                            issues.append(RowIssue(int(rows[i]), name, v, str(exc)))
+                    try:  # full-width digits; degrees, minutes, seconds (87°37′12.5″, 87度37分12.5秒)
+                        arr[i] = degrees.parse(str(v), axis)
+                    except ValueError as exc:
+                        issues.append(RowIssue(int(rows[i]), name, v, str(exc)))
             xy.append(arr)
         return self._point_wkb(*xy)
 

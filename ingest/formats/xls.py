@@ -29,8 +29,7 @@ def to_xlsx(source: Path, target: Path) -> Path:
     try:
         book = xlrd.open_workbook(str(source), on_demand=True, logfile=said)
     except Exception as exc:  # xlrd raises XLRDError, CompDocError, struct and assertion errors on damage
-        raise ReadError(f"{source.name}: not a readable Excel 97-2003 workbook ({str(exc).strip()[:200] or type(exc).__name__})"
-                        "; save it again as .xlsx or .csv") from exc
+        raise _refused(source, "not a readable", exc) from exc
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
         out = xlsxwriter.Workbook(str(target), {"constant_memory": True, "strings_to_numbers": False,
@@ -47,16 +46,18 @@ def to_xlsx(source: Path, target: Path) -> Path:
                 book.unload_sheet(index)
         finally:
             out.close()
-    except ReadError:
-        raise
     except Exception as exc:  # a sheet cut short or damaged inside
-        raise ReadError(f"{source.name}: damaged Excel 97-2003 workbook ({str(exc).strip()[:200] or type(exc).__name__})"
-                        "; save it again as .xlsx or .csv") from exc
+        raise _refused(source, "a damaged", exc) from exc
     finally:
         book.release_resources()
         if said.getvalue():
             log.debug("%s: xlrd says %s", source.name, said.getvalue().strip()[:500])
     return target
+
+
+def _refused(source: Path, what: str, exc: Exception) -> ReadError:
+    return ReadError(f"{source.name}: {what} Excel 97-2003 workbook ({str(exc).strip()[:200] or type(exc).__name__}); "
+                     "save it again as .xlsx or .csv")
 
 
 def _text(cell: xlrd.sheet.Cell, datemode: int) -> str | None:
