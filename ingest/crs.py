@@ -25,19 +25,24 @@ _SHIFT_NAMES = {
 
 
 class CRSError(ValueError):
-    """A CRS that cannot be used: unknown, without an EPSG code, or contradictory."""
+    """A CRS that cannot be used: unknown, on a datum without a known shift, or contradictory."""
 
 
 @dataclass(frozen=True)
 class SourceCRS:
-    """Where coordinates come from: an EPSG code, optionally with a GCJ-02 / BD-09 offset on top."""
+    """Where coordinates come from: an EPSG code, optionally with a GCJ-02 / BD-09 offset on top;
+    or a CRS without one (a MapInfo CoordSys, a city's own 独立坐标系), kept as its WKT."""
 
-    epsg: int
+    epsg: int | None
     shift: str | None = None  # None | "gcj02" | "bd09"; both are offsets of WGS84 lon/lat
     assumed: bool = False  # True when neither the file nor the user said anything
+    definition: str | None = None  # WKT, when there is no EPSG code
+    name: str | None = None  # what the report calls a CRS without EPSG code
 
     @property
     def label(self) -> str:
+        if self.definition is not None:
+            return self.name or "custom CRS"
         return {"gcj02": "GCJ-02", "bd09": "BD-09"}.get(self.shift or "", f"EPSG:{self.epsg}")
 
     @property
@@ -59,7 +64,7 @@ def parse_source_crs(text: str) -> SourceCRS:
         raise CRSError(f"source CRS {text!r} is not one PROJ knows, nor gcj02 / bd09") from exc
     epsg = crs.to_epsg(min_confidence=70)
     if epsg is None:
-        raise CRSError(f"source CRS {text!r} ({crs.name}) has no EPSG code; give it as EPSG:NNNN")
+        return _without_code(crs, f"source CRS {text!r}")
     return SourceCRS(epsg)
 
 
@@ -79,8 +84,43 @@ def declared_crs(crs_text: str | None) -> SourceCRS | None:
             return SourceCRS(4490)
         if crs.is_geographic and ("wgs" in name and "84" in name):
             return SourceCRS(4326)
-        raise CRSError(f"the file declares CRS {crs.name!r}, which has no EPSG code; pass --source-crs")
+        return _without_code(crs, f"the file declares CRS {crs.name!r}, which")
     return SourceCRS(epsg)
+
+
+# CGCS2000's ellipsoid (GRS 1980) and WGS84's: the same to 0.1 mm, and their datums to centimetres
+_ELLIPSOIDS = ((6378137.0, 298.257222101), (6378137.0, 298.257223563))
+
+
+def _without_code(crs: CRS, said: str) -> SourceCRS:
+    """A CRS with no EPSG code: usable by its definition when its datum is CGCS2000's or WGS84's
+    (a MapInfo table's CoordSys, a city's own Gauss-Kruger 独立坐标系 with its own central meridian
+    and false easting, defined in full in its .prj or by the user); refused on another datum
+    (Beijing 1954, Xi'an 1980), whose shift to CGCS2000 the definition does not give."""
+    ellipsoid = crs.ellipsoid
+    known = ellipsoid is not None and any(
+        abs(ellipsoid.semi_major_metre - a) < 1e-3 and abs(ellipsoid.inverse_flattening - f) < 1e-5
+        for a, f in _ELLIPSOIDS)
+    datum = crs.datum.name if crs.datum is not None else ""
+    if datum.startswith("Unknown based on") or not datum:  # PROJ's name for a bare ellipsoid
+        datum = f"the {ellipsoid.name} ellipsoid" if ellipsoid is not None else "an unknown datum"
+    if not known:
+        raise CRSError(f"{said} has no EPSG code and is on {datum}, whose shift to CGCS2000 it does not "
+                       "give; pass --source-crs EPSG:NNNN, or convert the file to CGCS2000 first")
+    if crs.is_geographic:
+        return SourceCRS(TARGET_EPSG)
+    name = crs.name if crs.name.lower() not in ("", "unnamed", "unknown") else None
+    if name is None and crs.coordinate_operation is not None:
+        params = {p.name.lower(): p.value for p in crs.coordinate_operation.params}
+        meridian = params.get("longitude of natural origin")
+        name = crs.coordinate_operation.method_name + (f" CM {meridian:g}E" if meridian is not None else "")
+    wkt = crs.to_wkt()
+    try:
+        _transformer(wkt)
+    except Exception as exc:  # pyproj's ProjError: a definition PROJ reads but cannot use (a scale factor 0)
+        raise CRSError(f"{said} has no EPSG code, and PROJ cannot transform it to CGCS2000 "
+                       f"({str(exc).split(': (')[-1].rstrip(')')})") from exc
+    return SourceCRS(None, definition=wkt, name=f"{name or 'custom CRS'} ({datum.removeprefix('the ')})")
 
 
 def resolve(declared: SourceCRS | None, override: SourceCRS | None) -> SourceCRS:
@@ -186,7 +226,7 @@ def to_target(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
         return geoms
     if source.shift:
         return shapely.transform(geoms, _unshift(source.shift))
-    transformer = _transformer(source.epsg)
+    transformer = _transformer(source.epsg if source.definition is None else source.definition)
 
     def apply(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])
@@ -195,10 +235,11 @@ def to_target(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
     return shapely.transform(geoms, apply)
 
 
-_TRANSFORMERS: dict[int, Transformer] = {}
+_TRANSFORMERS: dict[int | str, Transformer] = {}
 
 
-def _transformer(epsg: int) -> Transformer:
-    if epsg not in _TRANSFORMERS:
-        _TRANSFORMERS[epsg] = Transformer.from_crs(epsg, TARGET_EPSG, always_xy=True)
-    return _TRANSFORMERS[epsg]
+def _transformer(source: int | str) -> Transformer:
+    """To CGCS2000 from an EPSG code or a WKT."""
+    if source not in _TRANSFORMERS:
+        _TRANSFORMERS[source] = Transformer.from_crs(source, TARGET_EPSG, always_xy=True)
+    return _TRANSFORMERS[source]

@@ -32,7 +32,7 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
-from .formats import DATA_SUFFIXES, MULTI_LAYER, TABLE_SUFFIXES, ReadError, detect_kind, list_layers, open_layer, rejected
+from .formats import DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SUFFIXES, ReadError, detect_kind, list_layers, open_layer, rejected
 from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
@@ -180,21 +180,24 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
             layer = _layer_for_name(p.stem)
             if layer is not None:
                 files.setdefault(layer.name, []).append(p)
+        # a GeoPackage, File Geodatabase, KML or workbook named for no layer, holding some that are
+        # (成果/城管普查.gdb with its feature classes 单元网格 and 部件)
+        inner = {p: found for p in data if p.suffix.lower() in _CONTAINERS and _layer_for_name(p.stem) is None
+                 and (found := _layers_inside(p))}
         if options.layer:
             layer = _named_layer(options.layer)
-            if layer.name in files:
-                chosen = files[layer.name]
-            elif len(data) == 1:
-                return plan(data[0], options, workdir, notes)
-            else:
+            chosen = files.get(layer.name, []) + [p for p, found in inner.items() if layer in found]
+            if not chosen:
+                if len(data) == 1:
+                    return plan(data[0], options, workdir, notes)
                 raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
-        elif not files:
-            if len(data) == 1 and data[0].suffix.lower() in (".gpkg", ".kml", ".kmz", ".xlsx", ".xls"):  # one multi-layer file
+        elif not files and not inner:
+            if len(data) == 1 and data[0].suffix.lower() in MULTI_LAYER_SUFFIXES:  # one multi-layer file
                 return plan(data[0], options, workdir, notes)
             raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
                             "(expected files named after layers, e.g. roads.geojson, cases.csv)")
         else:
-            chosen = [p for layer in LAYERS for p in files.get(layer.name, ())]
+            chosen = [p for layer in LAYERS for p in files.get(layer.name, ())] + list(inner)
         tasks = [t for p in chosen for t in _file_tasks(p, source, options, workdir, notes)]
         tasks.sort(key=lambda t: LAYERS.index(t.layer))  # contract order; a file's own order within a layer
         notes.extend(f"{source.name}/{p.relative_to(source)} is not loaded (its name is no layer's"
@@ -235,16 +238,32 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
     return [Task(layer, source)]
 
 
+_CONTAINERS = (".gpkg", ".gdb", ".kml", ".xlsx")  # files whose layers are listed cheaply
+
+
+def _layers_inside(path: Path) -> set[Layer]:
+    """The contract layers the layers (sheets) inside ``path`` are named for; none if it cannot be
+    opened (it is then left out like any file named for no layer, and said so)."""
+    try:
+        return {layer for name in list_layers(path) if (layer := _layer_for_name(name)) is not None}
+    except ReadError:
+        return set()
+
+
 FOLDER_DEPTH = 3  # a zip of 数据/网格/单元网格.shp, 数据/案件/2024/案件5月.csv
 
 
 def _data_files(folder: Path) -> list[Path]:
     """The data files in ``folder`` and its subfolders (a folder per layer, per month ...), down to
-    FOLDER_DEPTH (deeper ones are not even listed); hidden ones and macOS's __MACOSX left out."""
+    FOLDER_DEPTH (deeper ones are not even listed); hidden ones and macOS's __MACOSX left out. A
+    File Geodatabase (a folder itself) is one of them, not looked into."""
     out = []
     for top, dirs, names in os.walk(folder):
         depth = len(Path(top).relative_to(folder).parts)
-        dirs[:] = [] if depth + 1 >= FOLDER_DEPTH else [d for d in dirs if not d.startswith(".") and d != "__MACOSX"]
+        gdbs = [d for d in dirs if d.lower().endswith(".gdb") and not d.startswith(".")]
+        out += [Path(top) / d for d in gdbs]
+        dirs[:] = [] if depth + 1 >= FOLDER_DEPTH else [d for d in dirs if not d.startswith(".") and d != "__MACOSX"
+                                                        and d not in gdbs]
         out += [Path(top) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() in DATA_SUFFIXES]
     return sorted(out, key=lambda p: p.relative_to(folder).parts)
 

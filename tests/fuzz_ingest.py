@@ -4,7 +4,8 @@ never another exception (no 500 over HTTP, no traceback on the command line).
     .venv/bin/python tests/fuzz_ingest.py [--seed N] [--seconds S]
 
 Bases: the ingest tests' city (GeoJSON layers), a CSV of cases, the grids as KML, zipped and loose
-(GBK, no .cpg) shapefiles, GeoPackages, an XLSX. Text files get byte flips, cuts, spliced
+(GBK, no .cpg) shapefiles, GeoPackages, an XLSX, an XLS, a zipped File Geodatabase, MapInfo TAB
+and MIF (GBK, a projected CoordSys). Text files get byte flips, cuts, spliced
 fragments and hostile tokens; binary ones the same, half of them in the header; zips have a member
 mutated, dropped, renamed outside the archive or a .cpg added, then maybe their own bytes mutated.
 Each input is loaded with --check (nothing is written) into a fresh migrated database, which is
@@ -74,6 +75,16 @@ def bases(city: Path, work: Path) -> dict[str, bytes | dict[str, bytes]]:
     with zipfile.ZipFile(src / "cases.xlsx") as zf:
         out["cases.xlsx"] = {n: zf.read(n) for n in zf.namelist()}
     out["案件2024.xls"] = (Path(__file__).parent / "data" / "案件2024.xls").read_bytes()
+    # desktop GIS: components as a zipped File Geodatabase (in EPSG:4538) and as MapInfo TAB and MIF in GBK
+    components = str(city / "components.geojson")
+    _ogr("-f", "OpenFileGDB", "-t_srs", "EPSG:4538", "-nln", "部件", str(src / "城管.gdb"), components)
+    out["城管gdb.zip"] = {f"城管.gdb/{p.name}": p.read_bytes() for p in (src / "城管.gdb").iterdir()}
+    for suffix in ("tab", "mif"):
+        folder = src / f"mapinfo_{suffix}"
+        folder.mkdir()
+        _ogr("-f", "MapInfo File", "-t_srs", "EPSG:4538", "-lco", "ENCODING=CP936", str(folder / f"components.{suffix}"),
+             components)
+        out[f"components.{suffix}"] = {p.name: p.read_bytes() for p in folder.iterdir()}
     return out
 
 
@@ -150,12 +161,12 @@ def one_input(name: str, base, rnd: random.Random, folder: Path) -> Path:
     """Write one mutated input of ``base`` into ``folder``; returns what to load."""
     if name.endswith((".zip", ".xlsx")):
         (folder / name).write_bytes(mutate_zip(base, rnd))
-    elif isinstance(base, dict):  # a loose shapefile: one of its files mutated, maybe one missing
+    elif isinstance(base, dict):  # a loose shapefile or MapInfo table: one of its files mutated, maybe one missing
         files = dict(base)
         k = rnd.choice(list(files))
-        files[k] = mutate_binary(files[k], rnd)
+        files[k] = mutate_text(files[k], rnd) if k.endswith((".mif", ".mid", ".tab")) else mutate_binary(files[k], rnd)
         if rnd.random() < 0.1:
-            files.pop(rnd.choice([f for f in files if not f.endswith(".shp")]), None)
+            files.pop(rnd.choice([f for f in files if f != name]), None)
         for k, v in files.items():
             (folder / k).write_bytes(v)
     elif name.endswith((".gpkg", ".xls")):

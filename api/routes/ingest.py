@@ -151,6 +151,13 @@ def _check_file(path: Path, max_unpacked: int) -> str:
     if kind == "shp":
         raise BadRequest(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
                          ".dbf (and .prj, .cpg)")
+    if kind == "mapinfo":
+        from ingest.formats.mapinfo import check_parts
+
+        try:
+            check_parts(path)  # alone, a .tab lacks its .dat, .map and .id (a .mif with columns its .mid)
+        except ReadError as exc:
+            raise BadRequest(str(exc)) from None
     if kind in ("zip", "kmz"):
         try:
             check(path, max_total=max_unpacked)
@@ -191,7 +198,8 @@ _UPLOAD_DOC = {
             "properties": {
                 "file": {"type": "string", "format": "binary",
                          "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, FlatGeobuf, KML/KMZ, or a zip "
-                                        "(shapefiles, a gazetteer folder)"},
+                                        "(shapefiles, a File Geodatabase .gdb folder, MapInfo .tab/.mif "
+                                        "with their parts, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
                 "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09"},

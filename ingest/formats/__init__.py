@@ -11,17 +11,18 @@ from pathlib import Path
 from .base import Batch, LayerReader, ReadError, RowIssue
 from .sniff import detect_kind
 
-__all__ = ["Batch", "DATA_SUFFIXES", "MULTI_LAYER", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
+__all__ = ["Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SUFFIXES", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
            "list_layers"]
 
-SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz")
+SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz", ".tab", ".mif")
 TABLE_SUFFIXES = (".csv", ".xlsx", ".xls")
 DATA_SUFFIXES = SPATIAL_SUFFIXES + TABLE_SUFFIXES
-MULTI_LAYER = ("gpkg", "kml")  # kinds whose files hold several layers (a KML: one per folder)
+MULTI_LAYER = ("gpkg", "kml", "filegdb")  # kinds whose files hold several layers (a KML: one per folder)
+MULTI_LAYER_SUFFIXES = (".gpkg", ".kml", ".kmz", ".xlsx", ".xls", ".gdb")
 
 
 def list_layers(path: Path) -> list[str]:
-    """The layers inside a multi-layer file (GeoPackage, KML), the sheets of a workbook; one name
+    """The layers inside a multi-layer file (GeoPackage, KML, File Geodatabase), the sheets of a workbook; one name
     for single-layer files."""
     from .vector import list_layers as _vector_layers
 

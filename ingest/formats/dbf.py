@@ -38,23 +38,23 @@ def detect(shp: Path, sample_bytes: int = 1 << 20) -> tuple[str | None, str | No
         said = cpg.read_bytes()[:64].decode("ascii", "replace").strip().lower()
         if said not in _UTF8_CPG:
             return None, None
-        data = _sample(dbf, sample_bytes, any_ldid=True)
-        if data is None or data.isascii() or _decodes(data, "utf-8") or not _decodes(data, "gb18030"):
+        data = sample(dbf, sample_bytes, any_ldid=True)
+        if data is None or data.isascii() or decodes(data, "utf-8") or not decodes(data, "gb18030"):
             return None, None
         return "GB18030", (f"{cpg.name} says UTF-8, but the text of {dbf.name} is not UTF-8; it is valid "
                            "GBK/GB18030 and was read as GBK (correct the .cpg to GBK)")
-    data = _sample(dbf, sample_bytes)
+    data = sample(dbf, sample_bytes)
     if data is None or data.isascii():
         return None, None
-    if _decodes(data, "utf-8"):
+    if decodes(data, "utf-8"):
         return "UTF-8", f"{dbf.name}: no .cpg file; the text is valid UTF-8 and was read as UTF-8"
-    if not _decodes(data, "gb18030"):
+    if not decodes(data, "gb18030"):
         return None, None
     return "GB18030", (f"{dbf.name}: no .cpg file; the text is not UTF-8 but valid GBK/GB18030 and was "
                        "read as GBK (add a .cpg containing GBK to say so)")
 
 
-def _sample(dbf: Path, sample_bytes: int, any_ldid: bool = False) -> bytes | None:
+def sample(dbf: Path, sample_bytes: int, any_ldid: bool = False) -> bytes | None:
     """The first records of the .dbf (None: no header, or a language driver id GDAL honours, unless
     ``any_ldid``), cut after the last space so no multi-byte character is cut in two."""
     with dbf.open("rb") as fh:
@@ -71,7 +71,7 @@ def _sample(dbf: Path, sample_bytes: int, any_ldid: bool = False) -> bytes | Non
     return data
 
 
-def _decodes(data: bytes, encoding: str) -> bool:
+def decodes(data: bytes, encoding: str) -> bool:
     try:
         data.decode(encoding)
     except UnicodeDecodeError:

@@ -1,6 +1,7 @@
 """What a file really is, from its first bytes, so a renamed file is refused with a clear reason."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from .archive import open_zip
@@ -9,8 +10,12 @@ from .base import ReadError
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
     ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
+    ".tab": "mapinfo", ".mif": "mapinfo",
 }
-_EXPECTED = "GeoJSON, GeoPackage, Shapefile, FlatGeobuf, KML/KMZ, CSV, XLSX, XLS or a zip of them"
+_EXPECTED = ("GeoJSON, GeoPackage, Shapefile, File Geodatabase, MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX, "
+             "XLS or a zip of them")
+# An Esri File Geodatabase is a folder (名称.gdb) whose first table is the catalogue of the others.
+GDB_CATALOGUE = "a00000001.gdbtable"
 
 
 # Bytes no CSV or GeoJSON holds (UTF-8 and GBK text alike): C0 controls but \t \n \f \r, and DEL.
@@ -18,9 +23,15 @@ _CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
 
 
 def detect_kind(path: Path) -> str:
-    """One of gpkg, geojson, shp, fgb, kml, kmz, csv, xlsx, xls, zip, folder; ReadError for anything else."""
+    """One of gpkg, geojson, shp, filegdb, mapinfo, fgb, kml, kmz, csv, xlsx, xls, zip, folder;
+    ReadError for anything else."""
     path = Path(path)
     if path.is_dir():
+        if is_filegdb(path):
+            return "filegdb"
+        if path.suffix.lower() == ".gdb":
+            raise ReadError(f"{path.name}: not a File Geodatabase (no {GDB_CATALOGUE} in it); copy or zip the "
+                            "whole .gdb folder as ArcGIS wrote it")
         return "folder"
     if not path.exists():
         raise ReadError(f"{path.name}: no such file")
@@ -52,6 +63,9 @@ def detect_kind(path: Path) -> str:
         raise ReadError(f"{path.name}: not a shapefile (its header is not the ESRI .shp header)")
     if head.startswith(b"\xd0\xcf\x11\xe0"):  # an OLE2 compound file: an Excel 97-2003 workbook, or a .doc ...
         return "xls"  # formats/xls.py says if it is no workbook
+    if head.startswith(b"\x00\x01\x00\x00Standard Jet DB") or head.startswith(b"\x00\x01\x00\x00Standard ACE DB"):
+        raise ReadError(f"{path.name}: a Microsoft Access file (an Esri personal geodatabase, .mdb), which cannot "
+                        "be read here; export it from ArcGIS to a File Geodatabase (.gdb) or shapefiles")
     if suffix == ".xls":
         raise ReadError(f"{path.name}: not an Excel 97-2003 workbook (it does not start as one); "
                         "save it again as .xlsx or .csv")
@@ -70,9 +84,31 @@ def detect_kind(path: Path) -> str:
         raise ReadError(f"{path.name}: not KML (no <kml> element at its start)")
     if suffix in (".geojson", ".json"):
         raise ReadError(f"{path.name}: not JSON (it does not start with '{{')")
+    if suffix in (".tab", ".mif"):
+        return _mapinfo(path, text)
     if suffix in (".csv", ".txt", ".tsv", ""):
         return "csv"
     kind = _BY_SUFFIX.get(suffix)
     if kind is None:
         raise ReadError(f"{path.name}: unsupported file type {suffix!r} (expected {_EXPECTED})")
     raise ReadError(f"{path.name}: content does not match its {suffix} suffix")
+
+
+def is_filegdb(folder: Path) -> bool:
+    """Whether ``folder`` is an Esri File Geodatabase (its catalogue table inside, in any letter case)."""
+    return any(p.name.lower() == GDB_CATALOGUE for p in Path(folder).iterdir())
+
+
+def _mapinfo(path: Path, text: bytes) -> str:
+    """A MapInfo table (.tab: its header; the data in .dat, .map, .id beside it) or interchange file
+    (.mif, its data in .mid); a .tab that is no MapInfo header is read as tab-separated text."""
+    first = text.split(b"\n", 1)[0].strip().lower()
+    if path.suffix.lower() == ".mif":
+        if not first.startswith(b"version"):
+            raise ReadError(f"{path.name}: not a MapInfo interchange file (it does not start with 'Version')")
+        return "mapinfo"
+    if first != b"!table":
+        return "csv"
+    if re.search(rb'\btype\s+"?raster\b', text, re.I):
+        raise ReadError(f"{path.name}: a MapInfo raster table (an image's registration), not vector data")
+    return "mapinfo"

@@ -1,6 +1,9 @@
-"""GeoJSON, GeoPackage, Shapefile, FlatGeobuf and KML through GDAL (pyogrio), in Arrow batches."""
+"""GeoJSON, GeoPackage, Shapefile, File Geodatabase, MapInfo, FlatGeobuf and KML through GDAL
+(pyogrio), in Arrow batches."""
 from __future__ import annotations
 
+import shutil
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -10,7 +13,7 @@ import shapely
 from pyogrio.raw import open_arrow
 
 from .. import crs as crs_mod
-from . import dbf
+from . import dbf, mapinfo
 from .base import Batch, ReadError, RowIssue
 
 
@@ -56,8 +59,16 @@ class VectorReader:
                 self.warnings.append(RowIssue(None, None, None, warning, "warning"))
         if self.path.suffix.lower() == ".shp" and dbf.sidecar(self.path, ".dbf") is None:
             raise ReadError(f"{self.path.name}: the shapefile's .dbf is missing (a shapefile is .shp + .shx + .dbf)")
+        self._source = self.path  # what GDAL opens: the file, or a copy of a MapInfo header naming its charset
+        if kind == "mapinfo":
+            mapinfo.check_parts(self.path)
+            self._source, warning, scratch = mapinfo.readable(self.path)
+            if scratch is not None:
+                weakref.finalize(self, shutil.rmtree, scratch, True)
+            if warning:
+                self.warnings.append(RowIssue(None, None, None, warning, "warning"))
         try:
-            info = pyogrio.read_info(self.path, layer=layer, encoding=self.encoding, **self.open_options)
+            info = pyogrio.read_info(self._source, layer=layer, encoding=self.encoding, **self.open_options)
         except Exception as exc:
             raise ReadError(f"{self.path.name}: cannot read{f' layer {layer}' if layer else ''} "
                             f"({_first_line(exc)})") from exc
@@ -87,7 +98,7 @@ class VectorReader:
         """Consecutive batches; row numbers are 1-based feature numbers in file order."""
         start = 1
         try:
-            with open_arrow(self.path, layer=self.layer, encoding=self.encoding, batch_size=size,
+            with open_arrow(self._source, layer=self.layer, encoding=self.encoding, batch_size=size,
                             columns=self._read_columns, where=self.where, use_pyarrow=True, datetime_as_string=True,
                             **self.open_options) as (meta, reader):
                 geom_name = meta.get("geometry_name") or "wkb_geometry"
