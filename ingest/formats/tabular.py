@@ -164,6 +164,39 @@ def _header(head: str) -> tuple[int, type[csv.Dialect], list[str]]:
     return k, dialect, next(csv.reader([lines[k]], dialect), [])
 
 
+def _two_row_header(top: list, sub: list) -> list[str] | None:
+    """The column names of a two-row header (二级表头), or None if ``sub`` is a record. Statistics
+    sheets merge a heading over the columns it groups: 位置 over 经度 | 纬度, 案件类别 over 大类 |
+    小类; a CSV or GDAL sees the heading in its first column and nothing in the others, and the
+    sub-headings in the row below. That row is one when every column empty above is named in it,
+    one named in it at least stands under a heading (the merged one), and none of its cells holds a
+    digit (a record holds codes, coordinates, times). A column is named by its sub-heading, or by
+    heading + sub-heading when the sub-heading alone repeats (上报 | 时间, 结案 | 时间: 上报时间,
+    结案时间); one with no sub-heading (序号, merged down) keeps its heading."""
+    top = [("" if c is None else str(c).strip()) for c in top]
+    sub = [("" if c is None else str(c).strip()) for c in sub]
+    if len(sub) < len(top) or not top or not top[0] or any(re.search(r"[0-9０-９]", c) or len(c) > 20 for c in sub):
+        return None
+    sub = sub[:len(top)]
+    empty_above = [j for j, c in enumerate(top) if not c]
+    if not empty_above or any(not sub[j] for j in empty_above):
+        return None
+    if not any(top[j] and sub[j] for j in range(len(top))):
+        return None
+    parents, heading = [], ""
+    for cell in top:
+        heading = cell or heading
+        parents.append(heading)
+    repeated = {c for c in sub if c and sub.count(c) > 1}
+    return [top[j] if not sub[j] else (parents[j] + sub[j] if sub[j] in repeated else sub[j])
+            for j in range(len(top))]
+
+
+def _two_row_warning(first_row: int, names: list[str]) -> RowIssue:
+    return RowIssue(None, None, None, f"rows {first_row}-{first_row + 1} hold the column names (a two-row header): "
+                    f"read as {', '.join(names)}", "warning")
+
+
 def _title_warning(titles: int) -> RowIssue:
     rows = "row 1 holds" if titles == 1 else f"rows 1-{titles} hold"
     return RowIssue(None, None, None, f"{rows} a title, not column names: skipped, the header is row {titles + 1}",
@@ -185,6 +218,7 @@ class TableReader:
         self.estimate = None  # about how many rows, for the progress bar and the choice of lane
         self._geocode = geocode
         self._titles = 0  # rows above the column names
+        self._header_rows = 1  # 2: a two-row header
         if kind == "csv":
             self._encoding = encoding
             if encoding is None:
@@ -200,9 +234,15 @@ class TableReader:
             self._titles, self._dialect, header = _header(head)
             if self._titles:
                 self.warnings.append(_title_warning(self._titles))
-            all_columns = self._distinct([h.strip().lstrip("\ufeff") for h in header])
+            header = [h.strip().lstrip("\ufeff") for h in header]
+            below = head.splitlines()[self._titles + 1:self._titles + 2]
+            merged = _two_row_header(header, next(csv.reader(below, self._dialect), [])) if below else None
+            if merged is not None:
+                self._header_rows, header = 2, merged
+                self.warnings.append(_two_row_warning(self._titles + 1, merged))
+            all_columns = self._distinct(header)
             # a quoted line break makes it a little high
-            self.estimate = _count_lines(self.path) - 1 - self._titles
+            self.estimate = _count_lines(self.path) - self._header_rows - self._titles
         else:
             from .vector import VectorReader
 
@@ -237,6 +277,11 @@ class TableReader:
                 self.estimate = None if self.estimate is None else self.estimate - self._header_fid
                 if self._titles:
                     self.warnings.append(_title_warning(self._titles))
+                top = [first.columns[c][found[0]] for c in self._rename]
+            else:
+                top = ["" if re.fullmatch(r"Field[0-9]+", c) else c for c in all_columns]
+            if len(all_columns) > 1:
+                all_columns = self._sub_headings(top, all_columns)
         if not all_columns and self.total != 0:  # a sheet with no cell at all is empty, not headless
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
@@ -271,6 +316,22 @@ class TableReader:
                 self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
         self.has_geometry = bool(consumed) or self.geocoded
         self.columns = [c for c in all_columns if c not in consumed]
+
+    def _sub_headings(self, top: list, names: list[str]) -> list[str]:
+        """A sheet's column names, from the row below its header too when the two are a two-row
+        header: then that row is skipped like the header (``_header_fid``)."""
+        fields = list(self._rename) or names  # GDAL's names of the columns
+        first = next(self._xlsx.batches(self._header_fid + 2), None)
+        below = [i for i in range(len(first) if first else 0) if int(first.rows[i]) > self._header_fid]
+        merged = _two_row_header(top, [first.columns[c][below[0]] for c in fields]) if below else None
+        if merged is None:
+            return names
+        self.warnings.append(_two_row_warning(self._titles + 1, merged))
+        merged = self._distinct(merged)
+        self._header_fid = int(first.rows[below[0]])
+        self._rename = dict(zip(fields, merged))
+        self.estimate = None if self.estimate is None else self.estimate - 1
+        return merged
 
     def _holds_pairs(self, column: str, sample: int = 20) -> bool:
         """Whether the first ``sample`` values of ``column`` that are not empty are all coordinate
@@ -356,7 +417,7 @@ class TableReader:
         d = self._dialect
         reader = pa_csv.open_csv(
             self.path,
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=self._titles + 1, block_size=ARROW_BLOCK,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=self._titles + self._header_rows, block_size=ARROW_BLOCK,
                                             encoding="utf8" if self._encoding in ("utf-8", "utf-8-sig")
                                             else self._encoding),
             parse_options=pa_csv.ParseOptions(delimiter=d.delimiter, quote_char=d.quotechar or False,
@@ -364,7 +425,7 @@ class TableReader:
                                               newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pa_csv.ConvertOptions(column_types={n: pa.string() for n in names},
                                                   strings_can_be_null=False, quoted_strings_can_be_null=False))
-        line = self._titles + 2  # spreadsheet row of the first record
+        line = self._titles + self._header_rows + 1  # spreadsheet row of the first record
         pending: list[pa.RecordBatch] = []
         held = 0
         for record_batch in reader:
@@ -394,10 +455,10 @@ class TableReader:
         which row is short."""
         with self.path.open(newline="", encoding=self._encoding) as fh:
             reader = csv.reader(fh, self._dialect)
-            for _ in range(self._titles + 1 + skip):  # titles, header, records Arrow read
+            for _ in range(self._titles + self._header_rows + skip):  # titles, header, records Arrow read
                 next(reader, None)
             n_cols = len(self._all_columns)
-            line = self._titles + 2 + skip  # spreadsheet row of the first record
+            line = self._titles + self._header_rows + 1 + skip  # spreadsheet row of the first record
             while True:
                 try:
                     chunk = [r for _, r in zip(range(size), reader)]

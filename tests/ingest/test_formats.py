@@ -652,3 +652,56 @@ def test_kml_that_is_not_is_a_clear_error(fresh_db, tmp_path, name, content, mes
         path.write_bytes(content)
     with db.connect(fresh_db) as conn, pytest.raises(LoadError, match=message):
         load_gazetteer(conn, path)
+
+
+TWO_ROW = [["案件编号", "案件类型", "案件类别", None, "案件状态", "上报", None, "结案", None, "位置", None],
+           [None, None, "大类", "小类", None, "时间", "人", "时间", "人", "经度", "纬度"],
+           ["W1", "事件", "01", "02", "结案", "2024/5/1 8:30", "张三", "2024/5/2 9:00", "李四", "87.62", "43.79"],
+           ["W2", "事件", "01", "02", "烧毁", "2024/5/1 8:30", "张三", None, None, "87.62", "43.79"]]
+
+
+def test_two_row_header(city_db, tmp_path):
+    """A statistics sheet's two-row header (二级表头: 位置 merged over 经度 | 纬度, 上报 over 时间 |
+    人): the column names are read from both rows (上报时间, 上报人: a sub-heading that repeats
+    takes its heading), and rows keep the numbers the sheet shows; in CSV as Excel saves it, and in
+    a workbook with merged cells."""
+    import xlsxwriter
+
+    csv_path = tmp_path / "案件.csv"
+    csv_path.write_text("\n".join(",".join(c or "" for c in row) for row in TWO_ROW) + "\n", encoding="utf-8")
+    xlsx_path = tmp_path / "案件统计.xlsx"
+    book = xlsxwriter.Workbook(xlsx_path)
+    sheet = book.add_worksheet("五月")
+    for r, row in enumerate(TWO_ROW):
+        for c, value in enumerate(row):
+            if value is not None:
+                sheet.write_string(r, c, value)
+    for first, last in ((0, 0), (1, 1), (4, 4)):  # 案件编号, 案件类型, 案件状态 merged down
+        sheet.merge_range(0, first, 1, last, TWO_ROW[0][first])
+    for first in (2, 5, 7, 9):  # 案件类别, 上报, 结案, 位置 merged across
+        sheet.merge_range(0, first, 0, first + 1, TWO_ROW[0][first])
+    book.close()
+    for path in (csv_path, xlsx_path):
+        with db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(strict=False, layer="cases"))
+            rows = conn.execute("SELECT case_no, major_class, minor_class, status, attrs->>'上报人', "
+                                "to_char(closed_at AT TIME ZONE 'Asia/Shanghai', 'MM-DD HH24:MI') FROM cases "
+                                "WHERE case_no LIKE 'W_'").fetchall()
+            conn.execute("DELETE FROM cases WHERE case_no LIKE 'W_'")
+        assert rows == [("W1", "01", "02", "closed", "张三", "05-02 09:00")], (path.name, rows)
+        assert report.rejected == 1 and [(i["row"], i["field"]) for i in report.issues if i["severity"] == "error"] == [(4, "案件状态")], report.issues
+        assert any(i["reason"].startswith("rows 1-2 hold the column names (a two-row header): read as 案件编号, "
+                                          "案件类型, 大类, 小类, 案件状态, 上报时间, 上报人, 结案时间, 结案人, 经度, 纬度")
+                   for i in report.issues), report.issues
+
+
+def test_a_record_below_the_header_is_no_second_header_row():
+    """What tells a sub-heading row from a record: no digit in it, and a name for every column
+    empty above."""
+    from ingest.formats.tabular import _two_row_header
+
+    assert _two_row_header(["name", "kind", "", "note"], ["解放路", "主干道", "备注", "无"]) is not None  # all text
+    assert _two_row_header(["code", "name", ""], ["R01", "解放路", "x"]) is None  # a digit
+    assert _two_row_header(["code", "name", "", ""], ["", "", "经度", ""]) is None  # column 4 unnamed
+    assert _two_row_header(["code", "", "x"], ["", "a", ""]) is None  # no sub-heading under a heading
+    assert _two_row_header(["a", "b"], ["c", "d"]) is None  # nothing empty above: a record
