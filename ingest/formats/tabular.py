@@ -36,13 +36,34 @@ ADDRESS_NAMES = ("address", "addr", "地址", "详细地址", "位置", "事发�
 
 def _find(columns: list[str], names: Sequence[str], part: str | None = None) -> str | None:
     """The column called one of ``names`` (any case); else the one column whose name holds
-    ``part`` (Chinese exports say 事发经度, GPS经度, 经度(°) ...)."""
+    ``part`` (Chinese exports say 事发经度, GPS经度, 经度(°) ...), or the one of those named for no
+    web map when others are (GPS经度 beside 高德经度)."""
     lowered = {c.strip().lower(): c for c in columns}
     for name in names:
         if name in lowered:
             return lowered[name]
+    bare = [c for c in columns if _MAP_WORDS.sub("", c.strip().lower()) in names]  # gcj_lng, bd_lat, amap_lon
+    if len(bare) == 1:
+        return bare[0]
     holding = [c for c in columns if part and part in c]
+    if len(holding) > 1:
+        holding = [c for c in holding if _named_shift(c) is None]
     return holding[0] if len(holding) == 1 else None
+
+
+# Coordinate columns named for the web map they were picked on: Amap (高德) and Tencent (腾讯)
+# give GCJ-02, Baidu (百度) BD-09, hundreds of metres off CGCS2000. Exports from apps built on
+# them name their columns so (高德经度, lng_gcj, bd_lng, baidu_lat).
+_SHIFT_WORDS = (("bd09", ("bd09", "bd_", "_bd", "baidu", "百度")),
+                ("gcj02", ("gcj", "gaode", "amap", "tencent", "qq", "mars", "高德", "腾讯", "火星")))
+
+
+_MAP_WORDS = re.compile(r"^(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)[_-]?|[_-]?(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)$")
+
+
+def _named_shift(column: str) -> str | None:
+    name = column.lower()
+    return next((shift for shift, words in _SHIFT_WORDS if any(w in name for w in words)), None)
 
 
 def _sniff_encoding(path: Path) -> tuple[str, str | None]:
@@ -315,7 +336,25 @@ class TableReader:
                 # the geocoder answers in CGCS2000
                 self.declared_crs = crs_mod.SourceCRS(crs_mod.TARGET_EPSG)
         self.has_geometry = bool(consumed) or self.geocoded
+        self._shift_from_names(sorted(consumed - {self.wkt_col}))
         self.columns = [c for c in all_columns if c not in consumed]
+
+    def _shift_from_names(self, columns: list[str]) -> None:
+        """Coordinates in columns named for Amap/Tencent or Baidu are taken as GCJ-02 or BD-09
+        (``--source-crs`` still decides), with a warning; ReadError when the two say different."""
+        shifts = {c: _named_shift(c) for c in columns}
+        named = {v for v in shifts.values() if v is not None}
+        if not named:
+            return
+        if len(named) > 1 or None in shifts.values():
+            raise ReadError(f"{self.path.name}: the coordinate columns {', '.join(map(repr, columns))} are named "
+                            "for different maps; pass --source-crs (gcj02, bd09, EPSG:4326) to say which they are")
+        shift = named.pop()
+        self.declared_crs = crs_mod.SourceCRS(4326, shift)
+        label = self.declared_crs.label
+        self.warnings.append(RowIssue(None, columns[0], None, f"column(s) {', '.join(columns)} are named for a "
+                                      f"{'Baidu' if shift == 'bd09' else 'Amap/Tencent'} map: read as {label} and "
+                                      f"converted to CGCS2000 (--source-crs says otherwise if they are not)", "warning"))
 
     def _sub_headings(self, top: list, names: list[str]) -> list[str]:
         """A sheet's column names, from the row below its header too when the two are a two-row

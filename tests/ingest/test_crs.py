@@ -8,7 +8,7 @@ import pytest
 
 from ingest.crs import (CRSError, SourceCRS, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, parse_source_crs,
                         wgs84_to_gcj02)
-from ingest.gazetteer import LoadOptions, load_gazetteer
+from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from layers import database as db
 
 from tests.paths import ROOT
@@ -96,3 +96,49 @@ def test_unconverted_gcj02_is_hundreds_of_metres_off(fresh_db, tmp_path):
             "FROM (SELECT (ST_DumpPoints(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490))).geom p) v, admin_areas a",
             (json.dumps(w["geometry"]),)).fetchone()[0]
     assert med > 100
+
+
+@pytest.mark.parametrize("lon,lat,shift", [("高德经度", "高德纬度", "gcj02"), ("lng_gcj", "lat_gcj", "gcj02"),
+                                           ("bd_lng", "bd_lat", "bd09"), ("百度经纬度", None, "bd09")])
+def test_coordinate_columns_named_for_a_web_map_are_converted(city_db, tmp_path, lon, lat, shift):
+    """Columns named for Amap/Tencent (GCJ-02) or Baidu (BD-09), as exports of apps built on them
+    are, are converted to CGCS2000 without --source-crs (a warning says so); a plain GPS经度 beside
+    a 高德经度 is the one read; --source-crs still decides."""
+    from ingest.crs import gcj02_to_bd09
+
+    true_lon, true_lat = 87.6195, 43.7897
+    x, y = wgs84_to_gcj02(np.array([true_lon]), np.array([true_lat]))
+    if shift == "bd09":
+        x, y = gcj02_to_bd09(x, y)
+    head, cells = ("case_no,kind,major_class,minor_class,status,reported_at",
+                   "M1,event,01,02,reported,2024-05-01 08:00")
+    coords = f'"{x[0]:.7f},{y[0]:.7f}"' if lat is None else f"{x[0]:.7f},{y[0]:.7f}"
+    path = tmp_path / "cases.csv"
+    path.write_text(f"{head},{lon}{',' + lat if lat else ''}\n{cells},{coords}\n", encoding="utf-8")
+
+    def where(options: LoadOptions) -> tuple:
+        with db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, options)
+            point = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM cases WHERE case_no = 'M1'").fetchone()
+        return report, point
+
+    report, point = where(LoadOptions())
+    assert report.loaded == 1 and report.layers[0].source_crs == {"gcj02": "GCJ-02", "bd09": "BD-09"}[shift]
+    assert abs(point[0] - true_lon) < 1e-7 and abs(point[1] - true_lat) < 1e-7
+    assert any("named for a" in i["reason"] and i["severity"] == "warning" for i in report.issues)
+    report, point = where(LoadOptions(source_crs=parse_source_crs("EPSG:4490")))  # the user knows better
+    assert abs(point[0] - x[0]) < 1e-7 and report.layers[0].source_crs == "EPSG:4490"
+
+
+def test_plain_coordinates_beside_web_map_ones_are_the_ones_read(city_db, tmp_path):
+    path = tmp_path / "cases.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,GPS经度,GPS纬度,高德经度,高德纬度\n"
+                    "M2,event,01,02,reported,2024-05-01 08:00,87.6195,43.7897,87.6205,43.7890\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        point = conn.execute("SELECT ST_X(geom), ST_Y(geom) FROM cases WHERE case_no = 'M2'").fetchone()
+    assert report.layers[0].source_crs == "EPSG:4490" and point == (87.6195, 43.7897)
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,高德经度,百度纬度\n"
+                    "M3,event,01,02,reported,2024-05-01 08:00,87.6205,43.7890\n", encoding="utf-8")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="named for different maps"):
+        load_gazetteer(conn, path)
