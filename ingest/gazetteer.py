@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace as dc_replace
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import psycopg
 import shapely
 from psycopg import sql
@@ -37,7 +38,7 @@ from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
-from .validate import RowConverter, check_relations, geometry_checks, match_columns
+from .validate import RowConverter, check_relations, geometry_checks, match_columns, offsets
 from .validate.prechecks import Deriver
 from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
 from .validate.rows import FROM_CODE
@@ -386,6 +387,21 @@ def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error")
                      "reason": reason, "severity": severity}])
 
 
+def _web_map_offsets(conn: psycopg.Connection, task: Task, reader, mapping: dict[str, str]) -> None:
+    """LoadError when the file's first rows look like GCJ-02 or BD-09 coordinates (validate/offsets.py)."""
+    with contextlib.closing(iter(reader.batches(offsets.SAMPLE))) as batches:
+        batch = next(batches, None)
+    if batch is None:
+        return
+    geoms = batch.geoms if batch.geoms is not None else (
+        shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore") if batch.wkb is not None else None)
+    if geoms is None:
+        return
+    said = offsets.verdict(conn, task.layer, mapping, batch.columns, geoms)
+    if said:
+        raise LoadError(f"{task.label}: {said}")
+
+
 def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     conn, options, layer = ctx.conn, ctx.options, task.layer
     t0 = time.perf_counter()
@@ -436,6 +452,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
         used |= set(rejected.FIELDS)
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
+    if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False):
+        _web_map_offsets(conn, task, reader, mapping)
     total, expected = reader.total, reader.estimate
     if options.replace:
         result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,3 +143,54 @@ def test_plain_coordinates_beside_web_map_ones_are_the_ones_read(city_db, tmp_pa
                     "M3,event,01,02,reported,2024-05-01 08:00,87.6205,43.7890\n", encoding="utf-8")
     with db.connect(city_db) as conn, pytest.raises(LoadError, match="named for different maps"):
         load_gazetteer(conn, path)
+
+
+def _components_in_grids(tmp_path, shift: str | None) -> Path:
+    """30 components inside the test city's three unit grids, each naming its grid, written as
+    GeoJSON (WGS84 by definition) with their coordinates as a web map would give them."""
+    from .city import grid_box
+
+    rng = np.random.default_rng(7)
+    feats = []
+    for k in range(30):
+        i = k % 3
+        x0, y0, x1, y1 = grid_box(i)
+        lon, lat = rng.uniform(x0 + 0.0001, x1 - 0.0001), rng.uniform(y0 + 0.0001, y1 - 0.0001)
+        if shift:
+            lon, lat = (v[0] for v in wgs84_to_gcj02(np.array([lon]), np.array([lat])))
+        if shift == "bd09":
+            from ingest.crs import gcj02_to_bd09
+
+            lon, lat = (v[0] for v in gcj02_to_bd09(np.array([lon]), np.array([lat])))
+        feats.append(feature({"code": f"6501020101{100 + k:06d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"},
+                             {"type": "Point", "coordinates": [lon, lat]}))
+    return write_geojson(tmp_path / "components.geojson", feats)
+
+
+@pytest.mark.parametrize("shift", ["gcj02", "bd09"])
+def test_web_map_coordinates_passed_off_as_wgs84_are_refused(city_db, tmp_path, shift):
+    """Components picked on Amap (GCJ-02) or Baidu (BD-09) in a GeoJSON: as they are, few lie in
+    the grid they name. The load is refused naming the offset (a skip-invalid load would have kept
+    the few inside a grid, every one misplaced); with --source-crs they load where they belong;
+    with --source-crs EPSG:4490 the user has the last word (and the rows outside their grid are
+    rejected one by one)."""
+    path = _components_in_grids(tmp_path, shift)
+    name = {"gcj02": "GCJ-02", "bd09": "BD-09"}[shift]
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match=f"these look like {name} coordinates .*of the "
+                                                                      rf"first 30 rows naming a unit grid, \d lie in it "
+                                                                      f"as they are, 30 once converted .*--source-crs {shift}"):
+        load_gazetteer(conn, path, LoadOptions(strict=False))
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(source_crs=parse_source_crs(shift)))
+    assert report.loaded == 30 and report.rejected == 0
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(strict=False, source_crs=parse_source_crs("EPSG:4490")))
+    assert report.rejected > 20 and all("lies outside its unit grid" in i["reason"] for i in report.issues
+                                        if i["severity"] == "error")
+
+
+def test_true_wgs84_coordinates_are_not_taken_for_web_map_ones(city_db, tmp_path):
+    path = _components_in_grids(tmp_path, None)
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+    assert report.loaded == 30 and report.rejected == 0
