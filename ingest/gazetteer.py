@@ -33,7 +33,8 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
-from .formats import DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SUFFIXES, ReadError, detect_kind, list_layers, open_layer, rejected
+from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SUFFIXES, WORKBOOKS, ReadError,
+                      detect_kind, list_layers, open_layer, rejected)
 from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
@@ -213,16 +214,16 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         for t in tasks:
             t.shown = t.label.replace(copy.name, source.name, 1)
         return tasks
-    if kind in ("csv", "xlsx") and rejected.may_be_table(source, kind):
+    if kind in ("csv", *WORKBOOKS) and rejected.may_be_table(source, kind):
         tasks = _rejected_table(source, kind, options)
         if tasks:
             return tasks
-    if kind in MULTI_LAYER or kind == "xlsx":
+    if kind in MULTI_LAYER or kind in WORKBOOKS:
         try:
             names = list_layers(source)
         except ReadError as exc:
             raise LoadError(str(exc)) from exc
-        if kind != "xlsx" or len(names) > 1:  # a workbook of one sheet is read as the file
+        if kind not in WORKBOOKS or len(names) > 1:  # a workbook of one sheet is read as the file
             return _plan_inner(source, names, options, notes)
     if kind == "geojson":
         try:
@@ -239,7 +240,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
     return [Task(layer, source)]
 
 
-_CONTAINERS = (".gpkg", ".gdb", ".kml", ".xlsx")  # files whose layers are listed cheaply
+_CONTAINERS = (".gpkg", ".gdb", ".kml", ".xlsx", ".ods")  # files whose layers are listed cheaply
 
 
 def _layers_inside(path: Path) -> set[Layer]:

@@ -4,7 +4,7 @@ never another exception (no 500 over HTTP, no traceback on the command line).
     .venv/bin/python tests/fuzz_ingest.py [--seed N] [--seconds S]
 
 Bases: the ingest tests' city (GeoJSON layers), a CSV of cases, the grids as KML, zipped and loose
-(GBK, no .cpg) shapefiles, GeoPackages, an XLSX, an XLS, a zipped File Geodatabase, MapInfo TAB
+(GBK, no .cpg) shapefiles, GeoPackages, an XLSX, an ODS, an XLS, a zipped File Geodatabase, MapInfo TAB
 and MIF (GBK, a projected CoordSys). Text files get byte flips, cuts, spliced
 fragments and hostile tokens; binary ones the same, half of them in the header; zips have a member
 mutated, dropped, renamed outside the archive or a .cpg added, then maybe their own bytes mutated.
@@ -74,6 +74,9 @@ def bases(city: Path, work: Path) -> dict[str, bytes | dict[str, bytes]]:
     _ogr("-f", "XLSX", str(src / "cases.xlsx"), str(src / "x.csv"))
     with zipfile.ZipFile(src / "cases.xlsx") as zf:
         out["cases.xlsx"] = {n: zf.read(n) for n in zf.namelist()}
+    _ogr("-f", "ODS", str(src / "cases.ods"), str(src / "x.csv"))
+    with zipfile.ZipFile(src / "cases.ods") as zf:
+        out["cases.ods"] = {n: zf.read(n) for n in zf.namelist()}
     out["案件2024.xls"] = (Path(__file__).parent / "data" / "案件2024.xls").read_bytes()
     # desktop GIS: components as a zipped File Geodatabase (in EPSG:4538) and as MapInfo TAB and MIF in GBK
     components = str(city / "components.geojson")
@@ -159,7 +162,7 @@ def mutate_zip(members: dict[str, bytes], rnd: random.Random) -> bytes:
 
 def one_input(name: str, base, rnd: random.Random, folder: Path) -> Path:
     """Write one mutated input of ``base`` into ``folder``; returns what to load."""
-    if name.endswith((".zip", ".xlsx")):
+    if name.endswith((".zip", ".xlsx", ".ods")):
         (folder / name).write_bytes(mutate_zip(base, rnd))
     elif isinstance(base, dict):  # a loose shapefile or MapInfo table: one of its files mutated, maybe one missing
         files = dict(base)

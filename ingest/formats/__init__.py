@@ -11,14 +11,15 @@ from pathlib import Path
 from .base import Batch, LayerReader, ReadError, RowIssue
 from .sniff import detect_kind
 
-__all__ = ["Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SUFFIXES", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
+__all__ = ["WORKBOOKS", "Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SUFFIXES", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
            "list_layers"]
 
 SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz", ".tab", ".mif")
-TABLE_SUFFIXES = (".csv", ".xlsx", ".xls")
+TABLE_SUFFIXES = (".csv", ".xlsx", ".xls", ".ods")
+WORKBOOKS = ("xlsx", "ods")  # kinds read sheet by sheet through GDAL
 DATA_SUFFIXES = SPATIAL_SUFFIXES + TABLE_SUFFIXES
 MULTI_LAYER = ("gpkg", "kml", "filegdb")  # kinds whose files hold several layers (a KML: one per folder)
-MULTI_LAYER_SUFFIXES = (".gpkg", ".kml", ".kmz", ".xlsx", ".xls", ".gdb")
+MULTI_LAYER_SUFFIXES = (".gpkg", ".kml", ".kmz", ".xlsx", ".xls", ".ods", ".gdb")
 
 
 def list_layers(path: Path) -> list[str]:
@@ -26,7 +27,7 @@ def list_layers(path: Path) -> list[str]:
     for single-layer files."""
     from .vector import list_layers as _vector_layers
 
-    if detect_kind(path) in (*MULTI_LAYER, "xlsx"):
+    if detect_kind(path) in (*MULTI_LAYER, *WORKBOOKS):
         return _vector_layers(path)
     return [path.stem]
 
@@ -36,7 +37,7 @@ def open_layer(path: Path, layer: str | None = None, *, geocode=None, encoding: 
     """Open one layer of ``path`` with the reader its content (not only its suffix) calls for;
     ``where``: only the rows of a GDAL attribute filter (vector files)."""
     kind = detect_kind(path)
-    if kind in ("csv", "xlsx"):
+    if kind in ("csv", *WORKBOOKS):
         from .tabular import TableReader
 
         return TableReader(path, kind, geocode=geocode, encoding=encoding, sheet=layer)

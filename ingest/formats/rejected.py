@@ -52,7 +52,8 @@ def may_be_table(path: Path, kind: str) -> bool:
             return b"_reasons" in fh.read(1 << 16)
     try:
         with open_zip(path) as zf:
-            names = [n for n in zf.namelist() if n == "xl/sharedStrings.xml" or n.startswith("xl/worksheets/")]
+            names = [n for n in zf.namelist() if n in ("xl/sharedStrings.xml", "content.xml")
+                     or n.startswith("xl/worksheets/")]
             for name in sorted(names)[:2]:  # sharedStrings.xml sorts before worksheets/
                 with zf.open(name) as member:
                     if b">_reasons<" in member.read(1 << 18):

@@ -9,11 +9,11 @@ from .base import ReadError
 
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".ods": "ods", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
     ".tab": "mapinfo", ".mif": "mapinfo",
 }
 _EXPECTED = ("GeoJSON, GeoPackage, Shapefile, File Geodatabase, MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX, "
-             "XLS or a zip of them")
+             "XLS, ODS or a zip of them")
 # An Esri File Geodatabase is a folder (名称.gdb) whose first table is the catalogue of the others.
 GDB_CATALOGUE = "a00000001.gdbtable"
 
@@ -23,7 +23,7 @@ _CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13})) + b"\x7f"
 
 
 def detect_kind(path: Path) -> str:
-    """One of gpkg, geojson, shp, filegdb, mapinfo, fgb, kml, kmz, csv, xlsx, xls, zip, folder;
+    """One of gpkg, geojson, shp, filegdb, mapinfo, fgb, kml, kmz, csv, xlsx, xls, ods, zip, folder;
     ReadError for anything else."""
     path = Path(path)
     if path.is_dir():
@@ -50,6 +50,13 @@ def detect_kind(path: Path) -> str:
             names = zf.namelist()
         if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
             return "xlsx"
+        if names[:1] == ["mimetype"] and "content.xml" in names:  # OpenDocument (LibreOffice, WPS)
+            with open_zip(path) as zf:
+                mimetype = zf.read("mimetype")[:100]
+            if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
+                return "ods"
+            raise ReadError(f"{path.name}: an OpenDocument file that is no spreadsheet "
+                            f"({mimetype.decode('ascii', 'replace')})")
         if suffix == ".kmz":  # Google Earth / 奥维 (Ovital): a zip holding doc.kml (and its icons)
             if not any(n.lower().endswith(".kml") for n in names):
                 raise ReadError(f"{path.name}: a KMZ without a .kml inside")
