@@ -7,6 +7,7 @@ lon/lat in EPSG:4326 is taken as-is, which is what PROJ's own 4326 -> 4490 trans
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -92,35 +93,67 @@ def declared_crs(crs_text: str | None) -> SourceCRS | None:
 _ELLIPSOIDS = ((6378137.0, 298.257222101), (6378137.0, 298.257223563))
 
 
+def _on_cgcs2000_ellipsoid(crs: CRS) -> bool:
+    ellipsoid = crs.ellipsoid
+    return ellipsoid is not None and any(
+        abs(ellipsoid.semi_major_metre - a) < 1e-3 and abs(ellipsoid.inverse_flattening - f) < 1e-5
+        for a, f in _ELLIPSOIDS)
+
+
+def _datum_words(crs: CRS) -> str:
+    datum = crs.datum.name if crs.datum is not None else ""
+    if datum.startswith("Unknown based on") or not datum:  # PROJ's name for a bare ellipsoid
+        return f"the {crs.ellipsoid.name} ellipsoid" if crs.ellipsoid is not None else "an unknown datum"
+    return datum
+
+
 def _without_code(crs: CRS, said: str) -> SourceCRS:
     """A CRS with no EPSG code: usable by its definition when its datum is CGCS2000's or WGS84's
     (a MapInfo table's CoordSys, a city's own Gauss-Kruger 独立坐标系 with its own central meridian
-    and false easting, defined in full in its .prj or by the user); refused on another datum
-    (Beijing 1954, Xi'an 1980), whose shift to CGCS2000 the definition does not give."""
-    ellipsoid = crs.ellipsoid
-    known = ellipsoid is not None and any(
-        abs(ellipsoid.semi_major_metre - a) < 1e-3 and abs(ellipsoid.inverse_flattening - f) < 1e-5
-        for a, f in _ELLIPSOIDS)
-    datum = crs.datum.name if crs.datum is not None else ""
-    if datum.startswith("Unknown based on") or not datum:  # PROJ's name for a bare ellipsoid
-        datum = f"the {ellipsoid.name} ellipsoid" if ellipsoid is not None else "an unknown datum"
-    if not known:
+    and false easting, defined in full in its .prj or by the user) or when it carries its own
+    shift to WGS84 (+towgs84, the 7 parameters a city's surveying bureau publishes for Beijing 1954
+    or Xi'an 1980); refused on another datum without one, whose shift the definition does not give."""
+    datum = _datum_words(crs)
+    if not (_on_cgcs2000_ellipsoid(crs) or crs.is_bound):
         raise CRSError(f"{said} has no EPSG code and is on {datum}, whose shift to CGCS2000 it does not "
-                       "give; pass --source-crs EPSG:NNNN, or convert the file to CGCS2000 first")
-    if crs.is_geographic:
+                       "give; pass --source-crs with its +towgs84 parameters or EPSG:NNNN, or convert the file "
+                       "to CGCS2000 first")
+    if crs.is_geographic and not crs.is_bound:
         return SourceCRS(TARGET_EPSG)
-    name = crs.name if crs.name.lower() not in ("", "unnamed", "unknown") else None
-    if name is None and crs.coordinate_operation is not None:
-        params = {p.name.lower(): p.value for p in crs.coordinate_operation.params}
+    base = crs.source_crs if crs.is_bound else crs
+    name = base.name if base.name.lower() not in ("", "unnamed", "unknown") else None
+    if name is None and base.coordinate_operation is not None:
+        params = {p.name.lower(): p.value for p in base.coordinate_operation.params}
         meridian = params.get("longitude of natural origin")
-        name = crs.coordinate_operation.method_name + (f" CM {meridian:g}E" if meridian is not None else "")
+        name = base.coordinate_operation.method_name + (f" CM {meridian:g}E" if meridian is not None else "")
     wkt = crs.to_wkt()
     try:
         _transformer(wkt)
     except Exception as exc:  # pyproj's ProjError: a definition PROJ reads but cannot use (a scale factor 0)
         raise CRSError(f"{said} has no EPSG code, and PROJ cannot transform it to CGCS2000 "
                        f"({str(exc).split(': (')[-1].rstrip(')')})") from exc
-    return SourceCRS(None, definition=wkt, name=f"{name or 'custom CRS'} ({datum.removeprefix('the ')})")
+    shifted = ", its own shift to WGS84" if crs.is_bound else ""
+    return SourceCRS(None, definition=wkt, name=f"{name or 'custom CRS'} ({datum.removeprefix('the ')}{shifted})")
+
+
+def unknown_shift(source: SourceCRS) -> str | None:
+    """Why converting ``source`` to CGCS2000 would leave every point tens of metres off, or None:
+    an EPSG CRS on a datum other than CGCS2000's or WGS84's for which PROJ knows no transformation
+    (Beijing 1954, Xi'an 1980, the datums of older city surveys): PROJ's 'ballpark' conversion then
+    keeps the latitude and longitude on the old ellipsoid and shifts nothing."""
+    if source.shift or source.epsg is None:
+        return None  # a definition without code was checked when read (_without_code)
+    crs = CRS.from_epsg(source.epsg)
+    if _on_cgcs2000_ellipsoid(crs) or "ballpark" not in _transformer(source.epsg).description.lower():
+        return None
+    with warnings.catch_warnings():  # "you will likely lose important projection information": a hint only
+        warnings.simplefilter("ignore", UserWarning)
+        proj = " ".join(w for w in crs.to_proj4().split() if w not in ("+no_defs", "+type=crs"))
+    return (f"the file is in {crs.name} (EPSG:{source.epsg}), on the {_datum_words(crs)} datum; PROJ knows no "
+            "transformation from it to CGCS2000, and converting by the ellipsoid alone leaves points tens of "
+            "metres or more off. Give the city's own transformation, the 7 parameters its surveying bureau "
+            f"publishes: --source-crs '{proj} +towgs84=dx,dy,dz,rx,ry,rz,ds'; or pass --source-crs "
+            f"EPSG:{source.epsg} to load with the ellipsoid conversion anyway")
 
 
 def resolve(declared: SourceCRS | None, override: SourceCRS | None) -> SourceCRS:
@@ -239,7 +272,10 @@ _TRANSFORMERS: dict[int | str, Transformer] = {}
 
 
 def _transformer(source: int | str) -> Transformer:
-    """To CGCS2000 from an EPSG code or a WKT."""
+    """To CGCS2000 from an EPSG code or a WKT. A CRS carrying its own shift to WGS84 (+towgs84) is
+    taken to WGS84, which is CGCS2000 to centimetres: towards CGCS2000 itself PROJ would leave its
+    shift out and convert by the ellipsoid alone."""
     if source not in _TRANSFORMERS:
-        _TRANSFORMERS[source] = Transformer.from_crs(source, TARGET_EPSG, always_xy=True)
+        bound = isinstance(source, str) and CRS.from_user_input(source).is_bound
+        _TRANSFORMERS[source] = Transformer.from_crs(source, 4326 if bound else TARGET_EPSG, always_xy=True)
     return _TRANSFORMERS[source]

@@ -390,8 +390,11 @@ def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error")
 
 def _web_map_offsets(conn: psycopg.Connection, task: Task, reader, mapping: dict[str, str]) -> None:
     """LoadError when the file's first rows look like GCJ-02 or BD-09 coordinates (validate/offsets.py)."""
-    with contextlib.closing(iter(reader.batches(offsets.SAMPLE))) as batches:
-        batch = next(batches, None)
+    try:
+        with contextlib.closing(iter(reader.batches(offsets.SAMPLE))) as batches:
+            batch = next(batches, None)
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
     if batch is None:
         return
     geoms = batch.geoms if batch.geoms is not None else (
@@ -428,6 +431,12 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         raise LoadError(reader.crs_error)
     source = crs_mod.resolve(reader.declared_crs, override)
     result.source_crs = source.label if layer.geometry and reader.has_geometry else ""
+    shift_unknown = crs_mod.unknown_shift(source) if layer.geometry and reader.has_geometry else None
+    if shift_unknown and override is None:
+        raise LoadError(f"{task.label}: {shift_unknown}")
+    if shift_unknown:
+        _file_issue(ctx, task, f"converted from {source.label} by the ellipsoid alone, as --source-crs asked: "
+                               "tens of metres off CGCS2000 (no datum shift is known)", "warning")
     outlines = bool(layer.geometry) and reader.has_geometry  # what this file says of the layer's geometry
     if layer.geometry and not reader.has_geometry and layer.name not in OPTIONAL_GEOMETRY:
         raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "

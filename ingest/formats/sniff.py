@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .archive import open_zip
+from .archive import DAMAGED, open_zip
 from .base import ReadError
 
 _BY_SUFFIX = {
@@ -51,8 +51,12 @@ def detect_kind(path: Path) -> str:
         if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
             return "xlsx"
         if names[:1] == ["mimetype"] and "content.xml" in names:  # OpenDocument (LibreOffice, WPS)
-            with open_zip(path) as zf:
-                mimetype = zf.read("mimetype")[:100]
+            try:
+                with open_zip(path) as zf:
+                    mimetype = zf.read("mimetype")[:100]
+            except DAMAGED as exc:
+                raise ReadError(f"{path.name}: damaged OpenDocument file ({exc}); was it cut off while copying? "
+                                "Send it again") from exc
             if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
                 return "ods"
             raise ReadError(f"{path.name}: an OpenDocument file that is no spreadsheet "

@@ -194,3 +194,12 @@ def test_true_wgs84_coordinates_are_not_taken_for_web_map_ones(city_db, tmp_path
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, path)
     assert report.loaded == 30 and report.rejected == 0
+
+
+def test_a_file_unreadable_in_its_first_rows_is_a_clear_error_before_the_offset_test(city_db, tmp_path):
+    """Found by the fuzzer: the web-map offset test reads the first rows before the load does, and
+    a file unreadable there raised ReadError instead of failing the load with its reason."""
+    path = _components_in_grids(tmp_path, None)
+    path.write_bytes(path.read_bytes().replace("井盖".encode(), b"\xff\xfe", 1))
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="unreadable after row 0"):
+        load_gazetteer(conn, path)

@@ -221,3 +221,34 @@ def test_a_crs_proj_reads_but_cannot_use_is_a_clear_error():
     wkt = CRS.from_proj4("+proj=tmerc +lon_0=87 +k=0.5 +x_0=500000 +ellps=GRS80 +units=m").to_wkt("WKT1_GDAL")
     with pytest.raises(CRSError, match="PROJ cannot transform it to CGCS2000 .*k/k_0"):
         declared_crs(wkt.replace('"scale_factor",0.5', '"scale_factor",0'))
+
+
+BEIJING54_SHIFT = "+towgs84=15.8,-154.4,-82.3,0,0,0,0"  # the city's parameters, as a surveying bureau gives them
+BEIJING54_CM87 = "+proj=tmerc +lat_0=0 +lon_0=87 +k=1 +x_0=500000 +y_0=0 +ellps=krass +units=m"
+
+
+def test_old_datum_without_known_shift_is_refused_unless_said(city_db, tmp_path):
+    """A shapefile in Beijing 1954 / 3-degree Gauss-Kruger CM 87E (EPSG:2426), as older city surveys
+    are: PROJ knows no shift from Beijing 1954 to CGCS2000 and would convert by the ellipsoid
+    alone, tens of metres off, so the load is refused, printing the CRS as a PROJ string to
+    complete with the city's 7 parameters. With them the points land where they were surveyed;
+    --source-crs EPSG:2426 loads them converted by the ellipsoid alone, with a warning."""
+    to_b54 = Transformer.from_crs(4326, f"{BEIJING54_CM87} {BEIJING54_SHIFT}", always_xy=True)
+    xy = [to_b54.transform(x, y) for x, y in LONLAT]
+    path = tmp_path / "components.shp"
+    pyogrio.raw.write(path, shapely.to_wkb(shapely.points(xy)),
+                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object), np.array(["完好"] * 3, dtype=object)],
+                      fields=["code", "name", "status"], driver="ESRI Shapefile", crs="EPSG:2426", geometry_type="Point")
+    before = fingerprint(city_db)
+    with pytest.raises(LoadError, match=r"Beijing 1954 / 3-degree Gauss-Kruger CM 87E \(EPSG:2426\).*no transformation"
+                                        r".*--source-crs '\+proj=tmerc .*\+ellps=krass .*\+towgs84=dx,dy,dz,rx,ry,rz,ds'"):
+        _load(city_db, path)
+    assert fingerprint(city_db) == before
+    report = _load(city_db, path, source_crs=parse_source_crs(f"{BEIJING54_CM87} {BEIJING54_SHIFT}"))
+    assert report.loaded == 3 and "its own shift to WGS84" in report.layers[0].source_crs
+    _assert_loaded(city_db)
+    report = _load(city_db, path, source_crs=parse_source_crs("EPSG:2426"))
+    assert report.layers[0].updated == 3
+    assert any("by the ellipsoid alone" in i["reason"] for i in report.issues)
+    with pytest.raises(AssertionError):
+        _assert_loaded(city_db, 20.0)  # tens of metres off: why it is refused unless asked

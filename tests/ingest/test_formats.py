@@ -708,3 +708,15 @@ def test_a_record_below_the_header_is_no_second_header_row():
     assert _two_row_header(["code", "name", "", ""], ["", "", "经度", ""]) is None  # column 4 unnamed
     assert _two_row_header(["code", "", "x"], ["", "a", ""]) is None  # no sub-heading under a heading
     assert _two_row_header(["a", "b"], ["c", "d"]) is None  # nothing empty above: a record
+
+
+def test_damaged_opendocument_is_a_clear_error(fresh_db, tmp_path):
+    """Found by the fuzzer: an .ods whose first member's header is damaged raised BadZipFile."""
+    good = tmp_path / "cases.ods"
+    _sheet(good, "cases", [["D1", "event", "01", "02", "reported", "2024-05-01 08:00", "87.6191", "43.7895"]])
+    data = bytearray(good.read_bytes())
+    data[30:38] = b"mimetwpe"  # the local header's name no longer matches the directory's
+    bad = tmp_path / "案件.ods"
+    bad.write_bytes(bytes(data))
+    with db.connect(fresh_db) as conn, pytest.raises(LoadError, match="damaged OpenDocument file"):
+        load_gazetteer(conn, bad, LoadOptions(layer="cases"))
