@@ -195,7 +195,7 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     SOURCE is a folder of layer files named after the contract layers (roads.geojson,
     supervisors.csv, ...), a GeoPackage whose layers carry those names, a single layer file
     (GeoJSON, GeoPackage, Shapefile with .dbf in UTF-8 or GBK, Esri File Geodatabase (.gdb folder),
-    MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX or XLS with lon/lat, WKT or address columns) or a
+    MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX, XLS, WPS ET or ODS with lon/lat, WKT or address columns) or a
     zip of any of these. It defaults to the sample city in
     data-samples/.
 

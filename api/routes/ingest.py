@@ -197,7 +197,7 @@ _UPLOAD_DOC = {
             "type": "object", "required": ["file"],
             "properties": {
                 "file": {"type": "string", "format": "binary",
-                         "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, FlatGeobuf, KML/KMZ, or a zip "
+                         "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, WPS ET, ODS, FlatGeobuf, KML/KMZ, or a zip "
                                         "(shapefiles, a File Geodatabase .gdb folder, MapInfo .tab/.mif "
                                         "with their parts, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),

@@ -15,11 +15,12 @@ __all__ = ["WORKBOOKS", "Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SU
            "list_layers"]
 
 SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz", ".tab", ".mif")
-TABLE_SUFFIXES = (".csv", ".xlsx", ".xls", ".ods")
+# .et: WPS Spreadsheets' own format, a BIFF8 workbook like an .xls inside (read as one)
+TABLE_SUFFIXES = (".csv", ".xlsx", ".xls", ".et", ".ods")
 WORKBOOKS = ("xlsx", "ods")  # kinds read sheet by sheet through GDAL
 DATA_SUFFIXES = SPATIAL_SUFFIXES + TABLE_SUFFIXES
 MULTI_LAYER = ("gpkg", "kml", "filegdb")  # kinds whose files hold several layers (a KML: one per folder)
-MULTI_LAYER_SUFFIXES = (".gpkg", ".kml", ".kmz", ".xlsx", ".xls", ".ods", ".gdb")
+MULTI_LAYER_SUFFIXES = (".gpkg", ".kml", ".kmz", ".xlsx", ".xls", ".et", ".ods", ".gdb")
 
 
 def list_layers(path: Path) -> list[str]:

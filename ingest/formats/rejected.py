@@ -44,9 +44,9 @@ def where(layer: str) -> str:
 
 
 def may_be_table(path: Path, kind: str) -> bool:
-    """Cheaply, whether a CSV or XLSX can be a rejected-rows table: its header names ``_reasons``
-    (a CSV's first bytes; an XLSX's first shared strings or first sheet's start, where a header's
-    text is). False is sure; True is to be confirmed by ``table_layers``."""
+    """Cheaply, whether a CSV, XLSX or ODS can be a rejected-rows table: its header names ``_reasons``
+    (a CSV's first bytes; an XLSX's first shared strings or first sheet's start, an ODS's content,
+    where a header's text is). False is sure; True is to be confirmed by ``table_layers``."""
     if kind == "csv":
         with Path(path).open("rb") as fh:
             return b"_reasons" in fh.read(1 << 16)

@@ -9,11 +9,11 @@ from .base import ReadError
 
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".ods": "ods", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".et": "xls", ".ods": "ods", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
     ".tab": "mapinfo", ".mif": "mapinfo",
 }
 _EXPECTED = ("GeoJSON, GeoPackage, Shapefile, File Geodatabase, MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX, "
-             "XLS, ODS or a zip of them")
+             "XLS, WPS ET, ODS or a zip of them")
 # An Esri File Geodatabase is a folder (名称.gdb) whose first table is the catalogue of the others.
 GDB_CATALOGUE = "a00000001.gdbtable"
 
@@ -77,7 +77,7 @@ def detect_kind(path: Path) -> str:
     if head.startswith(b"\x00\x01\x00\x00Standard Jet DB") or head.startswith(b"\x00\x01\x00\x00Standard ACE DB"):
         raise ReadError(f"{path.name}: a Microsoft Access file (an Esri personal geodatabase, .mdb), which cannot "
                         "be read here; export it from ArcGIS to a File Geodatabase (.gdb) or shapefiles")
-    if suffix == ".xls":
+    if suffix in (".xls", ".et"):
         raise ReadError(f"{path.name}: not an Excel 97-2003 workbook (it does not start as one); "
                         "save it again as .xlsx or .csv")
     if head.translate(None, _CONTROL) != head:  # text files hold no control bytes but tab and line ends

@@ -720,3 +720,23 @@ def test_damaged_opendocument_is_a_clear_error(fresh_db, tmp_path):
     bad.write_bytes(bytes(data))
     with db.connect(fresh_db) as conn, pytest.raises(LoadError, match="damaged OpenDocument file"):
         load_gazetteer(conn, bad, LoadOptions(layer="cases"))
+
+
+def test_wps_et_workbook_is_read_as_the_biff8_it_holds(city_db, tmp_path):
+    """WPS Spreadsheets' .et holds the same OLE2/BIFF8 workbook as an .xls: read through the same
+    copy, reported under its own name, found in a folder; an .et that is no workbook is refused."""
+    import shutil
+
+    from tests.paths import ROOT
+
+    folder = tmp_path / "上报"
+    folder.mkdir()
+    book = shutil.copy(ROOT / "tests" / "data" / "案件2024.xls", folder / "案件2024.et")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, folder)
+    assert [(r.file, r.layer, r.rows, r.inserted) for r in report.layers] == [
+        ("案件2024.et:五月", "cases", 2, 2), ("案件2024.et:六月", "cases", 1, 1)]
+    (tmp_path / "cases.et").write_text("case_no\n", encoding="utf-8")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="cases.et: not an Excel 97-2003 workbook"):
+        load_gazetteer(conn, tmp_path / "cases.et")
+    assert book.exists()
