@@ -83,9 +83,8 @@ def _with_charset(path: Path, charset: bytes) -> Path:
         end = head.lower().find(b"\ndata")  # a .mif's header ends at its Data line; a .tab is all header
         end = len(head) if end < 0 else end
         top = head[:end]
-        m = _CHARSET.search(top)
-        if m is not None:
-            top = top[:m.start(2)] + charset + top[m.end(2):]
+        if _CHARSET.search(top) is not None:  # a .tab says it twice (!charset, and in its Definition Table)
+            top = _CHARSET.sub(lambda m: m.group(1) + charset, top)
         elif path.suffix.lower() == ".tab":
             top = re.sub(rb"(?i)^(!version[^\n]*\n)", rb"\1!charset " + charset + b"\n", top, count=1)
         else:
