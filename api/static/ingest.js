@@ -292,6 +292,7 @@ async function showLayerHelp() {
       `${c.latitude_columns.join(", ")}; ${c.coordinate_values}), or both in one column ` +
       `(${c.lonlat_columns.join(", ")}: 87.6201,43.7902), or WKT (${c.wkt_columns.join(", ")})` +
       (c.address_columns.length ? `, or an address to geocode (${c.address_columns.join(", ")}).` : ".") +
+      ` Web-map coordinates: ${c.web_map_columns}.` +
       (layer.geometry_optional ? ` Optional: ${layer.geometry_optional}.` : "")
     : "无几何 No geometry.";
   box.hidden = false;

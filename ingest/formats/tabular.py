@@ -61,6 +61,10 @@ _SHIFT_WORDS = (("bd09", ("bd09", "bd_", "_bd", "baidu", "百度")),
 _MAP_WORDS = re.compile(r"^(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)[_-]?|[_-]?(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)$")
 
 
+WEB_MAP_HINT = ("columns named for Amap/Tencent (高德经度, 腾讯经度, lng_gcj, gcj_lat) are read as GCJ-02, for "
+                "Baidu (百度经度, bd_lng, baidu_lat) as BD-09, and converted to CGCS2000")
+
+
 def _named_shift(column: str) -> str | None:
     name = column.lower()
     return next((shift for shift, words in _SHIFT_WORDS if any(w in name for w in words)), None)

@@ -10,7 +10,7 @@ import io
 from layers.contract import TITLE_ZH, Layer
 
 from ..formats import degrees
-from ..formats.tabular import ADDRESS_NAMES, LAT_NAMES, LON_NAMES, LONLAT_NAMES, WKT_NAMES
+from ..formats.tabular import ADDRESS_NAMES, LAT_NAMES, LON_NAMES, LONLAT_NAMES, WEB_MAP_HINT, WKT_NAMES
 from .relations import DERIVED, INSIDE, OPTIONAL_GEOMETRY, REFS
 from .rows import ENUM_ALIASES, ENUMS, FORMATS, FROM_CODE, HEADINGS, NOT_ALWAYS_REQUIRED, TIME_FORMATS
 
@@ -67,6 +67,7 @@ def describe(layer: Layer) -> dict:
             "longitude_columns": list(LON_NAMES), "latitude_columns": list(LAT_NAMES),
             "coordinate_values": degrees.HINT,
             "lonlat_columns": list(LONLAT_NAMES),
+            "web_map_columns": WEB_MAP_HINT,
             "wkt_columns": list(WKT_NAMES),
             "address_columns": list(ADDRESS_NAMES) if layer.geometry in ("point", "areal_or_point", "any") else [],
         }

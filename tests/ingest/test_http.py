@@ -246,6 +246,7 @@ def test_layers_say_what_the_checks_check(http, city_db):
     assert {f["name"]: f for f in layers["house_numbers"]["fields"]}["parent_id"]["must_exist"] == \
         "road or place or courtyard (the kind parent_kind names)"
     assert "经度" in layers["cases"]["coordinates"]["longitude_columns"]
+    assert "高德经度" in layers["cases"]["coordinates"]["web_map_columns"]
     assert layers["supervisors"]["geometry"] is None and "coordinates" not in layers["supervisors"]
     # the template, filled in with Chinese spellings the description lists, loads
     r = http.get(layers["cases"]["template"])

@@ -117,6 +117,7 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
     assert rows["code (key)"][1] == "是 yes" and "16 digits" in rows["code (key)"][2] and "部件编码" in rows["code (key)"][3]
     assert "an existing unit grid" in rows["grid_code"][4] and "inside its unit grid" in rows["grid_code"][4]
     assert "经度" in page.inner_text("#geometry-help")
+    assert "高德经度" in page.inner_text("#geometry-help")  # web-map columns said
     href = page.get_attribute("#template", "href")
     assert page.request.get(href).text().startswith("\ufeffcode,name,status,owner_dept,grid_code,lon,lat")
     page.select_option("#layer", "")
