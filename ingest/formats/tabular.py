@@ -195,9 +195,10 @@ def _two_row_header(top: list, sub: list) -> list[str] | None:
     小类; a CSV or GDAL sees the heading in its first column and nothing in the others, and the
     sub-headings in the row below. That row is one when every column empty above is named in it,
     one named in it at least stands under a heading (the merged one), and none of its cells holds a
-    digit (a record holds codes, coordinates, times). A column is named by its sub-heading, or by
-    heading + sub-heading when the sub-heading alone repeats (上报 | 时间, 结案 | 时间: 上报时间,
-    结案时间); one with no sub-heading (序号, merged down) keeps its heading."""
+    digit (a record holds codes, coordinates, times). A column is named by its sub-heading (经度,
+    大类), or by heading + sub-heading when the sub-heading alone says little (上报 | 时间: 上报时间;
+    _GENERIC_SUB) or repeats (甲 | 类, 乙 | 类); one with no sub-heading (序号, merged down) keeps its
+    heading."""
     top = [("" if c is None else str(c).strip()) for c in top]
     sub = [("" if c is None else str(c).strip()) for c in sub]
     if len(sub) < len(top) or not top or not top[0] or any(re.search(r"[0-9０-９]", c) or len(c) > 20 for c in sub):
@@ -212,9 +213,15 @@ def _two_row_header(top: list, sub: list) -> list[str] | None:
     for cell in top:
         heading = cell or heading
         parents.append(heading)
-    repeated = {c for c in sub if c and sub.count(c) > 1}
-    return [top[j] if not sub[j] else (parents[j] + sub[j] if sub[j] in repeated else sub[j])
+    joined = {c for c in sub if c and (sub.count(c) > 1 or c in _GENERIC_SUB)}
+    return [top[j] if not sub[j] else (parents[j] + sub[j] if sub[j] in joined else sub[j])
             for j in range(len(top))]
+
+
+# Sub-headings that say little without their heading: 上报 | 时间 is 上报时间 (reported_at), 部件 |
+# 编码 is 部件编码, 处置 | 部门 is 处置部门; 位置 | 经度 stays 经度, 案件类别 | 大类 stays 大类
+_GENERIC_SUB = {"时间", "日期", "人", "人员", "名称", "编号", "编码", "代码", "类型", "状态", "部门", "单位", "电话",
+                "地址", "原因", "结果", "意见", "情况", "说明", "time", "date", "name", "code", "type", "status"}
 
 
 def _two_row_warning(first_row: int, names: list[str]) -> RowIssue:

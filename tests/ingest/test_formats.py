@@ -740,3 +740,19 @@ def test_wps_et_workbook_is_read_as_the_biff8_it_holds(city_db, tmp_path):
     with db.connect(city_db) as conn, pytest.raises(LoadError, match="cases.et: not an Excel 97-2003 workbook"):
         load_gazetteer(conn, tmp_path / "cases.et")
     assert book.exists()
+
+
+def test_two_row_header_with_a_generic_sub_heading(city_db, tmp_path):
+    """Found trying it as a clerk would: 上报 over 时间 | 人 with no second 时间 was read as 时间 (no
+    field), and the load failed lacking reported_at; a sub-heading that says little takes its heading."""
+    from ingest.formats.tabular import _two_row_header
+
+    assert _two_row_header(["案件编号", "上报", "", "位置", ""], ["", "时间", "人", "经度", "纬度"]) == [
+        "案件编号", "上报时间", "上报人", "经度", "纬度"]
+    path = tmp_path / "案件统计表.csv"
+    path.write_text("案件编号,案件类型,案件类别,,案件状态,上报,,位置,\n,,大类,小类,,时间,人,经度,纬度\n"
+                    "G1,事件,01,02,立案,2024/5/1 8:30,张三,87.6191,43.7895\n", encoding="gbk")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(layer="cases"))
+        row = conn.execute("SELECT status, attrs->>'上报人' FROM cases WHERE case_no = 'G1'").fetchone()
+    assert report.loaded == 1 and row == ("registered", "张三")
