@@ -11,8 +11,8 @@ from pathlib import Path
 from .base import Batch, LayerReader, ReadError, RowIssue
 from .sniff import detect_kind
 
-__all__ = ["WORKBOOKS", "Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SUFFIXES", "LayerReader", "ReadError", "RowIssue", "detect_kind", "open_layer",
-           "list_layers"]
+__all__ = ["WORKBOOKS", "Batch", "DATA_SUFFIXES", "MULTI_LAYER", "MULTI_LAYER_SUFFIXES", "LayerReader", "ReadError",
+           "RowIssue", "detect_kind", "open_layer", "list_layers"]
 
 SPATIAL_SUFFIXES = (".gpkg", ".geojson", ".json", ".shp", ".fgb", ".kml", ".kmz", ".tab", ".mif")
 # .et: WPS Spreadsheets' own format, a BIFF8 workbook like an .xls inside (read as one)

@@ -9,7 +9,8 @@ from .base import ReadError
 
 _BY_SUFFIX = {
     ".gpkg": "gpkg", ".geojson": "geojson", ".json": "geojson", ".shp": "shp", ".fgb": "fgb",
-    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".et": "xls", ".ods": "ods", ".zip": "zip", ".kml": "kml", ".kmz": "kmz",
+    ".csv": "csv", ".txt": "csv", ".xlsx": "xlsx", ".xls": "xls", ".et": "xls", ".ods": "ods", ".zip": "zip",
+    ".kml": "kml", ".kmz": "kmz",
     ".tab": "mapinfo", ".mif": "mapinfo",
 }
 _EXPECTED = ("GeoJSON, GeoPackage, Shapefile, File Geodatabase, MapInfo TAB/MIF, FlatGeobuf, KML/KMZ, CSV, XLSX, "

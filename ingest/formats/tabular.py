@@ -295,7 +295,8 @@ class TableReader:
                 # n is sheet row n, and row 1 may well be the header
                 if all_columns[0] == "Field1":
                     self._row_offset = 0
-                first = next(self._xlsx.batches(TITLE_ROWS), None)
+                with contextlib.closing(self._xlsx.batches(TITLE_ROWS)) as batches:  # the file closed at once
+                    first = next(batches, None)
                 found = [i for i in range(len(first) if first else 0)
                          if _names_columns(first.columns[c][i] for c in all_columns)]
                 if not found:
@@ -358,8 +359,10 @@ class TableReader:
         if not named:
             return
         if len(named) > 1 or None in shifts.values():
-            raise ReadError(f"{self.path.name}: the coordinate columns {', '.join(map(repr, columns))} are named "
-                            "for different maps; pass --source-crs (gcj02, bd09, EPSG:4326) to say which they are")
+            said = ", ".join(f"{c!r} ({crs_mod.SourceCRS(4326, v).label if v else 'no web map'})"
+                             for c, v in shifts.items())
+            raise ReadError(f"{self.path.name}: the coordinate columns disagree on the map they were picked on: "
+                            f"{said}; pass --source-crs (gcj02, bd09, EPSG:4326) to say which they are")
         shift = named.pop()
         self.declared_crs = crs_mod.SourceCRS(4326, shift)
         label = self.declared_crs.label
@@ -371,7 +374,8 @@ class TableReader:
         """A sheet's column names, from the row below its header too when the two are a two-row
         header: then that row is skipped like the header (``_header_fid``)."""
         fields = list(self._rename) or names  # GDAL's names of the columns
-        first = next(self._xlsx.batches(self._header_fid + 2), None)
+        with contextlib.closing(self._xlsx.batches(self._header_fid + 2)) as batches:  # the file closed at once
+            first = next(batches, None)
         below = [i for i in range(len(first) if first else 0) if int(first.rows[i]) > self._header_fid]
         merged = _two_row_header(top, [first.columns[c][below[0]] for c in fields]) if below else None
         if merged is None:
@@ -467,7 +471,8 @@ class TableReader:
         d = self._dialect
         reader = pa_csv.open_csv(
             self.path,
-            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=self._titles + self._header_rows, block_size=ARROW_BLOCK,
+            read_options=pa_csv.ReadOptions(column_names=names, skip_rows=self._titles + self._header_rows,
+                                            block_size=ARROW_BLOCK,
                                             encoding="utf8" if self._encoding in ("utf-8", "utf-8-sig")
                                             else self._encoding),
             parse_options=pa_csv.ParseOptions(delimiter=d.delimiter, quote_char=d.quotechar or False,

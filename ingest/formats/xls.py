@@ -1,6 +1,7 @@
 """Old Excel workbooks (.xls: BIFF8, Excel 97-2003), which many 数字城管 systems and office
-suites still export (and WPS Spreadsheets' own .et, the same BIFF8 records in the same OLE2 file), copied into an .xlsx so they are then read exactly as workbooks are (every
-sheet, title rows above the header, cells as text, rows numbered as the sheet shows them).
+suites still export (and WPS Spreadsheets' own .et, the same BIFF8 records in the same OLE2
+file), copied into an .xlsx so they are then read exactly as workbooks are (every sheet, title
+rows above the header, cells as text, rows numbered as the sheet shows them).
 
 xlrd reads the .xls; XlsxWriter writes the copy. Every cell is written as the text the workbook
 shows for it, so nothing is guessed twice: a whole number without ".0" (a code typed as a number,

@@ -79,5 +79,6 @@ def verdict(conn: psycopg.Connection, layer: Layer, mapping: dict[str, str], col
     name = crs_mod.SourceCRS(4326, shift).label
     maker = "Amap, Tencent" if shift == "gcj02" else "Baidu"
     return (f"these look like {name} coordinates ({maker}), not CGCS2000/WGS84: of the first {n} rows naming a "
-            f"{what}, {as_is} lie in it as they are, {converted} once converted from {name}. Load with --source-crs {shift} (source_crs={shift} over HTTP); if they really are CGCS2000, "
-            "say so with --source-crs EPSG:4490")
+            f"{what}, {as_is} lie in it as they are, {converted} once converted from {name}. Load with "
+            f"--source-crs {shift} (source_crs={shift} over HTTP); if they really are CGCS2000, say so with "
+            "--source-crs EPSG:4490")

@@ -141,7 +141,8 @@ def test_plain_coordinates_beside_web_map_ones_are_the_ones_read(city_db, tmp_pa
     assert report.layers[0].source_crs == "EPSG:4490" and point == (87.6195, 43.7897)
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,高德经度,百度纬度\n"
                     "M3,event,01,02,reported,2024-05-01 08:00,87.6205,43.7890\n", encoding="utf-8")
-    with db.connect(city_db) as conn, pytest.raises(LoadError, match="named for different maps"):
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match="disagree on the map .*'百度纬度' \\(BD-09\\), "
+                                                                         "'高德经度' \\(GCJ-02\\)"):
         load_gazetteer(conn, path)
 
 
