@@ -114,6 +114,7 @@ class _Context:
     rejected: RejectedWriter | None
     workdir: Path
     extra: list = field(default_factory=list)
+    replaced: set = field(default_factory=set)  # layers --replace has emptied in this load
 
 
 # -- what to load ------------------------------------------------------------------------------
@@ -465,8 +466,11 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False):
         _web_map_offsets(conn, task, reader, mapping)
     total, expected = reader.total, reader.estimate
-    if options.replace:
+    if options.replace and layer.name not in ctx.replaced:
+        # once per layer: the files, sheets or feature classes after the first one of a layer
+        # (案件5月.csv, 案件6月.csv; 部件_点, 部件_线) add to what it loaded, they do not replace it
         result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
+        ctx.replaced.add(layer.name)
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
     progress(layer.name, 0, expected, "reading")

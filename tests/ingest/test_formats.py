@@ -756,3 +756,48 @@ def test_two_row_header_with_a_generic_sub_heading(city_db, tmp_path):
         report = load_gazetteer(conn, path, LoadOptions(layer="cases"))
         row = conn.execute("SELECT status, attrs->>'上报人' FROM cases WHERE case_no = 'G1'").fetchone()
     assert report.loaded == 1 and row == ("registered", "张三")
+
+
+def test_replace_with_a_layer_in_several_files_keeps_them_all(city_db, tmp_path):
+    """--replace empties a layer once per load: 案件5月.csv then 案件6月.csv (a workbook's sheets, a
+    File Geodatabase's 部件_点 and 部件_线 alike) add up. Found loading a .gdb of points and lines
+    with --replace: each file emptied the layer again, only the last one's rows were left, and the
+    report said every row was loaded."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+    (folder / "案件5月.csv").write_text(head + "R5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n",
+                                      encoding="utf-8")
+    (folder / "案件6月.csv").write_text(head + "R6,event,01,02,reported,2024-06-01 08:00,87.6192,43.7896\n",
+                                      encoding="utf-8")
+    old = tmp_path / "cases.csv"
+    old.write_text(head + "R0,event,01,02,reported,2024-04-01 08:00,87.6191,43.7895\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        load_gazetteer(conn, old)
+        before = count(city_db, "cases")
+        report = load_gazetteer(conn, folder, LoadOptions(replace=True))
+    with db.connect(city_db) as conn:
+        assert conn.execute("SELECT array_agg(case_no ORDER BY case_no) FROM cases").fetchone()[0] == ["R5", "R6"]
+    assert [(r.file, r.inserted, r.deleted) for r in report.layers] == [("案件5月.csv", 1, before), ("案件6月.csv", 1, 0)]
+
+
+def test_replace_with_feature_classes_of_one_layer_in_the_direct_lane(fresh_db, tmp_path, city_dir):
+    """The same through the bulk lane: 12,000 component points and 11,000 lines in two feature
+    classes of a File Geodatabase, loaded with --replace into a layer holding rows: all 23,000 stay."""
+    with db.connect(fresh_db) as conn:
+        load_gazetteer(conn, city_dir)
+    rng = np.random.default_rng(3)
+    gdb = tmp_path / "城管.gdb"
+    for name, n, start, line in (("部件_点", 12_000, 0, False), ("部件_线", 11_000, 500_000, True)):
+        x = rng.uniform(87.6186, 87.6196, n)
+        y = rng.uniform(43.7891, 43.7898, n)
+        geoms = shapely.linestrings(np.stack([np.stack([x, y], 1), np.stack([x + 1e-5, y], 1)], 1)) if line \
+            else shapely.points(x, y)
+        codes = np.array([f"6501020101{start + k:06d}" for k in range(n)], dtype=object)
+        pyogrio.raw.write(gdb, shapely.to_wkb(geoms), [codes, np.full(n, "井盖", dtype=object)], fields=["code", "name"],
+                          layer=name, driver="OpenFileGDB", crs="EPSG:4490",
+                          geometry_type="LineString" if line else "Point", append=gdb.exists())
+    with db.connect(fresh_db) as conn:
+        report = load_gazetteer(conn, gdb, LoadOptions(replace=True))
+    assert [(r.file, r.inserted) for r in report.layers] == [("城管.gdb:部件_点", 12_000), ("城管.gdb:部件_线", 11_000)]
+    assert count(fresh_db, "components") == 23_000
