@@ -483,16 +483,24 @@ def test_every_sheet_of_a_workbook(city_db, tmp_path, suffix):
                for i in report.issues)
 
 
+MONTHLY_HEAD = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
+
+
+def _monthly_exports(tmp_path, prefix: str):
+    """A folder holding 案件5月.csv and 案件6月.csv, one case each: {prefix}5 and {prefix}6."""
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    for month in (5, 6):
+        (folder / f"案件{month}月.csv").write_text(
+            MONTHLY_HEAD + f"{prefix}{month},event,01,02,reported,2024-0{month}-01 08:00,87.619{month - 4},43.789{month}\n",
+            encoding="utf-8")
+    return folder
+
+
 def test_a_folder_of_monthly_exports(city_db, tmp_path):
     """案件5月.csv and 案件6月.csv in one folder both load into cases (only the first did); a data
     file named for no layer is said to be left out."""
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
-    (folder / "案件5月.csv").write_text(head + "F5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n",
-                                      encoding="utf-8")
-    (folder / "案件6月.csv").write_text(head + "F6,event,01,02,reported,2024-06-01 08:00,87.6192,43.7896\n",
-                                      encoding="utf-8")
+    folder = _monthly_exports(tmp_path, "F")
     (folder / "统计.csv").write_text("月份,件数\n5,1\n", encoding="utf-8")
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, folder, LoadOptions(check_only=True))
@@ -763,15 +771,9 @@ def test_replace_with_a_layer_in_several_files_keeps_them_all(city_db, tmp_path)
     File Geodatabase's 部件_点 and 部件_线 alike) add up. Found loading a .gdb of points and lines
     with --replace: each file emptied the layer again, only the last one's rows were left, and the
     report said every row was loaded."""
-    folder = tmp_path / "exports"
-    folder.mkdir()
-    head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
-    (folder / "案件5月.csv").write_text(head + "R5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n",
-                                      encoding="utf-8")
-    (folder / "案件6月.csv").write_text(head + "R6,event,01,02,reported,2024-06-01 08:00,87.6192,43.7896\n",
-                                      encoding="utf-8")
+    folder = _monthly_exports(tmp_path, "R")
     old = tmp_path / "cases.csv"
-    old.write_text(head + "R0,event,01,02,reported,2024-04-01 08:00,87.6191,43.7895\n", encoding="utf-8")
+    old.write_text(MONTHLY_HEAD + "R0,event,01,02,reported,2024-04-01 08:00,87.6191,43.7895\n", encoding="utf-8")
     with db.connect(city_db) as conn:
         load_gazetteer(conn, old)
         before = count(city_db, "cases")
