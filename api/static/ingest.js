@@ -63,7 +63,11 @@ $("#form").addEventListener("submit", (ev) => {
   data.append("file", file, file.name);
   data.append("mode", document.querySelector('input[name="mode"]:checked').value);
   if ($("#layer").value) data.append("layer", $("#layer").value);
-  if ($("#source_crs").value) data.append("source_crs", $("#source_crs").value);
+  const crs = $("#source_crs").value === "other" ? $("#source_crs_other").value.trim() : $("#source_crs").value;
+  if ($("#source_crs").value === "other" && !crs) {
+    showError("写出坐标系 Give the CRS: an EPSG code, a PROJ string or WKT."); return;
+  }
+  if (crs) data.append("source_crs", crs);
   data.append("replace", $("#replace").checked ? "true" : "false");
 
   stopPolling();
@@ -299,6 +303,11 @@ async function showLayerHelp() {
 }
 
 $("#layer").addEventListener("change", showLayerHelp);
+// a CRS the list lacks: a city's own Gauss-Kruger system, Beijing 1954 / Xi'an 1980 with the
+// surveying bureau's +towgs84 parameters (the server refuses those files without them)
+$("#source_crs").addEventListener("change", () => {
+  $("#source_crs_other_label").hidden = $("#source_crs").value !== "other";
+});
 
 // -- recent jobs -------------------------------------------------------------------------------
 async function loadRecent() {

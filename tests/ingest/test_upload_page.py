@@ -155,3 +155,41 @@ def test_a_server_with_an_ingest_token(browser, city_db, tmp_path):
         download.value.save_as(saved)
         assert saved.read_text(encoding="utf-8-sig").splitlines()[1].startswith("3,\"status: must be one of")
         page.close()
+
+
+def test_a_crs_the_list_lacks_is_typed_in(page, server, city_db, tmp_path):
+    """A shapefile in Beijing 1954 (refused without its shift to CGCS2000) loads once the clerk
+    picks 'other' and types the CRS with the surveying bureau's +towgs84 parameters."""
+    import zipfile
+
+    import numpy as np
+    import pyogrio.raw
+    import shapely
+    from pyproj import Transformer
+
+    proj = ("+proj=tmerc +lat_0=0 +lon_0=87 +k=1 +x_0=500000 +y_0=0 +ellps=krass "
+            "+towgs84=15.8,-154.4,-82.3,0,0,0,0 +units=m")
+    x, y = Transformer.from_crs(4326, proj, always_xy=True).transform(87.6191, 43.7894)
+    shp = tmp_path / "components.shp"
+    pyogrio.raw.write(shp, shapely.to_wkb(shapely.points([(x, y)])),
+                      [np.array(["6501020101000777"], dtype=object), np.array(["井盖"], dtype=object)],
+                      fields=["code", "name"], driver="ESRI Shapefile", crs="EPSG:2426", geometry_type="Point")
+    archive = tmp_path / "部件.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for part in tmp_path.glob("components.*"):
+            zf.write(part, part.name)
+    page.goto(f"{server}/ingest")
+    assert page.is_hidden("#source_crs_other")
+    page.set_input_files("#file", str(archive))
+    page.check('input[name="mode"][value="strict"]')
+    page.click("#submit")
+    job = _wait_ended(page)
+    assert job["state"] == "failed" and "+towgs84=dx,dy,dz,rx,ry,rz,ds" in job["report"]["message"], job
+    page.select_option("#source_crs", "other")
+    page.fill("#source_crs_other", proj)
+    page.click("#submit")
+    page.wait_for_function("window.ingestJob && window.ingestJob.options && window.ingestJob.options.source_crs")
+    job = _wait_ended(page)
+    assert job["state"] == "loaded" and job["report"]["loaded"] == 1, job
+    assert count(city_db, "components", "code = '6501020101000777' AND ST_DWithin(geom, "
+                                        "ST_SetSRID(ST_MakePoint(87.6191, 43.7894), 4490), 1e-6)") == 1
