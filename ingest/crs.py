@@ -152,8 +152,9 @@ def unknown_shift(source: SourceCRS) -> str | None:
     return (f"the file is in {crs.name} (EPSG:{source.epsg}), on the {_datum_words(crs)} datum; PROJ knows no "
             "transformation from it to CGCS2000, and converting by the ellipsoid alone leaves points tens of "
             "metres or more off. Give the city's own transformation, the 7 parameters its surveying bureau "
-            f"publishes: --source-crs '{proj} +towgs84=dx,dy,dz,rx,ry,rz,ds'; or pass --source-crs "
-            f"EPSG:{source.epsg} to load with the ellipsoid conversion anyway")
+            f"publishes: --source-crs '{proj} +towgs84=dx,dy,dz,rx,ry,rz,ds' (source_crs over HTTP; 'other' on "
+            f"the /ingest page); or pass --source-crs EPSG:{source.epsg} to load with the ellipsoid conversion "
+            "anyway")
 
 
 def resolve(declared: SourceCRS | None, override: SourceCRS | None) -> SourceCRS:
