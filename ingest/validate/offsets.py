@@ -6,8 +6,9 @@ CSV with 经度/纬度. Loaded as they are, each row lands in the wrong grid; a 
 row with "lies outside its unit grid", and a skip-invalid load keeps the rows that happen to fall
 inside one, every one of them misplaced. So before a load whose CRS nobody stated explicitly, the
 first rows that name an area (grid_code, district_code, community_code ...) are tested three ways:
-as they are, converted from GCJ-02, converted from BD-09. When few lie in their area as they are and
-nearly all would once converted, the load is refused, saying which offset and how to pass it.
+as they are, converted from GCJ-02, converted from BD-09. When nearly all would lie in their area
+once converted, and a quarter of them or more only then, the load is refused, saying which offset
+and how to pass it.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from .relations import INSIDE, ON_EDGE
 
 SAMPLE = 500  # rows read to decide
 MIN_TESTED = 20  # rows naming an area the database holds, fewer: no verdict
-AS_IS_AT_MOST = 0.5  # share inside their area as they are ...
-CONVERTED_AT_LEAST = 0.9  # ... and once converted
+CONVERTED_AT_LEAST = 0.9  # share inside their area once converted ...
+GAIN_AT_LEAST = 0.25  # ... at least this much above the share as they are (a unit grid a few hundred metres
+# wide holds some shifted points still; a district nearly all: its rule gives no verdict either way)
 
 
 def _area_codes(layer: Layer, mapping: dict[str, str], columns: dict[str, list]) -> list[tuple[str, str, list]]:
@@ -70,7 +72,8 @@ def verdict(conn: psycopg.Connection, layer: Layer, mapping: dict[str, str], col
                                                                             float(ON_EDGE))
             shares[shift] = int(inside.sum())
         shift = max(("gcj02", "bd09"), key=lambda s: shares[s])
-        if shares[None] <= AS_IS_AT_MOST * len(rows) and shares[shift] >= CONVERTED_AT_LEAST * len(rows):
+        n = len(rows)
+        if shares[shift] >= CONVERTED_AT_LEAST * n and shares[shift] - shares[None] >= GAIN_AT_LEAST * n:
             best = (len(rows), what, shares[None], shift, shares[shift])
             break
     if best is None:
