@@ -463,7 +463,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
         used |= set(rejected.FIELDS)
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
-    if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False):
+    if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False) \
+            and offsets.applies(layer, mapping):
         _web_map_offsets(conn, task, reader, mapping)
     total, expected = reader.total, reader.estimate
     if options.replace and layer.name not in ctx.replaced:

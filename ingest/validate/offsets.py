@@ -28,6 +28,11 @@ GAIN_AT_LEAST = 0.25  # ... at least this much above the share as they are (a un
 # wide holds some shifted points still; a district nearly all: its rule gives no verdict either way)
 
 
+def applies(layer: Layer, mapping: dict[str, str]) -> bool:
+    """Whether the file names an area its rows can be tested against (else nothing is read)."""
+    return any(not rule.lines and rule.field in mapping for rule in INSIDE.get(layer.name, ()))
+
+
 def _area_codes(layer: Layer, mapping: dict[str, str], columns: dict[str, list]) -> list[tuple[str, str, list]]:
     """(area table, what it is called, the code each row names) per INSIDE rule the file can be
     tested by."""
