@@ -170,9 +170,11 @@ def db_reset(yes: bool) -> None:
               help="Contract layer of a single file whose name does not say it (e.g. --layer cases for "
                    "export_2024.csv). Folders and GeoPackages are matched by layer names.")
 @click.option("--source-crs", metavar="CRS",
-              help="CRS of the coordinates, overriding what the files declare: EPSG:4326, 4538, a WKT, or "
-                   "gcj02 (Amap, Tencent) / bd09 (Baidu), converted to CGCS2000. Files that declare nothing "
-                   "are taken as EPSG:4490.")
+              help="CRS of the coordinates, overriding what the files declare: EPSG:4326, 4538, a WKT or PROJ "
+                   "string (a city's own Gauss-Kruger system; Beijing 1954 / Xi'an 1980 with the surveying "
+                   "bureau's +towgs84=...), or gcj02 (Amap, Tencent) / bd09 (Baidu), converted to CGCS2000. "
+                   "Files that declare nothing are taken as EPSG:4490; columns named for a web map (高德经度, "
+                   "bd_lng) as its offset; rows that look shifted by one are refused unless this is given.")
 @click.option("--strict/--skip-invalid", default=True, show_default=True,
               help="--strict loads all or nothing: one bad row and nothing is written. --skip-invalid loads "
                    "the good rows and writes the rejected ones next to the report.")
