@@ -202,7 +202,8 @@ _UPLOAD_DOC = {
                                         "with their parts, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
-                "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09"},
+                "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09, or a PROJ "
+                                                              "string / WKT (+towgs84 for Beijing 1954, Xi'an 1980)"},
                 "mode": {"type": "string", "enum": ["strict", "skip-invalid", "check"], "default": "strict",
                          "description": "strict: all or nothing; skip-invalid: load the good rows; check: "
                                         "validate and report what would load, write nothing"},
