@@ -82,6 +82,8 @@ def bases(city: Path, work: Path) -> dict[str, bytes | dict[str, bytes]]:
     components = str(city / "components.geojson")
     _ogr("-f", "OpenFileGDB", "-t_srs", "EPSG:4538", "-nln", "部件", str(src / "城管.gdb"), components)
     out["城管gdb.zip"] = {f"城管.gdb/{p.name}": p.read_bytes() for p in (src / "城管.gdb").iterdir()}
+    with zipfile.ZipFile(Path(__file__).parent / "data" / "部件_domains.gdb.zip") as zf:  # coded-value domains
+        out["部件domains.zip"] = {n: zf.read(n) for n in zf.namelist() if not n.endswith("/")}
     for suffix in ("tab", "mif"):
         folder = src / f"mapinfo_{suffix}"
         folder.mkdir()

@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
 import pyogrio
 import shapely
 from pyogrio.raw import open_arrow
 
 from .. import crs as crs_mod
-from . import dbf, mapinfo
+from . import dbf, filegdb, mapinfo
 from .base import Batch, ReadError, RowIssue
 
 
@@ -73,6 +74,16 @@ class VectorReader:
             raise ReadError(f"{self.path.name}: cannot read{f' layer {layer}' if layer else ''} "
                             f"({_first_line(exc)})") from exc
         self.columns = [str(c) for c in info["fields"]]
+        self._domains: dict[str, dict[str, str]] = {}  # a geodatabase field's codes -> what they mean
+        if kind == "filegdb":
+            named = filegdb.coded_domains(self.path, layer or str(pyogrio.list_layers(self.path)[0][0]))
+            for field, (domain, meanings) in named.items():
+                if field in self.columns:
+                    self._domains[field] = meanings
+                    shown = ", ".join(f"{k} = {v}" for k, v in list(meanings.items())[:6])
+                    self.warnings.append(RowIssue(None, field, None, f"field {field}: codes read as what the "
+                                                  f"geodatabase's domain {domain} says they mean ({shown}"
+                                                  f"{', ...' if len(meanings) > 6 else ''})", "warning"))
         self._read_columns = None
         if self.kml:
             self.columns = self._read_columns = [c for c in self.columns if c not in KML_STYLE_FIELDS]
@@ -114,7 +125,9 @@ class VectorReader:
                         if name == geom_name or (name == "wkb_geometry" and geom_name not in names):
                             wkb = col.to_pylist()
                             continue
-                        columns[name] = col.to_pylist()
+                        columns[name] = _undictionary(col) if pa.types.is_dictionary(col.type) else col.to_pylist()
+                        if name in self._domains:
+                            columns[name] = filegdb.decode(columns[name], self._domains[name])
                     if self.kml and wkb is not None:
                         wkb = _flat(wkb)
                     yield Batch(np.arange(start, start + n), columns, wkb=wkb)
@@ -124,6 +137,16 @@ class VectorReader:
         except Exception as exc:
             raise ReadError(f"{self.path.name}: unreadable after row {start - 1} ({_first_line(exc)}); "
                             "the file may be truncated or damaged") from exc
+
+
+def _undictionary(col: pa.Array) -> list:
+    """A dictionary-encoded column's values. GDAL hands a geodatabase field with an integer coded
+    domain over as one, its codes the indices: a code the domain lacks (9 where it names 1-3) is
+    out of bounds, which Arrow refuses to convert (the whole file was 'unreadable'); it is kept as
+    the code, as text, for the checks to judge."""
+    meanings = col.dictionary.to_pylist()
+    return [None if k is None else meanings[k] if 0 <= k < len(meanings) and meanings[k] is not None else str(k)
+            for k in col.indices.to_pylist()]
 
 
 def _flat(wkb: list) -> list:

@@ -252,3 +252,23 @@ def test_old_datum_without_known_shift_is_refused_unless_said(city_db, tmp_path)
     assert any("by the ellipsoid alone" in i["reason"] for i in report.issues)
     with pytest.raises(AssertionError):
         _assert_loaded(city_db, 20.0)  # tens of metres off: why it is refused unless asked
+
+
+def test_geodatabase_coded_value_domains_are_read_as_what_they_mean(city_db, tmp_path):
+    """tests/data/部件_domains.gdb.zip (made by make_coded_gdb.py): status stored as codes of the
+    domain 部件状态 (1 完好, 2 破损, 3 丢失), owner_dept of 权属单位 (SZ 市政局, GA 公安局). Loaded as
+    the codes before ("1" as a component's status); now as what they mean, each field said in a
+    warning; a code no domain names (9) is kept as it is."""
+    from tests.paths import ROOT
+
+    archive = shutil.copy(ROOT / "tests" / "data" / "部件_domains.gdb.zip", tmp_path / "部件普查.zip")
+    report = _load(city_db, archive)
+    assert report.loaded == 4
+    with db.connect(city_db) as conn:
+        rows = conn.execute("SELECT code, status, owner_dept FROM components WHERE code LIKE '65010201010007%' "
+                            "ORDER BY code").fetchall()
+    assert rows == [("6501020101000701", "完好", "市政局"), ("6501020101000702", "破损", "市政局"),
+                    ("6501020101000703", "丢失", "公安局"), ("6501020101000704", "9", None)]
+    warnings = [i["reason"] for i in report.issues if i["severity"] == "warning"]
+    assert "field status: codes read as what the geodatabase's domain 部件状态 says they mean (1 = 完好, 2 = 破损, " \
+           "3 = 丢失)" in warnings, warnings
