@@ -39,7 +39,7 @@ from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
 from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
-from .validate import RowConverter, check_relations, geometry_checks, match_columns, offsets
+from .validate import RowConverter, check_relations, gauss_kruger, geometry_checks, match_columns, offsets
 from .validate.prechecks import Deriver
 from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
 from .validate.rows import FROM_CODE
@@ -389,8 +389,10 @@ def _file_issue(ctx: _Context, task: Task, reason: str, severity: str = "error")
                      "reason": reason, "severity": severity}])
 
 
-def _web_map_offsets(conn: psycopg.Connection, task: Task, reader, mapping: dict[str, str]) -> None:
-    """LoadError when the file's first rows look like GCJ-02 or BD-09 coordinates (validate/offsets.py)."""
+def _first_rows_checks(conn: psycopg.Connection, task: Task, reader, mapping: dict[str, str],
+                       source: crs_mod.SourceCRS) -> None:
+    """LoadError when the file's first rows are metres though taken as degrees (no CRS said:
+    validate/gauss_kruger.py), or look like GCJ-02 or BD-09 coordinates (validate/offsets.py)."""
     try:
         with contextlib.closing(iter(reader.batches(offsets.SAMPLE))) as batches:
             batch = next(batches, None)
@@ -402,7 +404,9 @@ def _web_map_offsets(conn: psycopg.Connection, task: Task, reader, mapping: dict
         shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore") if batch.wkb is not None else None)
     if geoms is None:
         return
-    said = offsets.verdict(conn, task.layer, mapping, batch.columns, geoms)
+    said = gauss_kruger.verdict(conn, geoms) if source.assumed else None
+    if not said and offsets.applies(task.layer, mapping):
+        said = offsets.verdict(conn, task.layer, mapping, batch.columns, geoms)
     if said:
         raise LoadError(f"{task.label}: {said}")
 
@@ -464,8 +468,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         used |= set(rejected.FIELDS)
     converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
     if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False) \
-            and offsets.applies(layer, mapping):
-        _web_map_offsets(conn, task, reader, mapping)
+            and (source.assumed or offsets.applies(layer, mapping)):
+        _first_rows_checks(conn, task, reader, mapping, source)
     total, expected = reader.total, reader.estimate
     if options.replace and layer.name not in ctx.replaced:
         # once per layer: the files, sheets or feature classes after the first one of a layer

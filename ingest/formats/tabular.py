@@ -128,6 +128,22 @@ def _pairs(rows, values: list, column: str, issues: list[RowIssue]) -> tuple[np.
     return x, y
 
 
+def _northing_first(x: np.ndarray, y: np.ndarray) -> bool | None:
+    """Whether the first rows' coordinates are Gauss-Kruger metres with the northing first, as
+    Chinese surveying writes X (north) before Y (east): in China a northing is 2,000-6,000 km (7
+    digits), an easting 100-900 km (6 digits) or, with its zone number in front, 13-45 million; so
+    the two never pass for each other. None until there is a point; False for degrees."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return None
+    mx, my = float(np.median(np.abs(x[ok]))), float(np.median(np.abs(y[ok])))
+    def northing(v: float) -> bool:
+        return 1.0e6 <= v < 6.5e6
+    def easting(v: float) -> bool:
+        return 1.0e5 <= v < 1.0e6 or 1.3e7 <= v < 4.6e7
+    return northing(mx) and easting(my)
+
+
 def _count_lines(path: Path) -> int:
     """Lines in a text file, its last one counted whether or not it ends with a line break (200 MB:
     ~0.1 s)."""
@@ -251,6 +267,7 @@ class TableReader:
         self._geocode = geocode
         self._titles = 0  # rows above the column names
         self._header_rows = 1  # 2: a two-row header
+        self._northing_first: bool | None = None  # surveyors' X (north) in the first coordinate column
         if kind == "csv":
             self._encoding = encoding
             if encoding is None:
@@ -536,6 +553,7 @@ class TableReader:
         """Batches with point (or WKT) geometry built from the columns. Blank rows (every cell
         empty: a blank line, the ",,,,," Excel writes for formatted empty rows) and totals rows
         (合计 ...) are no records: left out, each with a warning."""
+        told: list = []  # the axes' swap said once per reading
         for rows, cols, short in self._raw_batches(size):
             first = next(iter(cols), None)
             rows, cols, blank, totals = _non_records(rows, cols)
@@ -547,7 +565,7 @@ class TableReader:
             # (a batch of nothing but blank or totals rows is still yielded, for its warnings)
             geoms = wkb = None
             if self.lon_col:
-                wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues)
+                wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues, told)
             elif self.wkt_col:
                 geoms = self._wkt(rows, cols.pop(self.wkt_col), issues)
             elif self.lonlat_col:
@@ -556,9 +574,11 @@ class TableReader:
                 geoms = self._geocode_rows(rows, cols[self.address_col], issues)
             yield Batch(rows, cols, wkb=wkb, geoms=geoms, issues=issues)
 
-    def _points(self, rows, lons: list, lats: list, issues: list[RowIssue]) -> list:
+    def _points(self, rows, lons: list, lats: list, issues: list[RowIssue], told: list) -> list:
         """WKB of each row's point (None where a coordinate is missing), built from the numbers in
-        one go: the loaders read it as they read points from GDAL, without a GEOS object per row."""
+        one go: the loaders read it as they read points from GDAL, without a GEOS object per row.
+        Gauss-Kruger metres written as Chinese surveyors write them, X the northing and Y the
+        easting, are put east first (decided on the first rows, said once)."""
         n = len(rows)
         xy = []
         for name, values, axis in ((self.lon_col, lons, "lon"), (self.lat_col, lats, "lat")):
@@ -574,6 +594,15 @@ class TableReader:
                     except ValueError as exc:
                         issues.append(RowIssue(int(rows[i]), name, v, str(exc)))
             xy.append(arr)
+        if self._northing_first is None:
+            self._northing_first = _northing_first(*xy)
+        if self._northing_first:
+            xy.reverse()
+            if not told:
+                told.append(True)
+                issues.append(RowIssue(None, self.lon_col, None, f"columns {self.lon_col} and {self.lat_col} hold "
+                                       "Gauss-Kruger metres as surveyors write them, the northing first (X north, "
+                                       "Y east): read east first", "warning"))
         return self._point_wkb(*xy)
 
     @staticmethod

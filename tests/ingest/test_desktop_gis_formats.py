@@ -272,3 +272,46 @@ def test_geodatabase_coded_value_domains_are_read_as_what_they_mean(city_db, tmp
     warnings = [i["reason"] for i in report.issues if i["severity"] == "warning"]
     assert "field status: codes read as what the geodatabase's domain 部件状态 says they mean (1 = 完好, 2 = 破损, " \
            "3 = 丢失)" in warnings, warnings
+
+
+def test_metres_without_a_crs_name_the_zone_to_give(city_db, fresh_db, tmp_path):
+    """A shapefile whose .prj was lost, holding CGCS2000 Gauss-Kruger metres: taken as degrees,
+    every row failed as 'outside China'. Now refused at once naming the zone that puts the first
+    rows in the districts the database holds (EPSG:4538 here); with it, it loads. In a database
+    without districts the message still says they are metres and which codes to try."""
+    shp = _write(tmp_path / "components.shp", "ESRI Shapefile")
+    shp.with_suffix(".prj").unlink()
+    with pytest.raises(LoadError, match=r"declares no CRS and its coordinates are metres, not degrees \(x 549,9\d\d, "
+                                        r"y 4,850,7\d\d in the first 3 rows\): as EPSG:4538 \(CGCS2000 / 3-degree "
+                                        r"Gauss-Kruger CM 87E\) 100% of them lie in the districts .* --source-crs "
+                                        r"EPSG:4538"):
+        _load(city_db, shp)
+    assert _load(city_db, shp, source_crs=parse_source_crs("EPSG:4538")).loaded == 3
+    _assert_loaded(city_db)
+    with pytest.raises(LoadError, match=r"metres, not degrees .*; give the CRS with --source-crs .*EPSG:4538, 87E"):
+        _load(fresh_db, shp, layer="admin_areas")
+
+
+def test_surveyors_x_north_y_east_and_zone_numbers(city_db, tmp_path):
+    """A survey CSV as Chinese surveying writes it, X the northing and Y the easting: read east
+    first (a warning says so), and with the zone number in front of the easting the zone is named
+    from it (zone 29: EPSG:4517)."""
+    xy = [TO_4538.transform(x, y) for x, y in LONLAT]
+    head = "code,name,X,Y\n"
+    path = tmp_path / "components.csv"
+    path.write_text(head + "".join(f"{c},{n},{north:.3f},{east:.3f}\n" for c, n, (east, north) in zip(CODES, NAMES, xy)),
+                    encoding="utf-8")
+    with pytest.raises(LoadError, match=r"as EPSG:4538 .*100% of them lie in the districts"):
+        _load(city_db, path)
+    report = _load(city_db, path, source_crs=parse_source_crs("EPSG:4538"))
+    assert report.loaded == 3
+    assert any("the northing first (X north, Y east): read east first" in i["reason"] for i in report.issues)
+    _assert_loaded(city_db)
+    zoned = tmp_path / "components_zone.csv"
+    zoned.write_text(head + "".join(f"{c},{n},{north:.3f},{29e6 + east:.3f}\n"
+                                    for c, n, (east, north) in zip(CODES, NAMES, xy)), encoding="utf-8")
+    with pytest.raises(LoadError, match=r"zone number says CGCS2000 Gauss-Kruger zone 29; load with --source-crs "
+                                        r"EPSG:4517 \(CGCS2000 / 3-degree Gauss-Kruger zone 29\)"):
+        _load(city_db, zoned, layer="components")
+    assert _load(city_db, zoned, layer="components", source_crs=parse_source_crs("EPSG:4517")).loaded == 3
+    _assert_loaded(city_db)  # the same points, to the millimetres the CSV keeps

@@ -112,11 +112,13 @@ def test_wrong_crs_projected_coordinates_without_prj(city_db, tmp_path):
 
 
 def test_csv_without_crs_is_taken_as_cgcs2000_with_a_warning(city_db, tmp_path):
+    """Taken as CGCS2000 lon/lat with a warning; and metres so taken are refused as the file's
+    fault, saying so (validate/gauss_kruger.py), instead of each row as not longitude/latitude."""
     path = tmp_path / "components.csv"
     path.write_text("code,name,x,y\n6501020101000009,井盖,500123.5,4849012.0\n", encoding="utf-8")
     _, report = _reject(city_db, path, tmp_path)
     assert _issue(report, reason="declares no CRS")["severity"] == "warning"
-    assert "not longitude/latitude" in _issue(report, row=2, field="geometry")["reason"]
+    assert _issue(report, reason="its coordinates are metres, not degrees")["severity"] == "error"
 
 
 def test_wrong_crs_lon_lat_swapped(city_db, tmp_path):

@@ -1,0 +1,70 @@
+"""Metres where degrees were assumed: which Gauss-Kruger zone a file's coordinates are in.
+
+A shapefile whose .prj was lost, a surveyor's CSV of X/Y: the file says no CRS, so its
+coordinates are taken as CGCS2000 longitude and latitude, and every row fails as "outside China".
+When the first rows are plainly metres, the load is refused at once, naming the CRS to give:
+- an easting with its zone number in front (29,549,910: zone 29) names the zone, so the EPSG code
+  of that CGCS2000 Gauss-Kruger zone;
+- otherwise each CGCS2000 3-degree zone (EPSG:4534-4554, central meridians 75E-135E; each 6-degree
+  zone shares its projection with the 3-degree one on the same meridian) is tried on the first
+  rows against the districts the database holds, and the one that puts them there is named.
+The datum cannot be told from the numbers (a Xi'an 1980 or Beijing 1954 survey is tens of metres
+off CGCS2000), so the message says so; nothing is loaded on a guess.
+"""
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+import shapely
+from pyproj import CRS, Transformer
+
+THREE_DEGREE = range(4534, 4555)  # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E
+AT_LEAST = 0.9  # share of the first rows a zone must put in the districts
+
+
+def _zone_code(easting: float) -> int | None:
+    """The EPSG code of the CGCS2000 Gauss-Kruger zone an easting with its zone number in front
+    names (zones 25-45: 3-degree, EPSG:4513-4533; 13-23: 6-degree, EPSG:4491-4501)."""
+    zone = int(easting // 1_000_000)
+    if 25 <= zone <= 45:
+        return 4513 + zone - 25
+    if 13 <= zone <= 23:
+        return 4491 + zone - 13
+    return None
+
+
+def verdict(conn: psycopg.Connection, geoms: np.ndarray) -> str | None:
+    """Why the first rows' coordinates are not degrees and what CRS to give, or None."""
+    present = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    if not present.any():
+        return None
+    xy = shapely.get_coordinates(shapely.point_on_surface(geoms[present]))
+    degrees = (np.abs(xy[:, 0]) <= 180) & (np.abs(xy[:, 1]) <= 90)
+    if degrees.mean() >= 0.5:
+        return None
+    x, y = xy[:, 0], xy[:, 1]
+    shown = f"x {np.median(x):,.0f}, y {np.median(y):,.0f}"
+    said = (f"the file declares no CRS and its coordinates are metres, not degrees ({shown} in the first "
+            f"{len(x)} rows)")
+    older = " (a survey in Xi'an 1980 or Beijing 1954 is tens of metres off it: give that CRS then)"
+    code = _zone_code(float(np.median(x)))
+    if code is not None:
+        return (f"{said}: the easting's zone number says CGCS2000 Gauss-Kruger zone {int(np.median(x) // 1e6)}; "
+                f"load with --source-crs EPSG:{code} ({CRS.from_epsg(code).name}){older}")
+    rows = conn.execute("SELECT ST_AsBinary(geom) FROM admin_areas WHERE level = 'district' AND geom IS NOT NULL"
+                        ).fetchall()
+    if rows:
+        districts = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object))
+        tree = shapely.STRtree(districts)
+        best, best_share = None, 0.0
+        for candidate in THREE_DEGREE:
+            lon, lat = Transformer.from_crs(candidate, 4490, always_xy=True).transform(x, y)
+            pts = shapely.points(lon, lat)
+            share = len(np.unique(tree.query(pts, predicate="within")[0])) / len(x)
+            if share > best_share:
+                best, best_share = candidate, share
+        if best is not None and best_share >= AT_LEAST:
+            return (f"{said}: as EPSG:{best} ({CRS.from_epsg(best).name}) {best_share:.0%} of them lie in the "
+                    f"districts the database holds; load with --source-crs EPSG:{best}{older}")
+    return (f"{said}; give the CRS with --source-crs (CGCS2000 3-degree Gauss-Kruger: EPSG:4534, central "
+            "meridian 75E, to EPSG:4554, 135E; Urumqi's is EPSG:4538, 87E)")
