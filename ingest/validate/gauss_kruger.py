@@ -6,8 +6,9 @@ When the first rows are plainly metres, the load is refused at once, naming the 
 - an easting with its zone number in front (29,549,910: zone 29) names the zone, so the EPSG code
   of that CGCS2000 Gauss-Kruger zone;
 - otherwise each CGCS2000 3-degree zone (EPSG:4534-4554, central meridians 75E-135E; each 6-degree
-  zone shares its projection with the 3-degree one on the same meridian) is tried on the first
-  rows against the districts the database holds, and the one that puts them there is named.
+  zone shares its projection with the 3-degree one on the same meridian), Web Mercator (EPSG:3857)
+  and UTM 43N-53N are tried on the first rows against the districts the database holds, and the
+  one that puts them there is named.
 The datum cannot be told from the numbers (a Xi'an 1980 or Beijing 1954 survey is tens of metres
 off CGCS2000), so the message says so; nothing is loaded on a guess.
 """
@@ -19,6 +20,8 @@ import shapely
 from pyproj import CRS, Transformer
 
 THREE_DEGREE = range(4534, 4555)  # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E
+# the other metres Chinese files come in: web maps' Pseudo-Mercator, GPS receivers' UTM 43N-53N
+OTHERS = (3857, *range(32643, 32654))
 AT_LEAST = 0.9  # share of the first rows a zone must put in the districts
 
 
@@ -56,15 +59,30 @@ def verdict(conn: psycopg.Connection, geoms: np.ndarray) -> str | None:
     if rows:
         districts = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object))
         tree = shapely.STRtree(districts)
-        best, best_share = None, 0.0
-        for candidate in THREE_DEGREE:
+        found = []  # (share, code, lon, lat)
+        for candidate in (*THREE_DEGREE, *OTHERS):
             lon, lat = Transformer.from_crs(candidate, 4490, always_xy=True).transform(x, y)
-            pts = shapely.points(lon, lat)
-            share = len(np.unique(tree.query(pts, predicate="within")[0])) / len(x)
-            if share > best_share:
-                best, best_share = candidate, share
-        if best is not None and best_share >= AT_LEAST:
-            return (f"{said}: as EPSG:{best} ({CRS.from_epsg(best).name}) {best_share:.0%} of them lie in the "
+            share = len(np.unique(tree.query(shapely.points(lon, lat), predicate="within")[0])) / len(x)
+            if share >= AT_LEAST:
+                found.append((share, candidate, lon, lat))
+        found.sort(key=lambda f: -f[0])
+        # those as good as the best that place the rows elsewhere (UTM 45N and Gauss-Kruger CM 87E
+        # share a meridian but not a scale: 2 km apart north-south, both inside a city's districts)
+        named: list = []
+        for share, code, lon, lat in found:
+            if share >= found[0][0] - 0.02 and all(np.abs(lon - o[2]).max() > 1e-5 or np.abs(lat - o[3]).max() > 1e-5
+                                                  for o in named):
+                named.append((share, code, lon, lat))
+        if len(named) == 1:
+            best, share = named[0][1], named[0][0]
+            return (f"{said}: as EPSG:{best} ({CRS.from_epsg(best).name}) {share:.0%} of them lie in the "
                     f"districts the database holds; load with --source-crs EPSG:{best}{older}")
+        if named:
+            apart = max(float(np.hypot((a[2] - b[2]) * 80_000, (a[3] - b[3]) * 111_000).max())
+                        for a in named for b in named)
+            options = " or ".join(f"EPSG:{code} ({CRS.from_epsg(code).name})" for _, code, _, _ in named)
+            return (f"{said}: as {options}, {named[0][0]:.0%} of them lie in the districts the database holds "
+                    f"either way, though these place them up to {apart / 1000:.1f} km apart; load with "
+                    "--source-crs naming the one the survey used")
     return (f"{said}; give the CRS with --source-crs (CGCS2000 3-degree Gauss-Kruger: EPSG:4534, central "
             "meridian 75E, to EPSG:4554, 135E; Urumqi's is EPSG:4538, 87E)")

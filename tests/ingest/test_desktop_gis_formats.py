@@ -276,15 +276,17 @@ def test_geodatabase_coded_value_domains_are_read_as_what_they_mean(city_db, tmp
 
 def test_metres_without_a_crs_name_the_zone_to_give(city_db, fresh_db, tmp_path):
     """A shapefile whose .prj was lost, holding CGCS2000 Gauss-Kruger metres: taken as degrees,
-    every row failed as 'outside China'. Now refused at once naming the zone that puts the first
-    rows in the districts the database holds (EPSG:4538 here); with it, it loads. In a database
+    every row failed as 'outside China'. Now refused at once naming the CRSs that put the first
+    rows in the districts the database holds (EPSG:4538 here, and UTM 45N on the same meridian);
+    with EPSG:4538, it loads. In a database
     without districts the message still says they are metres and which codes to try."""
     shp = _write(tmp_path / "components.shp", "ESRI Shapefile")
     shp.with_suffix(".prj").unlink()
+    # UTM 45N shares the meridian: 1.9 km apart, both inside the city's districts, so both are named
     with pytest.raises(LoadError, match=r"declares no CRS and its coordinates are metres, not degrees \(x 549,9\d\d, "
                                         r"y 4,850,7\d\d in the first 3 rows\): as EPSG:4538 \(CGCS2000 / 3-degree "
-                                        r"Gauss-Kruger CM 87E\) 100% of them lie in the districts .* --source-crs "
-                                        r"EPSG:4538"):
+                                        r"Gauss-Kruger CM 87E\) or EPSG:32645 \(WGS 84 / UTM zone 45N\), 100% of them "
+                                        r"lie in the districts the database holds either way"):
         _load(city_db, shp)
     assert _load(city_db, shp, source_crs=parse_source_crs("EPSG:4538")).loaded == 3
     _assert_loaded(city_db)
@@ -315,3 +317,17 @@ def test_surveyors_x_north_y_east_and_zone_numbers(city_db, tmp_path):
         _load(city_db, zoned, layer="components")
     assert _load(city_db, zoned, layer="components", source_crs=parse_source_crs("EPSG:4517")).loaded == 3
     _assert_loaded(city_db)  # the same points, to the millimetres the CSV keeps
+
+
+@pytest.mark.parametrize("epsg", [3857, 32645])
+def test_web_mercator_or_utm_metres_without_a_crs_are_named_too(city_db, tmp_path, epsg):
+    shp = _write(tmp_path / "components.shp", "ESRI Shapefile", crs=f"EPSG:{epsg}")
+    shp.unlink(), shp.with_suffix(".shx").unlink(), shp.with_suffix(".dbf").unlink(), shp.with_suffix(".prj").unlink()
+    to = Transformer.from_crs(4490, epsg, always_xy=True)
+    pyogrio.raw.write(shp, shapely.to_wkb(shapely.points([to.transform(x, y) for x, y in LONLAT])),
+                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object)], fields=["code", "name"],
+                      driver="ESRI Shapefile", geometry_type="Point")
+    said = rf"as EPSG:{epsg} .*100% of them lie in the districts" if epsg == 3857 else \
+        r"as EPSG:4538 \(CGCS2000 .*\) or EPSG:32645 \(WGS 84 / UTM zone 45N\), 100% of them .* up to 1\.9 km apart"
+    with pytest.raises(LoadError, match=said):
+        _load(city_db, shp)
