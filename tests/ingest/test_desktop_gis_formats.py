@@ -319,6 +319,7 @@ def test_surveyors_x_north_y_east_and_zone_numbers(city_db, tmp_path):
     _assert_loaded(city_db)  # the same points, to the millimetres the CSV keeps
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")  # pyogrio's, on writing the file without .prj
 @pytest.mark.parametrize("epsg", [3857, 32645])
 def test_web_mercator_or_utm_metres_without_a_crs_are_named_too(city_db, tmp_path, epsg):
     shp = _write(tmp_path / "components.shp", "ESRI Shapefile", crs=f"EPSG:{epsg}")
