@@ -78,13 +78,7 @@ def declared_crs(crs_text: str | None) -> SourceCRS | None:
     except Exception as exc:
         raise CRSError(f"the file declares a CRS PROJ cannot read ({exc})") from exc
     epsg = crs.to_epsg(min_confidence=70)
-    if epsg is None:
-        # ESRI .prj files often name GCS_China_Geodetic_Coordinate_System_2000 without an EPSG code.
-        name = crs.name.lower()
-        if crs.is_geographic and ("2000" in name and "china" in name or "cgcs" in name):
-            return SourceCRS(4490)
-        if crs.is_geographic and ("wgs" in name and "84" in name):
-            return SourceCRS(4326)
+    if epsg is None:  # an ESRI .prj's GCS_China_Geodetic_Coordinate_System_2000, a MapInfo CoordSys ...
         return _without_code(crs, f"the file declares CRS {crs.name!r}, which")
     return SourceCRS(epsg)
 

@@ -49,15 +49,15 @@ def detect_kind(path: Path) -> str:
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         with open_zip(path) as zf:
             names = zf.namelist()
-        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
-            return "xlsx"
-        if names[:1] == ["mimetype"] and "content.xml" in names:  # OpenDocument (LibreOffice, WPS)
+            opendocument = names[:1] == ["mimetype"] and "content.xml" in names  # LibreOffice, WPS
             try:
-                with open_zip(path) as zf:
-                    mimetype = zf.read("mimetype")[:100]
+                mimetype = zf.read("mimetype")[:100] if opendocument else b""
             except DAMAGED as exc:
                 raise ReadError(f"{path.name}: damaged OpenDocument file ({exc}); was it cut off while copying? "
                                 "Send it again") from exc
+        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+            return "xlsx"
+        if opendocument:
             if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
                 return "ods"
             raise ReadError(f"{path.name}: an OpenDocument file that is no spreadsheet "

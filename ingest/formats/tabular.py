@@ -42,7 +42,7 @@ def _find(columns: list[str], names: Sequence[str], part: str | None = None) -> 
     for name in names:
         if name in lowered:
             return lowered[name]
-    bare = [c for c in columns if _MAP_WORDS.sub("", c.strip().lower()) in names]  # gcj_lng, bd_lat, amap_lon
+    bare = [c for c in columns if _named_shift(c) and _bare(c) in names]  # gcj_lng, bd_lat, amap_lon
     if len(bare) == 1:
         return bare[0]
     holding = [c for c in columns if part and part in c]
@@ -53,21 +53,29 @@ def _find(columns: list[str], names: Sequence[str], part: str | None = None) -> 
 
 # Coordinate columns named for the web map they were picked on: Amap (高德) and Tencent (腾讯)
 # give GCJ-02, Baidu (百度) BD-09, hundreds of metres off CGCS2000. Exports from apps built on
-# them name their columns so (高德经度, lng_gcj, bd_lng, baidu_lat).
-_SHIFT_WORDS = (("bd09", ("bd09", "bd_", "_bd", "baidu", "百度")),
-                ("gcj02", ("gcj", "gaode", "amap", "tencent", "qq", "mars", "高德", "腾讯", "火星")))
-
-
-_MAP_WORDS = re.compile(r"^(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)[_-]?|[_-]?(?:bd09|gcj02|gcj|baidu|amap|gaode|bd)$")
-
+# them name their columns so (高德经度, lng_gcj, bd_lng, baidu_lat): a Latin word as one of the
+# name's words, a Chinese one anywhere in it.
+_MAP_WORDS = {"bd09": ("bd09", "bd", "baidu", "百度"),
+              "gcj02": ("gcj02", "gcj", "gaode", "amap", "tencent", "qq", "mars", "高德", "腾讯", "火星")}
+_LATIN_MAP_WORDS = {w for words in _MAP_WORDS.values() for w in words if w.isascii()}
 
 WEB_MAP_HINT = ("columns named for Amap/Tencent (高德经度, 腾讯经度, lng_gcj, gcj_lat) are read as GCJ-02, for "
                 "Baidu (百度经度, bd_lng, baidu_lat) as BD-09, and converted to CGCS2000")
 
 
+def _words(column: str) -> list[str]:
+    return [w for w in re.split(r"[^a-z0-9]+", column.strip().lower()) if w]
+
+
 def _named_shift(column: str) -> str | None:
-    name = column.lower()
-    return next((shift for shift, words in _SHIFT_WORDS if any(w in name for w in words)), None)
+    name, words = column.lower(), set(_words(column))
+    return next((shift for shift, said in _MAP_WORDS.items()
+                 if any(w in words if w.isascii() else w in name for w in said)), None)
+
+
+def _bare(column: str) -> str:
+    """The name without its web-map words: gcj_lng is lng, bd_lat lat, amap_lon lon."""
+    return "_".join(w for w in _words(column) if w not in _LATIN_MAP_WORDS)
 
 
 def _sniff_encoding(path: Path) -> tuple[str, str | None]:
@@ -268,6 +276,7 @@ class TableReader:
         self._titles = 0  # rows above the column names
         self._header_rows = 1  # 2: a two-row header
         self._northing_first: bool | None = None  # surveyors' X (north) in the first coordinate column
+        self._peeked: list = []  # a sheet's first rows, once read (_first_rows)
         if kind == "csv":
             self._encoding = encoding
             if encoding is None:
@@ -312,9 +321,8 @@ class TableReader:
                 # n is sheet row n, and row 1 may well be the header
                 if all_columns[0] == "Field1":
                     self._row_offset = 0
-                with contextlib.closing(self._xlsx.batches(TITLE_ROWS)) as batches:  # the file closed at once
-                    first = next(batches, None)
-                found = [i for i in range(len(first) if first else 0)
+                first = self._first_rows()
+                found = [i for i in range(min(len(first), TITLE_ROWS) if first else 0)
                          if _names_columns(first.columns[c][i] for c in all_columns)]
                 if not found:
                     raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}) and no "
@@ -387,12 +395,20 @@ class TableReader:
                                       f"{'Baidu' if shift == 'bd09' else 'Amap/Tencent'} map: read as {label} and "
                                       f"converted to CGCS2000 (--source-crs says otherwise if they are not)", "warning"))
 
+    def _first_rows(self) -> Batch | None:
+        """A sheet's first rows as GDAL reads them, for what its header is (title rows above it, a
+        second header row below): read once (GDAL parses the whole sheet to open it: 0.35 s for
+        100,000 rows), the file closed at once."""
+        if not self._peeked:
+            with contextlib.closing(self._xlsx.batches(TITLE_ROWS + 2)) as batches:
+                self._peeked.append(next(batches, None))
+        return self._peeked[0]
+
     def _sub_headings(self, top: list, names: list[str]) -> list[str]:
         """A sheet's column names, from the row below its header too when the two are a two-row
         header: then that row is skipped like the header (``_header_fid``)."""
         fields = list(self._rename) or names  # GDAL's names of the columns
-        with contextlib.closing(self._xlsx.batches(self._header_fid + 2)) as batches:  # the file closed at once
-            first = next(batches, None)
+        first = self._first_rows()
         below = [i for i in range(len(first) if first else 0) if int(first.rows[i]) > self._header_fid]
         merged = _two_row_header(top, [first.columns[c][below[0]] for c in fields]) if below else None
         if merged is None:

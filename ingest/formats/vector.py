@@ -125,9 +125,12 @@ class VectorReader:
                         if name == geom_name or (name == "wkb_geometry" and geom_name not in names):
                             wkb = col.to_pylist()
                             continue
-                        columns[name] = _undictionary(col) if pa.types.is_dictionary(col.type) else col.to_pylist()
-                        if name in self._domains:
-                            columns[name] = filegdb.decode(columns[name], self._domains[name])
+                        if pa.types.is_dictionary(col.type):  # decoded by GDAL already
+                            columns[name] = _undictionary(col)
+                        elif name in self._domains:  # a text-coded domain GDAL leaves as codes
+                            columns[name] = filegdb.decode(col.to_pylist(), self._domains[name])
+                        else:
+                            columns[name] = col.to_pylist()
                     if self.kml and wkb is not None:
                         wkb = _flat(wkb)
                     yield Batch(np.arange(start, start + n), columns, wkb=wkb)

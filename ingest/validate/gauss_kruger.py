@@ -17,7 +17,9 @@ from __future__ import annotations
 import numpy as np
 import psycopg
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
+
+from .. import crs as crs_mod
 
 THREE_DEGREE = range(4534, 4555)  # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E
 # the other metres Chinese files come in: web maps' Pseudo-Mercator, GPS receivers' UTM 43N-53N
@@ -60,9 +62,11 @@ def verdict(conn: psycopg.Connection, geoms: np.ndarray) -> str | None:
         districts = shapely.from_wkb(np.array([bytes(r[0]) for r in rows], dtype=object))
         tree = shapely.STRtree(districts)
         found = []  # (share, code, lon, lat)
+        points = shapely.points(x, y)
         for candidate in (*THREE_DEGREE, *OTHERS):
-            lon, lat = Transformer.from_crs(candidate, 4490, always_xy=True).transform(x, y)
-            share = len(np.unique(tree.query(shapely.points(lon, lat), predicate="within")[0])) / len(x)
+            moved = crs_mod.to_target(points, crs_mod.SourceCRS(candidate))
+            lon, lat = shapely.get_coordinates(moved).T
+            share = len(np.unique(tree.query(moved, predicate="within")[0])) / len(x)
             if share >= AT_LEAST:
                 found.append((share, candidate, lon, lat))
         found.sort(key=lambda f: -f[0])

@@ -28,17 +28,22 @@ GAIN_AT_LEAST = 0.25  # ... at least this much above the share as they are (a un
 # wide holds some shifted points still; a district nearly all: its rule gives no verdict either way)
 
 
+def _rules(layer: Layer, mapping: dict[str, str]) -> list:
+    """The layer's INSIDE rules the file's columns can be tested by (lines only touch their area)."""
+    return [rule for rule in INSIDE.get(layer.name, ()) if not rule.lines and rule.field in mapping]
+
+
 def applies(layer: Layer, mapping: dict[str, str]) -> bool:
     """Whether the file names an area its rows can be tested against (else nothing is read)."""
-    return any(not rule.lines and rule.field in mapping for rule in INSIDE.get(layer.name, ()))
+    return bool(_rules(layer, mapping))
 
 
 def _area_codes(layer: Layer, mapping: dict[str, str], columns: dict[str, list]) -> list[tuple[str, str, list]]:
     """(area table, what it is called, the code each row names) per INSIDE rule the file can be
     tested by."""
     out = []
-    for rule in INSIDE.get(layer.name, ()):
-        if rule.lines or rule.field not in mapping or mapping[rule.field] not in columns:
+    for rule in _rules(layer, mapping):
+        if mapping[rule.field] not in columns:
             continue
         values = columns[mapping[rule.field]]
         district_of_code = rule.expr.startswith("left(")  # a component's code begins with its district
