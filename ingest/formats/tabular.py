@@ -391,8 +391,8 @@ class TableReader:
         shift = named.pop()
         self.declared_crs = crs_mod.SourceCRS(4326, shift)
         label = self.declared_crs.label
-        self.warnings.append(RowIssue(None, columns[0], None, f"column(s) {', '.join(columns)} are named for a "
-                                      f"{'Baidu' if shift == 'bd09' else 'Amap/Tencent'} map: read as {label} and "
+        self.warnings.append(RowIssue(None, columns[0], None, f"column(s) {', '.join(columns)} are named for "
+                                      f"{'a Baidu' if shift == 'bd09' else 'an Amap/Tencent'} map: read as {label} and "
                                       f"converted to CGCS2000 (--source-crs says otherwise if they are not)", "warning"))
 
     def _first_rows(self) -> Batch | None:
