@@ -1,7 +1,9 @@
-"""The direct lane of a bulk load into an empty layer: rows that pass every check in the reading
-process (validate/prechecks.py) are COPYed straight into the layer's table; the few others go
-through the staging table, where the SQL checks word the report and the merge inserts the good
-ones. The table's primary key and secondary indexes are dropped first and built once at the end.
+"""The direct lane of a big load into an empty layer, or replacing one: rows that pass every check
+in the reading process (validate/prechecks.py) are COPYed straight into the table; the few others
+go through the staging table, where the SQL checks word the report and the merge inserts the good
+ones. The table has no primary key or secondary indexes meanwhile; they are built once at the end.
+Where swap.py can, that table is a new one beside the layer's, swapped in at the end, and readers
+keep the old rows meanwhile; elsewhere it is the layer's own, emptied and taken exclusively.
 
 It all runs inside a savepoint of the load's transaction (one transaction, nothing half-done).
 Anything this lane cannot settle exactly the way the staging lane would (a duplicate key, a row the
@@ -18,6 +20,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from typing import Callable
 
 import numpy as np
@@ -31,6 +34,7 @@ from layers.contract import Layer
 from . import crs as crs_mod
 from . import merge as merge_mod
 from . import staging
+from . import swap as swap_mod
 from .formats.base import Batch
 from .validate import check_relations, geometry_checks
 from .validate.prechecks import Points, PreChecker, supported, to_table_geometry
@@ -54,6 +58,7 @@ class DirectResult:
     rows: int = 0
     inserted: int = 0  # straight into the table plus merged from staging
     staged: int = 0  # rows that took the staging lane
+    deleted: int = 0  # rows of the layer a replacing load built aside dropped
 
 
 def big(layer: Layer, total: int | None) -> bool:
@@ -74,30 +79,35 @@ def _primary_key(conn: psycopg.Connection, layer: Layer) -> tuple[str, str] | No
         "AND f.contype = 'f')", (layer.table, layer.table)).fetchone()
 
 
+def beside(conn: psycopg.Connection, layer: Layer, total: int | None, replacing: bool) -> bool:
+    """A big load (:func:`big`) that replaces the layer or goes into its empty table, of a table
+    that can be built anew beside it and swapped in (swap.py): readers keep the old rows meanwhile."""
+    return big(layer, total) and swap_mod.possible(conn, layer) and (replacing or merge_mod.is_empty(conn, layer))
+
+
 def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_mod.SourceCRS,
-         mapping: dict[str, str], prefetch: Callable,
-         progress: Callable[[int, str], None]) -> tuple[DirectResult, str, str]:
-    """Load ``batches`` (already opened reader batches) into the empty table; returns the counts and
-    the staging and issues tables (holding the staging lane's rows and every issue)."""
+         mapping: dict[str, str], prefetch: Callable, progress: Callable[[int, str], None],
+         aside: bool = False, replacing: bool = False) -> tuple[DirectResult, str, str]:
+    """Load ``batches`` (already opened reader batches) into the empty table, or, ``aside``, into a
+    new table swapped in for it at the end (the old rows dropped when ``replacing``); returns the
+    counts and the staging and issues tables (holding the staging lane's rows and every issue)."""
     t0 = time.perf_counter()
+    out = DirectResult()
+    twin = None
+    if aside:
+        # writers (and another load of the layer) wait until the commit; readers read the old rows
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(layer.table)))
+        if not replacing and not merge_mod.is_empty(conn, layer):
+            raise Fallback(f"{layer.table} is no longer empty")
+        if replacing:
+            out.deleted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(layer.table))).fetchone()[0]
+        twin = swap_mod.create(conn, layer)
+        layer = dc_replace(layer, table=twin.new)  # from here on every statement is on the new table
+        pk, fks, indexes = None, [], []
+    else:
+        pk, fks, indexes = _empty_in_place(conn, layer)
     t = sql.Identifier(layer.table)
-    # exclusive until the commit (the indexes are dropped anyway); then make sure it is still empty
-    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
-    if not merge_mod.is_empty(conn, layer):
-        raise Fallback(f"{layer.table} is no longer empty")
-    pk = _primary_key(conn, layer)
-    if pk is not None:
-        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(pk[0])))
-    # the table's foreign keys to other tables are dropped and added back after the COPY: PostgreSQL
-    # then checks them with one join instead of queueing a deferred check per row (58,338 unit grids:
-    # 0.2 s -> 0.03 s; the queue also holds memory per row until it is run)
-    fks = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
-                       "AND contype = 'f' AND confrelid <> conrelid", (layer.table,)).fetchall()
-    if fks:
-        with _no_pending_checks(conn):
-            for name, _ in fks:
-                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(name)))
-    indexes = merge_mod.drop_indexes(conn, layer)
     stage, issues_table = staging.create(conn, layer)
     # the reference keys and area polygons are fetched while the first batch is read and converted
     ready: Future = Future()
@@ -115,7 +125,6 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     target = [sql.Identifier(n) for n in names] + [sql.Identifier("attrs"), sql.Identifier("geom")]
     copy_table = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(t, sql.SQL(", ").join(target))
     kinds = [f.kind for f in fields]
-    out = DirectResult()
 
     def prepared():
         for i, batch in enumerate(batches):
@@ -144,10 +153,15 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         raise Fallback(f"the same {' + '.join(NATURAL_KEYS[layer.name])} twice in the file")
     t_read = time.perf_counter()
     progress(out.rows, "validating")
-    if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it
+    # a duplicate key among the direct rows fails here: the staging lane will name it
+    if twin is not None:
+        swap_mod.add_key(conn, twin)
+    elif pk is not None:
         conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(pk[0]), sql.SQL(pk[1])))
-    if fks:  # the rows' parents were checked in the reader, so these pass
+    if fks or (twin is not None and twin.foreign_keys):  # the rows' parents were checked in the reader: they pass
         with _no_pending_checks(conn):
+            if twin is not None:
+                swap_mod.add_foreign_keys(conn, twin)
             for name, definition in fks:
                 conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(name),
                                                                                       sql.SQL(definition)))
@@ -166,11 +180,41 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     progress(out.rows, "merging")
     if out.staged:
         out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
-    merge_mod.create_indexes(conn, indexes)
+    if twin is not None:
+        swap_mod.build_indexes(conn, twin)
+        # statistics before it is read: a new table has none until autovacuum comes by, and the
+        # planner would guess (1M components: ~0.2 s, sampled, while readers still read the old one)
+        conn.execute(sql.SQL("ANALYZE {}").format(t))
+        swap_mod.swap(conn, twin)
+    else:
+        merge_mod.create_indexes(conn, indexes)
     log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
               "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
               t_check - t_read, time.perf_counter() - t_check)
     return out, stage, issues_table
+
+
+def _empty_in_place(conn: psycopg.Connection, layer: Layer) -> tuple[tuple[str, str] | None, list, list[str]]:
+    """Take the (empty) table exclusively until the commit and drop its primary key, foreign keys
+    to other tables and secondary indexes, to be built once after the COPY; returns them."""
+    t = sql.Identifier(layer.table)
+    # exclusive until the commit (the indexes are dropped anyway); then make sure it is still empty
+    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
+    if not merge_mod.is_empty(conn, layer):
+        raise Fallback(f"{layer.table} is no longer empty")
+    pk = _primary_key(conn, layer)
+    if pk is not None:
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(pk[0])))
+    # the table's foreign keys to other tables are dropped and added back after the COPY: PostgreSQL
+    # then checks them with one join instead of queueing a deferred check per row (58,338 unit grids:
+    # 0.2 s -> 0.03 s; the queue also holds memory per row until it is run)
+    fks = conn.execute("SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+                       "AND contype = 'f' AND confrelid <> conrelid", (layer.table,)).fetchall()
+    if fks:
+        with _no_pending_checks(conn):
+            for name, _ in fks:
+                conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(t, sql.Identifier(name)))
+    return pk, fks, merge_mod.drop_indexes(conn, layer)
 
 
 @contextlib.contextmanager

@@ -471,23 +471,30 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
             and (source.assumed or offsets.applies(layer, mapping)):
         _first_rows_checks(conn, task, reader, mapping, source)
     total, expected = reader.total, reader.estimate
-    if options.replace and layer.name not in ctx.replaced:
-        # once per layer: the files, sheets or feature classes after the first one of a layer
-        # (案件5月.csv, 案件6月.csv; 部件_点, 部件_线) add to what it loaded, they do not replace it
-        result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
+    # once per layer: the files, sheets or feature classes after the first one of a layer
+    # (案件5月.csv, 案件6月.csv; 部件_点, 部件_线) add to what it loaded, they do not replace it
+    replacing = options.replace and layer.name not in ctx.replaced
+    if replacing:
         ctx.replaced.add(layer.name)
+    # a big load built in a new table swapped in at the end (readers keep the old rows meanwhile)
+    # replaces the old rows there; any other replace empties the layer first
+    aside = direct_mod.beside(conn, layer, expected, replacing)
+    if replacing and not aside:
+        result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
     progress(layer.name, 0, expected, "reading")
-    if not keep_indexes and direct_mod.eligible(conn, layer, expected):
+    if aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)):
         try:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
-                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0)
+                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0, aside, replacing)
         except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
                 psycopg.errors.ObjectInUse) as exc:
             log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
                      if isinstance(exc, psycopg.Error) else exc)
             result.rows = 0
+            if aside and replacing:  # the old rows are still there: empty the layer as any replace does
+                result.deleted = merge_mod.replace(conn, layer, bulk=True)
         else:
             return done
     stage, issues_table = staging.create(conn, layer)
@@ -557,14 +564,16 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
 
 
 def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, source: crs_mod.SourceCRS,
-                 mapping: dict[str, str], result: LayerReport, t0: float) -> LayerReport:
-    """The direct lane (ingest/direct.py) of a big load into an empty layer."""
+                 mapping: dict[str, str], result: LayerReport, t0: float, aside: bool,
+                 replacing: bool) -> LayerReport:
+    """The direct lane (ingest/direct.py) of a big load into an empty layer, or, ``aside``, into a
+    new table swapped in for the layer's (ingest/swap.py)."""
     conn, options, layer = ctx.conn, ctx.options, task.layer
     progress = options.progress or (lambda *_: None)
     try:
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
-            lambda done, phase: progress(layer.name, done, reader.estimate, phase))
+            lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
@@ -575,6 +584,8 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     _collect(ctx, task, stage, issues_table, result, mapping)
     result.inserted = out.inserted
     result.unchanged = result.updated = 0
+    if aside and replacing:
+        result.deleted = out.deleted
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
     result.seconds = time.perf_counter() - t0
     progress(layer.name, result.rows, result.rows, "done")

@@ -356,7 +356,7 @@ def test_killed_direct_load_leaves_database_unchanged(city_db, tmp_path):
     proc = _start_cli_load(city_db, path, "--replace")
     with db.connect(city_db, autocommit=True) as conn:  # wait for the COPY straight into the table
         deadline = time.monotonic() + 60
-        while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"components\"%%' "
+        while not conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY \"components%%' "
                                "AND pid <> pg_backend_pid()").fetchone()[0]:
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()
             time.sleep(0.02)
@@ -437,9 +437,10 @@ def test_replace_of_referenced_layer_keeps_indexes(city_db, city_dir, monkeypatc
 
 
 def test_bulk_replace_leaves_no_dead_rows(city_db, tmp_path, monkeypatch):
-    """A --replace taking the direct lane empties the table with TRUNCATE (nothing points at the
-    components by foreign key): the new rows fill a fresh table from its first slot instead of
-    following the old ones left dead (which every index build would read, and VACUUM reclaim)."""
+    """A --replace taking the direct lane fills a new table swapped in for the old one (nothing
+    points at the components by foreign key; else the lane TRUNCATEs): the new rows fill it from its
+    first slot instead of following the old ones left dead (which every index build would read, and
+    VACUUM reclaim)."""
     _lane(monkeypatch, "direct")
     path = write_geojson(tmp_path / "components.geojson", _components(bad=False))
     for _ in range(2):
@@ -483,3 +484,75 @@ def test_blank_and_totals_rows_in_batches_of_their_own(city_db, tmp_path, monkey
     assert sorted((i["row"], i["reason"]) for i in report.issues if i["row"] is not None) == [
         (5, "blank row: skipped"), (6, "blank row: skipped"),
         (7, "a totals row (its first cell says 合计/总计/小计), not a record: skipped")]
+
+
+def _layer_version(conn, layer: str) -> int:
+    return conn.execute("SELECT version FROM layer_state WHERE layer = %s", (layer,)).fetchone()[0]
+
+
+def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_path, monkeypatch, caplog):
+    """A big --replace is loaded into a new table swapped in for the layer's at the end (swap.py):
+    while it loads, another session reads the old rows without waiting for a lock (it would give
+    up after a second); afterwards the table has the new rows only, its key, indexes, constraints,
+    triggers, grants and comment under their own names, no twin left behind, and layer_state moved
+    on, so caches see the new rows."""
+    _lane(monkeypatch, "direct")
+    old = _components(bad=False)
+    with db.connect(city_db) as conn:
+        load_gazetteer(conn, write_geojson(tmp_path / "components.geojson", old), LoadOptions(replace=True))
+        conn.execute("GRANT SELECT ON components TO PUBLIC")
+        conn.execute("COMMENT ON TABLE components IS '城市部件 (GB/T 30428.2)'")
+        conn.commit()
+        version = _layer_version(conn, "components")
+    indexes, constraints = _component_indexes(city_db), _constraints(city_db)
+    new = [f for f in old if f["properties"]["code"].startswith("6501020101000")]  # grid 1's four
+    for f in new:
+        f["properties"]["name"] = "雨水井盖"
+    seen = []
+    (tmp_path / "new").mkdir()
+
+    def peek(layer, done, total, phase):
+        if phase == "merging":  # rows all COPYed, the indexes about to be built
+            with db.connect(city_db, autocommit=True) as other:
+                other.execute("SET lock_timeout = '1s'")
+                seen.append(other.execute("SELECT count(*), min(name) FROM components").fetchone())
+
+    with caplog.at_level(logging.DEBUG, logger="urbangis.ingest"), db.connect(city_db) as conn:
+        report = load_gazetteer(conn, write_geojson(tmp_path / "new" / "components.geojson", new),
+                                LoadOptions(replace=True, progress=peek))
+        rows = conn.execute("SELECT code, name FROM components ORDER BY code").fetchall()
+        assert _layer_version(conn, "components") > version
+        trig = conn.execute("SELECT tgname FROM pg_trigger WHERE tgrelid = 'components'::regclass "
+                            "AND NOT tgisinternal").fetchall()
+        acl, comment, twins = conn.execute(
+            "SELECT has_table_privilege('public', 'components', 'SELECT'), obj_description('components'::regclass), "
+            "(SELECT count(*) FROM pg_class WHERE relname LIKE 'components\\_\\_load%%')").fetchone()
+    assert seen == [(15, "井盖")]
+    assert any("components__load swapped in for components" in r.getMessage() for r in caplog.records)
+    assert (report.layers[0].deleted, report.layers[0].inserted) == (15, 4)
+    assert rows == [(f["properties"]["code"], "雨水井盖") for f in new]
+    assert _component_indexes(city_db) == indexes and _constraints(city_db) == constraints
+    assert trig == [("components_touch",)]
+    assert (acl, comment, twins) == (True, "城市部件 (GB/T 30428.2)", 0)
+
+
+def test_table_a_view_depends_on_loads_in_place(city_db, tmp_path, monkeypatch, caplog):
+    """A table the swap could not put back as it was (here a view reads it; also another table's
+    foreign key, a row trigger) is loaded in place as before, and the view reads the new rows."""
+    from ingest import swap
+    from layers.contract import BY_NAME
+
+    _lane(monkeypatch, "direct")
+    with db.connect(city_db) as conn:
+        assert swap.possible(conn, BY_NAME["components"]) and swap.possible(conn, BY_NAME["unit_grids"])
+        assert not swap.possible(conn, BY_NAME["roads"])  # storefronts' foreign key points at it
+        assert not swap.possible(conn, BY_NAME["admin_areas"])  # its parent check is a row trigger
+        conn.execute("CREATE VIEW manholes AS SELECT code FROM components WHERE major_class = '01'")
+        conn.commit()
+        assert not swap.possible(conn, BY_NAME["components"])
+    path = write_geojson(tmp_path / "components.geojson", _components(bad=False))
+    with caplog.at_level(logging.DEBUG, logger="urbangis.ingest"), db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(replace=True))
+        assert conn.execute("SELECT count(*) FROM manholes").fetchone()[0] == 13
+    assert report.layers[0].inserted == 15 and "components" in _direct_layers(caplog)
+    assert not any("swapped in" in r.getMessage() for r in caplog.records)
