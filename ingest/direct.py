@@ -182,9 +182,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
     if twin is not None:
         swap_mod.build_indexes(conn, twin)
-        # statistics before it is read: a new table has none until autovacuum comes by, and the
-        # planner would guess (1M components: ~0.2 s, sampled, while readers still read the old one)
-        conn.execute(sql.SQL("ANALYZE {}").format(t))
+        swap_mod.analyze(conn, twin)
         swap_mod.swap(conn, twin)
     else:
         merge_mod.create_indexes(conn, indexes)
