@@ -38,7 +38,7 @@ from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SU
 from .formats import xls
 from .formats.archive import MAX_TOTAL, extract
 from .formats.tabular import Geocode
-from .report import IssueLog, LayerReport, RejectedWriter, Report, write_json, write_table
+from .report import IssueLog, LayerReport, RejectedWriter, Report, is_special, write_json, write_table
 from .validate import RowConverter, check_relations, gauss_kruger, geometry_checks, match_columns, offsets
 from .validate.prechecks import Deriver
 from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
@@ -489,7 +489,9 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
                 done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0, aside, replacing)
         except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
-                psycopg.errors.ObjectInUse) as exc:
+                psycopg.errors.ObjectInUse, psycopg.errors.DependentObjectsStillExist) as exc:
+            # ObjectInUse: pending trigger events; DependentObjectsStillExist: a view made on the
+            # table while it was built aside (the swap cannot drop the old one)
             log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
                      if isinstance(exc, psycopg.Error) else exc)
             result.rows = 0
@@ -668,7 +670,10 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     mode = "check" if options.check_only else "strict" if options.strict else "skip-invalid"
     report = Report(options.source_label or str(source), mode=mode, replace=options.replace)
     issue_log = IssueLog(report)
-    paths = report_paths(options.report_path) if options.report_path else None
+    # --report /dev/null (or a pipe): the JSON goes there as it is, and no table or rejected rows
+    # beside it (/dev/null.txt)
+    stream = options.report_path if options.report_path and is_special(options.report_path) else None
+    paths = report_paths(options.report_path) if options.report_path and stream is None else None
     if paths:
         paths["json"].parent.mkdir(parents=True, exist_ok=True)
         for stale in [paths["rejected"], *(rejected_table_path(paths["json"], name) for name in BY_NAME)]:
@@ -742,6 +747,9 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                     report.files[f"rejected_csv:{layer}"] = str(path)
             write_json(report, issue_log, paths["json"])
             write_table(report, issue_log, paths["table"])
+        elif stream is not None:
+            report.files = {"json": str(stream)}
+            write_json(report, issue_log, stream)
         issue_log.close()
     if error is not None:
         error.report = report

@@ -112,14 +112,24 @@ class IssueLog:
 def write_json(report: Report, log: IssueLog, path: Path) -> None:
     """The full report as JSON, every issue included (streamed, not built in memory)."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    # a file is written whole beside and renamed over the old one; /dev/null or a pipe is written
+    # to as it is (renaming over it would put a plain file where the device was)
+    special = is_special(path)
+    tmp = path if special else path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as out:
         summary = json.dumps(report.summary(), ensure_ascii=False, indent=2, default=str)
         out.write(summary[:-2] + ',\n  "issues": [')
         for n, it in enumerate(log.all()):
             out.write(("," if n else "") + "\n    " + json.dumps(it, ensure_ascii=False, default=str))
         out.write("\n  ]\n}\n")
-    os.replace(tmp, path)
+    if not special:
+        os.replace(tmp, path)
+
+
+def is_special(path: Path) -> bool:
+    """A path that exists and is no regular file or folder: /dev/null, /dev/stdout, a named pipe."""
+    path = Path(path)
+    return path.exists() and not path.is_file() and not path.is_dir()
 
 
 def _char_width(ch: str) -> int:

@@ -76,6 +76,29 @@ def test_bad_row_loads_nothing(fresh_db, tmp_path):
         assert _count(fresh_db, table) == 0
 
 
+def test_report_to_a_pipe_or_device_is_written_to_it_not_renamed_over_it(city_db, city_dir, tmp_path):
+    """--report /dev/null (or a named pipe): the JSON is written into it as it is, never renamed
+    over it (which once put a plain file where the machine's /dev/null was), and no table or
+    rejected rows are put beside it. Tested on a pipe: a regression must not break /dev/null."""
+    import json
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "report.pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, city_dir / "components.geojson", LoadOptions(report_path=fifo, strict=False))
+    reader.join(timeout=30)
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert json.loads(received[0].decode("utf-8"))["loaded"] == report.loaded > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.pipe"]
+    assert report.files == {"json": str(fifo)}
+
+
 def test_empty_folder_is_an_error(fresh_db, tmp_path):
     with db.connect(fresh_db) as conn:
         with pytest.raises(LoadError, match="no layer of the gazetteer contract"):
