@@ -40,11 +40,13 @@ SUFFIX = "__load"
 # Everything that depends on the table is the table's own and put back by the swap: its indexes
 # and TOAST table, its constraints (key, CHECKs, foreign keys to other tables, and the internal
 # triggers of those), its statement-level triggers (enabled), column defaults, row type, extended
-# statistics (copied by LIKE). A view, rule, policy, publication, sequence or another table's
-# foreign key (its own too: it would point at the old table) is not, and keeps the load in place.
+# statistics (copied by LIKE), grants on the whole table. A view, rule, policy, publication,
+# sequence, column grant, another table's foreign key (or its own: it would point at the old
+# table), an UNLOGGED table or one in another tablespace is not, and keeps the load in place.
 _POSSIBLE = """
 SELECT c.relkind = 'r' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-   AND NOT c.relrowsecurity AND c.relreplident = 'd' AND c.reltablespace = 0
+   AND c.relpersistence = 'p' AND NOT c.relrowsecurity AND c.relreplident = 'd' AND c.reltablespace = 0
+   AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)
    AND NOT c.relhassubclass AND NOT c.relispartition
    AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid)
    AND NOT EXISTS (SELECT 1 FROM pg_publication_rel WHERE prrelid = c.oid)
