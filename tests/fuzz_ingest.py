@@ -1,7 +1,10 @@
 """Fuzz the loader with damaged files: anything it cannot read must be a LoadError with a reason,
 never another exception (no 500 over HTTP, no traceback on the command line).
 
-    .venv/bin/python tests/fuzz_ingest.py [--seed N] [--seconds S]
+    .venv/bin/python tests/fuzz_ingest.py [--seed N] [--seconds S] [--direct]
+
+(--direct: every load through the direct lane, tables built aside and swapped in, half of them
+with --replace; seed 30, 600 s: 33,956 inputs, 0 crashes.)
 
 Bases: the ingest tests' city (GeoJSON layers), a CSV of cases, the grids as KML, zipped and loose
 (GBK, no .cpg) shapefiles, GeoPackages, an XLSX, an ODS, an XLS, a zipped File Geodatabase, MapInfo TAB
@@ -186,7 +189,14 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=300, help="how long to run [default: 300]")
     ap.add_argument("--keep", type=Path, default=OUTPUT / "fuzz", help="where inputs that crash are kept")
+    ap.add_argument("--direct", action="store_true",
+                    help="take every load through the direct lane (tables built aside and swapped in where "
+                         "they can be), half of them with --replace; by default only loads of 10,000 rows do")
     args = ap.parse_args()
+    if args.direct:
+        from ingest import direct
+
+        direct.DIRECT_ROWS = 1
     rnd = random.Random(args.seed)
     work = Path(tempfile.mkdtemp(prefix="urbangis-fuzz-"))
     info = new_database("urbangis_fuzz")
@@ -206,7 +216,8 @@ def main() -> int:
             n += 1
             try:
                 with db.connect(info) as conn:
-                    load_gazetteer(conn, target, LoadOptions(check_only=True, report_path=folder / "r.json"))
+                    load_gazetteer(conn, target, LoadOptions(check_only=True, report_path=folder / "r.json",
+                                                             replace=args.direct and rnd.random() < 0.5))
             except LoadError:
                 pass
             except Exception as exc:  # the bug this looks for
