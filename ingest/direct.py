@@ -79,7 +79,7 @@ def _primary_key(conn: psycopg.Connection, layer: Layer) -> tuple[str, str] | No
         "AND f.contype = 'f')", (layer.table, layer.table)).fetchone()
 
 
-def beside(conn: psycopg.Connection, layer: Layer, total: int | None, replacing: bool) -> bool:
+def eligible_aside(conn: psycopg.Connection, layer: Layer, total: int | None, replacing: bool) -> bool:
     """A big load (:func:`big`) that replaces the layer or goes into its empty table, of a table
     that can be built anew beside it and swapped in (swap.py): readers keep the old rows meanwhile."""
     return big(layer, total) and swap_mod.possible(conn, layer) and (replacing or merge_mod.is_empty(conn, layer))

@@ -478,7 +478,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
         ctx.replaced.add(layer.name)
     # a big load built in a new table swapped in at the end (readers keep the old rows meanwhile)
     # replaces the old rows there; any other replace empties the layer first
-    aside = direct_mod.beside(conn, layer, expected, replacing)
+    aside = direct_mod.eligible_aside(conn, layer, expected, replacing)
     if replacing and not aside:
         result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay

@@ -158,10 +158,12 @@ def build_indexes(conn: psycopg.Connection, b: Beside) -> None:
 
 
 def add_foreign_keys(conn: psycopg.Connection, b: Beside) -> None:
-    """The table's foreign keys to other tables, on the new one (checked with one join each)."""
+    """The table's foreign keys to other tables, on the new one, under their own names (a name
+    need only be unique on its table, as for the CHECKs LIKE copied; a key's is an index's too,
+    unique in the schema), each checked with one join."""
     for name, definition in b.foreign_keys:
         conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.Identifier(b.new), sql.Identifier(_temporary(name)), sql.SQL(definition)))
+            sql.Identifier(b.new), sql.Identifier(name), sql.SQL(definition)))
 
 
 def analyze(conn: psycopg.Connection, b: Beside) -> None:
@@ -182,9 +184,9 @@ def swap(conn: psycopg.Connection, b: Beside) -> None:
     conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
     conn.execute(sql.SQL("DROP TABLE {}").format(t))
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(new, t))
-    for name, _ in ([b.primary_key] if b.primary_key else []) + b.foreign_keys:  # a key's index follows it
+    if b.primary_key is not None:  # its index is renamed with it
         conn.execute(sql.SQL("ALTER TABLE {} RENAME CONSTRAINT {} TO {}").format(
-            t, sql.Identifier(_temporary(name)), sql.Identifier(name)))
+            t, sql.Identifier(_temporary(b.primary_key[0])), sql.Identifier(b.primary_key[0])))
     for name, _ in b.indexes:
         conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(sql.Identifier(_temporary(name)),
                                                                   sql.Identifier(name)))
