@@ -6,7 +6,7 @@ import html
 import psycopg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from ..deps import base_url, get_pool
 from ..version import version
@@ -50,19 +50,47 @@ def landing(request: Request, f: str | None = None):
     return body
 
 
-@router.get("/healthz", summary="Health: 200 when the database answers, 503 otherwise")
+@router.get("/healthz", summary="Health: 200 when the database answers, 503 otherwise (down, or every "
+                               "pooled connection busy)")
 def healthz(pool: ConnectionPool = Depends(get_pool)):
     try:
         with pool.connection(timeout=5) as conn:
             row = conn.execute(
                 "SELECT postgis_lib_version(), (SELECT max(version) FROM schema_migrations)"
             ).fetchone()
-    except (psycopg.Error, Exception) as exc:  # pool timeouts are not psycopg errors
-        return JSONResponse(
-            {"status": "unavailable", "database": "down", "description": f"database unreachable: {exc}"},
-            status_code=503,
-        )
+    except PoolTimeout as exc:
+        # no pooled connection within 5 s: the database is down, or it answers and every pooled
+        # connection is busy (slow queries, a lock wait); a monitor must be told which
+        if _answers(pool.conninfo):
+            waiting = pool.get_stats().get("requests_waiting", 0)
+            return JSONResponse(
+                {"status": "busy", "database": "up",
+                 "description": f"the database answers, but none of the server's {pool.max_size} pooled "
+                                f"connections came free within 5 s ({waiting} requests waiting): requests are "
+                                "waiting on the database (slow queries or a lock)"},
+                status_code=503,
+            )
+        return _down(exc)
+    except (psycopg.Error, Exception) as exc:
+        return _down(exc)
     return {"status": "ok", "database": "up", "postgis": row[0], "schema_version": row[1]}
+
+
+def _answers(info: str) -> bool:
+    """Whether a connection of its own (outside the pool) reaches the database within 2 s."""
+    try:
+        with psycopg.connect(info, connect_timeout=2, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except psycopg.Error:
+        return False
+
+
+def _down(exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"status": "unavailable", "database": "down", "description": f"database unreachable: {exc}"},
+        status_code=503,
+    )
 
 
 @router.get("/version", summary="Server, PostgreSQL and PostGIS versions")

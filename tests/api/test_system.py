@@ -22,6 +22,23 @@ def test_healthz_reports_a_down_database():
     assert r.json()["database"] == "down"
 
 
+def test_healthz_tells_a_busy_pool_from_a_down_database(client):
+    """Every pooled connection taken (requests waiting on a lock, slow queries): 503 still, but
+    saying the database answers and the pool is busy, not that the database is down."""
+    pool = client.app.state.pool
+    held = [pool.getconn(timeout=30) for _ in range(pool.max_size)]
+    try:
+        r = client.get("/healthz")
+    finally:
+        for conn in held:
+            pool.putconn(conn)
+    assert r.status_code == 503
+    body = r.json()
+    assert (body["status"], body["database"]) == ("busy", "up")
+    assert f"none of the server's {pool.max_size} pooled connections" in body["description"]
+    assert client.get("/healthz").json()["status"] == "ok"
+
+
 def test_version(client):
     body = client.get("/version").json()
     assert body["urbangis"] and "POSTGIS" in body["postgis"] and body["postgresql"].startswith("15")
