@@ -180,9 +180,11 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     progress(out.rows, "merging")
     if out.staged:
         out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
+    progress(out.rows, "indexing")
     if twin is not None:
         swap_mod.build_indexes(conn, twin)
         swap_mod.analyze(conn, twin)
+        progress(out.rows, "swapping")  # waits for the queries still reading the old table
         swap_mod.swap(conn, twin)
     else:
         merge_mod.create_indexes(conn, indexes)

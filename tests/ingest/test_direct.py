@@ -508,10 +508,11 @@ def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_p
     new = [f for f in old if f["properties"]["code"].startswith("6501020101000")]  # grid 1's four
     for f in new:
         f["properties"]["name"] = "雨水井盖"
-    seen = []
+    seen, phases = [], []
     (tmp_path / "new").mkdir()
 
     def peek(layer, done, total, phase):
+        phases.append(phase)
         if phase == "merging":  # rows all COPYed, the indexes about to be built
             with db.connect(city_db, autocommit=True) as other:
                 other.execute("SET lock_timeout = '1s'")
@@ -528,6 +529,8 @@ def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_p
             "SELECT has_table_privilege('public', 'components', 'SELECT'), obj_description('components'::regclass), "
             "(SELECT count(*) FROM pg_class WHERE relname LIKE 'components\\_\\_load%%')").fetchone()
     assert seen == [(15, "井盖")]
+    assert [p for p in phases if p in ("merging", "indexing", "swapping", "done")] == [
+        "merging", "indexing", "swapping", "done"]
     assert any("components__load swapped in for components" in r.getMessage() for r in caplog.records)
     assert (report.layers[0].deleted, report.layers[0].inserted) == (15, 4)
     assert rows == [(f["properties"]["code"], "雨水井盖") for f in new]
