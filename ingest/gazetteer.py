@@ -33,6 +33,7 @@ from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
 from . import staging
+from . import swap as swap_mod
 from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SUFFIXES, WORKBOOKS, ReadError,
                       detect_kind, list_layers, open_layer, rejected)
 from .formats import xls
@@ -576,7 +577,7 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
             lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing)
-    except ReadError as exc:
+    except (ReadError, swap_mod.SwapBlocked) as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
     if reader.total is not None and result.rows != reader.total:

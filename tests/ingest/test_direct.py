@@ -559,3 +559,59 @@ def test_table_a_view_depends_on_loads_in_place(city_db, tmp_path, monkeypatch, 
         assert conn.execute("SELECT count(*) FROM manholes").fetchone()[0] == 13
     assert report.layers[0].inserted == 15 and "components" in _direct_layers(caplog)
     assert not any("swapped in" in r.getMessage() for r in caplog.records)
+
+
+def test_swap_lets_readers_through_while_a_session_holds_the_old_table(city_db, tmp_path, monkeypatch):
+    """A session that read the table and stays in its transaction (a desktop SQL client left open)
+    holds the swap's exclusive lock off. The swap asks for it a short while at a time, so a query
+    that comes meanwhile runs between tries instead of queueing behind it; if the session never
+    lets go, the load fails naming it and nothing is loaded; if it ends, the load goes through."""
+    import threading
+
+    import psycopg
+
+    from ingest import swap
+
+    _lane(monkeypatch, "direct")
+    monkeypatch.setattr(swap, "LOCK_WAIT", 0.3)
+    monkeypatch.setattr(swap, "LOCK_TRIES", 8)
+    monkeypatch.setattr(swap, "LOCK_PAUSE", 0.05)
+    path = write_geojson(tmp_path / "components.geojson", _components(bad=False)[:12])
+    before = fingerprint(city_db)
+    with db.connect(city_db) as conn:
+        held = conn.execute("SELECT count(*) FROM components").fetchone()[0]
+    holder = psycopg.connect(city_db, application_name="DBeaver 23.1")
+    holder.execute("SELECT count(*) FROM components")  # and then idle in its transaction
+    read = []
+
+    def reader():
+        with psycopg.connect(city_db, autocommit=True) as other:
+            other.execute("SET lock_timeout = '2s'")  # far longer than one try, far shorter than all
+            try:
+                read.append(other.execute("SELECT count(*) FROM components").fetchone()[0])
+            except psycopg.errors.LockNotAvailable as exc:
+                read.append(str(exc))
+
+    def start_reader(layer, done, total, phase):
+        if phase == "swapping":
+            threading.Timer(0.1, reader).start()
+
+    try:
+        with db.connect(city_db) as conn, pytest.raises(LoadError, match=r"pid \d+ \(DBeaver 23.1, idle in transaction"):
+            load_gazetteer(conn, path, LoadOptions(replace=True, progress=start_reader))
+        deadline = time.monotonic() + 10
+        while not read and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert read == [held]  # the old rows, read between two tries of the swap
+        assert fingerprint(city_db) == before
+
+        def let_go(layer, done, total, phase):
+            if phase == "swapping":
+                threading.Timer(0.4, holder.rollback).start()
+
+        with db.connect(city_db) as conn:
+            report = load_gazetteer(conn, path, LoadOptions(replace=True, progress=let_go))
+            assert conn.execute("SELECT count(*) FROM components").fetchone()[0] == 12
+        assert (report.layers[0].deleted, report.layers[0].inserted) == (held, 12)
+    finally:
+        holder.close()
