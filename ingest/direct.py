@@ -32,6 +32,7 @@ from psycopg import sql
 from layers.contract import Layer
 
 from . import crs as crs_mod
+from . import locks
 from . import merge as merge_mod
 from . import staging
 from . import swap as swap_mod
@@ -199,7 +200,7 @@ def _empty_in_place(conn: psycopg.Connection, layer: Layer) -> tuple[tuple[str, 
     to other tables and secondary indexes, to be built once after the COPY; returns them."""
     t = sql.Identifier(layer.table)
     # exclusive until the commit (the indexes are dropped anyway); then make sure it is still empty
-    conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
+    locks.lock_exclusive(conn, layer.table, "could not take it to load it")
     if not merge_mod.is_empty(conn, layer):
         raise Fallback(f"{layer.table} is no longer empty")
     pk = _primary_key(conn, layer)

@@ -32,8 +32,7 @@ from layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 from . import crs as crs_mod
 from . import direct as direct_mod
 from . import merge as merge_mod
-from . import staging
-from . import swap as swap_mod
+from . import locks, staging
 from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, TABLE_SUFFIXES, WORKBOOKS, ReadError,
                       detect_kind, list_layers, open_layer, rejected)
 from .formats import xls
@@ -577,7 +576,7 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
             lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing)
-    except (ReadError, swap_mod.SwapBlocked) as exc:
+    except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
     if reader.total is not None and result.rows != reader.total:
@@ -708,6 +707,8 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                         raise _CheckedOnly  # rolls the transaction back: nothing is written
             except _CheckedOnly:
                 pass
+            except locks.TableInUse as exc:
+                raise LoadError(str(exc)) from exc
             except psycopg.errors.IntegrityError as exc:
                 raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
             except psycopg.errors.DataError as exc:

@@ -15,6 +15,7 @@ from psycopg import sql
 
 from layers.contract import Layer
 
+from . import locks
 from .staging import stage_fields
 from .validate.relations import DERIVED
 
@@ -90,7 +91,7 @@ def replace(conn: psycopg.Connection, layer: Layer, bulk: bool = False) -> int:
     t = sql.Identifier(layer.table)
     if bulk and not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass "
                                  "AND contype = 'f' AND conrelid <> confrelid)", (layer.table,)).fetchone()[0]:
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
+        locks.lock_exclusive(conn, layer.table, "could not take it to replace its rows")
         held = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(t)).fetchone()[0]
         conn.execute(sql.SQL("TRUNCATE {}").format(t))
         return held

@@ -33,6 +33,8 @@ from psycopg import sql
 
 from layers.contract import Layer
 
+from . import locks
+
 log = logging.getLogger("urbangis.ingest")
 
 SUFFIX = "__load"
@@ -176,52 +178,12 @@ def analyze(conn: psycopg.Connection, b: Beside) -> None:
                                                       sql.SQL(", ").join(map(sql.Identifier, b.indexed))))
 
 
-class SwapBlocked(Exception):
-    """The old table stayed in use by other sessions for as long as the swap would wait."""
-
-
-# The swap's exclusive lock is asked for LOCK_WAIT at a time: while it waits, every new query on
-# the table queues behind it, so one long query (or a session left idle in a transaction that read
-# the table: a desktop SQL client) would stall every reader. After each timeout the queued queries
-# run, and the swap asks again, LOCK_TRIES times (about a minute), then gives up naming the sessions.
-LOCK_WAIT = 2.0
-LOCK_TRIES = 24
-LOCK_PAUSE = 0.5
-
-
-def _lock_exclusive(conn: psycopg.Connection, table: str) -> None:
-    t = sql.Identifier(table)
-    before = conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
-    for attempt in range(LOCK_TRIES):
-        try:
-            with conn.transaction():  # a savepoint: a timed-out LOCK must not abort the load
-                conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(LOCK_WAIT * 1000)}ms",))
-                conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(t))
-                conn.execute("SELECT set_config('lock_timeout', %s, true)", (before,))
-            return
-        except psycopg.errors.LockNotAvailable:
-            holders = conn.execute(
-                "SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), a.client_addr::text, 'local'), "
-                "a.state, to_char(a.xact_start, 'HH24:MI:SS') FROM pg_locks l JOIN pg_stat_activity a "
-                "USING (pid) WHERE l.relation = %s::regclass AND l.granted AND l.pid <> pg_backend_pid() "
-                "ORDER BY 1", (table,)).fetchall()
-            said = "; ".join(f"pid {pid} ({app}, {state}, in a transaction since {since})"
-                             for pid, app, state, since in holders) or "sessions that have ended since"
-            if attempt == LOCK_TRIES - 1:
-                raise SwapBlocked(
-                    f"{table}: the new table was built, but the old one stayed in use for "
-                    f"{LOCK_TRIES * (LOCK_WAIT + LOCK_PAUSE):.0f} s by {said}, so it could not be swapped in; nothing "
-                    "was loaded. End that session (or wait for its query) and load again") from None
-            log.info("%s: waiting to swap the new table in: the old one is in use by %s", table, said)
-            time.sleep(LOCK_PAUSE)
-
-
 def swap(conn: psycopg.Connection, b: Beside) -> None:
     """Drop the old table and put the new one in its place, with the old names, triggers, grants
     and comment. Takes the table exclusively (readers wait from here to the commit: catalog
-    changes only, no rows are written); raises :class:`SwapBlocked` when it cannot."""
+    changes only, no rows are written); raises :class:`locks.TableInUse` when it cannot."""
     t, new = sql.Identifier(b.table), sql.Identifier(b.new)
-    _lock_exclusive(conn, b.table)
+    locks.lock_exclusive(conn, b.table, "the new table was built, but could not be swapped in")
     conn.execute(sql.SQL("DROP TABLE {}").format(t))
     conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(new, t))
     if b.primary_key is not None:  # its index is renamed with it

@@ -570,12 +570,12 @@ def test_swap_lets_readers_through_while_a_session_holds_the_old_table(city_db, 
 
     import psycopg
 
-    from ingest import swap
+    from ingest import locks
 
     _lane(monkeypatch, "direct")
-    monkeypatch.setattr(swap, "LOCK_WAIT", 0.3)
-    monkeypatch.setattr(swap, "LOCK_TRIES", 8)
-    monkeypatch.setattr(swap, "LOCK_PAUSE", 0.05)
+    monkeypatch.setattr(locks, "LOCK_WAIT", 0.3)
+    monkeypatch.setattr(locks, "LOCK_TRIES", 8)
+    monkeypatch.setattr(locks, "LOCK_PAUSE", 0.05)
     path = write_geojson(tmp_path / "components.geojson", _components(bad=False)[:12])
     before = fingerprint(city_db)
     with db.connect(city_db) as conn:
@@ -615,3 +615,32 @@ def test_swap_lets_readers_through_while_a_session_holds_the_old_table(city_db, 
         assert (report.layers[0].deleted, report.layers[0].inserted) == (held, 12)
     finally:
         holder.close()
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_in_place_load_waits_for_the_table_the_same_way(city_db, tmp_path, monkeypatch, replace):
+    """A big load in place (here the components, which a view reads) takes the table exclusively
+    from the start, a short while at a time too: a session holding it makes the load fail naming
+    it, with nothing loaded, instead of stalling every reader behind the load's lock request."""
+    import psycopg
+
+    from ingest import locks
+
+    _lane(monkeypatch, "direct")
+    monkeypatch.setattr(locks, "LOCK_WAIT", 0.2)
+    monkeypatch.setattr(locks, "LOCK_TRIES", 3)
+    monkeypatch.setattr(locks, "LOCK_PAUSE", 0.05)
+    with db.connect(city_db) as conn:
+        conn.execute("CREATE VIEW manholes AS SELECT code FROM components")
+        if not replace:
+            conn.execute("DELETE FROM components")
+        conn.commit()
+    before = fingerprint(city_db)
+    path = write_geojson(tmp_path / "components.geojson", _components(bad=False))
+    with psycopg.connect(city_db, application_name="QGIS 3.34") as holder:
+        holder.execute("SELECT count(*) FROM manholes")
+        with db.connect(city_db) as conn, pytest.raises(
+                LoadError, match=r"components: could not take it to (load it|replace its rows): .*pid \d+ \(QGIS 3.34, "
+                                 r"idle in transaction"):
+            load_gazetteer(conn, path, LoadOptions(replace=replace))
+    assert fingerprint(city_db) == before
