@@ -10,7 +10,7 @@ comments), builds its key, foreign keys and indexes under temporary names, and t
 transaction still, drops the old table and renames the new one into its place, with the old
 names, triggers and grants. Writers (and another load of the layer) wait from the start; readers
 keep reading the old rows until the commit, and only the swap itself (catalog changes, no data)
-takes the table exclusively. The same pattern as imposm's table rotation, one table at a time.
+takes the table exclusively (asked for a short while at a time: locks.py). The same pattern as imposm's table rotation, one table at a time.
 It is all one transaction: a failure or a rollback leaves the old table exactly as it was.
 
 Hand-written because no library does this: pg_repack swaps a rebuilt table's files in place, but
