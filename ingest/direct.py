@@ -88,10 +88,13 @@ def eligible_aside(conn: psycopg.Connection, layer: Layer, total: int | None, re
 
 def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_mod.SourceCRS,
          mapping: dict[str, str], prefetch: Callable, progress: Callable[[int, str], None],
-         aside: bool = False, replacing: bool = False) -> tuple[DirectResult, str, str]:
+         aside: bool = False, replacing: bool = False, finish: bool = True) -> tuple[DirectResult, str, str]:
     """Load ``batches`` (already opened reader batches) into the empty table, or, ``aside``, into a
     new table swapped in for it at the end (the old rows dropped when ``replacing``); returns the
-    counts and the staging and issues tables (holding the staging lane's rows and every issue)."""
+    counts and the staging and issues tables (holding the staging lane's rows and every issue).
+    ``finish`` False: the last layer of a check, rolled back with nothing reading the table after
+    it: every row is judged (the key too), but the indexes are not built nor the table swapped in
+    (1M components checked in ~2.5 s less, and no wait for sessions reading the layer)."""
     t0 = time.perf_counter()
     out = DirectResult()
     twin = None
@@ -181,14 +184,15 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     progress(out.rows, "merging")
     if out.staged:
         out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
-    progress(out.rows, "indexing")
-    if twin is not None:
-        swap_mod.build_indexes(conn, twin)
-        swap_mod.analyze(conn, twin)
-        progress(out.rows, "swapping")  # waits for the queries still reading the old table
-        swap_mod.swap(conn, twin)
-    else:
-        merge_mod.create_indexes(conn, indexes)
+    if finish:
+        progress(out.rows, "indexing")
+        if twin is not None:
+            swap_mod.build_indexes(conn, twin)
+            swap_mod.analyze(conn, twin)
+            progress(out.rows, "swapping")  # waits for the queries still reading the old table
+            swap_mod.swap(conn, twin)
+        else:
+            merge_mod.create_indexes(conn, indexes)
     log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
               "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
               t_check - t_read, time.perf_counter() - t_check)

@@ -115,6 +115,7 @@ class _Context:
     workdir: Path
     extra: list = field(default_factory=list)
     replaced: set = field(default_factory=set)  # layers --replace has emptied in this load
+    last_checked: bool = False  # loading the last layer of a check: nothing reads its table after it
 
 
 # -- what to load ------------------------------------------------------------------------------
@@ -575,7 +576,8 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     try:
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
-            lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing)
+            lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing,
+            finish=not ctx.last_checked)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
@@ -698,7 +700,8 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                         # a loader killed mid-statement: PostgreSQL otherwise finds out only when the
                         # statement (a check over millions of rows) ends, holding the layer's locks
                         conn.execute("SET LOCAL client_connection_check_interval = '2s'")
-                    for task in tasks:
+                    for i, task in enumerate(tasks):
+                        ctx.last_checked = options.check_only and i == len(tasks) - 1
                         _load_layer(ctx, task)
                     _check_deferred(conn)
                     if options.strict and report.errors:

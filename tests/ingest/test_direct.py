@@ -644,3 +644,41 @@ def test_in_place_load_waits_for_the_table_the_same_way(city_db, tmp_path, monke
                                  r"idle in transaction"):
             load_gazetteer(conn, path, LoadOptions(replace=replace))
     assert fingerprint(city_db) == before
+
+
+def test_check_builds_no_indexes_for_its_last_layer_and_waits_for_no_reader(city_db, tmp_path, monkeypatch, caplog):
+    """A check (--check) judges every row and rolls back: its last layer's table is read by
+    nothing after it, so its indexes are not built nor is it swapped in, and a session holding the
+    layer does not hold the check up. A layer before the last is swapped in as in a load: the
+    cases after it are checked against the components of the same file (a new component code)."""
+    import psycopg
+
+    from ingest import locks
+
+    _lane(monkeypatch, "direct")
+    monkeypatch.setattr(locks, "LOCK_TRIES", 1)
+    monkeypatch.setattr(locks, "LOCK_WAIT", 0.2)
+    folder = tmp_path / "survey"
+    folder.mkdir()
+    components = _components(bad=False)
+    x0, y0, _, _ = grid_box(0)
+    components.append(feature({"code": "6501020101000777", "name": "井盖", "grid_code": "650102003001001"},
+                              point(x0 + 0.0011, y0 + 0.0004)))
+    write_geojson(folder / "components.geojson", components)
+    case = next(f for f in _cases(bad=False) if f["properties"]["case_no"] == "K0002")
+    case["properties"]["component_code"] = "6501020101000777"  # only in this folder's components
+    write_geojson(folder / "cases.geojson", [case])
+    before = fingerprint(city_db)
+    with caplog.at_level(logging.DEBUG, logger="urbangis.ingest"), db.connect(city_db) as conn:
+        checked = load_gazetteer(conn, folder, LoadOptions(check_only=True, replace=True))
+    assert checked.outcome == "checked" and checked.rejected == 0
+    assert [(r.layer, r.inserted) for r in checked.layers] == [("components", 16), ("cases", 1)]
+    swapped = [r.getMessage() for r in caplog.records if "swapped in" in r.getMessage()]
+    assert swapped == ["components__load swapped in for components"]  # not the cases: the last layer
+    assert not any("CREATE INDEX" in r.getMessage() and "cases" in r.getMessage() for r in caplog.records)
+    with psycopg.connect(city_db, application_name="QGIS 3.34") as holder:
+        holder.execute("SELECT count(*) FROM components")  # idle in transaction from here
+        with db.connect(city_db) as conn:
+            checked = load_gazetteer(conn, folder / "components.geojson", LoadOptions(check_only=True, replace=True))
+    assert checked.outcome == "checked" and checked.loaded == 16
+    assert fingerprint(city_db) == before
