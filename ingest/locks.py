@@ -31,6 +31,7 @@ def lock_exclusive(conn: psycopg.Connection, table: str, purpose: str) -> None:
     could not be done and who held the table."""
     t = sql.Identifier(table)
     before = conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+    told = None
     for attempt in range(LOCK_TRIES):
         try:
             with conn.transaction():
@@ -46,7 +47,10 @@ def lock_exclusive(conn: psycopg.Connection, table: str, purpose: str) -> None:
                     f"{table}: {purpose}: the table stayed in use for {LOCK_TRIES * (LOCK_WAIT + LOCK_PAUSE):.0f} s "
                     f"by {said}; nothing was loaded. End that session (or wait for its query) and load again"
                 ) from None
-            log.info("%s: waiting for the table: in use by %s", table, said)
+            if said != told:  # once, and again when other sessions hold it
+                log.info("%s: waiting for the table (up to %.0f s): in use by %s", table,
+                         LOCK_TRIES * (LOCK_WAIT + LOCK_PAUSE), said)
+                told = said
             time.sleep(LOCK_PAUSE)
 
 
@@ -54,5 +58,5 @@ def holders(conn: psycopg.Connection, table: str) -> list[tuple]:
     """(pid, application, state, transaction start) of the other sessions holding a lock on ``table``."""
     return conn.execute(
         "SELECT DISTINCT a.pid, coalesce(nullif(a.application_name, ''), a.client_addr::text, 'local'), a.state, "
-        "to_char(a.xact_start, 'HH24:MI:SS') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+        "to_char(a.xact_start, 'HH24:MI:SSTZH:TZM') FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
         "WHERE l.relation = %s::regclass AND l.granted AND l.pid <> pg_backend_pid() ORDER BY 1", (table,)).fetchall()
