@@ -108,7 +108,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
                 sql.Identifier(layer.table))).fetchone()[0]
         twin = swap_mod.create(conn, layer)
         layer = dc_replace(layer, table=twin.new)  # from here on every statement is on the new table
-        pk, fks, indexes = None, [], []
+        pk, fks, indexes = swap_mod.new_key(twin), twin.foreign_keys, swap_mod.new_indexes(conn, twin)
     else:
         pk, fks, indexes = _empty_in_place(conn, layer)
     t = sql.Identifier(layer.table)
@@ -157,15 +157,10 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         raise Fallback(f"the same {' + '.join(NATURAL_KEYS[layer.name])} twice in the file")
     t_read = time.perf_counter()
     progress(out.rows, "validating")
-    # a duplicate key among the direct rows fails here: the staging lane will name it
-    if twin is not None:
-        swap_mod.add_key(conn, twin)
-    elif pk is not None:
+    if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it
         conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(pk[0]), sql.SQL(pk[1])))
-    if fks or (twin is not None and twin.foreign_keys):  # the rows' parents were checked in the reader: they pass
+    if fks:  # the rows' parents were checked in the reader, so these pass
         with _no_pending_checks(conn):
-            if twin is not None:
-                swap_mod.add_foreign_keys(conn, twin)
             for name, definition in fks:
                 conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(name),
                                                                                       sql.SQL(definition)))
@@ -186,13 +181,11 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
     if finish:
         progress(out.rows, "indexing")
+        merge_mod.create_indexes(conn, indexes)
         if twin is not None:
-            swap_mod.build_indexes(conn, twin)
             swap_mod.analyze(conn, twin)
             progress(out.rows, "swapping")  # waits for the queries still reading the old table
             swap_mod.swap(conn, twin)
-        else:
-            merge_mod.create_indexes(conn, indexes)
     log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
               "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
               t_check - t_read, time.perf_counter() - t_check)

@@ -115,7 +115,6 @@ class _Context:
     workdir: Path
     extra: list = field(default_factory=list)
     replaced: set = field(default_factory=set)  # layers --replace has emptied in this load
-    last_checked: bool = False  # loading the last layer of a check: nothing reads its table after it
 
 
 # -- what to load ------------------------------------------------------------------------------
@@ -412,7 +411,8 @@ def _first_rows_checks(conn: psycopg.Connection, task: Task, reader, mapping: di
         raise LoadError(f"{task.label}: {said}")
 
 
-def _load_layer(ctx: _Context, task: Task) -> LayerReport:
+def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
+    """Load one file (sheet, feature class) into its layer; ``last``: nothing is loaded after it."""
     conn, options, layer = ctx.conn, ctx.options, task.layer
     t0 = time.perf_counter()
     result = LayerReport(layer.name, task.label)
@@ -488,7 +488,8 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
     if aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)):
         try:
             with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
-                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0, aside, replacing)
+                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0, aside, replacing,
+                                    finish=not (options.check_only and last))
         except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
                 psycopg.errors.ObjectInUse, psycopg.errors.DependentObjectsStillExist) as exc:
             # ObjectInUse: pending trigger events; DependentObjectsStillExist: a view made on the
@@ -568,7 +569,7 @@ def _load_layer(ctx: _Context, task: Task) -> LayerReport:
 
 def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, source: crs_mod.SourceCRS,
                  mapping: dict[str, str], result: LayerReport, t0: float, aside: bool,
-                 replacing: bool) -> LayerReport:
+                 replacing: bool, finish: bool) -> LayerReport:
     """The direct lane (ingest/direct.py) of a big load into an empty layer, or, ``aside``, into a
     new table swapped in for the layer's (ingest/swap.py)."""
     conn, options, layer = ctx.conn, ctx.options, task.layer
@@ -577,7 +578,7 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
         out, stage, issues_table = direct_mod.load(
             conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
             lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing,
-            finish=not ctx.last_checked)
+            finish=finish)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
@@ -701,8 +702,7 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
                         # statement (a check over millions of rows) ends, holding the layer's locks
                         conn.execute("SET LOCAL client_connection_check_interval = '2s'")
                     for i, task in enumerate(tasks):
-                        ctx.last_checked = options.check_only and i == len(tasks) - 1
-                        _load_layer(ctx, task)
+                        _load_layer(ctx, task, last=i == len(tasks) - 1)
                     _check_deferred(conn)
                     if options.strict and report.errors:
                         raise LoadRejected(_rejection_message(report))

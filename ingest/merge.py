@@ -59,7 +59,7 @@ def drop_indexes(conn: psycopg.Connection, layer: Layer) -> list[str]:
 
 
 def create_indexes(conn: psycopg.Connection, definitions: list[str]) -> None:
-    """Build again the indexes dropped by :func:`drop_indexes`."""
+    """Build the indexes dropped by :func:`drop_indexes` again (or a new table's: swap.new_indexes)."""
     for definition in definitions:
         t0 = time.perf_counter()
         conn.execute(definition)

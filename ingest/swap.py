@@ -6,7 +6,7 @@ OGC API pages, case queries) would wait for the whole load, holding a pooled con
 a server whose pool is full of them answers nothing else (a 1M-component --replace: /collections
 items waited 5.7 s, /healthz gave 503). So where it is safe the lane loads a new table,
 ``<table>__load`` (``LIKE`` the table: columns, defaults, generated columns, CHECKs, storage,
-comments), builds its key, foreign keys and indexes under temporary names, and then, in the load's
+comments), builds its key and indexes under temporary names and its foreign keys, and then, in the load's
 transaction still, drops the old table and renames the new one into its place, with the old
 names, triggers and grants. Writers (and another load of the layer) wait from the start; readers
 keep reading the old rows until the commit, and only the swap itself (catalog changes, no data)
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from dataclasses import dataclass, field
 
 import psycopg
@@ -133,39 +132,25 @@ def _temporary(name: str) -> str:
     return (name[: 63 - len(SUFFIX)] + SUFFIX) if len((name + SUFFIX).encode()) > 63 else name + SUFFIX
 
 
-def _timed(conn: psycopg.Connection, statement: sql.Composable) -> None:
-    t0 = time.perf_counter()
-    conn.execute(statement)
-    log.debug("%s in %.1f s", statement.as_string(conn), time.perf_counter() - t0)
+def new_key(b: Beside) -> tuple[str, str] | None:
+    """(name, definition) of the table's primary key for the new table: a temporary name (the
+    key's index takes it, and index names are unique in the schema), renamed by :func:`swap`."""
+    return None if b.primary_key is None else (_temporary(b.primary_key[0]), b.primary_key[1])
 
 
-def add_key(conn: psycopg.Connection, b: Beside) -> None:
-    """The table's primary key on the new table, under a temporary name (a key twice among the
-    rows fails here, as it would on the table itself)."""
-    if b.primary_key is not None:
-        _timed(conn, sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.Identifier(b.new), sql.Identifier(_temporary(b.primary_key[0])), sql.SQL(b.primary_key[1])))
-
-
-def build_indexes(conn: psycopg.Connection, b: Beside) -> None:
-    """The table's other indexes on the new table, each built once over its rows, under temporary
-    names; readers still read the old table meanwhile."""
-    quoted = sql.SQL(sql.Identifier(b.new).as_string(conn))
+def new_indexes(conn: psycopg.Connection, b: Beside) -> list[str]:
+    """CREATE INDEX statements of the table's other indexes for the new table, under temporary
+    names, renamed by :func:`swap`. Its foreign keys keep their names (``b.foreign_keys``): a
+    constraint name need only be unique on its table, as for the CHECKs LIKE copied."""
+    quoted = sql.Identifier(b.new).as_string(conn)
+    out = []
     for name, definition in b.indexes:
         m = re.match(r"CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ (.*)$", definition, re.S)
         if m is None:  # pg_get_indexdef always writes this form; anything else is a bug to hear of
             raise RuntimeError(f"unexpected index definition: {definition}")
-        _timed(conn, sql.SQL("CREATE {}INDEX {} ON {} {}").format(
-            sql.SQL(m.group(1) or ""), sql.Identifier(_temporary(name)), quoted, sql.SQL(m.group(3))))
-
-
-def add_foreign_keys(conn: psycopg.Connection, b: Beside) -> None:
-    """The table's foreign keys to other tables, on the new one, under their own names (a name
-    need only be unique on its table, as for the CHECKs LIKE copied; a key's is an index's too,
-    unique in the schema), each checked with one join."""
-    for name, definition in b.foreign_keys:
-        conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(
-            sql.Identifier(b.new), sql.Identifier(name), sql.SQL(definition)))
+        out.append(f"CREATE {m.group(1) or ''}INDEX {sql.Identifier(_temporary(name)).as_string(conn)} "
+                   f"ON {quoted} {m.group(3)}")
+    return out
 
 
 def analyze(conn: psycopg.Connection, b: Beside) -> None:
