@@ -146,12 +146,36 @@ def document_errors(app: FastAPI) -> None:
                     responses.setdefault("404", error_response("Not found: nothing of that name or id"))
                 if op.get("security"):
                     responses.setdefault("401", error_response("The token is missing or wrong"))
+                _mark_required(op)
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
         app.openapi_schema = spec
         return spec
 
     app.openapi = openapi
+
+
+def contract_requires(*names: str) -> dict:
+    """`openapi_extra` of a route whose handler takes these query parameters as optional only to
+    answer their absence with its own message ("q is required: the address to geocode") instead of
+    the validator's: the document still says they are required (a client generated from it must
+    send them), a string with something other than spaces in it."""
+    return {"x-urbangis-required": list(names)}
+
+
+def _mark_required(op: dict) -> None:
+    names = op.pop("x-urbangis-required", None)
+    for param in op.get("parameters", []) if names else ():
+        if param.get("in") != "query" or param.get("name") not in names:
+            continue
+        schema = param.get("schema", {})
+        kinds = [s for s in schema.pop("anyOf", []) if s.get("type") != "null"]
+        if kinds:
+            schema.update(kinds[0])
+        schema.pop("default", None)
+        if schema.get("type") == "string":
+            schema.update(minLength=1, pattern=r"\S")
+        param["required"] = True
 
 
 def _jsonable(value):

@@ -37,11 +37,22 @@ GEOJSON = "application/geo+json"
 # The query parameters are parsed by ogc.params (the property filters differ per collection), so
 # FastAPI does not see them; they are described for /docs from the same definitions as /api.
 _PARAMS = openapi.components()["parameters"]
-ITEMS_DOC = {"parameters": [_PARAMS[n] for n in openapi.ITEMS_REFS],
-             "description": "Any of the collection's fields (see its queryables) is also an equality filter: "
-                            "`?status=closed`. /api lists them per collection."}
-ITEM_DOC = {"parameters": [_PARAMS["f"], _PARAMS["crs"]]}
-F_DOC = {"parameters": [_PARAMS["f"]]}
+HTML = "text/html"
+
+
+def _doc(parameters: list, *media: str, **more) -> dict:
+    """`openapi_extra` of a route: its parameters, and the media types its 200 comes in besides
+    the application/json FastAPI documents (GeoJSON, JSON Schema, the HTML page of f=html)."""
+    return {"parameters": parameters, "responses": {"200": {"content": {m: {} for m in media}}}, **more}
+
+
+ITEMS_DOC = _doc([_PARAMS[n] for n in openapi.ITEMS_REFS], GEOJSON, HTML,
+                 description="Any of the collection's fields (see its queryables) is also an equality filter: "
+                             "`?status=closed`. /api lists them per collection.")
+ITEM_DOC = _doc([_PARAMS["f"], _PARAMS["crs"]], GEOJSON, HTML)
+F_DOC = _doc([_PARAMS["f"]], HTML)
+QUERYABLES_DOC = _doc([_PARAMS["f"]], "application/schema+json", HTML)
+API_DOC = _doc([], openapi.MEDIA_OAS30)
 
 OFFERS = [
     ("service-desc", "/api", openapi.MEDIA_OAS30, "OpenAPI 3.0 definition of the OGC API"),
@@ -115,7 +126,7 @@ def get_conformance(request: Request):
     return _json({"conformsTo": classes})
 
 
-@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API (for GDAL, QGIS, OWSLib)")
+@router.get("/api", summary="OpenAPI 3.0 definition of the OGC API (for GDAL, QGIS, OWSLib)", openapi_extra=API_DOC)
 @_http_errors
 def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
     """The OpenAPI 3.0 document."""
@@ -162,7 +173,7 @@ def get_collection(collectionId: str, request: Request, pool: ConnectionPool = D
 
 
 @router.get("/collections/{collectionId}/queryables", summary="Queryable properties (JSON Schema)",
-            openapi_extra=F_DOC)
+            openapi_extra=QUERYABLES_DOC)
 @_http_errors
 def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
     """A collection's queryables."""

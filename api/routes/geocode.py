@@ -18,7 +18,7 @@ from geocoder.refresh import GeocoderService
 from geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from geocoder.suggest import MAX_SUGGESTIONS, suggest
 
-from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable, error_response
+from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable, contract_requires, error_response
 
 router = APIRouter(tags=["geocoding"])
 
@@ -81,6 +81,7 @@ def _query(q: str | None, parameter: str = "q") -> str:
 
 
 @router.get("/geocode", summary="Geocode an address (all 18 combination models)",
+            openapi_extra=contract_requires("q"),
             responses={404: error_response("No gazetteer feature matches the address (the body says how it was read)")})
 async def geocode(
     q: str | None = Query(None, description=f"The address, at most {MAX_QUERY_CHARS} characters."),
@@ -102,7 +103,7 @@ async def geocode(
     return answer_dict(g.ix, ans, out_crs)
 
 
-@router.get("/reverse", summary="Reverse geocode a coordinate")
+@router.get("/reverse", summary="Reverse geocode a coordinate", openapi_extra=contract_requires("lon", "lat"))
 async def reverse_geocode(
     lon: float | None = Query(None, description="Longitude (or easting in a projected crs)."),
     lat: float | None = Query(None, description="Latitude (or northing in a projected crs)."),
@@ -125,7 +126,8 @@ async def reverse_geocode(
     return body
 
 
-@router.get("/geocode/suggest", summary="Autocomplete an address from what was typed")
+@router.get("/geocode/suggest", summary="Autocomplete an address from what was typed",
+            openapi_extra=contract_requires("q"))
 async def geocode_suggest(
     q: str | None = Query(None, description="What was typed so far."),
     limit: int = Query(MAX_SUGGESTIONS, ge=1, le=MAX_SUGGESTIONS, description="At most 10."),

@@ -25,7 +25,8 @@ CORE_OFFERS = [
 ]
 
 
-@router.get("/", summary="Landing page: what this server offers")
+@router.get("/", summary="Landing page: what this server offers",
+            openapi_extra={"responses": {"200": {"content": {"text/html": {}}}}})
 def landing(request: Request, f: str | None = None):
     base = base_url(request)
     offers = CORE_OFFERS + list(getattr(request.app.state, "offers", []))

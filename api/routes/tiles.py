@@ -295,7 +295,9 @@ def styles(request: Request) -> dict:
     }
 
 
-@router.get("/styles/{styleId}/style.json", summary="MapLibre style of the city, generated from the registry")
+@router.get("/styles/{styleId}/style.json", summary="MapLibre style of the city, generated from the registry",
+            response_class=Response,
+            responses={200: {"content": {"application/vnd.mapbox.style+json": {"schema": {"type": "object"}}}}})
 def style(request: Request, styleId: str) -> Response:
     if styleId != CITY:
         raise NotFound(f"unknown style {styleId!r}; available: {CITY}", parameter="styleId", value=styleId)

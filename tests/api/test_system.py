@@ -79,6 +79,58 @@ def test_openapi_documents_the_errors_the_server_answers(client):
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue" and "limit" in r.json()["description"]
 
 
+def test_openapi_says_which_geocoding_parameters_are_required(client):
+    """The handlers take q / lon / lat as optional only to word their absence themselves; the
+    document tells a client generated from it that they must be sent (found by schemathesis: an
+    empty q was "schema-valid" yet answered 400)."""
+    spec = client.get("/openapi.json").json()
+
+    def param(path, name):
+        return next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+    for path in ("/geocode", "/geocode/suggest"):
+        q = param(path, "q")
+        assert q["required"] is True and q["schema"]["type"] == "string", path
+        assert q["schema"]["minLength"] == 1 and q["schema"]["pattern"] == r"\S" and "anyOf" not in q["schema"]
+    for name in ("lon", "lat"):
+        p = param("/reverse", name)
+        assert p["required"] is True and p["schema"]["type"] == "number"
+    assert param("/geocode", "crs")["required"] is False
+    assert not any("x-urbangis" in str(op) for item in spec["paths"].values() for op in item.values())
+    # the server still words a missing one itself
+    r = client.get("/geocode")
+    assert r.status_code == 400 and r.json()["description"] == "q is required: the address to geocode"
+    r = client.get("/reverse", params={"lat": 43.8})
+    assert r.status_code == 400 and r.json()["parameter"] == "lon"
+
+
+def test_openapi_names_the_media_types_the_server_answers_in(client):
+    """Every 200 comes in a media type /openapi.json documents for it: GeoJSON items, JSON Schema
+    queryables, the HTML page of f=html, the OAS 3.0 document of /api, the MapLibre style (found
+    by schemathesis' content-type check)."""
+    spec = client.get("/openapi.json").json()
+    cid = client.get("/collections").json()["collections"][0]["id"]
+    fid = client.get(f"/collections/{cid}/items", params={"limit": 1}).json()["features"][0]["id"]
+    urls = {
+        "/": ["/", "/?f=html"], "/api": ["/api"], "/conformance": ["/conformance", "/conformance?f=html"],
+        "/collections": ["/collections", "/collections?f=html"],
+        "/collections/{collectionId}": [f"/collections/{cid}", f"/collections/{cid}?f=html"],
+        "/collections/{collectionId}/queryables": [f"/collections/{cid}/queryables",
+                                                   f"/collections/{cid}/queryables?f=html"],
+        "/collections/{collectionId}/items": [f"/collections/{cid}/items?limit=1",
+                                              f"/collections/{cid}/items?limit=1&f=html"],
+        "/collections/{collectionId}/items/{featureId}": [f"/collections/{cid}/items/{fid}",
+                                                          f"/collections/{cid}/items/{fid}?f=html"],
+        "/styles/{styleId}/style.json": ["/styles/city/style.json"],
+    }
+    for path, gets in urls.items():
+        documented = set(spec["paths"][path]["get"]["responses"]["200"]["content"])
+        for url in gets:
+            r = client.get(url)
+            assert r.status_code == 200, url
+            assert r.headers["content-type"].split(";")[0] in {m.split(";")[0] for m in documented}, (url, documented)
+
+
 def test_method_not_allowed_names_every_method_of_the_path(client):
     """Two routes share /ingest/jobs (GET lists, POST uploads): a 405 names both in Allow, not only
     the first route's (Starlette's own answer; found by schemathesis)."""
