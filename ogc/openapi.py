@@ -103,8 +103,13 @@ def _ref(name: str) -> dict:
     return {"$ref": f"#/components/parameters/{name}"}
 
 
+def _bad_request() -> dict:
+    """A wrong parameter (an `f` of neither json nor html) is a 400 on every operation."""
+    return {"400": {"$ref": "#/components/responses/Error400"}}
+
+
 def _errors() -> dict:
-    return {"400": {"$ref": "#/components/responses/Error400"}, "404": {"$ref": "#/components/responses/Error404"}}
+    return {**_bad_request(), "404": {"$ref": "#/components/responses/Error404"}}
 
 
 ITEMS_REFS = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "datetime", "filter", "filter-lang",
@@ -116,16 +121,18 @@ def document(base: str, title: str, version: str, layouts: list[Layout], extra_p
     cid = _ref("collectionId")
     paths: dict = {
         "/": {"get": {"tags": ["Capabilities"], "summary": "Landing page", "operationId": "getLandingPage",
-                      "parameters": [_ref("f")], "responses": {"200": _json_response("The landing page.")}}},
+                      "parameters": [_ref("f")], "responses": {"200": _json_response("The landing page."),
+                                                                **_bad_request()}}},
         "/conformance": {"get": {"tags": ["Capabilities"], "summary": "Conformance classes implemented",
                                  "operationId": "getConformance", "parameters": [_ref("f")],
-                                 "responses": {"200": _json_response("The conformance declaration.")}}},
+                                 "responses": {"200": _json_response("The conformance declaration."),
+                                               **_bad_request()}}},
         "/api": {"get": {"tags": ["Capabilities"], "summary": "This OpenAPI 3.0 document", "operationId": "getApi",
                          "responses": {"200": {"description": "The API definition.",
                                                "content": {MEDIA_OAS30: {"schema": {"type": "object"}}}}}}},
         "/collections": {"get": {"tags": ["Capabilities"], "summary": "The published collections",
                                  "operationId": "getCollections", "parameters": [_ref("f")],
-                                 "responses": {"200": _json_response("The collections.")}}},
+                                 "responses": {"200": _json_response("The collections."), **_bad_request()}}},
         "/collections/{collectionId}": {"get": {
             "tags": ["Capabilities"], "summary": "One collection", "operationId": "describeCollection",
             "parameters": [cid, _ref("f")], "responses": {"200": _json_response("The collection."), **_errors()}}},

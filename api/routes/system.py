@@ -8,7 +8,11 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ogc.errors import InvalidParameter
+from ogc.params import parse_format
+
 from ..deps import base_url, get_pool
+from ..errors import BadRequest
 from ..version import version
 
 router = APIRouter(tags=["system"])
@@ -37,7 +41,11 @@ def landing(request: Request, f: str | None = None):
         "(城市综合管理服务平台): geocoding, OGC API Features and Tiles, vector tiles, bulk loading.",
         "links": [{"rel": "self", "href": base + "/", "type": "application/json", "title": "This document"}] + links,
     }
-    wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
+    try:
+        fmt = parse_format(f, ("json", "html"))  # an f of neither is a 400, as on /conformance and /collections
+    except InvalidParameter as exc:
+        raise BadRequest(str(exc), parameter="f", value=f) from None
+    wants_html = fmt == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
     if wants_html:
         items = "".join(
             f'<li><a href="{html.escape(link["href"])}">{html.escape(link["title"])}</a> '
