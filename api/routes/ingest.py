@@ -359,48 +359,61 @@ def cancel_job(request: Request, job_id: uuid.UUID) -> JSONResponse:
     return JSONResponse(jsonable_encoder(job), status_code=202 if state == "running" else 200)
 
 
-def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str) -> FileResponse:
+def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str, missing: str) -> FileResponse:
+    """One of a job's files. Asked for while the job is queued or running, a 409 that says so (its
+    files are written when it ends), not a 404 a client would take for "there is none"; ``missing``
+    says why an ended job has none."""
     runner = _runner(request)
-    if runner.get(str(job_id)) is None:
+    job = runner.get(str(job_id))
+    if job is None:
         raise NotFound(f"no ingest job {job_id}")
     path = runner.job_dir(str(job_id)) / name
     if not path.exists():
-        raise NotFound(f"job {job_id} has no {name} (yet)")
+        if job["state"] in ("queued", "running"):
+            raise Conflict(f"job {job_id} is {job['state']} ({job['phase'] or 'waiting'}, {job['rows_done']:,} rows "
+                           f"so far): its {name} is written when it ends; follow GET /ingest/jobs/{job_id}")
+        raise NotFound(f"job {job_id} ({job['state']}) {missing}")
     return FileResponse(path, media_type=media, filename=f"{job_id}-{name}")
+
+
+_NO_REPORT = ("has no report: it was cancelled, or stopped by a database failure, before one was written "
+              "(GET /ingest/jobs/{id} says which)")
+_RUNNING = {409: error_response("The job is still queued or running: its files are written when it ends")}
 
 
 @router.get("/jobs/{job_id}/report", dependencies=AUTH, summary="The job's full report (JSON, every issue)",
             response_class=FileResponse,
             responses={200: {"description": "the report",
-                             "content": {"application/json": {"schema": {"type": "object"}}}}})
+                             "content": {"application/json": {"schema": {"type": "object"}}}}, **_RUNNING})
 def job_report(request: Request, job_id: uuid.UUID) -> FileResponse:
-    return _job_file(request, job_id, "report.json", "application/json")
+    return _job_file(request, job_id, "report.json", "application/json", _NO_REPORT)
 
 
 @router.get("/jobs/{job_id}/report.txt", dependencies=AUTH, summary="The job's report as a readable table",
             response_class=FileResponse,
-            responses={200: _file("text/plain", "the report as a table")})
+            responses={200: _file("text/plain", "the report as a table"), **_RUNNING})
 def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
-    return _job_file(request, job_id, "report.txt", "text/plain; charset=utf-8")
+    return _job_file(request, job_id, "report.txt", "text/plain; charset=utf-8", _NO_REPORT)
 
 
 @router.get("/jobs/{job_id}/rejected", dependencies=AUTH, summary="The rows the job set aside (GeoJSON)",
             response_class=FileResponse,
-            responses={200: _file("application/geo+json", "the rejected rows")})
+            responses={200: _file("application/geo+json", "the rejected rows"), **_RUNNING})
 def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
-    return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json")
+    return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json", "set no rows aside")
 
 
 @router.get("/jobs/{job_id}/rejected/{layer}.csv", dependencies=AUTH,
             summary="One layer's rejected rows as CSV (rows read from CSV/XLSX)",
-            response_class=FileResponse, responses={200: _file("text/csv", "the layer's rejected rows")})
+            response_class=FileResponse, responses={200: _file("text/csv", "the layer's rejected rows"), **_RUNNING})
 def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileResponse:
     """The rows of ``layer`` the job set aside, for a load from a CSV or XLSX: the reasons beside
     each row, UTF-8 with a byte-order mark for Excel; fixed and uploaded again, each row goes back
     to its layer."""
     if layer not in BY_NAME:
         raise NotFound(f"no layer {layer!r} (layers: {', '.join(BY_NAME)})")
-    return _job_file(request, job_id, f"report.rejected.{layer}.csv", "text/csv; charset=utf-8")
+    return _job_file(request, job_id, f"report.rejected.{layer}.csv", "text/csv; charset=utf-8",
+                     f"set aside no rows of {layer} read from a CSV or spreadsheet")
 
 
 def install(app) -> None:

@@ -192,6 +192,12 @@ def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
         first = http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
         second = http.post("/ingest/jobs", files={"file": (path.name, path.read_bytes())}).json()["id"]
         _until(http, first, "running")
+        # its files are asked for too early: 409, saying so (a 404 would read as "there is none")
+        for job_id, state in ((first, "running"), (second, "queued")):
+            for name in ("report", "report.txt", "rejected", "rejected/unit_grids.csv"):
+                r = http.get(f"/ingest/jobs/{job_id}/{name}")
+                assert r.status_code == 409 and f"is {state} (" in r.json()["description"], (name, r.text)
+                assert "written when it ends" in r.json()["description"]
         r = http.delete(f"/ingest/jobs/{second}")  # queued behind the first
         assert r.status_code == 200 and r.json()["state"] == "cancelled"
         assert "before it started" in r.json()["message"]
@@ -202,6 +208,8 @@ def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
         blocker.rollback()
     _until(http, second, "cancelled")
     assert fingerprint(city_db) == before
+    r = http.get(f"/ingest/jobs/{second}/report.txt")  # cancelled before it started
+    assert r.status_code == 404 and "(cancelled) has no report: it was cancelled" in r.json()["description"]
     r = http.delete(f"/ingest/jobs/{first}")  # again: still cancelled (DELETE is idempotent)
     assert r.status_code == 200 and r.json()["state"] == "cancelled"
     assert http.delete("/ingest/jobs/00000000-0000-0000-0000-000000000000").status_code == 404
@@ -210,6 +218,9 @@ def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
     assert done["state"] == "loaded"
     r = http.delete(f"/ingest/jobs/{done['id']}")
     assert r.status_code == 409 and "already ended (loaded)" in r.json()["description"]
+    assert http.get(f"/ingest/jobs/{done['id']}/report").status_code == 200
+    r = http.get(f"/ingest/jobs/{done['id']}/rejected")
+    assert r.status_code == 404 and r.json()["description"].endswith("(loaded) set no rows aside")
 
 
 def test_cancel_seen_at_the_next_progress_write(city_db, tmp_path):
