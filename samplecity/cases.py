@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
-import shapely
 
 from .names import EVENT_CLASSES
 from .rand import rng

@@ -1,7 +1,6 @@
 """The in-memory model of the sample city (everything except the big streamed layers)."""
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 

@@ -15,7 +15,6 @@ from .cases import case_total, generate_cases
 from .city import DEFAULT_SEED, City, build_city
 from .components import COMPONENTS_PER_SCALE, generate_components
 from .places import road_storefronts
-from .skeleton import CITY_CODE, PROVINCE_CODE
 from .writer import LayerWriter, write_csv
 
 log = logging.getLogger("urbangis.samplecity")

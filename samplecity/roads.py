@@ -18,7 +18,6 @@ from shapely.geometry import LineString, Point
 
 from .density import density
 from .names import REAL_ROADS, RoadNamer, cn_ordinal
-from .partition import polygons_of
 from .rand import rng
 from .skeleton import Skeleton
 

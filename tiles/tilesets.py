@@ -18,7 +18,6 @@ from psycopg_pool import ConnectionPool
 from layers.registry import Collection, registry
 
 from . import mvt
-from . import tms as tmslib
 from .cache import TileCache
 from .tms import TileError
 

@@ -189,7 +189,7 @@ def test_city_coordinate_system_without_epsg_code(city_db, tmp_path):
 
 
 def test_zipped_geodatabase_over_http(http_city, city_db, tmp_path):
-    gdb = _write(tmp_path / "部件.gdb", "OpenFileGDB", layer="components")
+    _write(tmp_path / "部件.gdb", "OpenFileGDB", layer="components")
     archive = tmp_path / "部件.gdb.zip"
     shutil.make_archive(str(archive.with_suffix("")), "zip", tmp_path, "部件.gdb")
     r = http_city.post("/ingest/jobs", files={"file": (archive.name, archive.read_bytes(), "application/zip")})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from psycopg import sql
 
 from ogc import cql2
 from ogc import crs as crsmod
