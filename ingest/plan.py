@@ -11,7 +11,7 @@ from layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 
 from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, WORKBOOKS, ReadError, detect_kind,
                       list_layers, rejected)
-from .formats import xls
+from .formats import xls, xlsx
 from .formats.archive import extract
 from .options import LoadError, LoadOptions
 
@@ -127,6 +127,13 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         return tasks
     if kind == "kmz":
         return plan(_kml_of_kmz(source, options, workdir), options, workdir, notes)
+    if kind == "xlsx":  # read through a copy when GDAL would drop the time of its date-time cells
+        try:
+            copy = xlsx.with_hours(source, workdir, options.max_unpacked)
+        except ReadError as exc:
+            raise LoadError(str(exc)) from exc
+        if copy is not None:
+            return plan(copy, options, workdir, notes)
     if kind == "xls":  # read as the .xlsx copy of it, under its own name
         copy = _xlsx_of_xls(source, workdir)
         tasks = plan(copy, options, workdir, notes)

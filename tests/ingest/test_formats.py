@@ -402,6 +402,58 @@ def test_xlsx_as_excel_types_it(fresh_db, tmp_path):
                     ("X2", "event", "01", "02", "closed", "2024-05-02 09:00", "2024-05-03 17:45", pytest.approx(87.62))]
 
 
+@pytest.mark.parametrize("fmt", ["yyyy/m/d h:mm", "yyyy-mm-dd h:mm:ss", 'yyyy"年"m"月"d"日" h"时"mm"分"',
+                                 "[$-409]m/d/yyyy h:mm AM/PM"])
+def test_xlsx_date_time_cells_keep_their_time(fresh_db, tmp_path, fmt):
+    """Date-time cells in a format writing the hour once (Excel's custom yyyy/m/d h:mm, WPS's and
+    openpyxl's yyyy-mm-dd h:mm:ss), which GDAL 3.6 reads as dates alone: loaded with their time
+    (a case reported at 09:30 was loaded as reported at midnight), in a folder too; the file's
+    own formats and cells are not changed."""
+    import datetime as dt
+    import hashlib
+    import shutil
+
+    import xlsxwriter
+
+    path = tmp_path / "案件.xlsx"
+    book = xlsxwriter.Workbook(path)
+    sheet = book.add_worksheet("案件")
+    when = book.add_format({"num_format": fmt})
+    for c, name in enumerate(["案件编号", "类型", "大类", "小类", "状态", "上报时间", "经度", "纬度"]):
+        sheet.write_string(0, c, name)
+    for r, (no, t) in enumerate([("T1", dt.datetime(2024, 5, 1, 9, 30)), ("T2", dt.datetime(2024, 5, 2, 17, 5, 30))], 1):
+        for c, value in enumerate([no, "事件", "01", "02", "已上报"]):
+            sheet.write_string(r, c, value)
+        sheet.write_datetime(r, 5, t, when)
+        sheet.write_number(r, 6, 87.62)
+        sheet.write_number(r, 7, 43.79)
+    book.close()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    folder = tmp_path / "五月"
+    folder.mkdir()
+    shutil.copy(path, folder / path.name)
+    for source in (path, folder):
+        with db.connect(fresh_db) as conn:
+            report = load_gazetteer(conn, source, LoadOptions(layer="cases"))
+            rows = conn.execute("SELECT case_no, to_char(reported_at AT TIME ZONE 'Asia/Shanghai', "
+                                "'YYYY-MM-DD HH24:MI:SS') FROM cases ORDER BY case_no").fetchall()
+            conn.execute("DELETE FROM cases")
+        assert report.loaded == 2 and report.layers[0].file == "案件.xlsx", (source, report.layers[0])
+        assert rows == [("T1", "2024-05-01 09:30:00"), ("T2", "2024-05-02 17:05:30")], (fmt, source, rows)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == digest
+
+
+def test_hours_doubled_only_where_gdal_would_drop_them():
+    from ingest.formats.xlsx import hours_doubled
+
+    assert hours_doubled("yyyy/m/d h:mm") == "yyyy/m/d hh:mm"
+    assert hours_doubled('yyyy"年"m"月"d"日" h"时"mm"分"') == 'yyyy"年"m"月"d"日" hh"时"mm"分"'
+    assert hours_doubled("[$-409]m/d/yyyy H:mm AM/PM") == "[$-409]m/d/yyyy hh:mm AM/PM"
+    assert hours_doubled('yyyy"h"d\\h h') == 'yyyy"h"d\\h hh'  # quoted and escaped text kept
+    for same in ("yyyy-mm-dd hh:mm", "h:mm", "[h]:mm", "yyyy/m/d", "0.00", "General"):
+        assert hours_doubled(same) == same
+
+
 def test_excel_97_2003_workbook(city_db, tmp_path):
     """An .xls as 数字城管 systems export it (tests/data/案件2024.xls: a title row, codes and
     coordinates typed as numbers, date cells, an empty sheet) loads like the same .xlsx would:
