@@ -8,9 +8,16 @@ from typing import Callable, Sequence
 from layers import database as db
 
 
+# below this confidence an exact match is reported (parts of the address left unused, say)
+SURE = 0.8
+
+
 def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
     """Addresses -> CGCS2000 (lon, lat) with the geocoder over the database at ``info``; an
-    address that only matches an admin area (a district, a community) counts as not found."""
+    address that only matches an admin area (a district, a community) counts as not found. A
+    placement less precise than the address asks for (on the road only, by its address ranges,
+    a road's name read as another's, a low confidence) comes with a note, (lon, lat, note), which the load reports as a
+    warning on that row: the row is loaded where the geocoder put it, and staff can see where."""
     from geocoder.engine import Geocoder
     from geocoder.index import build_index
 
@@ -27,10 +34,42 @@ def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
                 out.append(None)
             else:
                 lon, lat = ix.plane.inv(best.x, best.y)
-                out.append((float(lon), float(lat)))
+                note = placement_note(best)
+                out.append((float(lon), float(lat), note) if note else (float(lon), float(lat)))
         return out
 
     return geocode
+
+
+def placement_note(best) -> str | None:
+    """What a load should say of a geocoder answer it places a row by, or None for a sure one."""
+    reading = best.reading or {}
+    said = [f"confidence {best.score:.2f}"]
+    road = reading.get("road")
+    if road and road not in best.label:  # a typo, an alias or a historic name read as the gazetteer's
+        said.insert(0, f"{road} read as {best.label}")
+    codes = {area["code"] for area in best.chain}
+    outside = [reading.get(_LEVELS.get(len(code), ""), code) for code in best.want or () if code not in codes]
+    if outside:
+        said.insert(0, f"outside {', '.join(outside)}, which the address names")
+    within = "".join(area["name"] for area in best.chain if area["level"] in ("district", "street"))
+    at = f"{best.label} in {within}" if within else best.label
+    if best.level == "road":
+        house = reading.get("house")
+        where = (f"placed on the road {at}, not at a house number: no. {house} is not in the gazetteer"
+                 if house else f"placed on the road {at}: the address names no house number")
+    elif best.level == "interpolated":
+        where = f"placed at {at} by the road's address ranges: the number is not in the gazetteer"
+    elif best.level == "grid":
+        where = f"placed at the middle of unit grid {at}"
+    elif best.score < SURE or len(said) > 1:
+        where = f"placed at {at}"
+    else:
+        return None
+    return f"{where} ({'; '.join(said)})"
+
+
+_LEVELS = {6: "district", 9: "street", 12: "community"}  # an admin code's length -> its level
 
 
 def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:

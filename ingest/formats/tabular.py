@@ -22,7 +22,9 @@ from .base import Batch, ReadError, RowIssue
 
 log = logging.getLogger("urbangis.ingest")
 
-Geocode = Callable[[Sequence[str]], Sequence["tuple[float, float] | None"]]
+# addresses -> (lon, lat) in CGCS2000, or (lon, lat, note) when placed less precisely than asked
+# (the note is reported as a warning on the row), or None when not found
+Geocode = Callable[[Sequence[str]], Sequence["tuple[float, float] | tuple[float, float, str] | None"]]
 
 LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "lon_gcj", "lng_gcj")
 LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬", "lat_gcj")
@@ -651,4 +653,6 @@ class TableReader:
                                        "address not found by the geocoder"))
             else:
                 out[i] = shapely.points(hit[0], hit[1])
+                if len(hit) > 2 and hit[2]:  # placed less precisely than the address asks: loaded, and said
+                    issues.append(RowIssue(int(rows[i]), self.address_col, addresses[i], hit[2], "warning"))
         return out
