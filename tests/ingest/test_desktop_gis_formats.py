@@ -11,6 +11,7 @@ import pyogrio
 import pyogrio.raw
 import pytest
 import shapely
+import shapely.affinity
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
@@ -332,3 +333,32 @@ def test_web_mercator_or_utm_metres_without_a_crs_are_named_too(city_db, tmp_pat
         r"as EPSG:4538 \(CGCS2000 .*\) or EPSG:32645 \(WGS 84 / UTM zone 45N\), 100% of them .* up to 1\.9 km apart"
     with pytest.raises(LoadError, match=said):
         _load(city_db, shp)
+
+
+def test_a_reexport_through_a_projected_crs_is_no_change(city_db, tmp_path):
+    """Unit grids exported to a survey office's Gauss-Kruger system and loaded back (~1e-9 degrees
+    off after the round trip) are unchanged, not all "updated" (a monthly reload of unchanged
+    grids reported and rewrote every one); a grid moved by 2 cm is updated."""
+    to_gk = Transformer.from_crs(4490, 4538, always_xy=True)
+    with db.connect(city_db) as conn:
+        rows = conn.execute("SELECT code, community_code, ST_AsBinary(geom) FROM unit_grids ORDER BY code").fetchall()
+    assert len(rows) >= 2
+
+    def write(path, moved_cm: float = 0.0):
+        path.parent.mkdir(exist_ok=True)
+        geoms = [shapely.transform(shapely.from_wkb(bytes(wkb)), lambda xy: np.column_stack(to_gk.transform(*xy.T)))
+                 for _, _, wkb in rows]
+        geoms[0] = shapely.affinity.translate(geoms[0], xoff=moved_cm / 100)
+        pyogrio.raw.write(path, shapely.to_wkb(geoms), [np.array([r[0] for r in rows], dtype=object),
+                                                        np.array([r[1] for r in rows], dtype=object)],
+                          fields=["code", "community_code"], driver="GPKG", crs="EPSG:4538",
+                          geometry_type="MultiPolygon", layer="unit_grids")
+        return path
+
+    before = fingerprint(city_db)
+    again = _load(city_db, write(tmp_path / "unit_grids.gpkg"))
+    assert again.layers[0].source_crs == "EPSG:4538"
+    assert (again.layers[0].unchanged, again.layers[0].updated) == (len(rows), 0)
+    assert fingerprint(city_db) == before
+    moved = _load(city_db, write(tmp_path / "moved" / "unit_grids.gpkg", moved_cm=2))
+    assert (moved.layers[0].unchanged, moved.layers[0].updated) == (len(rows) - 1, 1)
