@@ -267,7 +267,8 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
     empty = merge_mod.is_empty(conn, layer)
     if result.rows >= BULK_ROWS and empty and not keep_indexes:
         rebuild = merge_mod.drop_indexes(conn, layer)
-    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty, geometry=outlines)
+    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty, geometry=outlines,
+                             kept=merge_mod.kept_fields(layer, mapping, converter.extras))
     merge_mod.create_indexes(conn, rebuild)
     log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - t0,
               t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)

@@ -18,6 +18,7 @@ from layers.contract import Layer
 from . import locks
 from .staging import stage_fields
 from .validate.relations import DERIVED
+from .validate.rows import FROM_CODE
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -114,43 +115,59 @@ def replace(conn: psycopg.Connection, layer: Layer, bulk: bool = False) -> int:
     return conn.execute(sql.SQL("DELETE FROM {}").format(t)).rowcount
 
 
+def kept_fields(layer: Layer, mapping: dict[str, str], extras: list[str]) -> frozenset[str]:
+    """The fields an update leaves as they are: those the file has no column for and the loader does
+    not fill in itself (a survey file of code, name and status keeps each component's owner_dept),
+    and ``attrs`` when the file has no column beyond the contract's. A column the file has, empty
+    in a row, empties that row's field."""
+    filled = {f for name, f in DERIVED if name == layer.name} | {f for name, f in FROM_CODE if name == layer.name}
+    kept = {f.name for f in stage_fields(layer) if f.name not in mapping and f.name not in filled}
+    if layer.name == "supervisors":
+        kept.discard("grid_codes")  # written to supervisor_grids, not to the table
+    if not extras:
+        kept.add("attrs")
+    return frozenset(kept)
+
+
 def merge(conn: psycopg.Connection, layer: Layer, stage: str, issues: str, empty: bool = False,
-          geometry: bool = True) -> MergeCounts:
+          geometry: bool = True, kept: frozenset[str] = frozenset()) -> MergeCounts:
     """Upsert the staged rows that have no error; returns what happened to them. ``empty``: the
     table is known to be empty (in this transaction), so every row is a plain INSERT. ``geometry``
     False: the file had none (a code list of admin areas): rows keep the geometry they have, new
-    ones get none."""
+    ones get none. ``kept``: fields an update leaves as they are (``kept_fields``); new rows get
+    none."""
     t0 = time.perf_counter()
     s, i = sql.Identifier(stage), sql.Identifier(issues)
     good = sql.SQL("NOT EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = s.row_no AND e.severity = 'error')").format(i=i)
     total = conn.execute(sql.SQL("SELECT count(*) FROM {s} s WHERE {good}").format(s=s, good=good)).fetchone()[0]
     names = [f.name for f in stage_fields(layer) if not (layer.name == "supervisors" and f.name == "grid_codes")]
-    target = [sql.Identifier(n) for n in names] + [sql.Identifier("attrs")]
+    columns = names + ["attrs"]
     _derive(conn, layer, s, good)
     select = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in names]
     select.append(sql.SQL("coalesce(s.attrs, '{}')"))
     if layer.geometry and geometry:
-        target.append(sql.Identifier("geom"))
+        columns.append("geom")
         select.append(sql.SQL(_GEOM_SQL.get(layer.geometry, "ST_Force2D(s.geom)")))
+    target = [sql.Identifier(c) for c in columns]
     key = sql.Identifier(layer.key)
-    others = [c for c in target if c != key]
     t = sql.Identifier(layer.table)
     # existing keys are updated where something differs; new keys are plain INSERTs (no speculative
     # insertion per row, which ON CONFLICT would cost on million-row loads)
-    values = sql.SQL(", ").join(sel for c, sel in zip(target, select) if c != key)
+    written = [(c, sel) for c, sel in zip(columns, select) if c != layer.key and c not in kept]
     updated = 0
-    if not empty:
-        pairs = [(sql.SQL("t.{}").format(c), sel) for c, sel in zip(target, select) if c != key]
-        plain = [(a, b) for (a, b), c in zip(pairs, others) if c != sql.Identifier("geom")]
+    if not empty and written:
+        plain = [(c, sel) for c, sel in written if c != "geom"]
         differs = sql.SQL("ROW({}) IS DISTINCT FROM ROW({})").format(
-            sql.SQL(", ").join(a for a, _ in plain), sql.SQL(", ").join(b for _, b in plain))
-        if len(plain) < len(pairs):  # the geometry: the same shape within SAME_SHAPE_DEGREES is no change
-            geom_t, geom_s = next((a, b) for (a, b), c in zip(pairs, others) if c == sql.Identifier("geom"))
-            differs = sql.SQL("({} OR NOT {})").format(differs, _same_shape(geom_t, geom_s))
+            sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c, _ in plain),
+            sql.SQL(", ").join(sel for _, sel in plain))
+        if len(plain) < len(written):  # the geometry: the same shape within SAME_SHAPE_DEGREES is no change
+            geom = next(sel for c, sel in written if c == "geom")
+            differs = sql.SQL("({} OR NOT {})").format(differs, _same_shape(sql.SQL("t.geom"), geom))
         updated = conn.execute(sql.SQL(
             "UPDATE {t} AS t SET ({cols}) = ROW({sel}) FROM {s} s WHERE t.{k} = s.{k} AND {good} "
             "AND {differs}").format(
-                t=t, cols=sql.SQL(", ").join(others), sel=values, s=s, k=key, good=good,
+                t=t, cols=sql.SQL(", ").join(sql.Identifier(c) for c, _ in written),
+                sel=sql.SQL(", ").join(sel for _, sel in written), s=s, k=key, good=good,
                 differs=differs)).rowcount
     new_only = sql.SQL("") if empty else sql.SQL(" AND NOT EXISTS (SELECT 1 FROM {t} x WHERE x.{k} = s.{k})").format(
         t=t, k=key)

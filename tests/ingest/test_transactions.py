@@ -219,6 +219,45 @@ def test_changed_rows_are_updated(city_db, tmp_path):
     assert aliases == ["解放路", "南门路"] and length == 2
 
 
+
+def test_an_update_keeps_the_fields_its_file_has_no_column_for(city_db, tmp_path):
+    """A survey file of code, name and status only updates those: each component keeps its owner
+    department and extra attributes (they were emptied), its grid is derived again; a column the
+    file has, empty in a row, empties the field; a new component gets none of them."""
+    full = tmp_path / "full" / "components.csv"
+    full.parent.mkdir()
+    full.write_text("code,name,status,owner_dept,备注,lon,lat\n"
+                    "6501020101000001,上水井盖,完好,市政局,铸铁,87.6190,43.7894\n"
+                    "6501020101000009,雨水井盖,完好,水务局,,87.6191,43.7895\n", encoding="utf-8")
+    survey = tmp_path / "survey" / "components.csv"
+    survey.parent.mkdir()
+    survey.write_text("code,name,status,lon,lat\n"
+                      "6501020101000001,上水井盖,破损,87.6190,43.7894\n"
+                      "6501020101000010,路灯,完好,87.6192,43.7896\n", encoding="utf-8")
+    emptied = tmp_path / "emptied" / "components.csv"
+    emptied.parent.mkdir()
+    emptied.write_text("code,name,owner_dept,lon,lat\n6501020101000009,雨水井盖,,87.6191,43.7895\n", encoding="utf-8")
+
+    def rows():
+        with db.connect(city_db) as conn:
+            return conn.execute("SELECT code, name, status, owner_dept, grid_code, attrs FROM components "
+                                "ORDER BY code").fetchall()
+
+    with db.connect(city_db) as conn:
+        load_gazetteer(conn, full)
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, survey)
+    assert (report.layers[0].inserted, report.layers[0].updated, report.layers[0].unchanged) == (1, 1, 0)
+    assert rows() == [("6501020101000001", "上水井盖", "破损", "市政局", "650102003001001", {"备注": "铸铁"}),
+                      ("6501020101000009", "雨水井盖", "完好", "水务局", "650102003001001", {}),
+                      ("6501020101000010", "路灯", "完好", None, "650102003001001", {})]
+    with db.connect(city_db) as conn:
+        again = load_gazetteer(conn, survey)
+    assert again.layers[0].unchanged == 2
+    with db.connect(city_db) as conn:
+        load_gazetteer(conn, emptied)
+    assert rows()[1] == ("6501020101000009", "雨水井盖", "完好", None, "650102003001001", {})
+
 def test_bulk_load_into_empty_layer_rebuilds_indexes(fresh_db, tmp_path, monkeypatch):
     """Big loads into an empty table drop and rebuild its secondary indexes inside the transaction;
     after a refused load they are all still there."""
