@@ -16,8 +16,9 @@ def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
     """Addresses -> CGCS2000 (lon, lat) with the geocoder over the database at ``info``; an
     address that only matches an admin area (a district, a community) counts as not found. A
     placement less precise than the address asks for (on the road only, by its address ranges,
-    a road's name read as another's, a low confidence) comes with a note, (lon, lat, note), which the load reports as a
-    warning on that row: the row is loaded where the geocoder put it, and staff can see where."""
+    a road's name read as another's, a low confidence) comes with a note, (lon, lat, note),
+    which the load reports as a warning on that row: the row is loaded where the geocoder put
+    it, and staff can see where."""
     from geocoder.engine import Geocoder
     from geocoder.index import build_index
 
