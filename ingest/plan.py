@@ -10,7 +10,7 @@ from pathlib import Path
 from layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 
 from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, WORKBOOKS, ReadError, detect_kind,
-                      list_layers, rejected)
+                      list_layers, open_layer, rejected)
 from .formats import xls, xlsx
 from .formats.archive import extract
 from .options import LoadError, LoadOptions
@@ -161,9 +161,37 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
                     for layer in _rejected_layers(source, again, options)]
     layer = _named_layer(options.layer) if options.layer else _layer_for_name(source.stem)
     if layer is None:
-        raise LoadError(f"{source.name}: cannot tell which layer this file is; name it after the layer "
-                        f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
+        layer, said = _layer_for_columns(source, options)
+        if layer is None:
+            raise LoadError(f"{source.name}: cannot tell which layer this file is{said}; name it after the layer "
+                            f"(e.g. cases.csv) or pass --layer ({', '.join(BY_NAME)})")
+        notes.append(said)
     return [Task(layer, source)]
+
+
+def _layer_for_columns(source: Path, options: LoadOptions) -> tuple[Layer | None, str]:
+    """The layer a file named for none is, by its columns (数字城管案件导出.csv with 案件编号,
+    问题类型, 大类编码 ... is cases): the one layer all of whose required fields it has, else the
+    one of those it has the most fields of; and what to say of it (why none, when none)."""
+    from .validate.rows import FROM_CODE, match_columns
+
+    try:
+        columns = open_layer(source, encoding=options.encoding).columns
+    except ReadError:
+        return None, ""  # said when the file is read as the layer it is given
+    fits = []
+    for layer in LAYERS:
+        mapping = match_columns(layer, columns)
+        if all(f in mapping or ((layer.name, f) in FROM_CODE and "code" in mapping) for f in layer.required):
+            fits.append((len(mapping), layer, mapping))
+    fits.sort(key=lambda fit: -fit[0])
+    if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):
+        named = " or ".join(fit[1].name for fit in fits[:3])
+        return None, f" (its columns fit {named} alike)" if fits else " (its columns fit no layer's required fields)"
+    _, layer, mapping = fits[0]
+    shown = ", ".join(f"{column} as {field}" for field, column in mapping.items() if column != field)
+    return layer, (f"{source.name}: its name says no layer; taken as {layer.name} from its columns"
+                   f"{' (' + shown + ')' if shown else ''}; name it after the layer or pass --layer to say otherwise")
 
 
 _CONTAINERS = (".gpkg", ".gdb", ".kml", ".xlsx", ".ods")  # files whose layers are listed cheaply

@@ -26,8 +26,11 @@ log = logging.getLogger("urbangis.ingest")
 # (the note is reported as a warning on the row), or None when not found
 Geocode = Callable[[Sequence[str]], Sequence["tuple[float, float] | tuple[float, float, str] | None"]]
 
-LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "lon_gcj", "lng_gcj")
-LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬", "lat_gcj")
+# X坐标 / Y坐标 as 数字城管 systems export them (a surveyor's X, the northing, first is told from
+# the values and put right: TableReader._northing_first)
+LON_NAMES = ("lon", "lng", "long", "longitude", "x", "经度", "东经", "lon_gcj", "lng_gcj", "x坐标", "坐标x", "横坐标",
+             "point_x", "x_coord")
+LAT_NAMES = ("lat", "latitude", "y", "纬度", "北纬", "lat_gcj", "y坐标", "坐标y", "纵坐标", "point_y", "y_coord")
 WKT_NAMES = ("wkt", "geometry", "geom", "the_geom", "shape")
 # one column holding both, "87.6201,43.7902" (Amap's and Baidu's pickers copy them so)
 LONLAT_NAMES = ("经纬度", "坐标", "gps坐标", "lnglat", "lonlat", "lng_lat", "lon_lat", "latlng", "lat_lng", "latlon",
@@ -349,7 +352,7 @@ class TableReader:
         self.lon_col = _find(single, LON_NAMES, "经度")
         self.lat_col = _find(single, LAT_NAMES, "纬度")
         self.wkt_col = _find(all_columns, WKT_NAMES)
-        self.address_col = _find(all_columns, ADDRESS_NAMES)
+        self.address_col = _find(all_columns, ADDRESS_NAMES, "地址")  # 发生地址, 案发地址 ...: the one holding 地址
         if (self.lon_col is None) != (self.lat_col is None):
             found = self.lon_col or self.lat_col
             raise ReadError(f"{self.path.name}: coordinate column {found!r} has no partner "

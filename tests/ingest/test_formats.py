@@ -863,3 +863,39 @@ def test_replace_with_feature_classes_of_one_layer_in_the_direct_lane(fresh_db, 
         report = load_gazetteer(conn, gdb, LoadOptions(replace=True))
     assert [(r.file, r.inserted) for r in report.layers] == [("城管.gdb:部件_点", 12_000), ("城管.gdb:部件_线", 11_000)]
     assert count(fresh_db, "components") == 23_000
+
+
+def test_a_file_named_for_no_layer_is_known_by_its_columns(city_db, tmp_path):
+    """A 数字城管 export named as the system names it (数字城管案件导出.csv, GBK): taken as cases
+    from its columns (案件编号, 问题类型, 大类编码, 小类编码, 当前状态, 上报时间), with a warning
+    saying so; X坐标 / Y坐标 are its coordinates, 发生地址 its address. A file whose columns fit no
+    layer is still refused, saying so."""
+    path = tmp_path / "数字城管案件导出.csv"
+    path.write_bytes("案件编号,问题类型,大类编码,小类编码,当前状态,上报时间,发生地址,X坐标,Y坐标\n"
+                     "SZ1,事件,01,02,已结案,2026-11-20 09:30,解放南路12号,87.6201,43.7902\n".encode("gbk"))
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path)
+        row = conn.execute("SELECT kind, status, address, ST_X(geom) FROM cases WHERE case_no = 'SZ1'").fetchone()
+    assert report.loaded == 1 and report.layers[0].layer == "cases"
+    assert row == ("event", "closed", "解放南路12号", pytest.approx(87.6201))
+    assert any(i["reason"].startswith("数字城管案件导出.csv: its name says no layer; taken as cases from its columns "
+                                      "(案件编号 as case_no, 问题类型 as kind") for i in report.issues), report.issues
+    other = tmp_path / "导出.csv"
+    other.write_text("编号,备注\n1,x\n", encoding="utf-8")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match=r"cannot tell which layer this file is \(its "
+                                                                     r"columns fit no layer's required fields\)"):
+        load_gazetteer(conn, other)
+
+
+def test_an_address_column_named_otherwise_is_geocoded(city_db, tmp_path):
+    """The one column whose name holds 地址 (案发地址) is the address to geocode."""
+    from api.addresses import address_geocoder
+
+    path = tmp_path / "cases.csv"
+    path.write_text("case_no,kind,major_class,minor_class,status,reported_at,案发地址\n"
+                    "A1,event,01,02,reported,2024-05-01 08:00,天山区解放南路12号\n", encoding="utf-8")
+    with db.connect(city_db) as conn:
+        report = load_gazetteer(conn, path, LoadOptions(geocode=address_geocoder(city_db)))
+        metres = conn.execute("SELECT ST_Distance(c.geom::geography, h.geom::geography) FROM cases c, "
+                              "house_numbers h WHERE c.case_no = 'A1' AND h.id = 'H0001'").fetchone()[0]
+    assert report.loaded == 1 and metres < 1.0
