@@ -37,9 +37,15 @@ SAME_SHAPE_DEGREES = 1e-8
 
 
 def _same_shape(a: sql.Composable, b: sql.Composable) -> sql.Composable:
-    return sql.SQL("({a} IS NOT DISTINCT FROM {b} OR ({a} IS NOT NULL AND {b} IS NOT NULL "
-                   "AND GeometryType({a}) = GeometryType({b}) AND ST_NPoints({a}) = ST_NPoints({b}) "
-                   "AND ST_HausdorffDistance({a}, {b}) <= {tol}))").format(
+    """Whether geometries ``a`` and ``b`` are the same shape within SAME_SHAPE_DEGREES. A CASE, so
+    the steps run in this order whatever the planner does with the rest of the statement: the
+    comparison may meet a row the checks rejected (a ring left open), which GEOS cannot take, and
+    ST_IsValid answers false for it where ST_HausdorffDistance would fail the statement."""
+    return sql.SQL("(CASE WHEN {a} IS NOT DISTINCT FROM {b} THEN true "
+                   "WHEN {a} IS NULL OR {b} IS NULL OR GeometryType({a}) <> GeometryType({b}) "
+                   "OR ST_NPoints({a}) <> ST_NPoints({b}) THEN false "
+                   "WHEN NOT (ST_IsValid({a}) AND ST_IsValid({b})) THEN false "
+                   "ELSE ST_HausdorffDistance({a}, {b}) <= {tol} END)").format(
                        a=a, b=b, tol=sql.Literal(SAME_SHAPE_DEGREES))
 
 

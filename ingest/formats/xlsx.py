@@ -16,6 +16,7 @@ import html
 import re
 import shutil
 import zipfile
+import zlib
 from pathlib import Path
 
 from .base import ReadError
@@ -85,5 +86,5 @@ def with_hours(source: Path, workdir: Path, max_unpacked: int) -> Path | None:
             return target
     except ReadError:
         raise
-    except (zipfile.BadZipFile, UnicodeDecodeError, OSError, EOFError, ValueError, NotImplementedError):
+    except (zipfile.BadZipFile, zlib.error, UnicodeDecodeError, OSError, EOFError, ValueError, NotImplementedError):
         return None  # damaged: read as it is, and GDAL's refusal reported as for any damaged workbook
