@@ -318,6 +318,18 @@ def test_house_number_range_beyond_an_integer(city_db, tmp_path):
     assert (issue["row"], issue["field"], issue["reason"]) == (1, "left_from", "out of range (at most 2,147,483,647)")
 
 
+def _damage_member(book, member: str, count: int) -> None:
+    """Flip ``count`` bytes of ``member``'s compressed data inside the zip ``book``."""
+    with zipfile.ZipFile(book) as zf:
+        offset = zf.getinfo(member).header_offset
+    raw = bytearray(book.read_bytes())
+    start = offset + 30 + int.from_bytes(raw[offset + 26:offset + 28], "little") + \
+        int.from_bytes(raw[offset + 28:offset + 30], "little")
+    for k in range(start + 2, start + 2 + count):
+        raw[k] ^= 0x55
+    book.write_bytes(bytes(raw))
+
+
 def test_damaged_workbook(city_db, tmp_path):
     """An XLSX whose shared strings are corrupt (found by fuzzing: a zlib error escaped)."""
     import numpy as np
@@ -326,14 +338,7 @@ def test_damaged_workbook(city_db, tmp_path):
     book = tmp_path / "cases.xlsx"
     pyogrio.raw.write(book, None, [np.array(["C1"], dtype=object), np.array(["event"], dtype=object)],
                       fields=["case_no", "kind"], driver="XLSX")
-    with zipfile.ZipFile(book) as zf:
-        offset = zf.getinfo("xl/sharedStrings.xml").header_offset
-    raw = bytearray(book.read_bytes())
-    start = offset + 30 + int.from_bytes(raw[offset + 26:offset + 28], "little") + \
-        int.from_bytes(raw[offset + 28:offset + 30], "little")
-    for k in range(start + 2, start + 12):
-        raw[k] ^= 0x55
-    book.write_bytes(bytes(raw))
+    _damage_member(book, "xl/sharedStrings.xml", 10)
     err, _ = _reject(city_db, book, tmp_path)
     assert "cases.xlsx" in str(err)
 
@@ -368,13 +373,6 @@ def test_damaged_workbook_read_through_its_copy(city_db, tmp_path):
         sheet.write_row(r, 0, [f"C{r}", "event"])
         sheet.write_number(r, 2, 45000 + r / 7, when)
     wb.close()
-    with zipfile.ZipFile(book) as zf:
-        offset = zf.getinfo("xl/worksheets/sheet1.xml").header_offset
-    raw = bytearray(book.read_bytes())
-    start = offset + 30 + int.from_bytes(raw[offset + 26:offset + 28], "little") + \
-        int.from_bytes(raw[offset + 28:offset + 30], "little")
-    for k in range(start + 2, start + 40):
-        raw[k] ^= 0x55
-    book.write_bytes(bytes(raw))
+    _damage_member(book, "xl/worksheets/sheet1.xml", 38)
     err, _ = _reject(city_db, book, tmp_path)
     assert "cases.xlsx" in str(err)
