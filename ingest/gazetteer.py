@@ -237,7 +237,7 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
 
         with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
             for batch, columns, issues, geom in items:
-                staging.copy_rows(conn, stage, columns, geom, kinds)
+                issues = _copy_batch(conn, stage, columns, geom, kinds, batch, source, issues)
                 if issues:
                     staging.copy_issues(conn, issues_table, issues)
                 result.rows += len(batch)
@@ -312,6 +312,23 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
     log.info("%s: %d rows from %s (%s): %d inserted (direct), %d rejected in %.1f s", layer.name, result.rows,
              task.label, source.label, result.inserted, result.rejected, result.seconds)
     return result
+
+
+def _copy_batch(conn: psycopg.Connection, stage: str, columns: list, geom: list | None, kinds: list, batch,
+                source: crs_mod.SourceCRS, issues: list) -> list:
+    """COPY one batch into staging (in a savepoint); when PostGIS refuses the WKB GDAL handed over
+    untouched (staging.geometry_hex's fast path: a damaged GeoPackage blob), again with the
+    geometry parsed by shapely, the unreadable rows reported. Returns the batch's issues."""
+    try:
+        with conn.transaction():
+            staging.copy_rows(conn, stage, columns, geom, kinds)
+        return issues
+    except (psycopg.errors.InternalError_, psycopg.DataError) as exc:
+        if batch.wkb is None or "column geom" not in (exc.diag.context or ""):
+            raise
+    geom, unreadable = staging.parsed_geometry_hex(batch, source)
+    staging.copy_rows(conn, stage, columns, geom, kinds)
+    return [*issues, *unreadable]
 
 
 def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: LayerReport,
