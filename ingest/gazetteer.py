@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -237,7 +238,7 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
 
         with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
             for batch, columns, issues, geom in items:
-                issues = _copy_batch(conn, stage, columns, geom, kinds, batch, source, issues)
+                _copy_batch(conn, stage, columns, geom, kinds, batch, task.label)
                 if issues:
                     staging.copy_issues(conn, issues_table, issues)
                 result.rows += len(batch)
@@ -315,20 +316,21 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
 
 
 def _copy_batch(conn: psycopg.Connection, stage: str, columns: list, geom: list | None, kinds: list, batch,
-                source: crs_mod.SourceCRS, issues: list) -> list:
-    """COPY one batch into staging (in a savepoint); when PostGIS refuses the WKB GDAL handed over
-    untouched (staging.geometry_hex's fast path: a damaged GeoPackage blob), again with the
-    geometry parsed by shapely, the unreadable rows reported. Returns the batch's issues."""
+                label: str) -> None:
+    """COPY one batch into staging. WKB that GDAL handed over untouched (staging.geometry_hex's fast
+    path) and PostGIS cannot read (a damaged GeoPackage blob: an unknown geometry type, a record
+    cut short) fails the load naming its row, as a damaged file does, instead of with PostGIS's
+    internal error. (Not read again per row: that takes a savepoint per batch, and past 64 of them
+    every other session's snapshots slow down while the load runs.)"""
     try:
-        with conn.transaction():
-            staging.copy_rows(conn, stage, columns, geom, kinds)
-        return issues
+        staging.copy_rows(conn, stage, columns, geom, kinds)
     except (psycopg.errors.InternalError_, psycopg.DataError) as exc:
-        if batch.wkb is None or "column geom" not in (exc.diag.context or ""):
+        where = re.search(r"line (\d+), column geom", exc.diag.context or "")
+        if batch.wkb is None or where is None:
             raise
-    geom, unreadable = staging.parsed_geometry_hex(batch, source)
-    staging.copy_rows(conn, stage, columns, geom, kinds)
-    return [*issues, *unreadable]
+        row = batch.rows[int(where.group(1)) - 1]
+        raise LoadError(f"{label}: row {row}: its geometry cannot be read, the file is damaged "
+                        f"({exc.diag.message_primary}); nothing was loaded") from None
 
 
 def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: LayerReport,

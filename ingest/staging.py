@@ -75,20 +75,6 @@ def geometry_hex(batch: Batch, source: crs_mod.SourceCRS) -> list:
     return shapely.to_wkb(geoms, hex=True).tolist()
 
 
-def parsed_geometry_hex(batch: Batch, source: crs_mod.SourceCRS) -> tuple[list, list[RowIssue]]:
-    """``geometry_hex`` through shapely whatever the CRS, for a batch whose WKB PostGIS refused on
-    the fast path (a damaged GeoPackage blob: an unknown geometry type); the rows whose WKB
-    cannot be read get no geometry and an error naming it."""
-    wkb = np.asarray(batch.wkb, dtype=object)
-    geoms = shapely.from_wkb(wkb, on_invalid="ignore")
-    issues = [RowIssue(int(batch.rows[i]), "geometry", None, "the geometry cannot be read: its WKB is damaged "
-                       "(an unknown geometry type or a cut record)")
-              for i in np.flatnonzero(shapely.is_missing(geoms) & np.array([w is not None for w in wkb], dtype=bool))]
-    if not source.is_target:
-        geoms = crs_mod.to_target(geoms, source)
-    return shapely.to_wkb(geoms, hex=True).tolist(), issues
-
-
 def copy_rows(conn: psycopg.Connection, stage: str, columns: list[list], geom: list | None, kinds: list[str]) -> int:
     """COPY column lists (row_no first, then the fields of ``kinds``, attrs, [geom]) into the
     staging table."""
