@@ -49,8 +49,10 @@ def placement_note(best) -> str | None:
     road = reading.get("road")
     if road and road not in best.label:  # a typo, an alias or a historic name read as the gazetteer's
         said.insert(0, f"{road} read as {best.label}")
-    codes = {area["code"] for area in best.chain}
-    outside = [reading.get(_LEVELS.get(len(code), ""), code) for code in best.want or () if code not in codes]
+    codes = [area["code"] for area in best.chain]
+    # the areas the address names are code prefixes (6501 for 乌鲁木齐市, 650102 for 天山区)
+    outside = [reading.get(_LEVELS.get(len(want), ""), want) for want in best.want or ()
+               if not any(code.startswith(want) for code in codes)]
     if outside:
         said.insert(0, f"outside {', '.join(outside)}, which the address names")
     within = "".join(area["name"] for area in best.chain if area["level"] in ("district", "street"))
@@ -70,7 +72,7 @@ def placement_note(best) -> str | None:
     return f"{where} ({'; '.join(said)})"
 
 
-_LEVELS = {6: "district", 9: "street", 12: "community"}  # an admin code's length -> its level
+_LEVELS = {2: "province", 4: "city", 6: "district", 9: "street", 12: "community"}  # code length -> level
 
 
 def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
