@@ -42,6 +42,9 @@ def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
     return geocode
 
 
+_LEVELS = {2: "province", 4: "city", 6: "district", 9: "street", 12: "community"}  # code length -> level
+
+
 def placement_note(best) -> str | None:
     """What a load should say of a geocoder answer it places a row by, or None for a sure one."""
     reading = best.reading or {}
@@ -70,9 +73,6 @@ def placement_note(best) -> str | None:
     else:
         return None
     return f"{where} ({'; '.join(said)})"
-
-
-_LEVELS = {2: "province", 4: "city", 6: "district", 9: "street", 12: "community"}  # code length -> level
 
 
 def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:

@@ -39,7 +39,7 @@ from .report import IssueLog, LayerReport, RejectedWriter, Report, is_special, w
 from .validate import RowConverter, check_relations, gauss_kruger, geometry_checks, match_columns, offsets
 from .validate.prechecks import Deriver
 from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
-from .validate.rows import FROM_CODE
+from .validate.rows import missing_required
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -174,8 +174,7 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
                                "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
                                "bd09 for Baidu) if not", "warning")
     mapping = match_columns(layer, reader.columns)
-    missing = [f for f in layer.required if f not in mapping and not (
-        (layer.name, f) in FROM_CODE and "code" in mapping)]
+    missing = missing_required(layer, mapping)
     if missing:
         raise LoadError(f"{task.label}: layer {layer.name} lacks required field(s) {', '.join(missing)}; "
                         f"the file has {', '.join(reader.columns) or 'no fields'}")

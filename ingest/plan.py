@@ -173,16 +173,17 @@ def _layer_for_columns(source: Path, options: LoadOptions) -> tuple[Layer | None
     """The layer a file named for none is, by its columns (数字城管案件导出.csv with 案件编号,
     问题类型, 大类编码 ... is cases): the one layer all of whose required fields it has, else the
     one of those it has the most fields of; and what to say of it (why none, when none)."""
-    from .validate.rows import FROM_CODE, match_columns
+    from .validate.rows import match_columns, missing_required
 
     try:
+        # opened again to be loaded: paid only by a file its name does not place, else refused
         columns = open_layer(source, encoding=options.encoding).columns
     except ReadError:
         return None, ""  # said when the file is read as the layer it is given
     fits = []
     for layer in LAYERS:
         mapping = match_columns(layer, columns)
-        if all(f in mapping or ((layer.name, f) in FROM_CODE and "code" in mapping) for f in layer.required):
+        if not missing_required(layer, mapping):
             fits.append((len(mapping), layer, mapping))
     fits.sort(key=lambda fit: -fit[0])
     if not fits or (len(fits) > 1 and fits[0][0] == fits[1][0]):

@@ -44,7 +44,7 @@ def landing(request: Request, f: str | None = None):
     try:
         fmt = parse_format(f, ("json", "html"))  # an f of neither is a 400, as on /conformance and /collections
     except InvalidParameter as exc:
-        raise BadRequest(str(exc), parameter="f", value=f) from None
+        raise BadRequest(exc.description, **exc.details) from None
     wants_html = fmt == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
     if wants_html:
         items = "".join(

@@ -123,6 +123,12 @@ HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+def missing_required(layer: Layer, mapping: dict[str, str]) -> list[str]:
+    """The required fields of ``layer`` that ``mapping`` (``match_columns``) finds no column for and
+    the loader cannot fill in (an admin area's level and parent come from its code)."""
+    return [f for f in layer.required if f not in mapping and not ((layer.name, f) in FROM_CODE and "code" in mapping)]
+
+
 def match_columns(layer: Layer, columns: list[str]) -> dict[str, str]:
     """Contract field -> file column: exact, then case-insensitive, then the 10-character names a
     .dbf truncates long field names to (``community_code`` -> ``community_``), then the field's
