@@ -162,8 +162,7 @@ class Checker:
             "  WHEN geom IS NULL THEN NULL WHEN ST_IsEmpty(geom) THEN NULL "
             "  WHEN NOT (GeometryType(geom) = ANY(%(types)s)) OR GeometryType(geom) = 'MULTIPOINT' "
             "    AND NOT %(any)s AND ST_NumGeometries(geom) <> 1 THEN GeometryType(geom) ELSE " + xy + " END v, CASE "
-            "  WHEN geom IS NULL THEN CASE WHEN %(optional)s OR EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = {s}.row_no "
-            "    AND e.field = 'geometry' AND e.severity = 'error') THEN NULL ELSE 'the row has no geometry' END "
+            "  WHEN geom IS NULL THEN CASE WHEN %(optional)s THEN NULL ELSE 'the row has no geometry' END "
             "  WHEN ST_IsEmpty(geom) THEN 'the geometry is empty' "
             "  WHEN NOT (GeometryType(geom) = ANY(%(types)s)) OR GeometryType(geom) = 'MULTIPOINT' "
             "    AND NOT %(any)s AND ST_NumGeometries(geom) <> 1 "
@@ -175,7 +174,7 @@ class Checker:
             "  WHEN NOT (ST_XMin(geom) >= %(x0)s AND ST_YMin(geom) >= %(y0)s AND ST_XMax(geom) <= %(x1)s "
             "    AND ST_YMax(geom) <= %(y1)s) "
             "    THEN 'lies outside China (lon 73..136, lat 3..54): wrong CRS, or longitude and latitude swapped?' "
-            "  END r FROM {s}) g WHERE r IS NOT NULL").format(s=self.s, i=self.i, l=sql.SQL(self.layer.name)),
+            "  END r FROM {s}) g WHERE r IS NOT NULL").format(s=self.s, l=sql.SQL(self.layer.name)),
             {"types": list(types), "any": self.layer.geometry == "any", "names": " or ".join(types),
              "optional": self.layer.name in OPTIONAL_GEOMETRY, "x0": CHINA[0], "y0": CHINA[1], "x1": CHINA[2],
              "y1": CHINA[3]})
