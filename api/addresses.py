@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-from layers import database as db
+from urbangis.layers import database as db
 
 
 # below this confidence an exact match is reported (parts of the address left unused, say)
@@ -19,8 +19,8 @@ def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
     a road's name read as another's, a low confidence) comes with a note, (lon, lat, note),
     which the load reports as a warning on that row: the row is loaded where the geocoder put
     it, and staff can see where."""
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
+    from urbangis.geocoder.engine import Geocoder
+    from urbangis.geocoder.index import build_index
 
     with db.connect(info) as conn:
         ix = build_index(conn)

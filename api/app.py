@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
-from layers.database import conninfo, make_pool
+from urbangis.layers.database import conninfo, make_pool
 
 from . import errors
 from .routes import features, geocode, ingest, maps, system, tiles

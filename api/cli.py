@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from layers import database as db
-from layers.cluster import ClusterError
-from layers.config import get_settings
-from layers.migrate import MigrationError, migrate
+from urbangis.layers import database as db
+from urbangis.layers.cluster import ClusterError
+from urbangis.layers.config import get_settings
+from urbangis.layers.migrate import MigrationError, migrate
 
 from .version import version as _version
 
@@ -210,9 +210,9 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
 
     from tqdm import tqdm
 
-    from ingest.crs import CRSError, parse_source_crs
-    from ingest.gazetteer import LoadError, LoadOptions, database_is_empty, load_gazetteer, report_paths
-    from ingest.report import layers_table, table
+    from urbangis.ingest.crs import CRSError, parse_source_crs
+    from urbangis.ingest.gazetteer import LoadError, LoadOptions, database_is_empty, load_gazetteer, report_paths
+    from urbangis.ingest.report import layers_table, table
 
     from .addresses import lazy_address_geocoder
 
@@ -308,7 +308,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     _warn_if_schema_behind()
     _warn_if_ingest_open(host or settings.host)
     uvicorn.run(
-        "api.app:create_app",
+        "urbangis.api.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
@@ -331,7 +331,7 @@ def _warn_if_schema_behind() -> None:
     """Say so when the database's schema is older than this version's (``make serve`` migrates
     first; ``urbangis serve`` alone does not change the database). The server still starts: what
     needs a newer schema falls back or answers 503."""
-    from layers.migrate import pending
+    from urbangis.layers.migrate import pending
 
     try:
         with db.connect(db.conninfo()) as conn:

@@ -11,9 +11,9 @@ import orjson
 
 
 def _geocoder():
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-    from layers import database as db
+    from urbangis.geocoder.engine import Geocoder
+    from urbangis.geocoder.index import build_index
+    from urbangis.layers import database as db
 
     try:
         with db.connect() as conn:
@@ -27,7 +27,7 @@ def _geocoder():
 
 
 def _crs(value: str | None) -> str:
-    from geocoder.output import UnknownCRS, parse_crs
+    from urbangis.geocoder.output import UnknownCRS, parse_crs
 
     try:
         return parse_crs(value)
@@ -65,8 +65,8 @@ def geocode_cmd(address: str | None, batch: Path | None, out: Path | None, limit
     urbangis geocode "天山区解放南路12号3号楼"
     urbangis geocode --batch addresses.csv --out answers.csv
     """
-    from geocoder.engine import QueryError, check_query
-    from geocoder.output import answer_dict
+    from urbangis.geocoder.engine import QueryError, check_query
+    from urbangis.geocoder.output import answer_dict
 
     out_crs = _crs(crs)
     if batch is None and address is None:
@@ -87,7 +87,7 @@ def geocode_cmd(address: str | None, batch: Path | None, out: Path | None, limit
 def _batch(path: Path, out: Path | None, limit: int, crs: str) -> None:
     from tqdm import tqdm
 
-    from geocoder.batch import CSV_FIELDS, BatchError, csv_record, geocode_rows, rows_from_csv
+    from urbangis.geocoder.batch import CSV_FIELDS, BatchError, csv_record, geocode_rows, rows_from_csv
 
     raw = path.read_bytes()
     try:
@@ -128,8 +128,8 @@ def reverse_cmd(lon: float, lat: float, radius: float, crs: str | None, as_json:
 
     Negative numbers need `--` first: urbangis reverse -- -70.1 40.2
     """
-    from geocoder.output import reverse_dict, unproject
-    from geocoder.reverse import reverse
+    from urbangis.geocoder.output import reverse_dict, unproject
+    from urbangis.geocoder.reverse import reverse
 
     in_crs = _crs(crs)
     try:

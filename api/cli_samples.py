@@ -30,8 +30,8 @@ def generate_cmd(scale: float, out: Path | None, seed: int | None, cases: int | 
     """
     from tqdm import tqdm
 
-    from samplecity.city import DEFAULT_SEED
-    from samplecity.generate import generate
+    from urbangis.samplecity.city import DEFAULT_SEED
+    from urbangis.samplecity.generate import generate
 
     out = out or SAMPLES_DIR / "urumqi"
     bars: dict[str, tqdm] = {}
@@ -64,8 +64,8 @@ def queries_cmd(out: Path | None, per_model: int, seed: int | None) -> None:
     clean and noisy, each with its true position (EPSG:4490) and target row."""
     from collections import Counter
 
-    from samplecity.city import DEFAULT_SEED, build_city
-    from samplecity.queries import NOISES, build_queries, noise_counts, write_queries
+    from urbangis.samplecity.city import DEFAULT_SEED, build_city
+    from urbangis.samplecity.queries import NOISES, build_queries, noise_counts, write_queries
 
     city = build_city(DEFAULT_SEED if seed is None else seed, 1.0)
     aside: Counter = Counter()

@@ -42,9 +42,9 @@ import httpx  # noqa: E402
 import yaml  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
-from layers import database as db  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
-from layers.registry import registry  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
+from urbangis.layers.migrate import migrate  # noqa: E402
+from urbangis.layers.registry import registry  # noqa: E402
 
 WORK = ROOT / ".urbangis" / "bench" / "features"
 VENV = ROOT / ".urbangis" / "bench-venv" / "pygeoapi"

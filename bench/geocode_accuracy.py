@@ -40,9 +40,9 @@ def main() -> int:
     ap.add_argument("--show", type=int, default=0, help="print this many misses per model and kind")
     args = ap.parse_args()
 
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-    from layers import database as db
+    from urbangis.geocoder.engine import Geocoder
+    from urbangis.geocoder.index import build_index
+    from urbangis.layers import database as db
 
     if not args.queries.exists():
         print(f"no evaluation set at {args.queries}: write it with `urbangis samples queries`", file=sys.stderr)
@@ -51,7 +51,7 @@ def main() -> int:
     info = args.database or db.conninfo()
     made = None
     if args.load:
-        from ingest.gazetteer import load_gazetteer
+        from urbangis.ingest.gazetteer import load_gazetteer
         from tests.conftest import new_database
 
         made = info = new_database("urbangis_bench")

@@ -33,7 +33,7 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 
 def make_synthetic(n: int) -> str:
     """A fresh database holding bench/sql/geocode_synthetic.sql with ~n house numbers."""
-    from layers import database as db
+    from urbangis.layers import database as db
     from tests.conftest import new_database
 
     info = new_database("urbangis_bench_geocode")
@@ -107,10 +107,10 @@ def pin(core: int) -> None:
 
 
 def engine_rates(info: str, queries, points) -> dict:
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-    from geocoder.reverse import reverse
-    from layers import database as db
+    from urbangis.geocoder.engine import Geocoder
+    from urbangis.geocoder.index import build_index
+    from urbangis.geocoder.reverse import reverse
+    from urbangis.layers import database as db
 
     with db.connect(info) as conn:
         ix = build_index(conn)
@@ -144,7 +144,7 @@ def peer_rates(info: str, parsed, points, k: int = 3000) -> dict:
     """One SQL statement per geocode, answering the same fields (point, community, unit grid,
     responsibility grid). The forward peer is handed the query already parsed into (road, number)
     and matches exactly: no normalisation, no tolerance, no ranking."""
-    from layers import database as db
+    from urbangis.layers import database as db
 
     with db.connect(info) as conn:
         t0 = time.perf_counter()
@@ -206,7 +206,7 @@ def http_latency(info: str, queries, points, requests: int, clients: int = 32) -
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "URBANGIS_DATABASE_URL": info, "PYTHONPATH": str(ROOT)}
-    cmd = ["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+    cmd = ["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn", "urbangis.api.app:create_app", "--factory",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
     try:
@@ -242,7 +242,7 @@ def main() -> int:
     ap.add_argument("--keep", action="store_true", help="keep the synthetic database")
     args = ap.parse_args()
 
-    from layers import database as db
+    from urbangis.layers import database as db
 
     made = None
     if args.synthetic:

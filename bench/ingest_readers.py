@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
-from layers import database as db  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
+from urbangis.layers.migrate import migrate  # noqa: E402
 
 QUERIES = {
     "components": ("SELECT count(*) FROM components WHERE geom && ST_MakeEnvelope(87.60, 43.78, 87.62, 43.80, 4490)",
@@ -77,7 +77,7 @@ def main() -> None:
 
     def load(name: str) -> float:
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "api.cli", "load", str(args.work / name), "--skip-invalid",
+        subprocess.run([sys.executable, "-m", "urbangis.api.cli", "load", str(args.work / name), "--skip-invalid",
                         "--report", os.devnull], cwd=ROOT, env=env, check=True, capture_output=True)
         return time.perf_counter() - t0
 
@@ -95,7 +95,7 @@ def main() -> None:
         threads = _readers(info, args.layer, stop, times, errors)
         time.sleep(1.0)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "api.cli", "load", str(args.work / f"{args.layer}.gpkg"), "--replace",
+        subprocess.run([sys.executable, "-m", "urbangis.api.cli", "load", str(args.work / f"{args.layer}.gpkg"), "--replace",
                         "--skip-invalid", "--report", os.devnull], cwd=ROOT, env=env, check=True, capture_output=True)
         seconds = time.perf_counter() - t0
         time.sleep(1.0)

@@ -56,8 +56,8 @@ sys.path.insert(0, str(ROOT))
 
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
-from layers import database as db  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
+from urbangis.layers.migrate import migrate  # noqa: E402
 
 
 def _run(cmd: list[str], env: dict | None = None) -> None:
@@ -166,7 +166,7 @@ def main() -> None:
     if not (city / "cases.gpkg").exists():
         print(f"generating the sample city at scale {args.scale:g} with {args.cases:,} cases into {city} ...",
               flush=True)
-        _run([sys.executable, "-m", "api.cli", "samples", "generate", "--scale", str(args.scale),
+        _run([sys.executable, "-m", "urbangis.api.cli", "samples", "generate", "--scale", str(args.scale),
               "--cases", str(args.cases), "--out", str(city)])
 
     base = db.conninfo()
@@ -184,7 +184,7 @@ def main() -> None:
     version = subprocess.run([ogr, "--version"], capture_output=True, text=True).stdout.strip()
 
     def load(layer: str, extra: list[str] = ()) -> tuple[float, int, float]:
-        return _run_measured([sys.executable, "-m", "api.cli", "load", str(city / f"{layer}.gpkg"), "--skip-invalid",
+        return _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(city / f"{layer}.gpkg"), "--skip-invalid",
                               "--report", str(args.work / f"{layer}-report.json"), *extra], env)
 
     def ogr2ogr(layer: str) -> tuple[float, int, float]:
@@ -200,7 +200,7 @@ def main() -> None:
                          ("cases", "cases (points)")):
         if layer == "cases":
             load("responsibility_grids")
-            _run_measured([sys.executable, "-m", "api.cli", "load", str(city / "supervisors.csv")], env)
+            _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(city / "supervisors.csv")], env)
         rows = _count_rows(city / f"{layer}.gpkg")
         print(f"{label}: {rows:,} rows; urbangis load ...", flush=True)
         t_ours, mem_ours, cpu_ours = load(layer)
@@ -220,7 +220,7 @@ def main() -> None:
         conn.execute("TRUNCATE cases")
         conn.commit()
     print("cases (CSV): urbangis load ...", flush=True)
-    t_ours, mem_ours, cpu_ours = _run_measured([sys.executable, "-m", "api.cli", "load", str(cases_csv), "--layer", "cases",
+    t_ours, mem_ours, cpu_ours = _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(cases_csv), "--layer", "cases",
                                       "--skip-invalid", "--report", str(args.work / "cases-csv-report.json")], env)
     print("cases (CSV): ogr2ogr ...", flush=True)
     t_peer, mem_peer, cpu_peer = _run_measured([ogr, "-f", "PostgreSQL", _pg_string(peer), str(cases_csv), "-nln", "ogr_cases_csv",

@@ -53,11 +53,11 @@ import morecantile  # noqa: E402
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
 
-from layers import database as db  # noqa: E402
-from layers.migrate import migrate  # noqa: E402
-from layers.registry import load_registry  # noqa: E402
-from tiles import mvt  # noqa: E402
-from tiles.tilesets import TileService, collection_tileset, tile_conninfo  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
+from urbangis.layers.migrate import migrate  # noqa: E402
+from urbangis.layers.registry import load_registry  # noqa: E402
+from urbangis.tiles import mvt  # noqa: E402
+from urbangis.tiles.tilesets import TileService, collection_tileset, tile_conninfo  # noqa: E402
 
 WORK = ROOT / ".urbangis" / "bench"
 BENCH_VENV = ROOT / ".urbangis" / "bench-venv"
@@ -313,7 +313,7 @@ def main() -> None:
 
     ours_env = {**os.environ, "URBANGIS_DATABASE_URL": url, "URBANGIS_COLLECTIONS": str(registry_path),
                 "URBANGIS_LOG_LEVEL": "warning"}
-    ours_argv = [str(ROOT / ".venv/bin/uvicorn"), "api.app:create_app", "--factory"]
+    ours_argv = [str(ROOT / ".venv/bin/uvicorn"), "urbangis.api.app:create_app", "--factory"]
     cache_dir = WORK / "tile-cache"
     tipg_env = {**{k: v for k, v in os.environ.items() if not k.startswith("URBANGIS_")},
                 "DATABASE_URL": url, "TIPG_DB_TABLES": json.dumps([f"public.{t}" for t in LAYERS]),

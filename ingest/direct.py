@@ -29,7 +29,7 @@ import pyarrow as pa
 import shapely
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from . import crs as crs_mod
 from . import locks

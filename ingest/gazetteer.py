@@ -25,8 +25,8 @@ import shapely
 from psycopg import sql
 from psycopg.pq import TransactionStatus
 
-from layers import migrate as migrate_mod
-from layers.contract import BY_NAME
+from urbangis.layers import migrate as migrate_mod
+from urbangis.layers.contract import BY_NAME
 
 from . import crs as crs_mod
 from . import direct as direct_mod

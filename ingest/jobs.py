@@ -24,7 +24,7 @@ from typing import Callable
 import psycopg
 from psycopg.types.json import Jsonb
 
-from layers import database as db
+from urbangis.layers import database as db
 
 from . import crs as crs_mod
 from .gazetteer import LoadError, LoadOptions, load_gazetteer

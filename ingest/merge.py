@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from . import locks
 from .staging import stage_fields

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
+from urbangis.layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 
 from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, WORKBOOKS, ReadError, detect_kind,
                       list_layers, open_layer, rejected)

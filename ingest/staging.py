@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from . import crs as crs_mod
 from .formats.base import Batch, RowIssue

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from . import locks
 

@@ -31,7 +31,7 @@ class MigrationError(RuntimeError):
 
 def available() -> list[Migration]:
     found = []
-    for entry in resources.files("layers").joinpath("migrations").iterdir():
+    for entry in resources.files("urbangis.layers").joinpath("migrations").iterdir():
         m = _NAME.match(entry.name)
         if m:
             found.append(Migration(int(m.group(1)), m.group(2), entry.read_text(encoding="utf-8")))

@@ -99,7 +99,7 @@ class MapView:
 
 def _read(path: Path | None) -> tuple[dict, str]:
     if path is None:
-        text = resources.files("layers").joinpath("collections.yaml").read_text(encoding="utf-8")
+        text = resources.files("urbangis.layers").joinpath("collections.yaml").read_text(encoding="utf-8")
         where = "layers/collections.yaml"
     else:
         text, where = Path(path).read_text(encoding="utf-8"), str(path)

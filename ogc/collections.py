@@ -21,7 +21,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
-from layers.registry import Collection, registry
+from urbangis.layers.registry import Collection, registry
 
 from . import crs as crsmod
 from .errors import CollectionNotFound
@@ -47,7 +47,7 @@ GEOJSON_TYPES = {
 
 
 def _sql(name: str) -> str:
-    return resources.files("ogc").joinpath("sql", name).read_text(encoding="utf-8")
+    return resources.files("urbangis.ogc").joinpath("sql", name).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from layers import database as db
-from layers.migrate import migrate
+from urbangis.layers import database as db
+from urbangis.layers.migrate import migrate
 
 from tests.paths import OUTPUT, SAMPLE
 
@@ -55,7 +55,7 @@ def fresh_db():
 @pytest.fixture(scope="session")
 def sample_db():
     """A database holding the sample city, loaded through the same loader data staff use."""
-    from ingest.gazetteer import load_gazetteer
+    from urbangis.ingest.gazetteer import load_gazetteer
 
     info = new_database()
     with db.connect(info) as conn:
@@ -70,7 +70,7 @@ def client(sample_db):
     """An HTTP client on the real app over the sample database."""
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     with TestClient(create_app(sample_db)) as c:
         yield c
@@ -112,7 +112,7 @@ def served(app):
 @pytest.fixture(scope="session")
 def live_server(sample_db):
     """A real HTTP server (uvicorn on a free loopback port) over the sample database; its base URL."""
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     with served(create_app(sample_db)) as url:
         yield url

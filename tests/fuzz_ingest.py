@@ -33,8 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer  # noqa: E402
-from layers import database as db  # noqa: E402
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
 from tests.conftest import new_database  # noqa: E402
 from tests.ingest.city import write_city  # noqa: E402
 from tests.paths import OUTPUT  # noqa: E402
@@ -194,7 +194,7 @@ def main() -> int:
                          "they can be), half of them with --replace; by default only loads of 10,000 rows do")
     args = ap.parse_args()
     if args.direct:
-        from ingest import direct
+        from urbangis.ingest import direct
 
         direct.DIRECT_ROWS = 1
     rnd = random.Random(args.seed)

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from psycopg import sql
 
-from layers.registry import Collection
+from urbangis.layers.registry import Collection
 
 from . import tms as tmslib
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from layers.config import get_settings
+from urbangis.layers.config import get_settings
 
 OFF = {"off", "none", "no", "false", "0", ""}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from layers.registry import Collection
+from urbangis.layers.registry import Collection
 
 SOURCE = "city"
 BACKGROUND = "#f4f1ea"

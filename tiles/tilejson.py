@@ -6,7 +6,7 @@ from typing import Mapping
 
 from psycopg import sql
 
-from layers.registry import MapView
+from urbangis.layers.registry import MapView
 
 from .tilesets import Tileset
 

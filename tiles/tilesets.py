@@ -15,7 +15,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from layers.registry import Collection, registry
+from urbangis.layers.registry import Collection, registry
 
 from . import mvt
 from .cache import TileCache

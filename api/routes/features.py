@@ -15,13 +15,13 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from psycopg_pool import ConnectionPool
 
-from ogc import conformance as conf
-from ogc import documents, html, openapi
-from ogc import crs as crsmod
-from ogc.collections import Catalog
-from ogc.errors import OgcError
-from ogc.items import ResultCache, fetch_item, fetch_page
-from ogc.params import parse_format, parse_item, parse_items, wants_html
+from urbangis.ogc import conformance as conf
+from urbangis.ogc import documents, html, openapi
+from urbangis.ogc import crs as crsmod
+from urbangis.ogc.collections import Catalog
+from urbangis.ogc.errors import OgcError
+from urbangis.ogc.items import ResultCache, fetch_item, fetch_page
+from urbangis.ogc.params import parse_format, parse_item, parse_items, wants_html
 
 from ..deps import base_url, get_pool
 from ..errors import BadRequest, NotFound

@@ -11,12 +11,12 @@ import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 
-from geocoder.batch import CSV_FIELDS, MAX_ROWS, BatchError, csv_record, geocode_rows, rows_from_csv, rows_from_json
-from geocoder.engine import MAX_QUERY_CHARS, Geocoder, QueryError, check_query
-from geocoder.output import UnknownCRS, answer_dict, parse_crs, project, reverse_dict, unproject
-from geocoder.refresh import GeocoderService
-from geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
-from geocoder.suggest import MAX_SUGGESTIONS, suggest
+from urbangis.geocoder.batch import CSV_FIELDS, MAX_ROWS, BatchError, csv_record, geocode_rows, rows_from_csv, rows_from_json
+from urbangis.geocoder.engine import MAX_QUERY_CHARS, Geocoder, QueryError, check_query
+from urbangis.geocoder.output import UnknownCRS, answer_dict, parse_crs, project, reverse_dict, unproject
+from urbangis.geocoder.refresh import GeocoderService
+from urbangis.geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
+from urbangis.geocoder.suggest import MAX_SUGGESTIONS, suggest
 
 from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable, contract_requires, error_response
 

@@ -24,8 +24,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from layers.config import get_settings
-from layers.contract import BY_NAME, TITLE_ZH
+from urbangis.layers.config import get_settings
+from urbangis.layers.contract import BY_NAME, TITLE_ZH
 
 from ..addresses import lazy_address_geocoder
 from ..deps import base_url
@@ -141,8 +141,8 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
 
 def _check_file(path: Path, max_unpacked: int) -> str:
     """What the upload is; 415 for a type the loader does not read, 400 for an unsafe archive."""
-    from ingest.formats import ReadError, detect_kind
-    from ingest.formats.archive import UnsafeArchive, check
+    from urbangis.ingest.formats import ReadError, detect_kind
+    from urbangis.ingest.formats.archive import UnsafeArchive, check
 
     try:
         kind = detect_kind(path)
@@ -152,7 +152,7 @@ def _check_file(path: Path, max_unpacked: int) -> str:
         raise BadRequest(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
                          ".dbf (and .prj, .cpg)")
     if kind == "mapinfo":
-        from ingest.formats.mapinfo import check_parts
+        from urbangis.ingest.formats.mapinfo import check_parts
 
         try:
             check_parts(path)  # alone, a .tab lacks its .dat, .map and .id (a .mif with columns its .mid)
@@ -169,7 +169,7 @@ def _check_file(path: Path, max_unpacked: int) -> str:
 
 
 def _options(fields: dict[str, str], request: Request) -> dict:
-    from ingest.crs import CRSError, parse_source_crs
+    from urbangis.ingest.crs import CRSError, parse_source_crs
 
     get = lambda k: fields.get(k) or request.query_params.get(k)  # noqa: E731
     mode = (get("mode") or "strict").strip().lower().replace("_", "-")
@@ -264,7 +264,7 @@ def list_layers(request: Request) -> dict:
     type, required, the format a code must have, an enumeration's values and the Chinese spellings
     read as them, the Chinese column headings accepted for a field; and the column names read as
     coordinates, WKT or an address in CSV/XLSX."""
-    from ingest.validate.accepts import describe
+    from urbangis.ingest.validate.accepts import describe
 
     base = base_url(request)
     layers = []
@@ -278,7 +278,7 @@ def list_layers(request: Request) -> dict:
 @router.get("/layers/{name}/template.csv", summary="An empty CSV with the layer's columns, to fill in",
             response_class=Response, responses={200: _file("text/csv", "the header row")})
 def layer_template(name: str) -> Response:
-    from ingest.validate.accepts import template_csv
+    from urbangis.ingest.validate.accepts import template_csv
 
     layer = BY_NAME.get(name)
     if layer is None:
@@ -418,7 +418,7 @@ def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileR
 
 def install(app) -> None:
     """Include the ingest routes, list them on the landing page, run the job worker with the app."""
-    from ingest.jobs import JobRunner
+    from urbangis.ingest.jobs import JobRunner
 
     app.include_router(router)
     app.state.offers.extend(OFFERS)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from ogc.errors import InvalidParameter
-from ogc.params import parse_format
+from urbangis.ogc.errors import InvalidParameter
+from urbangis.ogc.params import parse_format
 
 from ..deps import base_url, get_pool
 from ..errors import BadRequest

@@ -12,14 +12,14 @@ import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from layers.database import database_name, make_pool
-from layers.registry import Collection, map_view, registry
-from tiles import style as stylelib
-from tiles import tilejson as tjlib
-from tiles import tms as tmslib
-from tiles.settings import TileSettings, get_tile_settings
-from tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset, tile_conninfo
-from tiles.tms import TileError
+from urbangis.layers.database import database_name, make_pool
+from urbangis.layers.registry import Collection, map_view, registry
+from urbangis.tiles import style as stylelib
+from urbangis.tiles import tilejson as tjlib
+from urbangis.tiles import tms as tmslib
+from urbangis.tiles.settings import TileSettings, get_tile_settings
+from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset, tile_conninfo
+from urbangis.tiles.tms import TileError
 
 from ..deps import base_url
 from ..errors import BadRequest, NotFound

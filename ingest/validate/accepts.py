@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from layers.contract import TITLE_ZH, Layer
+from urbangis.layers.contract import TITLE_ZH, Layer
 
 from ..formats import degrees
 from ..formats.tabular import ADDRESS_NAMES, LAT_NAMES, LON_NAMES, LONLAT_NAMES, WEB_MAP_HINT, WKT_NAMES

@@ -16,7 +16,7 @@ import numpy as np
 import psycopg
 import shapely
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from .. import crs as crs_mod
 from .relations import INSIDE, ON_EDGE

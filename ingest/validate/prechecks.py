@@ -20,7 +20,7 @@ import pyarrow.csv as pacsv
 import shapely
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from .relations import CHINA, DERIVED, GEOM_TYPES, INSIDE, NATURAL_KEYS, ON_EDGE, OPTIONAL_GEOMETRY, REFS
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 log = logging.getLogger("urbangis.ingest")
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from psycopg.types.json import Jsonb
 
-from layers.contract import Layer
+from urbangis.layers.contract import Layer
 
 from ..formats.base import Batch, RowIssue
 

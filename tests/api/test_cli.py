@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from api.cli import main
+from urbangis.api.cli import main
 
 URBANGIS = str(Path(sys.executable).parent / "urbangis")
 

@@ -8,7 +8,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from urbangis.api.app import create_app
 from tests.geocoder import gazetteer
 
 
@@ -199,7 +199,7 @@ def test_answers_follow_a_load_without_restart(fresh_db):
     seconds (the index is rebuilt in the background and swapped in)."""
     import time
 
-    from layers import database as db
+    from urbangis.layers import database as db
 
     gazetteer.load(fresh_db)
     with TestClient(create_app(fresh_db)) as c:
@@ -222,9 +222,9 @@ def test_answers_follow_a_load_without_restart(fresh_db):
 def test_admin_area_without_outline_is_named_not_unknown(fresh_db):
     """A street office loaded from a code list (no outline) has no coordinate to answer with: the
     answer names it as held without an outline instead of saying nothing matches."""
-    from geocoder.engine import Geocoder
-    from geocoder.index import build_index
-    from layers import database as db
+    from urbangis.geocoder.engine import Geocoder
+    from urbangis.geocoder.index import build_index
+    from urbangis.layers import database as db
 
     gazetteer.load(fresh_db)
     with db.connect(fresh_db) as conn:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from urbangis.api.app import create_app
 
 
 def test_healthz_checks_the_database(client):

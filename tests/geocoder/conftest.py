@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from geocoder.engine import Geocoder
-from geocoder.index import build_index
-from layers import database as db
+from urbangis.geocoder.engine import Geocoder
+from urbangis.geocoder.index import build_index
+from urbangis.layers import database as db
 from tests.conftest import new_database
 
 from . import gazetteer

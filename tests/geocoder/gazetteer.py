@@ -8,7 +8,7 @@ along lat 43.79, odd numbers on its left (north), even on its right (south).
 """
 from __future__ import annotations
 
-from layers import database as db
+from urbangis.layers import database as db
 
 
 def box(x0, y0, x1, y1) -> str:

@@ -10,9 +10,9 @@ from collections import defaultdict
 
 import pytest
 
-from geocoder.engine import Geocoder
-from geocoder.index import build_index
-from layers import database as db
+from urbangis.geocoder.engine import Geocoder
+from urbangis.geocoder.index import build_index
+from urbangis.layers import database as db
 from tests.paths import ROOT
 
 QUERIES = ROOT / "data-samples" / "urumqi_queries.jsonl"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from geocoder.models import MODELS, load_models
-from geocoder.rank import standard_address
+from urbangis.geocoder.models import MODELS, load_models
+from urbangis.geocoder.rank import standard_address
 
 from .gazetteer import ROAD_Y
 
@@ -80,7 +80,7 @@ def test_answer_carries_chain_grids_and_standard_address(geocoder):
 
 
 def test_a_city_adds_a_model_by_configuration(tmp_path, index):
-    from geocoder.engine import Geocoder
+    from urbangis.geocoder.engine import Geocoder
 
     cfg = tmp_path / "models.yaml"
     cfg.write_text("- {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}\n", encoding="utf-8")

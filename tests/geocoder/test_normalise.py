@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from geocoder.normalise import building_key, cn_to_int, digits_variant, normalise, number_key, road_stem
+from urbangis.geocoder.normalise import building_key, cn_to_int, digits_variant, normalise, number_key, road_stem
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import time
 
-from geocoder.refresh import GeocoderService
-from layers import database as db
+from urbangis.geocoder.refresh import GeocoderService
+from urbangis.layers import database as db
 
 from . import gazetteer
 
@@ -38,7 +38,7 @@ def test_service_rebuilds_after_a_load(fresh_db):
 def test_index_read_across_a_truncating_load_is_read_again(fresh_db, monkeypatch):
     """A big --replace empties its table with TRUNCATE, which a snapshot taken before its commit
     sees as empty. An index read in such a snapshot must not answer: it is read again."""
-    from geocoder import refresh
+    from urbangis.geocoder import refresh
 
     gazetteer.load(fresh_db)
     real, calls = refresh.build_index, []

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from geocoder.interpolate import OFFSET, locate, number_at
-from geocoder.reverse import reverse
+from urbangis.geocoder.interpolate import OFFSET, locate, number_at
+from urbangis.geocoder.reverse import reverse
 
 from .gazetteer import ROAD_Y
 

@@ -1,7 +1,7 @@
 """Autocomplete from a prefix."""
 from __future__ import annotations
 
-from geocoder.suggest import suggest
+from urbangis.geocoder.suggest import suggest
 
 
 def test_names_starting_with_the_prefix(index):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.gazetteer import load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import load_gazetteer
+from urbangis.layers import database as db
 
 from tests.conftest import new_database
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.crs import (CRSError, SourceCRS, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, parse_source_crs,
+from urbangis.ingest.crs import (CRSError, SourceCRS, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, parse_source_crs,
                         wgs84_to_gcj02)
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from urbangis.layers import database as db
 
 from tests.paths import ROOT
 
@@ -105,7 +105,7 @@ def test_coordinate_columns_named_for_a_web_map_are_converted(city_db, tmp_path,
     """Columns named for Amap/Tencent (GCJ-02) or Baidu (BD-09), as exports of apps built on them
     are, are converted to CGCS2000 without --source-crs (a warning says so); a plain GPS经度 beside
     a 高德经度 is the one read; --source-crs still decides."""
-    from ingest.crs import gcj02_to_bd09
+    from urbangis.ingest.crs import gcj02_to_bd09
 
     true_lon, true_lat = 87.6195, 43.7897
     x, y = wgs84_to_gcj02(np.array([true_lon]), np.array([true_lat]))
@@ -160,7 +160,7 @@ def _components_in_grids(tmp_path, shift: str | None) -> Path:
         if shift:
             lon, lat = (v[0] for v in wgs84_to_gcj02(np.array([lon]), np.array([lat])))
         if shift == "bd09":
-            from ingest.crs import gcj02_to_bd09
+            from urbangis.ingest.crs import gcj02_to_bd09
 
             lon, lat = (v[0] for v in gcj02_to_bd09(np.array([lon]), np.array([lat])))
         feats.append(feature({"code": f"6501020101{100 + k:06d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"},

@@ -15,11 +15,11 @@ import shapely.affinity
 from fastapi.testclient import TestClient
 from pyproj import Transformer
 
-from api.app import create_app
-from ingest.crs import CRSError, parse_source_crs
-from ingest.formats import ReadError, detect_kind
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
-from layers import database as db
+from urbangis.api.app import create_app
+from urbangis.ingest.crs import CRSError, parse_source_crs
+from urbangis.ingest.formats import ReadError, detect_kind
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from urbangis.layers import database as db
 
 from .test_http import _wait
 from .util import fingerprint
@@ -217,7 +217,7 @@ def test_a_crs_proj_reads_but_cannot_use_is_a_clear_error():
     then cannot build the transformation) raised ProjError."""
     from pyproj import CRS
 
-    from ingest.crs import declared_crs
+    from urbangis.ingest.crs import declared_crs
 
     wkt = CRS.from_proj4("+proj=tmerc +lon_0=87 +k=0.5 +x_0=500000 +ellps=GRS80 +units=m").to_wkt("WKT1_GDAL")
     with pytest.raises(CRSError, match="PROJ cannot transform it to CGCS2000 .*k/k_0"):

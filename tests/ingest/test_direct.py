@@ -12,10 +12,10 @@ import time
 import numpy as np
 import pytest
 
-from ingest import direct
-from ingest.formats.base import Batch, RowIssue
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
-from layers import database as db
+from urbangis.ingest import direct
+from urbangis.ingest.formats.base import Batch, RowIssue
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from urbangis.layers import database as db
 
 from tests.conftest import new_database
 
@@ -266,8 +266,8 @@ def test_cases_direct_equals_staging(city_db, tmp_path, monkeypatch, caplog, kin
 def test_staging_derives_missing_columns_as_postgis_would(city_db, tmp_path, monkeypatch):
     """A staging load of cases whose file has no grid_code or district_code column: the reading
     process derives them (STRtree) exactly as the merge's SQL would."""
-    from ingest import gazetteer
-    from ingest.validate import prechecks
+    from urbangis.ingest import gazetteer
+    from urbangis.ingest.validate import prechecks
 
     feats = _cases(bad=True)
     for f in feats:
@@ -423,7 +423,7 @@ def test_replace_of_referenced_layer_keeps_indexes(city_db, city_dir, monkeypatc
     """Roads deleted by --replace leave the storefronts' deferred foreign key check pending until the
     commit, and PostgreSQL refuses CREATE INDEX on the table meanwhile: a bulk --replace of roads
     (either lane) loads with the indexes kept instead of failing."""
-    from ingest import gazetteer
+    from urbangis.ingest import gazetteer
 
     _lane(monkeypatch, lane)
     monkeypatch.setattr(gazetteer, "BULK_ROWS", 1)
@@ -542,8 +542,8 @@ def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_p
 def test_table_a_view_depends_on_loads_in_place(city_db, tmp_path, monkeypatch, caplog):
     """A table the swap could not put back as it was (here a view reads it; also another table's
     foreign key, a row trigger) is loaded in place as before, and the view reads the new rows."""
-    from ingest import swap
-    from layers.contract import BY_NAME
+    from urbangis.ingest import swap
+    from urbangis.layers.contract import BY_NAME
 
     _lane(monkeypatch, "direct")
     with db.connect(city_db) as conn:
@@ -570,7 +570,7 @@ def test_swap_lets_readers_through_while_a_session_holds_the_old_table(city_db, 
 
     import psycopg
 
-    from ingest import locks
+    from urbangis.ingest import locks
 
     _lane(monkeypatch, "direct")
     monkeypatch.setattr(locks, "LOCK_WAIT", 0.3)
@@ -624,7 +624,7 @@ def test_in_place_load_waits_for_the_table_the_same_way(city_db, tmp_path, monke
     it, with nothing loaded, instead of stalling every reader behind the load's lock request."""
     import psycopg
 
-    from ingest import locks
+    from urbangis.ingest import locks
 
     _lane(monkeypatch, "direct")
     monkeypatch.setattr(locks, "LOCK_WAIT", 0.2)
@@ -653,7 +653,7 @@ def test_check_builds_no_indexes_for_its_last_layer_and_waits_for_no_reader(city
     cases after it are checked against the components of the same file (a new component code)."""
     import psycopg
 
-    from ingest import locks
+    from urbangis.ingest import locks
 
     _lane(monkeypatch, "direct")
     monkeypatch.setattr(locks, "LOCK_TRIES", 1)

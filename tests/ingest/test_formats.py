@@ -10,8 +10,8 @@ import pyogrio.raw
 import pytest
 import shapely
 
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from urbangis.layers import database as db
 
 
 from .util import count, fingerprint
@@ -188,7 +188,7 @@ def test_csv_read_by_arrow_or_python_alike(tmp_path, monkeypatch, caplog, encodi
     cells guarded for Excel (="0007") are unwrapped by both."""
     import pyarrow as pa
 
-    from ingest.formats import tabular
+    from urbangis.ingest.formats import tabular
 
     lines = ["code,name,lon,lat,remark"]
     for i in range(3000):
@@ -444,7 +444,7 @@ def test_xlsx_date_time_cells_keep_their_time(fresh_db, tmp_path, fmt):
 
 
 def test_hours_doubled_only_where_gdal_would_drop_them():
-    from ingest.formats.xlsx import hours_doubled
+    from urbangis.ingest.formats.xlsx import hours_doubled
 
     assert hours_doubled("yyyy/m/d h:mm") == "yyyy/m/d hh:mm"
     assert hours_doubled('yyyy"年"m"月"d"日" h"时"mm"分"') == 'yyyy"年"m"月"d"日" hh"时"mm"分"'
@@ -596,8 +596,8 @@ def test_xlsx_with_a_member_name_not_ascii_is_refused_as_damaged(city_db, tmp_pa
     """A workbook whose sheet's member name was damaged into bytes that read as GBK: the name as
     read is the one the archive is searched by (a KeyError came out of the rejected-table sniff),
     and the damaged workbook is refused with a reason. Found by tests/fuzz_ingest.py, seed 16."""
-    from ingest.formats.archive import open_zip
-    from ingest.gazetteer import LoadError
+    from urbangis.ingest.formats.archive import open_zip
+    from urbangis.ingest.gazetteer import LoadError
 
     archive = _zip_with_raw_names(tmp_path / "cases.xlsx", {
         b"[Content_Types].xml": b"<Types/>", "xl/worksheets/she\u8b19.xml".encode("gbk"): b"<worksheet/>"})
@@ -631,7 +631,7 @@ def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
 
 def test_address_column_is_geocoded(city_db, tmp_path):
     """A table without coordinates: each address is geocoded on the way in."""
-    from api.addresses import address_geocoder
+    from urbangis.api.addresses import address_geocoder
 
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,地址\n"
@@ -656,7 +656,7 @@ def test_address_column_is_geocoded(city_db, tmp_path):
 
 
 def test_shapefile_lacking_dbf_is_a_clear_error(fresh_db, tmp_path):
-    from ingest.gazetteer import LoadError
+    from urbangis.ingest.gazetteer import LoadError
 
     path = _components(tmp_path, "ESRI Shapefile", ".shp")
     path.with_suffix(".dbf").unlink()
@@ -714,7 +714,7 @@ def test_kml_folders_and_kmz(city_db, tmp_path):
     ("roads.kmz", None, "without a .kml inside"),
 ])
 def test_kml_that_is_not_is_a_clear_error(fresh_db, tmp_path, name, content, message):
-    from ingest.gazetteer import LoadError
+    from urbangis.ingest.gazetteer import LoadError
 
     path = tmp_path / name
     if content is None:
@@ -770,7 +770,7 @@ def test_two_row_header(city_db, tmp_path):
 def test_a_record_below_the_header_is_no_second_header_row():
     """What tells a sub-heading row from a record: no digit in it, and a name for every column
     empty above."""
-    from ingest.formats.tabular import _two_row_header
+    from urbangis.ingest.formats.tabular import _two_row_header
 
     assert _two_row_header(["name", "kind", "", "note"], ["解放路", "主干道", "备注", "无"]) is not None  # all text
     assert _two_row_header(["code", "name", ""], ["R01", "解放路", "x"]) is None  # a digit
@@ -814,7 +814,7 @@ def test_wps_et_workbook_is_read_as_the_biff8_it_holds(city_db, tmp_path):
 def test_two_row_header_with_a_generic_sub_heading(city_db, tmp_path):
     """Found trying it as a clerk would: 上报 over 时间 | 人 with no second 时间 was read as 时间 (no
     field), and the load failed lacking reported_at; a sub-heading that says little takes its heading."""
-    from ingest.formats.tabular import _two_row_header
+    from urbangis.ingest.formats.tabular import _two_row_header
 
     assert _two_row_header(["案件编号", "上报", "", "位置", ""], ["", "时间", "人", "经度", "纬度"]) == [
         "案件编号", "上报时间", "上报人", "经度", "纬度"]
@@ -890,7 +890,7 @@ def test_a_file_named_for_no_layer_is_known_by_its_columns(city_db, tmp_path):
 
 def test_an_address_column_named_otherwise_is_geocoded(city_db, tmp_path):
     """The one column whose name holds 地址 (案发地址) is the address to geocode."""
-    from api.addresses import address_geocoder
+    from urbangis.api.addresses import address_geocoder
 
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,案发地址\n"

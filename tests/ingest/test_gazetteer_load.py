@@ -7,8 +7,8 @@ import shutil
 import pyogrio
 import pytest
 
-from ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
+from urbangis.layers import database as db
 
 from tests.paths import SAMPLE
 
@@ -123,7 +123,7 @@ def test_load_into_an_unmigrated_database_says_migrate_first(tmp_path):
             with pytest.raises(LoadError, match=r"schema migration\(s\) not applied .*urbangis db migrate"):
                 load_gazetteer(conn, SAMPLE)
         env = dict(os.environ, URBANGIS_DATABASE_URL=info)
-        proc = subprocess.run([sys.executable, "-m", "api.cli", "load", str(SAMPLE / "admin_areas.gpkg"),
+        proc = subprocess.run([sys.executable, "-m", "urbangis.api.cli", "load", str(SAMPLE / "admin_areas.gpkg"),
                                "--report", str(tmp_path / "report.json")],
                               cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 1

@@ -9,8 +9,8 @@ import zipfile
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.routes.ingest import IngestSettings
+from urbangis.api.app import create_app
+from urbangis.api.routes.ingest import IngestSettings
 
 from .city import grid_box
 from .util import box, count, feature, fingerprint, write_geojson
@@ -183,7 +183,7 @@ def _until(client: TestClient, job_id: str, state: str, timeout: float = 30) -> 
 def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
     """A running job is stopped where it is (here: waiting for a lock another session holds on the
     grids) and rolled back; a queued one never starts; an ended one cannot be cancelled."""
-    from layers import database as db
+    from urbangis.layers import database as db
 
     before = fingerprint(city_db)
     path = _grids_file(tmp_path)
@@ -226,8 +226,8 @@ def test_cancel_running_and_queued_jobs(http, city_db, tmp_path):
 def test_cancel_seen_at_the_next_progress_write(city_db, tmp_path):
     """The request reaches a load between two statements too: the job's server reads it at its
     next progress write and the load stops there, rolled back."""
-    from ingest.jobs import JobRunner
-    from layers import database as db
+    from urbangis.ingest.jobs import JobRunner
+    from urbangis.layers import database as db
 
     before = fingerprint(city_db)
     runner = JobRunner(city_db, tmp_path / "jobs")
@@ -246,7 +246,7 @@ def test_layers_say_what_the_checks_check(http, city_db):
     """GET /ingest/layers describes each layer from the checks' own tables; a value it lists as
     accepted is accepted, and a filled-in template loads."""
     layers = {entry["name"]: entry for entry in http.get("/ingest/layers").json()["layers"]}
-    from layers.contract import BY_NAME
+    from urbangis.layers.contract import BY_NAME
 
     assert list(layers) == list(BY_NAME)  # load order, parents first
     cases = {f["name"]: f for f in layers["cases"]["fields"]}

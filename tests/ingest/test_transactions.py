@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
+from urbangis.layers import database as db
 
 from tests.paths import ROOT
 
@@ -123,7 +123,7 @@ def _big_cases_csv(path, n: int) -> None:
 # itself was started in the background (a non-interactive shell starts background jobs with SIGINT
 # ignored, and a child inherits that: the load would never see the Ctrl-C this test sends).
 _CLI_WITH_CTRL_C = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                    "runpy.run_module('api.cli', run_name='__main__', alter_sys=True)")
+                    "runpy.run_module('urbangis.api.cli', run_name='__main__', alter_sys=True)")
 
 
 def _start_cli_load(info: str, path, *extra) -> subprocess.Popen:
@@ -261,7 +261,7 @@ def test_an_update_keeps_the_fields_its_file_has_no_column_for(city_db, tmp_path
 def test_bulk_load_into_empty_layer_rebuilds_indexes(fresh_db, tmp_path, monkeypatch):
     """Big loads into an empty table drop and rebuild its secondary indexes inside the transaction;
     after a refused load they are all still there."""
-    from ingest import gazetteer
+    from urbangis.ingest import gazetteer
 
     monkeypatch.setattr(gazetteer, "BULK_ROWS", 1)
 

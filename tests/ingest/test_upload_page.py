@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from api.app import create_app
+from urbangis.api.app import create_app
 from tests.browser import new_page
 from tests.conftest import served
 
@@ -126,7 +126,7 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
 
 def test_a_server_with_an_ingest_token(browser, city_db, tmp_path):
     """The page sends the token it is given on every jobs request, downloads included."""
-    from api.routes.ingest import IngestSettings
+    from urbangis.api.routes.ingest import IngestSettings
 
     app = create_app(city_db)
     app.state.ingest_settings = IngestSettings(token="tok-123")

@@ -7,8 +7,8 @@ import zipfile
 
 import pytest
 
-from ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
-from layers import database as db
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
+from urbangis.layers import database as db
 
 from .city import grid_box
 from .util import box, feature, fingerprint, point, write_geojson

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from layers import database as db
-from layers.contract import LAYERS
+from urbangis.layers import database as db
+from urbangis.layers.contract import LAYERS
 
 TABLES = [layer.table for layer in LAYERS] + ["supervisor_grids"]
 

@@ -6,7 +6,7 @@ import uuid
 
 import psycopg
 
-from layers.cluster import Cluster
+from urbangis.layers.cluster import Cluster
 from tests.paths import ROOT
 
 

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from layers import database as db
-from layers.registry import MapView, RegistryError, load_map_view, load_registry, registry
+from urbangis.layers import database as db
+from urbangis.layers.registry import MapView, RegistryError, load_map_view, load_registry, registry
 
 
 def test_every_collection_matches_a_table(empty_db):

@@ -4,8 +4,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from layers import database as db
-from layers.migrate import available, migrate, pending
+from urbangis.layers import database as db
+from urbangis.layers.migrate import available, migrate, pending
 
 SQUARE = "ST_Multi(ST_GeomFromText('POLYGON((87.6 43.8,87.601 43.8,87.601 43.801,87.6 43.801,87.6 43.8))', 4490))"
 
@@ -141,7 +141,7 @@ _CODE_VALUES = ["", " ", "a", "A-_z9", "x" * 32, "x" * 33, "x" * 40, "x" * 41, "
 def test_code_checks_accept_what_the_loader_accepts(empty_db, table, constraint, column, pattern):
     """The database's code CHECKs (rewritten for speed by migration 0004) accept exactly the values
     the loader's own format patterns accept, value by value."""
-    from ingest.validate import rows
+    from urbangis.ingest.validate import rows
 
     regex = rows.DIGITS[16] if pattern == "DIGITS16" else getattr(rows, pattern)
     with db.connect(empty_db) as conn:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from layers import database as db
+from urbangis.layers import database as db
 from tests.conftest import new_database, served
 
 N_CASES = 240
@@ -65,7 +65,7 @@ def ogc_db():
 @pytest.fixture(scope="session")
 def ogc(ogc_db):
     """A test client of the real app over ``ogc_db``."""
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     with TestClient(create_app(ogc_db)) as c:
         yield c
@@ -74,7 +74,7 @@ def ogc(ogc_db):
 @pytest.fixture(scope="session")
 def ogc_server(ogc_db):
     """A real HTTP server over ``ogc_db`` (for GDAL and OWSLib); its base URL."""
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     with served(create_app(ogc_db)) as url:
         yield url

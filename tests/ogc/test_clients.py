@@ -14,7 +14,7 @@ import pytest
 import shapely
 from owslib.ogcapi.features import Features
 
-from layers.registry import registry
+from urbangis.layers.registry import registry
 
 from .conftest import N_CASES
 

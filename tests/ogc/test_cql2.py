@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from ogc import cql2
-from ogc import crs as crsmod
-from ogc.collections import Catalog
-from ogc.errors import InvalidParameter
-from ogc.sqlparts import Params
+from urbangis.ogc import cql2
+from urbangis.ogc import crs as crsmod
+from urbangis.ogc.collections import Catalog
+from urbangis.ogc.errors import InvalidParameter
+from urbangis.ogc.sqlparts import Params
 
 EPSG4326 = "http://www.opengis.net/def/crs/EPSG/0/4326"
 SQUARE = "POLYGON((87.56 43.77, 87.60 43.77, 87.60 43.80, 87.56 43.80, 87.56 43.77))"
@@ -135,7 +135,7 @@ def test_filter_and_other_parameters_combine(ogc, dbconn):
 
 
 def test_values_are_bound_parameters_never_sql_text(ogc_db):
-    from layers import database as db
+    from urbangis.layers import database as db
 
     injection = "x' OR '1'='1"
     with db.connect(ogc_db) as conn:

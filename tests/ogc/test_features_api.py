@@ -8,8 +8,8 @@ import pyproj
 import pytest
 from openapi_spec_validator import validate
 
-from layers.registry import registry
-from ogc import crs as crsmod
+from urbangis.layers.registry import registry
+from urbangis.ogc import crs as crsmod
 
 from .conftest import N_CASES
 
@@ -211,7 +211,7 @@ def test_queryables_is_a_json_schema_of_the_exposed_fields(ogc):
 
 
 def test_number_matched_is_left_out_when_counting_would_be_expensive(ogc, monkeypatch):
-    from ogc.settings import get_ogc_settings
+    from urbangis.ogc.settings import get_ogc_settings
 
     monkeypatch.setattr(get_ogc_settings(), "exact_count_max", 10)
     fc = ogc.get("/collections/cases/items", params={"filter": "status <> 'closed'"}).json()
@@ -238,7 +238,7 @@ def test_html_items_draw_the_features(ogc):
 
 @pytest.mark.parametrize("list_max", [50_000, 0], ids=["match-list", "keyset"])
 def test_paging_a_filter_by_next_links(ogc, dbconn, monkeypatch, list_max):
-    from ogc import items
+    from urbangis.ogc import items
 
     monkeypatch.setattr(items, "MATCH_LIST_MAX", list_max)
     params = {"limit": 7, "bbox": "87.55,43.76,87.62,43.80", "filter": "kind = 'event' AND status <> 'closed'"}
@@ -252,7 +252,7 @@ def test_paging_a_filter_by_next_links(ogc, dbconn, monkeypatch, list_max):
 
 def test_a_cursor_from_another_list_still_continues(ogc, dbconn):
     """A next link followed after the cached list is gone (or from the keyset path) goes on by id."""
-    from ogc.params import encode_cursor
+    from urbangis.ogc.params import encode_cursor
 
     params = {"limit": 5, "filter": "source = 'hotline'"}
     want = sql_ids(dbconn, "source = 'hotline'")

@@ -5,9 +5,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ogc import crs as crsmod
-from ogc.errors import InvalidParameter
-from ogc.params import decode_cursor, encode_cursor, parse_bbox, parse_datetime, parse_int
+from urbangis.ogc import crs as crsmod
+from urbangis.ogc.errors import InvalidParameter
+from urbangis.ogc.params import decode_cursor, encode_cursor, parse_bbox, parse_datetime, parse_int
 
 UTC = timezone.utc
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from layers import database as db
-from layers.registry import registry
+from urbangis.layers import database as db
+from urbangis.layers.registry import registry
 
 EXTRA = """
   heritage_sites:
@@ -43,7 +43,7 @@ def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry)
                      "ST_SetSRID(ST_MakePoint(87.60, 43.79), 4490)), (2, '红山塔', '2003-06-01Z', '省级', 'y', "
                      "ST_SetSRID(ST_MakePoint(87.62, 43.81), 4490))")
         conn.commit()
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     with TestClient(create_app(fresh_db)) as c:
         ids = [col["id"] for col in c.get("/collections").json()["collections"]]
@@ -61,7 +61,7 @@ def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry)
 
 
 def test_counts_and_extent_follow_the_data(fresh_db):
-    from api.app import create_app
+    from urbangis.api.app import create_app
 
     insert = ("INSERT INTO responsibility_grids (code, name, district_code, geom) VALUES (%s, %s, '650102', "
               "ST_Multi(ST_MakeEnvelope(%s, 43.7, %s, 43.8, 4490)))")
@@ -83,9 +83,9 @@ def test_counts_and_extent_follow_the_data(fresh_db):
 
 
 def test_a_large_busy_table_is_not_recounted_on_every_change(fresh_db, monkeypatch):
-    from api.app import create_app
-    from ogc import collections
-    from ogc.settings import get_ogc_settings
+    from urbangis.api.app import create_app
+    from urbangis.ogc import collections
+    from urbangis.ogc.settings import get_ogc_settings
 
     monkeypatch.setattr(get_ogc_settings(), "exact_count_max", 0)  # every table counts as large
     monkeypatch.setattr(collections, "RECOUNT_INTERVAL", 3600.0)

@@ -5,8 +5,8 @@ import hashlib
 
 import pyogrio
 
-from samplecity.city import DEFAULT_SEED
-from samplecity.generate import generate
+from urbangis.samplecity.city import DEFAULT_SEED
+from urbangis.samplecity.generate import generate
 
 from tests.paths import SAMPLE
 

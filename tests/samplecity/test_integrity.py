@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from layers import database as db
+from urbangis.layers import database as db
 
 from tests.paths import SAMPLE
 

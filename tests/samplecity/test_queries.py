@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from layers import database as db
+from urbangis.layers import database as db
 
 from tests.paths import SAMPLE
 
@@ -62,8 +62,8 @@ def test_truths_match_the_loaded_city(sample_db):
 def test_committed_set_is_the_generators_with_one_reading_each():
     """The generator keeps only queries with one reading in the gazetteer (samplecity.readings):
     regenerating the set gives the committed file, so every committed query passed that rule."""
-    from samplecity.city import DEFAULT_SEED, build_city
-    from samplecity.queries import build_queries
+    from urbangis.samplecity.city import DEFAULT_SEED, build_city
+    from urbangis.samplecity.queries import build_queries
 
     aside: Counter = Counter()
     rows = build_queries(build_city(DEFAULT_SEED, 1.0), 100, aside)

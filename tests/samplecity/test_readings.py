@@ -7,10 +7,10 @@ from types import SimpleNamespace
 
 from shapely.geometry import LineString
 
-from samplecity.places import Place
-from samplecity.readings import Feature, NameIndex, ambiguity
-from samplecity.roads import Road
-from samplecity.skeleton import Area, Skeleton
+from urbangis.samplecity.places import Place
+from urbangis.samplecity.readings import Feature, NameIndex, ambiguity
+from urbangis.samplecity.roads import Road
+from urbangis.samplecity.skeleton import Area, Skeleton
 
 TIANSHAN, SAYBAG = "650102", "650103"
 

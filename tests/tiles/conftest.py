@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from layers import database as db
+from urbangis.api.app import create_app
+from urbangis.layers import database as db
 from tests.conftest import new_database
-from tiles.settings import TileSettings
+from urbangis.tiles.settings import TileSettings
 
 CENTRE = (87.617, 43.795)  # 大小十字, Urumqi's old town
 N_CASES = 3000

@@ -4,9 +4,9 @@ from __future__ import annotations
 import mapbox_vector_tile
 import morecantile
 
-from layers import database as db
+from urbangis.layers import database as db
 from tests.conftest import new_database
-from tiles.settings import TileSettings
+from urbangis.tiles.settings import TileSettings
 
 from .conftest import CENTRE, add_cases, tile_client
 

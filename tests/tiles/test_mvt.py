@@ -8,10 +8,10 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 
-from layers import database as db
-from layers.registry import registry
-from tiles import mvt
-from tiles import tms as tmslib
+from urbangis.layers import database as db
+from urbangis.layers.registry import registry
+from urbangis.tiles import mvt
+from urbangis.tiles import tms as tmslib
 
 from .conftest import CENTRE, FIRST_GRID, IN_FIRST_GRID, N_CASES
 

@@ -9,7 +9,7 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 
-from layers.registry import registry
+from urbangis.layers.registry import registry
 from tests.paths import ROOT
 
 from .conftest import CENTRE, N_CASES
@@ -185,9 +185,9 @@ def test_tile_connections_plan_for_limited_index_probes(tiles_client):
 
 
 def test_opening_view_configured_or_from_the_data():
-    from layers.registry import MapView
-    from tiles import tilejson as tjlib
-    from tiles.tilesets import city_tileset
+    from urbangis.layers.registry import MapView
+    from urbangis.tiles import tilejson as tjlib
+    from urbangis.tiles.tilesets import city_tileset
 
     ts = city_tileset()
     extents = {"a": [87.0, 43.0, 88.0, 44.0], "b": [87.4, 43.6, 87.8, 44.0], "c": [80.0, 35.0, 96.0, 49.0]}

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tiles import tms
+from urbangis.tiles import tms
 
 
 def test_the_three_sets_and_their_crs():
