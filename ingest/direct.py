@@ -37,6 +37,7 @@ from . import merge as merge_mod
 from . import staging
 from . import swap as swap_mod
 from .formats.base import Batch
+from .lanes import Lane, Prepared
 from .validate import check_relations, geometry_checks
 from .validate.prechecks import Points, PreChecker, supported, to_table_geometry
 from .validate.relations import NATURAL_KEYS, Checker
@@ -86,31 +87,17 @@ def eligible_aside(conn: psycopg.Connection, layer: Layer, total: int | None, re
     return big(layer, total) and swap_mod.possible(conn, layer) and (replacing or merge_mod.is_empty(conn, layer))
 
 
-def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_mod.SourceCRS,
-         mapping: dict[str, str], prefetch: Callable, progress: Callable[[int, str], None],
-         aside: bool = False, replacing: bool = False, finish: bool = True) -> tuple[DirectResult, str, str]:
-    """Load ``batches`` (already opened reader batches) into the empty table, or, ``aside``, into a
-    new table swapped in for it at the end (the old rows dropped when ``replacing``); returns the
-    counts and the staging and issues tables (holding the staging lane's rows and every issue).
-    ``finish`` False: the last layer of a check, rolled back with nothing reading the table after
+def load(conn: psycopg.Connection, job: Prepared, lane: Lane, batches, prefetch: Callable,
+         progress: Callable[[int, str], None]) -> tuple[DirectResult, str, str]:
+    """Load ``batches`` (already opened batches of ``job.reader``) into the empty table, or, ``lane.aside``,
+    into a new table swapped in for it at the end (the old rows dropped when ``lane.replacing``); returns
+    the counts and the staging and issues tables (holding the staging lane's rows and every issue).
+    ``lane.finish`` False: the last layer of a check, rolled back with nothing reading the table after
     it: every row is judged (the key too), but the indexes are not built nor the table swapped in
     (1M components checked in ~2.5 s less, and no wait for sessions reading the layer)."""
     t0 = time.perf_counter()
     out = DirectResult()
-    twin = None
-    if aside:
-        # writers (and another load of the layer) wait until the commit; readers read the old rows
-        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(layer.table)))
-        if not replacing and not merge_mod.is_empty(conn, layer):
-            raise Fallback(f"{layer.table} is no longer empty")
-        if replacing:
-            out.deleted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-                sql.Identifier(layer.table))).fetchone()[0]
-        twin = swap_mod.create(conn, layer)
-        layer = dc_replace(layer, table=twin.new)  # from here on every statement is on the new table
-        pk, fks, indexes = swap_mod.new_key(twin), twin.foreign_keys, swap_mod.new_indexes(conn, twin)
-    else:
-        pk, fks, indexes = _empty_in_place(conn, layer)
+    layer, twin, (pk, fks, indexes) = _take_table(conn, job.layer, lane, out)
     t = sql.Identifier(layer.table)
     stage, issues_table = staging.create(conn, layer)
     # the reference keys and area polygons are fetched while the first batch is read and converted
@@ -133,7 +120,7 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
     def prepared():
         for i, batch in enumerate(batches):
             for piece in (batch.pieces(FIRST_PIECE) if i == 0 else (batch,)):
-                yield _split(piece, convert, source, ready.result, names, kinds, layer)
+                yield _split(piece, job.converter.convert, job.source, ready.result, names, kinds, layer)
 
     t_copy = 0.0
     with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
@@ -157,6 +144,39 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
         raise Fallback(f"the same {' + '.join(NATURAL_KEYS[layer.name])} twice in the file")
     t_read = time.perf_counter()
     progress(out.rows, "validating")
+    _add_keys(conn, t, pk, fks)
+    if out.staged:
+        _check_staged(conn, layer, stage, issues_table, job.mapping, out.staged)
+    t_check = time.perf_counter()
+    progress(out.rows, "merging")
+    if out.staged:
+        out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
+    if lane.finish:
+        _finish(conn, indexes, twin, lambda phase: progress(out.rows, phase))
+    log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
+              "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
+              t_check - t_read, time.perf_counter() - t_check)
+    return out, stage, issues_table
+
+
+def _take_table(conn: psycopg.Connection, layer: Layer, lane: Lane, out: DirectResult):
+    """The table to COPY into: (layer on it, swap twin or None, (pk, foreign keys, indexes) to add after)."""
+    if not lane.aside:
+        return layer, None, _empty_in_place(conn, layer)
+    # writers (and another load of the layer) wait until the commit; readers read the old rows
+    conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(sql.Identifier(layer.table)))
+    if not lane.replacing and not merge_mod.is_empty(conn, layer):
+        raise Fallback(f"{layer.table} is no longer empty")
+    if lane.replacing:
+        out.deleted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(layer.table))).fetchone()[0]
+    twin = swap_mod.create(conn, layer)
+    layer = dc_replace(layer, table=twin.new)  # from here on every statement is on the new table
+    return layer, twin, (swap_mod.new_key(twin), twin.foreign_keys, swap_mod.new_indexes(conn, twin))
+
+
+def _add_keys(conn: psycopg.Connection, t: sql.Identifier, pk: tuple[str, str] | None, fks: list) -> None:
+    """Add the table's primary key and foreign keys back once the direct rows are in."""
     if pk is not None:  # a duplicate key among the direct rows fails here: the staging lane will name it
         conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(pk[0]), sql.SQL(pk[1])))
     if fks:  # the rows' parents were checked in the reader, so these pass
@@ -164,32 +184,31 @@ def load(conn: psycopg.Connection, layer: Layer, batches, convert, source: crs_m
             for name, definition in fks:
                 conn.execute(sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(t, sql.Identifier(name),
                                                                                       sql.SQL(definition)))
-    if out.staged:
-        if out.staged >= 10_000:
-            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
-        # a staged key that is also among the direct rows: the staging lane would call one of them a
-        # duplicate, and only it knows which came first; so let it (the key's index answers this)
-        if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} x ON x.{k} = s.{k})").format(
-                s=sql.Identifier(stage), t=t, k=sql.Identifier(layer.key))).fetchone()[0]:
-            raise Fallback("a key of a staged row is also among the direct rows")
-        checker = Checker(conn, layer, stage, issues_table, mapping)
-        geometry_checks(checker)
-        check_relations(checker)
-    t_check = time.perf_counter()
-    progress(out.rows, "merging")
-    if out.staged:
-        out.inserted += merge_mod.merge(conn, layer, stage, issues_table, empty=True).inserted
-    if finish:
-        progress(out.rows, "indexing")
-        merge_mod.create_indexes(conn, indexes)
-        if twin is not None:
-            swap_mod.analyze(conn, twin)
-            progress(out.rows, "swapping")  # waits for the queries still reading the old table
-            swap_mod.swap(conn, twin)
-    log.debug("%s direct: %d rows, %d through staging; read+copy %.1f s (of which COPY %.1f s), staged checks "
-              "%.1f s, merge and indexes %.1f s", layer.name, out.rows, out.staged, t_read - t0, t_copy,
-              t_check - t_read, time.perf_counter() - t_check)
-    return out, stage, issues_table
+
+
+def _check_staged(conn: psycopg.Connection, layer: Layer, stage: str, issues_table: str, mapping: dict[str, str],
+                  staged: int) -> None:
+    """The SQL checks of the rows that took the staging lane (``staged`` of them)."""
+    if staged >= 10_000:
+        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+    # a staged key that is also among the direct rows: the staging lane would call one of them a
+    # duplicate, and only it knows which came first; so let it (the key's index answers this)
+    if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} x ON x.{k} = s.{k})").format(
+            s=sql.Identifier(stage), t=sql.Identifier(layer.table), k=sql.Identifier(layer.key))).fetchone()[0]:
+        raise Fallback("a key of a staged row is also among the direct rows")
+    checker = Checker(conn, layer, stage, issues_table, mapping)
+    geometry_checks(checker)
+    check_relations(checker)
+
+
+def _finish(conn: psycopg.Connection, indexes: list[str], twin, progress: Callable[[str], None]) -> None:
+    """Build the table's indexes and, built aside, swap it in for the layer's."""
+    progress("indexing")
+    merge_mod.create_indexes(conn, indexes)
+    if twin is not None:
+        swap_mod.analyze(conn, twin)
+        progress("swapping")  # waits for the queries still reading the old table
+        swap_mod.swap(conn, twin)
 
 
 def _empty_in_place(conn: psycopg.Connection, layer: Layer) -> tuple[tuple[str, str] | None, list, list[str]]:

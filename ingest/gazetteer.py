@@ -33,6 +33,8 @@ from . import direct as direct_mod
 from . import merge as merge_mod
 from . import locks, staging
 from .formats import TABLE_SUFFIXES, ReadError, open_layer, rejected
+from .formats.base import LayerReader
+from .lanes import Lane, Prepared
 from .options import LoadError, LoadOptions, LoadRejected, Progress  # noqa: F401 (imported from here by callers)
 from .plan import Task, plan
 from .report import IssueLog, LayerReport, RejectedWriter, Report, is_special, write_json, write_table
@@ -126,26 +128,64 @@ def _first_rows_checks(conn: psycopg.Connection, task: Task, reader, mapping: di
         raise LoadError(f"{task.label}: {said}")
 
 
+def _quiet(*_) -> None:
+    """No progress callback: nothing to say."""
+
+
 def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
-    """Load one file (sheet, feature class) into its layer; ``last``: nothing is loaded after it."""
-    conn, options, layer = ctx.conn, ctx.options, task.layer
+    """Load one file (sheet, feature class) into its layer; ``last``: nothing is loaded after it.
+    Three stages: prepare the file, choose the lane (direct COPY or staged upsert), load through it."""
     t0 = time.perf_counter()
-    result = LayerReport(layer.name, task.label)
+    result = LayerReport(task.layer.name, task.label)
     ctx.report.layers.append(result)
-    progress = options.progress or (lambda *_: None)
+    job = _prepare(ctx, task, result, t0)
+    if job is None:  # an empty sheet of a file said to be one layer: skipped
+        return result
+    lane = _choose_lane(ctx, job, last)
+    if lane.direct:
+        done = _load_direct(ctx, job, lane)
+        if done is not None:
+            return done
+    return _load_staged(ctx, job, lane)
+
+
+# -- stage 1: prepare --------------------------------------------------------------------------
+def _prepare(ctx: _Context, task: Task, result: LayerReport, t0: float) -> Prepared | None:
+    """Open the file, decide its CRS, match its columns, build its converter; None: an empty file skipped."""
+    reader = _open(ctx, task)
+    if reader is None:
+        return None
+    source, override = _decide_crs(ctx, task, reader, result)
+    outlines = _geometry(ctx, task, reader, source)
+    mapping, converter = _convert(task, reader)
+    if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False) \
+            and (source.assumed or offsets.applies(task.layer, mapping)):
+        _first_rows_checks(ctx.conn, task, reader, mapping, source)
+    return Prepared(task, reader, mapping, converter, source, outlines, reader.total, reader.estimate, result, t0)
+
+
+def _open(ctx: _Context, task: Task) -> LayerReader | None:
+    """The file's reader, its warnings into the report; None when it is empty and may be skipped."""
     try:
-        reader = open_layer(task.path, task.inner, geocode=options.geocode, encoding=options.encoding,
+        reader = open_layer(task.path, task.inner, geocode=ctx.options.geocode, encoding=ctx.options.encoding,
                             where=task.where)
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     if reader.total == 0:  # before asking for columns or geometry an empty file does not have
         if task.optional:
             _file_issue(ctx, task, f"{task.label}: empty, skipped", "warning")
-            return result
+            return None
         raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
     for w in reader.warnings:
         _file_issue(ctx, task, w.reason, w.severity)
-    override = options.source_crs
+    return reader
+
+
+def _decide_crs(ctx: _Context, task: Task, reader: LayerReader,
+                result: LayerReport) -> tuple[crs_mod.SourceCRS, crs_mod.SourceCRS | None]:
+    """The file's source CRS, and the one --source-crs imposes on it (None: the file's own)."""
+    layer = task.layer
+    override = ctx.options.source_crs
     if getattr(reader, "geocoded", False):
         override = None  # the geocoder answers in CGCS2000 whatever the file's coordinates would be
     if reader.crs_error and override is None:
@@ -158,11 +198,17 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
     if shift_unknown:
         _file_issue(ctx, task, f"converted from {source.label} by the ellipsoid alone, as --source-crs asked: "
                                "tens of metres off CGCS2000 (no datum shift is known)", "warning")
+    return source, override
+
+
+def _geometry(ctx: _Context, task: Task, reader: LayerReader, source: crs_mod.SourceCRS) -> bool:
+    """Whether the file has the layer's geometry (its outlines); refused where the layer needs it."""
+    layer = task.layer
     outlines = bool(layer.geometry) and reader.has_geometry  # what this file says of the layer's geometry
     if layer.geometry and not reader.has_geometry and layer.name not in OPTIONAL_GEOMETRY:
         raise LoadError(f"{task.label}: layer {layer.name} needs geometry, and this file has none "
                         "(for CSV/XLSX: columns lon/lng/x/经度 and lat/y/纬度, a WKT column, or an address column)")
-    if layer.geometry and not outlines and options.replace:
+    if layer.geometry and not outlines and ctx.options.replace:
         raise LoadError(f"{task.label}: has no geometry, and replacing {layer.name} with it (--replace, replace over "
                         "HTTP) would drop every outline; load it without replacing (names, levels and parents are "
                         "updated, outlines kept, codes it lacks stay), or replace with a file that has the outlines")
@@ -173,6 +219,12 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
         _file_issue(ctx, task, "the file declares no CRS; coordinates taken as EPSG:4490 (CGCS2000). "
                                "Give the source CRS (--source-crs, source_crs over HTTP; e.g. gcj02 for Amap/Tencent, "
                                "bd09 for Baidu) if not", "warning")
+    return outlines
+
+
+def _convert(task: Task, reader: LayerReader) -> tuple[dict[str, str], RowConverter]:
+    """The file's column for each field of the layer, and the converter of its rows."""
+    layer = task.layer
     mapping = match_columns(layer, reader.columns)
     missing = missing_required(layer, mapping)
     if missing:
@@ -181,11 +233,13 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
     used = set(mapping.values())
     if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
         used |= set(rejected.FIELDS)
-    converter = RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
-    if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False) \
-            and (source.assumed or offsets.applies(layer, mapping)):
-        _first_rows_checks(conn, task, reader, mapping, source)
-    total, expected = reader.total, reader.estimate
+    return mapping, RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
+
+
+# -- stage 2: choose the lane ------------------------------------------------------------------
+def _choose_lane(ctx: _Context, job: Prepared, last: bool) -> Lane:
+    """Settle --replace for this file (emptying the layer unless built aside) and choose direct COPY or staging."""
+    conn, options, layer, expected = ctx.conn, ctx.options, job.layer, job.expected
     # once per layer: the files, sheets or feature classes after the first one of a layer
     # (案件5月.csv, 案件6月.csv; 部件_点, 部件_线) add to what it loaded, they do not replace it
     replacing = options.replace and layer.name not in ctx.replaced
@@ -195,105 +249,42 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
     # replaces the old rows there; any other replace empties the layer first
     aside = direct_mod.eligible_aside(conn, layer, expected, replacing)
     if replacing and not aside:
-        result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
+        job.result.deleted = merge_mod.replace(conn, layer, bulk=direct_mod.big(layer, expected))
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
-    keep_indexes = bool(result.deleted) and merge_mod.referenced(conn, layer)
-    progress(layer.name, 0, expected, "reading")
-    if aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)):
-        try:
-            with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
-                done = _load_direct(ctx, task, reader, converter, source, mapping, result, t0, aside, replacing,
-                                    finish=not (options.check_only and last))
-        except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
-                psycopg.errors.ObjectInUse, psycopg.errors.DependentObjectsStillExist) as exc:
-            # ObjectInUse: pending trigger events; DependentObjectsStillExist: a view made on the
-            # table while it was built aside (the swap cannot drop the old one)
-            log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
-                     if isinstance(exc, psycopg.Error) else exc)
-            result.rows = 0
-            if aside and replacing:  # the old rows are still there: empty the layer as any replace does
-                result.deleted = merge_mod.replace(conn, layer, bulk=True)
-        else:
-            return done
-    stage, issues_table = staging.create(conn, layer)
-    kinds = [f.kind for f in staging.stage_fields(layer)]
-    names = [f.name for f in staging.stage_fields(layer)]
-    deriver = None
-    if layer.geometry and (expected is None or expected >= DERIVE_ROWS) and any(
-            field not in mapping for name, field in DERIVED if name == layer.name):
-        deriver = Deriver(conn, layer)
+    keep_indexes = bool(job.result.deleted) and merge_mod.referenced(conn, layer)
+    (options.progress or _quiet)(layer.name, 0, expected, "reading")
+    direct = aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected))
+    return Lane(direct, aside, replacing, keep_indexes, finish=not (options.check_only and last))
+
+
+# -- stage 3: load, through the direct lane ----------------------------------------------------
+def _load_direct(ctx: _Context, job: Prepared, lane: Lane) -> LayerReport | None:
+    """The direct lane in a savepoint; None when it cannot settle the load (rolled back): staging takes it."""
+    conn, layer = ctx.conn, job.layer
     try:
-        def prepared():
-            for batch in reader.batches(options.batch_size):
-                columns, issues = converter.convert(batch)
-                geom = staging.geometry_hex(batch, source) if layer.geometry else None
-                if deriver is not None:
-                    geoms, points = direct_mod.batch_geometry(batch, source)
-                    located = ~shapely.is_missing(geoms) | (points.mask if points is not None else False)
-                    for name, values in deriver.fill(dict(zip(names, columns[1:-1])), geoms, points,
-                                                     located).items():
-                        columns[names.index(name) + 1] = values
-                yield batch, columns, issues, geom
-
-        with staging.short_gil_slices(), contextlib.closing(prefetch(prepared())) as items:
-            for batch, columns, issues, geom in items:
-                _copy_batch(conn, stage, columns, geom, kinds, batch, task.label)
-                if issues:
-                    staging.copy_issues(conn, issues_table, issues)
-                result.rows += len(batch)
-                progress(layer.name, result.rows, expected, "reading")
-    except ReadError as exc:
-        raise LoadError(str(exc)) from exc
-    if total is not None and result.rows != total:
-        # GDAL stops quietly at the end of a cut .dbf or .shp; the header knows how many there were
-        raise LoadError(f"{task.label}: the file says it holds {total} rows but only {result.rows} could be "
-                        "read; it is truncated or damaged")
-    if result.rows == 0:
-        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
-    # temporary tables get no autovacuum statistics; without them the planner picks nested loops
-    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
-    t_read = time.perf_counter()
-    progress(layer.name, result.rows, result.rows, "validating")
-    checker = Checker(conn, layer, stage, issues_table, mapping)
-    geometry_checks(checker)
-    check_relations(checker)
-    t_check = time.perf_counter()
-    progress(layer.name, result.rows, result.rows, "reporting")
-    _collect(ctx, task, stage, issues_table, result, mapping)
-    progress(layer.name, result.rows, result.rows, "merging")
-    t_collect = time.perf_counter()
-    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
-    rebuild = []
-    empty = merge_mod.is_empty(conn, layer)
-    if result.rows >= BULK_ROWS and empty and not keep_indexes:
-        rebuild = merge_mod.drop_indexes(conn, layer)
-    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty, geometry=outlines,
-                             kept=merge_mod.kept_fields(layer, mapping, converter.extras))
-    merge_mod.create_indexes(conn, rebuild)
-    log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - t0,
-              t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)
-    result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
-    conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
-    result.seconds = time.perf_counter() - t0
-    progress(layer.name, result.rows, result.rows, "done")
-    log.info("%s: %d rows from %s (%s): %d inserted, %d updated, %d unchanged, %d rejected in %.1f s",
-             layer.name, result.rows, task.label, source.label, result.inserted, result.updated,
-             result.unchanged, result.rejected, result.seconds)
-    return result
+        with conn.transaction():  # a savepoint: what the direct lane cannot settle goes through staging
+            return _run_direct(ctx, job, lane)
+    except (direct_mod.Fallback, psycopg.errors.IntegrityError, psycopg.errors.DataError,
+            psycopg.errors.ObjectInUse, psycopg.errors.DependentObjectsStillExist) as exc:
+        # ObjectInUse: pending trigger events; DependentObjectsStillExist: a view made on the
+        # table while it was built aside (the swap cannot drop the old one)
+        log.info("%s: loading through staging instead (%s)", layer.name, _pg_message(exc)
+                 if isinstance(exc, psycopg.Error) else exc)
+        job.result.rows = 0
+        if lane.aside and lane.replacing:  # the old rows are still there: empty the layer as any replace does
+            job.result.deleted = merge_mod.replace(conn, layer, bulk=True)
+        return None
 
 
-def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, source: crs_mod.SourceCRS,
-                 mapping: dict[str, str], result: LayerReport, t0: float, aside: bool,
-                 replacing: bool, finish: bool) -> LayerReport:
-    """The direct lane (ingest/direct.py) of a big load into an empty layer, or, ``aside``, into a
+def _run_direct(ctx: _Context, job: Prepared, lane: Lane) -> LayerReport:
+    """The direct lane (ingest/direct.py) of a big load into an empty layer, or, ``lane.aside``, into a
     new table swapped in for the layer's (ingest/swap.py)."""
-    conn, options, layer = ctx.conn, ctx.options, task.layer
-    progress = options.progress or (lambda *_: None)
+    conn, options, layer, task, reader, result = ctx.conn, ctx.options, job.layer, job.task, job.reader, job.result
+    progress = options.progress or _quiet
     try:
         out, stage, issues_table = direct_mod.load(
-            conn, layer, reader.batches(options.batch_size), converter.convert, source, mapping, prefetch,
-            lambda done, phase: progress(layer.name, done, reader.estimate, phase), aside, replacing,
-            finish=finish)
+            conn, job, lane, reader.batches(options.batch_size), prefetch,
+            lambda done, phase: progress(layer.name, done, reader.estimate, phase))
     except ReadError as exc:
         raise LoadError(str(exc)) from exc
     result.rows = out.rows
@@ -301,17 +292,106 @@ def _load_direct(ctx: _Context, task: Task, reader, converter: RowConverter, sou
         raise LoadError(f"{task.label}: the file says it holds {reader.total} rows but only {result.rows} could "
                         "be read; it is truncated or damaged")
     progress(layer.name, result.rows, result.rows, "reporting")
-    _collect(ctx, task, stage, issues_table, result, mapping)
+    _collect(ctx, task, stage, issues_table, result, job.mapping)
     result.inserted = out.inserted
     result.unchanged = result.updated = 0
-    if aside and replacing:
+    if lane.aside and lane.replacing:
         result.deleted = out.deleted
     conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
-    result.seconds = time.perf_counter() - t0
+    result.seconds = time.perf_counter() - job.t0
     progress(layer.name, result.rows, result.rows, "done")
     log.info("%s: %d rows from %s (%s): %d inserted (direct), %d rejected in %.1f s", layer.name, result.rows,
-             task.label, source.label, result.inserted, result.rejected, result.seconds)
+             task.label, job.source.label, result.inserted, result.rejected, result.seconds)
     return result
+
+
+# -- stage 3: load, through staging ------------------------------------------------------------
+def _load_staged(ctx: _Context, job: Prepared, lane: Lane) -> LayerReport:
+    """The staging lane: COPY into a staging table, check there, report, upsert into the layer."""
+    conn, layer, result = ctx.conn, job.layer, job.result
+    progress = ctx.options.progress or _quiet
+    stage, issues_table = _stage(ctx, job)
+    t_read = time.perf_counter()
+    progress(layer.name, result.rows, result.rows, "validating")
+    checker = Checker(conn, layer, stage, issues_table, job.mapping)
+    geometry_checks(checker)
+    check_relations(checker)
+    t_check = time.perf_counter()
+    progress(layer.name, result.rows, result.rows, "reporting")
+    _collect(ctx, job.task, stage, issues_table, result, job.mapping)
+    progress(layer.name, result.rows, result.rows, "merging")
+    t_collect = time.perf_counter()
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(issues_table)))
+    rebuild = []
+    empty = merge_mod.is_empty(conn, layer)
+    if result.rows >= BULK_ROWS and empty and not lane.keep_indexes:
+        rebuild = merge_mod.drop_indexes(conn, layer)
+    counts = merge_mod.merge(conn, layer, stage, issues_table, empty=empty, geometry=job.outlines,
+                             kept=merge_mod.kept_fields(layer, job.mapping, job.converter.extras))
+    merge_mod.create_indexes(conn, rebuild)
+    log.debug("%s: read+copy %.1f s, checks %.1f s, report %.1f s, merge %.1f s", layer.name, t_read - job.t0,
+              t_check - t_read, t_collect - t_check, time.perf_counter() - t_collect)
+    result.inserted, result.updated, result.unchanged = counts.inserted, counts.updated, counts.unchanged
+    conn.execute(sql.SQL("DROP TABLE {}, {}").format(sql.Identifier(stage), sql.Identifier(issues_table)))
+    result.seconds = time.perf_counter() - job.t0
+    progress(layer.name, result.rows, result.rows, "done")
+    log.info("%s: %d rows from %s (%s): %d inserted, %d updated, %d unchanged, %d rejected in %.1f s",
+             layer.name, result.rows, job.task.label, job.source.label, result.inserted, result.updated,
+             result.unchanged, result.rejected, result.seconds)
+    return result
+
+
+def _stage(ctx: _Context, job: Prepared) -> tuple[str, str]:
+    """Read the file into a new staging table (its rows) and issues table (the values' issues), analysed."""
+    conn, layer, result, task = ctx.conn, job.layer, job.result, job.task
+    progress = ctx.options.progress or _quiet
+    stage, issues_table = staging.create(conn, layer)
+    kinds = [f.kind for f in staging.stage_fields(layer)]
+    names = [f.name for f in staging.stage_fields(layer)]
+    deriver = _deriver(ctx, job)
+    batches = _staged_batches(job, ctx.options.batch_size, deriver, names)
+    try:
+        with staging.short_gil_slices(), contextlib.closing(prefetch(batches)) as items:
+            for batch, columns, issues, geom in items:
+                _copy_batch(conn, stage, columns, geom, kinds, batch, task.label)
+                if issues:
+                    staging.copy_issues(conn, issues_table, issues)
+                result.rows += len(batch)
+                progress(layer.name, result.rows, job.expected, "reading")
+    except ReadError as exc:
+        raise LoadError(str(exc)) from exc
+    if job.total is not None and result.rows != job.total:
+        # GDAL stops quietly at the end of a cut .dbf or .shp; the header knows how many there were
+        raise LoadError(f"{task.label}: the file says it holds {job.total} rows but only {result.rows} could be "
+                        "read; it is truncated or damaged")
+    if result.rows == 0:
+        raise LoadError(f"{task.label}: no rows to load (the layer is empty)")
+    # temporary tables get no autovacuum statistics; without them the planner picks nested loops
+    conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
+    return stage, issues_table
+
+
+def _deriver(ctx: _Context, job: Prepared) -> Deriver | None:
+    """What derives the columns the file lacks from the location in the reading process, when it is worth it."""
+    layer = job.layer
+    if layer.geometry and (job.expected is None or job.expected >= DERIVE_ROWS) and any(
+            field not in job.mapping for name, field in DERIVED if name == layer.name):
+        return Deriver(ctx.conn, layer)
+    return None
+
+
+def _staged_batches(job: Prepared, batch_size: int, deriver: Deriver | None, names: list[str]):
+    """The file's batches converted for staging (in the prefetch thread): (batch, columns, issues, geometry)."""
+    layer, source = job.layer, job.source
+    for batch in job.reader.batches(batch_size):
+        columns, issues = job.converter.convert(batch)
+        geom = staging.geometry_hex(batch, source) if layer.geometry else None
+        if deriver is not None:
+            geoms, points = direct_mod.batch_geometry(batch, source)
+            located = ~shapely.is_missing(geoms) | (points.mask if points is not None else False)
+            for name, values in deriver.fill(dict(zip(names, columns[1:-1])), geoms, points, located).items():
+                columns[names.index(name) + 1] = values
+        yield batch, columns, issues, geom
 
 
 def _copy_batch(conn: psycopg.Connection, stage: str, columns: list, geom: list | None, kinds: list, batch,
@@ -406,61 +486,13 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
     mode = "check" if options.check_only else "strict" if options.strict else "skip-invalid"
     report = Report(options.source_label or str(source), mode=mode, replace=options.replace)
     issue_log = IssueLog(report)
-    # --report /dev/null (or a pipe): the JSON goes there as it is, and no table or rejected rows
-    # beside it (/dev/null.txt)
-    stream = options.report_path if options.report_path and is_special(options.report_path) else None
-    paths = report_paths(options.report_path) if options.report_path and stream is None else None
-    if paths:
-        paths["json"].parent.mkdir(parents=True, exist_ok=True)
-        for stale in [paths["rejected"], *(rejected_table_path(paths["json"], name) for name in BY_NAME)]:
-            stale.unlink(missing_ok=True)  # left by an earlier run, it would mislead
-    rejected = RejectedWriter(paths["rejected"], lambda layer: rejected_table_path(paths["json"], layer)) \
-        if paths else None
+    stream, paths, rejected = _report_files(options)
     error: LoadError | None = None
     try:
-        with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
-            ctx = _Context(conn, options, report, issue_log, rejected, Path(work))
-            notes: list[str] = []
-            tasks = plan(Path(source), options, Path(work), notes)
-            issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None, "value": None,
-                            "reason": note, "severity": "warning"} for note in notes])
-            _require_schema(conn)
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                conn.commit()  # the load is its own transaction
-            try:
-                with conn.transaction():
-                    conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(options.timezone)))
-                    if conn.info.server_version >= 140000:
-                        # a loader killed mid-statement: PostgreSQL otherwise finds out only when the
-                        # statement (a check over millions of rows) ends, holding the layer's locks
-                        conn.execute("SET LOCAL client_connection_check_interval = '2s'")
-                    for i, task in enumerate(tasks):
-                        _load_layer(ctx, task, last=i == len(tasks) - 1)
-                    _check_deferred(conn)
-                    if options.strict and report.errors:
-                        raise LoadRejected(_rejection_message(report))
-                    if options.check_only:
-                        raise _CheckedOnly  # rolls the transaction back: nothing is written
-            except _CheckedOnly:
-                pass
-            except locks.TableInUse as exc:
-                raise LoadError(str(exc)) from exc
-            except psycopg.errors.IntegrityError as exc:
-                raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
-            except psycopg.errors.DataError as exc:
-                raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
-            except psycopg.OperationalError as exc:
-                raise LoadError(f"database failure during the load, nothing loaded: {_pg_message(exc)}") from exc
+        _load_all(conn, source, options, report, issue_log, rejected)
     except LoadError as exc:
         error = exc
-        report.outcome = "rejected" if isinstance(exc, LoadRejected) else "failed"
-        report.message = str(exc)
-        if not isinstance(exc, LoadRejected) and not any(it.get("row") is None and it["severity"] == "error"
-                                                         for it in report.issues):
-            issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None,
-                            "value": None, "reason": str(exc), "severity": "error"}])
-        for layer in report.layers:
-            layer.inserted = layer.updated = layer.unchanged = layer.deleted = 0
+        _failed(report, issue_log, source, exc)
     except BaseException:  # Ctrl-C, a crash: the transaction was rolled back on the way out
         report.outcome = "failed"
         report.message = "interrupted; nothing was loaded"
@@ -474,25 +506,102 @@ def load_gazetteer(conn: psycopg.Connection, source: Path, options: LoadOptions 
             report.outcome = "loaded"
             report.message = f"{report.loaded} rows loaded, {report.rejected} rejected"
     finally:
-        if rejected is not None:
-            rejected.close()
-        if paths:
-            paths["json"].parent.mkdir(parents=True, exist_ok=True)
-            report.files = {"json": str(paths["json"]), "table": str(paths["table"])}
-            if rejected is not None and rejected.count:
-                report.files["rejected"] = str(paths["rejected"])
-                for layer, path in rejected.tables.items():
-                    report.files[f"rejected_csv:{layer}"] = str(path)
-            write_json(report, issue_log, paths["json"])
-            write_table(report, issue_log, paths["table"])
-        elif stream is not None:
-            report.files = {"json": str(stream)}
-            write_json(report, issue_log, stream)
-        issue_log.close()
+        _write_report(report, issue_log, rejected, paths, stream)
     if error is not None:
         error.report = report
         raise error
     return report
+
+
+def _report_files(options: LoadOptions) -> tuple[Path | None, dict[str, Path] | None, RejectedWriter | None]:
+    """Where the report goes (a special file, or its paths) and the rejected rows' writer; stale files removed."""
+    # --report /dev/null (or a pipe): the JSON goes there as it is, and no table or rejected rows
+    # beside it (/dev/null.txt)
+    stream = options.report_path if options.report_path and is_special(options.report_path) else None
+    paths = report_paths(options.report_path) if options.report_path and stream is None else None
+    if paths:
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        for stale in [paths["rejected"], *(rejected_table_path(paths["json"], name) for name in BY_NAME)]:
+            stale.unlink(missing_ok=True)  # left by an earlier run, it would mislead
+    rejected = RejectedWriter(paths["rejected"], lambda layer: rejected_table_path(paths["json"], layer)) \
+        if paths else None
+    return stream, paths, rejected
+
+
+def _load_all(conn: psycopg.Connection, source: Path, options: LoadOptions, report: Report, issue_log: IssueLog,
+              rejected: RejectedWriter | None) -> None:
+    """Plan the load and run it in one transaction; database failures as LoadError."""
+    with tempfile.TemporaryDirectory(prefix="urbangis-load-") as work:
+        ctx = _Context(conn, options, report, issue_log, rejected, Path(work))
+        notes: list[str] = []
+        tasks = plan(Path(source), options, Path(work), notes)
+        issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None, "value": None,
+                        "reason": note, "severity": "warning"} for note in notes])
+        _require_schema(conn)
+        if conn.info.transaction_status != TransactionStatus.IDLE:
+            conn.commit()  # the load is its own transaction
+        try:
+            _transaction(ctx, tasks)
+        except _CheckedOnly:
+            pass
+        except locks.TableInUse as exc:
+            raise LoadError(str(exc)) from exc
+        except psycopg.errors.IntegrityError as exc:
+            raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
+        except psycopg.errors.DataError as exc:
+            raise LoadError(f"rejected by the database, nothing loaded: {_pg_message(exc)}") from exc
+        except psycopg.OperationalError as exc:
+            raise LoadError(f"database failure during the load, nothing loaded: {_pg_message(exc)}") from exc
+
+
+def _transaction(ctx: _Context, tasks: list[Task]) -> None:
+    """Load every task in one transaction; rolled back when strict and rows have errors, or only checking."""
+    conn, options, report = ctx.conn, ctx.options, ctx.report
+    with conn.transaction():
+        conn.execute(sql.SQL("SET LOCAL TimeZone = {}").format(sql.Literal(options.timezone)))
+        if conn.info.server_version >= 140000:
+            # a loader killed mid-statement: PostgreSQL otherwise finds out only when the
+            # statement (a check over millions of rows) ends, holding the layer's locks
+            conn.execute("SET LOCAL client_connection_check_interval = '2s'")
+        for i, task in enumerate(tasks):
+            _load_layer(ctx, task, last=i == len(tasks) - 1)
+        _check_deferred(conn)
+        if options.strict and report.errors:
+            raise LoadRejected(_rejection_message(report))
+        if options.check_only:
+            raise _CheckedOnly  # rolls the transaction back: nothing is written
+
+
+def _failed(report: Report, issue_log: IssueLog, source: Path, exc: LoadError) -> None:
+    """The report of a load that failed or was rejected: why, and nothing counted as loaded."""
+    report.outcome = "rejected" if isinstance(exc, LoadRejected) else "failed"
+    report.message = str(exc)
+    if not isinstance(exc, LoadRejected) and not any(it.get("row") is None and it["severity"] == "error"
+                                                     for it in report.issues):
+        issue_log.add([{"file": Path(str(source)).name, "layer": None, "row": None, "field": None,
+                        "value": None, "reason": str(exc), "severity": "error"}])
+    for layer in report.layers:
+        layer.inserted = layer.updated = layer.unchanged = layer.deleted = 0
+
+
+def _write_report(report: Report, issue_log: IssueLog, rejected: RejectedWriter | None,
+                  paths: dict[str, Path] | None, stream: Path | None) -> None:
+    """Close the rejected rows' file and write the report (JSON and table, or the JSON to ``stream``)."""
+    if rejected is not None:
+        rejected.close()
+    if paths:
+        paths["json"].parent.mkdir(parents=True, exist_ok=True)
+        report.files = {"json": str(paths["json"]), "table": str(paths["table"])}
+        if rejected is not None and rejected.count:
+            report.files["rejected"] = str(paths["rejected"])
+            for layer, path in rejected.tables.items():
+                report.files[f"rejected_csv:{layer}"] = str(path)
+        write_json(report, issue_log, paths["json"])
+        write_table(report, issue_log, paths["table"])
+    elif stream is not None:
+        report.files = {"json": str(stream)}
+        write_json(report, issue_log, stream)
+    issue_log.close()
 
 
 class _CheckedOnly(Exception):

@@ -94,37 +94,7 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
     if kind == "zip":
         return plan(_unpack(source, options, workdir), options, workdir, notes)
     if kind == "folder":
-        # files named after a layer (roads.geojson, 案件5月.csv and 案件6月.csv: several may go to one)
-        files: dict[str, list[Path]] = {}
-        data = _data_files(source)
-        for p in data:
-            layer = _layer_for_name(p.stem)
-            if layer is not None:
-                files.setdefault(layer.name, []).append(p)
-        # a GeoPackage, File Geodatabase, KML or workbook named for no layer, holding some that are
-        # (成果/城管普查.gdb with its feature classes 单元网格 and 部件)
-        inner = {p: found for p in data if p.suffix.lower() in _CONTAINERS and _layer_for_name(p.stem) is None
-                 and (found := _layers_inside(p))}
-        if options.layer:
-            layer = _named_layer(options.layer)
-            chosen = files.get(layer.name, []) + [p for p, found in inner.items() if layer in found]
-            if not chosen:
-                if len(data) == 1:
-                    return plan(data[0], options, workdir, notes)
-                raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
-        elif not files and not inner:
-            if len(data) == 1 and data[0].suffix.lower() in MULTI_LAYER_SUFFIXES:  # one multi-layer file
-                return plan(data[0], options, workdir, notes)
-            raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
-                            "(expected files named after layers, e.g. roads.geojson, cases.csv)")
-        else:
-            chosen = [p for layer in LAYERS for p in files.get(layer.name, ())] + list(inner)
-        tasks = [t for p in chosen for t in _file_tasks(p, source, options, workdir, notes)]
-        tasks.sort(key=lambda t: LAYERS.index(t.layer))  # contract order; a file's own order within a layer
-        notes.extend(f"{source.name}/{p.relative_to(source)} is not loaded (its name is no layer's"
-                     f"{'; --layer ' + options.layer + ' takes only the files named for it' if options.layer else ''})"
-                     for p in data if p not in chosen)
-        return tasks
+        return _plan_folder(source, options, workdir, notes)
     if kind == "kmz":
         return plan(_kml_of_kmz(source, options, workdir), options, workdir, notes)
     if kind == "xlsx":  # read through a copy when GDAL would drop the time of its date-time cells
@@ -140,6 +110,48 @@ def plan(source: Path, options: LoadOptions, workdir: Path, notes: list[str] | N
         for t in tasks:
             t.shown = t.label.replace(copy.name, source.name, 1)
         return tasks
+    return _plan_file(source, kind, options, notes)
+
+
+def _plan_folder(source: Path, options: LoadOptions, workdir: Path, notes: list[str]) -> list[Task]:
+    """The tasks of a folder: its files named after a layer, and the layers named for one inside its
+    containers named for none."""
+    # files named after a layer (roads.geojson, 案件5月.csv and 案件6月.csv: several may go to one)
+    files: dict[str, list[Path]] = {}
+    data = _data_files(source)
+    for p in data:
+        layer = _layer_for_name(p.stem)
+        if layer is not None:
+            files.setdefault(layer.name, []).append(p)
+    # a GeoPackage, File Geodatabase, KML or workbook named for no layer, holding some that are
+    # (成果/城管普查.gdb with its feature classes 单元网格 and 部件)
+    inner = {p: found for p in data if p.suffix.lower() in _CONTAINERS and _layer_for_name(p.stem) is None
+             and (found := _layers_inside(p))}
+    if options.layer:
+        layer = _named_layer(options.layer)
+        chosen = files.get(layer.name, []) + [p for p, found in inner.items() if layer in found]
+        if not chosen:
+            if len(data) == 1:
+                return plan(data[0], options, workdir, notes)
+            raise LoadError(f"{source.name}: no file for layer {layer.name} (expected e.g. {layer.name}.geojson)")
+    elif not files and not inner:
+        if len(data) == 1 and data[0].suffix.lower() in MULTI_LAYER_SUFFIXES:  # one multi-layer file
+            return plan(data[0], options, workdir, notes)
+        raise LoadError(f"{source.name}: no layer of the gazetteer contract found "
+                        "(expected files named after layers, e.g. roads.geojson, cases.csv)")
+    else:
+        chosen = [p for layer in LAYERS for p in files.get(layer.name, ())] + list(inner)
+    tasks = [t for p in chosen for t in _file_tasks(p, source, options, workdir, notes)]
+    tasks.sort(key=lambda t: LAYERS.index(t.layer))  # contract order; a file's own order within a layer
+    notes.extend(f"{source.name}/{p.relative_to(source)} is not loaded (its name is no layer's"
+                 f"{'; --layer ' + options.layer + ' takes only the files named for it' if options.layer else ''})"
+                 for p in data if p not in chosen)
+    return tasks
+
+
+def _plan_file(source: Path, kind: str, options: LoadOptions, notes: list[str]) -> list[Task]:
+    """The tasks of one file (neither folder, zip nor a copy to read instead): a rejected-rows file's,
+    a multi-layer file's or workbook's, else the one layer the file is."""
     if kind in ("csv", *WORKBOOKS) and rejected.may_be_table(source, kind):
         tasks = _rejected_table(source, kind, options)
         if tasks:

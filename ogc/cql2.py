@@ -251,21 +251,18 @@ class Translator:
             return sql.SQL("FALSE" if node.not_ else "TRUE")
         if isinstance(node, bool):
             return sql.SQL("TRUE" if node else "FALSE")
+        return self._predicate(node)
+
+    def _predicate(self, node) -> sql.Composable:
+        """``node``, no AND, OR, NOT nor constant, as a SQL condition."""
         if type(node) in _COMPARISON:
             return self._comparison(node.lhs, _COMPARISON[type(node)], node.rhs)
         if isinstance(node, ast.Like):
             return self._like(node)
         if isinstance(node, ast.Between):
-            lhs = self.operand(node.lhs)
-            low, high = self.operand(node.low, lhs), self.operand(node.high, lhs)
-            return sql.SQL("({} {}BETWEEN {} AND {})").format(
-                lhs.expr, sql.SQL("NOT " if node.not_ else ""), low.expr, high.expr)
+            return self._between(node)
         if isinstance(node, ast.In):
-            if not isinstance(node.sub_nodes, list) or not node.sub_nodes:
-                raise InvalidParameter("filter: IN takes a non-empty list of values", parameter="filter")
-            lhs = self.operand(node.lhs)
-            items = sql.SQL(", ").join(self.operand(v, lhs).expr for v in node.sub_nodes)
-            return sql.SQL("({} {}IN ({}))").format(lhs.expr, sql.SQL("NOT " if node.not_ else ""), items)
+            return self._in(node)
         if isinstance(node, ast.IsNull):
             return sql.SQL("({} IS {}NULL)").format(self.operand(node.lhs).expr, sql.SQL("NOT " if node.not_ else ""))
         if type(node) in _SPATIAL:
@@ -281,12 +278,31 @@ class Translator:
         if type(node) in _ARRAY:
             return self._array(node)
         if isinstance(node, ast.Attribute):
-            f = self._field(node.name)
-            if f.typname != "bool":
-                raise InvalidParameter(f"filter: property {node.name!r} is not boolean and cannot stand alone as a condition",
-                                       parameter="filter")
-            return sql.Identifier(f.name)
+            return self._boolean_property(node)
         raise InvalidParameter(f"filter: unsupported expression {_describe(node)}", parameter="filter")
+
+    def _between(self, node: ast.Between) -> sql.Composable:
+        """``a [NOT] BETWEEN low AND high``, the bounds typed after ``a``."""
+        lhs = self.operand(node.lhs)
+        low, high = self.operand(node.low, lhs), self.operand(node.high, lhs)
+        return sql.SQL("({} {}BETWEEN {} AND {})").format(
+            lhs.expr, sql.SQL("NOT " if node.not_ else ""), low.expr, high.expr)
+
+    def _in(self, node: ast.In) -> sql.Composable:
+        """``a [NOT] IN (v, ...)``, the values typed after ``a``; the list may not be empty."""
+        if not isinstance(node.sub_nodes, list) or not node.sub_nodes:
+            raise InvalidParameter("filter: IN takes a non-empty list of values", parameter="filter")
+        lhs = self.operand(node.lhs)
+        items = sql.SQL(", ").join(self.operand(v, lhs).expr for v in node.sub_nodes)
+        return sql.SQL("({} {}IN ({}))").format(lhs.expr, sql.SQL("NOT " if node.not_ else ""), items)
+
+    def _boolean_property(self, node: ast.Attribute) -> sql.Composable:
+        """A property standing alone as a condition: only a boolean one may."""
+        f = self._field(node.name)
+        if f.typname != "bool":
+            raise InvalidParameter(f"filter: property {node.name!r} is not boolean and cannot stand alone as a "
+                                   "condition", parameter="filter")
+        return sql.Identifier(f.name)
 
     # operands
     def _field(self, name: str) -> Field:

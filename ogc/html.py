@@ -72,58 +72,80 @@ def collection_page(doc: dict, root: str, json_href: str) -> str:
                 [("collections", f"{root}/collections?f=html"), (cid, f"{root}/collections/{cid}?f=html")])
 
 
+def _positions(c, out: list[tuple[float, float]]) -> None:
+    """Append every position of a GeoJSON coordinates array, nested to any depth, to ``out``."""
+    if c and isinstance(c[0], (int, float)):
+        out.append((c[0], c[1]))
+    else:
+        for x in c:
+            _positions(x, out)
+
+
+class _Frame:
+    """Where a position lands in a box of ``width`` x ``height`` that the positions ``coords`` fit."""
+
+    def __init__(self, coords: list[tuple[float, float]], width: int, height: int) -> None:
+        xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+        x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
+        # Degrees of longitude shrink with latitude: draw lon/lat at the mid-latitude's true shape.
+        kx = math.cos(math.radians((y0 + y1) / 2)) if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90 else 1.0
+        self.x0, self.y0, self.kx, self.height = x0, y0, kx, height
+        self.scale = min((width - 20) / (((x1 - x0) * kx) or 1e-9), (height - 20) / ((y1 - y0) or 1e-9))
+
+    def pt(self, c) -> str:
+        """The position ``c`` as "x,y" in the box."""
+        x = 10 + (c[0] - self.x0) * self.kx * self.scale
+        y = self.height - 10 - (c[1] - self.y0) * self.scale
+        return f"{x:.1f},{y:.1f}"
+
+
+def _circle(c, frame: _Frame) -> str:
+    """A Point's coordinates as an SVG circle."""
+    x, y = frame.pt(c).split(",")
+    return f'<circle cx="{x}" cy="{y}" r="3" fill="#d7301f"/>'
+
+
+def _polyline(c, frame: _Frame) -> str:
+    """A LineString's coordinates as an SVG polyline."""
+    return f'<polyline points="{" ".join(frame.pt(p) for p in c)}" fill="none" stroke="#ff7f00"/>'
+
+
+def _path(c, frame: _Frame) -> str:
+    """A Polygon's rings as an SVG path (holes left open by the even-odd rule)."""
+    d = " ".join("M" + " L".join(frame.pt(p) for p in ring) + " Z" for ring in c)
+    return f'<path d="{d}" fill="#1f78b4" fill-opacity=".25" stroke="#1f78b4" fill-rule="evenodd"/>'
+
+
+_SHAPES = {"Point": _circle, "LineString": _polyline, "Polygon": _path}
+_MULTI = {"MultiPoint": "Point", "MultiLineString": "LineString", "MultiPolygon": "Polygon"}  # their parts' type
+
+
+def _draw(g: dict, frame: _Frame, shapes: list[str]) -> None:
+    """Append the SVG elements of the GeoJSON geometry ``g`` to ``shapes``; unknown types draw nothing."""
+    t, c = g.get("type"), g.get("coordinates")
+    if t in _SHAPES:
+        shapes.append(_SHAPES[t](c, frame))
+    elif t in _MULTI:
+        for part in c:
+            shapes.append(_SHAPES[_MULTI[t]](part, frame))
+    elif t == "GeometryCollection":
+        for sub in g.get("geometries", []):
+            _draw(sub, frame, shapes)
+
+
 def _svg(features: list[dict], width: int = 640, height: int = 400) -> str:
     """The features' geometries drawn to fit the box (x = first coordinate, y = second)."""
     coords: list[tuple[float, float]] = []
-
-    def walk(c):
-        if c and isinstance(c[0], (int, float)):
-            coords.append((c[0], c[1]))
-        else:
-            for x in c:
-                walk(x)
-
     geoms = [f.get("geometry") for f in features if f.get("geometry")]
     for g in geoms:
         for part in (g.get("geometries") or [g]):
-            walk(part.get("coordinates", []))
+            _positions(part.get("coordinates", []), coords)
     if not coords:
         return ""
-    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
-    x0, x1, y0, y1 = min(xs), max(xs), min(ys), max(ys)
-    # Degrees of longitude shrink with latitude: draw lon/lat at the mid-latitude's true shape.
-    kx = math.cos(math.radians((y0 + y1) / 2)) if -180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90 else 1.0
-    scale = min((width - 20) / (((x1 - x0) * kx) or 1e-9), (height - 20) / ((y1 - y0) or 1e-9))
-
-    def pt(c):
-        return f"{10 + (c[0] - x0) * kx * scale:.1f},{height - 10 - (c[1] - y0) * scale:.1f}"
-
-    shapes = []
-
-    def draw(g):
-        t, c = g.get("type"), g.get("coordinates")
-        if t == "Point":
-            shapes.append(f'<circle cx="{pt(c).split(",")[0]}" cy="{pt(c).split(",")[1]}" r="3" fill="#d7301f"/>')
-        elif t == "MultiPoint":
-            for p in c:
-                draw({"type": "Point", "coordinates": p})
-        elif t == "LineString":
-            shapes.append(f'<polyline points="{" ".join(pt(p) for p in c)}" fill="none" stroke="#ff7f00"/>')
-        elif t == "MultiLineString":
-            for line in c:
-                draw({"type": "LineString", "coordinates": line})
-        elif t == "Polygon":
-            d = " ".join("M" + " L".join(pt(p) for p in ring) + " Z" for ring in c)
-            shapes.append(f'<path d="{d}" fill="#1f78b4" fill-opacity=".25" stroke="#1f78b4" fill-rule="evenodd"/>')
-        elif t == "MultiPolygon":
-            for poly in c:
-                draw({"type": "Polygon", "coordinates": poly})
-        elif t == "GeometryCollection":
-            for sub in g.get("geometries", []):
-                draw(sub)
-
+    frame = _Frame(coords, width, height)
+    shapes: list[str] = []
     for g in geoms:
-        draw(g)
+        _draw(g, frame, shapes)
     return f'<svg width="{width}" height="{height}" role="img" aria-label="features">{"".join(shapes)}</svg>'
 
 

@@ -96,38 +96,31 @@ class _Buffered:
         self.geoms = []
 
 
-def _addresses(city: City, out: Path, progress: Progress | None) -> dict[str, int]:
-    """House numbers, buildings, storefronts (road by road), places, courtyards, organisations."""
-    hn = _Buffered(LayerWriter(out, "house_numbers", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
-    bd = _Buffered(LayerWriter(out, "buildings", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
-    sf = _Buffered(LayerWriter(out, "storefronts", ["id", "name", "road_id", "house_number", "category"]), progress, 0)
-
-    def house(h):
+def _houses(hn: _Buffered, houses) -> None:
+    """Add house numbers to the house_numbers layer."""
+    for h in houses:
         hn.add(Point(h.x, h.y), id=h.id, parent_kind=h.parent_kind, parent_id=h.parent_id, number=h.number)
 
-    def building(b):
+
+def _buildings(bd: _Buffered, buildings) -> None:
+    """Add buildings to the buildings layer."""
+    for b in buildings:
         bd.add(Point(b.x, b.y), id=b.id, parent_kind=b.parent_kind, parent_id=b.parent_id, number=b.number)
 
-    for i, rd in enumerate(city.roads):
-        ra = city.addresses(i) if city.scale <= 1 else road_addresses(rd, city.seed)
-        for h in ra.houses:
-            house(h)
-        for b in ra.buildings:
-            building(b)
-        for s in road_storefronts(rd, ra, city.seed, city.scale):
-            sf.add(Point(s.x, s.y), id=s.id, name=s.name, road_id=s.road_id, house_number=s.house_number,
-                   category=s.category)
+
+def _place_names(city: City, out: Path) -> int:
+    """The place_names layer; its row count."""
     pl = LayerWriter(out, "place_names", ["id", "name", "aliases", "historic_names", "kind", "district_code"])
     pl.write({"id": [p.id for p in city.places], "name": [p.name for p in city.places],
               "aliases": [_join(p.aliases) for p in city.places],
               "historic_names": [_join(p.historic_names) for p in city.places],
               "kind": [p.kind for p in city.places], "district_code": [p.district_code for p in city.places]},
              [p.geom for p in city.places])
-    for p in city.places:
-        for h in p.houses:
-            house(h)
-        for b in p.buildings:
-            building(b)
+    return pl.rows
+
+
+def _courtyards(city: City, out: Path) -> int:
+    """The courtyards layer; its row count."""
     cy = LayerWriter(out, "courtyards", ["id", "name", "kind", "street_code", "community_code", "aliases",
                                          "road_id", "house_number"])
     cs = city.courtyards
@@ -135,23 +128,46 @@ def _addresses(city: City, out: Path, progress: Progress | None) -> dict[str, in
               "street_code": [c.street_code for c in cs], "community_code": [c.community_code for c in cs],
               "aliases": [_join(c.aliases) for c in cs], "road_id": [c.road_id for c in cs],
               "house_number": [c.house_number for c in cs]}, [c.geom for c in cs])
-    for c in cs:
-        for h in c.houses:
-            house(h)
-        for b in c.buildings:
-            building(b)
+    return cy.rows
+
+
+def _organisations(city: City, out: Path) -> int:
+    """The organisations layer; its row count."""
     og = LayerWriter(out, "organisations", ["id", "name", "aliases", "kind", "road_id", "house_number"])
     os_ = city.organisations
     og.write({"id": [o.id for o in os_], "name": [o.name for o in os_], "aliases": [_join(o.aliases) for o in os_],
               "kind": [o.kind for o in os_], "road_id": [o.road_id for o in os_],
               "house_number": [o.house_number for o in os_]}, [o.geom for o in os_])
-    for o in os_:
-        for b in o.buildings:
-            building(b)
+    return og.rows
+
+
+def _addresses(city: City, out: Path, progress: Progress | None) -> dict[str, int]:
+    """House numbers, buildings, storefronts (road by road), places, courtyards, organisations."""
+    hn = _Buffered(LayerWriter(out, "house_numbers", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
+    bd = _Buffered(LayerWriter(out, "buildings", ["id", "parent_kind", "parent_id", "number"]), progress, 0)
+    sf = _Buffered(LayerWriter(out, "storefronts", ["id", "name", "road_id", "house_number", "category"]), progress, 0)
+    for i, rd in enumerate(city.roads):
+        ra = city.addresses(i) if city.scale <= 1 else road_addresses(rd, city.seed)
+        _houses(hn, ra.houses)
+        _buildings(bd, ra.buildings)
+        for s in road_storefronts(rd, ra, city.seed, city.scale):
+            sf.add(Point(s.x, s.y), id=s.id, name=s.name, road_id=s.road_id, house_number=s.house_number,
+                   category=s.category)
+    places = _place_names(city, out)
+    for p in city.places:
+        _houses(hn, p.houses)
+        _buildings(bd, p.buildings)
+    courtyards = _courtyards(city, out)
+    for c in city.courtyards:
+        _houses(hn, c.houses)
+        _buildings(bd, c.buildings)
+    organisations = _organisations(city, out)
+    for o in city.organisations:
+        _buildings(bd, o.buildings)
     for buf in (hn, bd, sf):
         buf.flush()
     return {"house_numbers": hn.w.rows, "buildings": bd.w.rows, "storefronts": sf.w.rows,
-            "place_names": pl.rows, "courtyards": cy.rows, "organisations": og.rows}
+            "place_names": places, "courtyards": courtyards, "organisations": organisations}
 
 
 def _components(city: City, out: Path, progress: Progress | None) -> int:

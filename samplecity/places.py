@@ -50,31 +50,34 @@ def _blob(x: float, y: float, radius: float, r: np.random.Generator):
     return shapely.Polygon(np.column_stack([x + rad * np.cos(ang), y + rad * np.sin(ang)]))
 
 
-def build_places(sk, seed: int, taken_names: set[str]) -> list[Place]:
-    """Real places at their approximate positions, villages from the real rural communities,
-    and generated markets, squares, parks and bridges in the urban communities."""
-    r = rng(seed, "places")
-    inner = {d.code: d.geom.buffer(-5) for d in sk.districts}
-    places: list[Place] = []
-    used = set(taken_names)
+class _PlaceList:
+    """The places made so far, each name used once, each place inside a district."""
 
-    def add(name, kind, x, y, aliases="", historic="", polygon=True):
-        district = next((d for d, g in inner.items() if g.contains(Point(x, y))), None)
-        if district is None or name in used:
+    def __init__(self, sk, r: np.random.Generator, taken_names: set[str]) -> None:
+        self.r = r
+        self.inner = {d.code: d.geom.buffer(-5) for d in sk.districts}
+        self.places: list[Place] = []
+        self.used = set(taken_names)
+
+    def add(self, name, kind, x, y, aliases="", historic="", polygon=True) -> Place | None:
+        """A place at (x, y), an outline for the kinds that have one; None outside every district or
+        when the name is taken."""
+        district = next((d for d, g in self.inner.items() if g.contains(Point(x, y))), None)
+        if district is None or name in self.used:
             return None
         geom = Point(x, y)
         if polygon and kind in _RADIUS:
-            geom = _blob(x, y, _RADIUS[kind], r).intersection(inner[district])
+            geom = _blob(x, y, _RADIUS[kind], self.r).intersection(self.inner[district])
             geom = geom if geom.geom_type == "Polygon" else Point(x, y)
-        used.add(name)
-        p = Place(f"P{len(places) + 1:05d}", name, kind, district, geom,
+        self.used.add(name)
+        p = Place(f"P{len(self.places) + 1:05d}", name, kind, district, geom,
                   [a for a in aliases.split("|") if a], [h for h in historic.split("|") if h])
-        places.append(p)
+        self.places.append(p)
         return p
 
-    for name, _district, kind, aliases, historic, (lon, lat) in REAL_PLACES:
-        x, y = lonlat_to_xy(lon, lat)
-        add(name, kind, float(x), float(y), aliases, historic)
+
+def _villages(sk, places: _PlaceList) -> None:
+    """A village for each rural community named after one (XX村委会, XX村民委员会)."""
     for c in sk.communities():
         if c.urban:
             continue
@@ -83,7 +86,11 @@ def build_places(sk, seed: int, taken_names: set[str]) -> list[Place]:
             base += "村"
         if base.endswith("村"):
             p = c.geom.representative_point()
-            add(base, "village", p.x, p.y, polygon=False)
+            places.add(base, "village", p.x, p.y, polygon=False)
+
+
+def _generated_places(sk, places: _PlaceList, r: np.random.Generator) -> None:
+    """Markets, squares, parks and bridges in urban communities, more where the city is denser."""
     urban = [c for c in sk.communities() if c.urban]
     w = np.array([density(*shapely.get_coordinates(c.geom.centroid)[0]) for c in urban]) ** 2
     w /= w.sum()
@@ -96,25 +103,42 @@ def build_places(sk, seed: int, taken_names: set[str]) -> list[Place]:
         q = Point(r.uniform(x0, x1), r.uniform(y0, y1))
         if c.geom.contains(q):
             p = q
-        add(name, kind, p.x, p.y, polygon=kind != "bridge")
+        places.add(name, kind, p.x, p.y, polygon=kind != "bridge")
+
+
+def _place_addresses(p: Place, seed: int) -> None:
+    """A market's, area's, square's or park's own numbered stalls and blocks, some with buildings."""
+    pr = rng(seed, "place-addresses", p.id)
+    if p.kind not in ("market", "area", "square", "park") or p.geom.geom_type != "Polygon":
+        return
+    pts = _points_in(p.geom.buffer(-10), int(pr.integers(3, 13)), pr)
+    for i, (x, y) in enumerate(pts, start=1):
+        h = House(f"H{p.id}{i:03d}", "place", p.id, str(i), x, y, i)
+        p.houses.append(h)
+        if pr.random() < 0.35:
+            for k, label in enumerate(building_labels(pr, int(pr.integers(1, 4)))):
+                p.buildings.append(Building(f"B{h.id[1:]}{k:02d}", "house_number", h.id, label,
+                                            x + 12 * (k + 1), y - 8 * k))
+    if pr.random() < 0.6:
+        labels = [f"{chr(ord('A') + i)}座" for i in range(int(pr.integers(2, 5)))]
+        for k, (x, y) in enumerate(_points_in(p.geom.buffer(-20), len(labels), pr)):
+            p.buildings.append(Building(f"B{p.id}P{k:02d}", "place", p.id, labels[k], x, y))
+
+
+def build_places(sk, seed: int, taken_names: set[str]) -> list[Place]:
+    """Real places at their approximate positions, villages from the real rural communities,
+    and generated markets, squares, parks and bridges in the urban communities."""
+    r = rng(seed, "places")
+    places = _PlaceList(sk, r, taken_names)
+    for name, _district, kind, aliases, historic, (lon, lat) in REAL_PLACES:
+        x, y = lonlat_to_xy(lon, lat)
+        places.add(name, kind, float(x), float(y), aliases, historic)
+    _villages(sk, places)
+    _generated_places(sk, places, r)
     # markets, areas and squares number their own stalls and blocks; some carry buildings
-    for p in places:
-        pr = rng(seed, "place-addresses", p.id)
-        if p.kind not in ("market", "area", "square", "park") or p.geom.geom_type != "Polygon":
-            continue
-        pts = _points_in(p.geom.buffer(-10), int(pr.integers(3, 13)), pr)
-        for i, (x, y) in enumerate(pts, start=1):
-            h = House(f"H{p.id}{i:03d}", "place", p.id, str(i), x, y, i)
-            p.houses.append(h)
-            if pr.random() < 0.35:
-                for k, label in enumerate(building_labels(pr, int(pr.integers(1, 4)))):
-                    p.buildings.append(Building(f"B{h.id[1:]}{k:02d}", "house_number", h.id, label,
-                                                x + 12 * (k + 1), y - 8 * k))
-        if pr.random() < 0.6:
-            labels = [f"{chr(ord('A') + i)}座" for i in range(int(pr.integers(2, 5)))]
-            for k, (x, y) in enumerate(_points_in(p.geom.buffer(-20), len(labels), pr)):
-                p.buildings.append(Building(f"B{p.id}P{k:02d}", "place", p.id, labels[k], x, y))
-    return places
+    for p in places.places:
+        _place_addresses(p, seed)
+    return places.places
 
 
 def _org_names(sk, r: np.random.Generator) -> list[tuple[str, str, str]]:

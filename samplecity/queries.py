@@ -87,11 +87,23 @@ def _row(model, segs, xy, layer, ident, district):
 
 
 def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
-    city = b.city
+    """Candidate rows for each of the 18 models; the draws from ``r`` come in this order."""
     c: dict[int, list[dict]] = {m: [] for m in range(1, 19)}
-    roads = city.roads
-    tree = shapely.STRtree([rd.geom for rd in roads])
-    # 1, 2: street office (+ community) + road
+    tree = shapely.STRtree([rd.geom for rd in b.city.roads])
+    _street_roads(b, tree, c)
+    _road_numbers(b, r, c)
+    _road_buildings(b, c)
+    _road_storefronts(b, r, c)
+    _places(b, tree, c)
+    _organisations(b, c)
+    _courtyards(b, c)
+    _codes(b, r, c)
+    return c
+
+
+def _street_roads(b: _Builder, tree: shapely.STRtree, c: dict[int, list[dict]]) -> None:
+    """Models 1, 2: street office (+ community) + road, at the road's longest piece inside."""
+    roads = b.city.roads
     for s in sorted(b.streets.values(), key=lambda s: s.code):
         for i in tree.query(s.geom, predicate="intersects")[:6]:
             rd = roads[int(i)]
@@ -109,7 +121,12 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
                 st = b.streets[cm.parent_code]
                 c[2].append(_row(2, [_Seg("street", st.name, st), _Seg("community", cm.name, cm)] + b.road_segs(rd),
                                  got[0].coords[0], "roads", rd.id, cm.code[:6]))
-    # 3, 4, 5, 6: on roads
+
+
+def _road_numbers(b: _Builder, r: np.random.Generator, c: dict[int, list[dict]]) -> None:
+    """Models 3, 4 on a sample of roads: road + number (a house number's point, or a number without
+    one interpolated on the road), road + number + building."""
+    city, roads = b.city, b.city.roads
     for i in r.permutation(len(roads))[:1500]:
         rd = roads[int(i)]
         ra = city.addresses(int(i))
@@ -125,18 +142,32 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
             h = houses[bl.parent_id]
             c[4].append(_row(4, b.road_segs(rd) + [_Seg("num", h.number), _Seg("hao", "号"), _Seg("bldg", bl.number)],
                              (bl.x, bl.y), "buildings", bl.id, rd.district_code))
-    for i, rd in enumerate(roads):
+
+
+def _road_buildings(b: _Builder, c: dict[int, list[dict]]) -> None:
+    """Model 5: road + building (one numbered on the road itself), on every road."""
+    city = b.city
+    for i, rd in enumerate(city.roads):
         for bl in [bl for bl in city.addresses(i).buildings if bl.parent_kind == "road"][:2]:
             c[5].append(_row(5, b.road_segs(rd) + [_Seg("bldg", bl.number)], (bl.x, bl.y), "buildings", bl.id,
                              rd.district_code))
+
+
+def _road_storefronts(b: _Builder, r: np.random.Generator, c: dict[int, list[dict]]) -> None:
+    """Model 6: road + storefront, on a sample of roads."""
     from .places import road_storefronts
+    city, roads = b.city, b.city.roads
     for i in r.permutation(len(roads))[:600]:
         rd = roads[int(i)]
         for s in road_storefronts(rd, city.addresses(int(i)), city.seed, city.scale)[:1]:
             c[6].append(_row(6, b.road_segs(rd) + [_Seg("store", s.name)], (s.x, s.y), "storefronts", s.id,
                              rd.district_code))
-    # 7-11: places
-    for p in city.places:
+
+
+def _places(b: _Builder, tree: shapely.STRtree, c: dict[int, list[dict]]) -> None:
+    """Models 7-11: place; place + number; place + number + building; place + building; place + road +
+    number."""
+    for p in b.city.places:
         pt = p.geom.representative_point() if p.geom.geom_type != "Point" else p.geom
         c[7].append(_row(7, [_Seg("place", p.name, p)], pt.coords[0], "place_names", p.id, p.district_code))
         hs = {h.id: h for h in p.houses}
@@ -151,24 +182,37 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
             c[10].append(_row(10, [_Seg("place", p.name, p), _Seg("bldg", bl.number)], (bl.x, bl.y), "buildings",
                               bl.id, p.district_code))
         if p.geom.geom_type == "Polygon":
-            for i in tree.query(p.geom, predicate="intersects")[:3]:
-                rd = roads[int(i)]
-                inside = [h for h in city.addresses(int(i)).houses
-                          if h.number.isdigit() and p.geom.contains(Point(h.x, h.y))]
-                if inside:
-                    h = inside[len(inside) // 2]
-                    c[11].append(_row(11, [_Seg("place", p.name, p)] + b.road_segs(rd) + [_Seg("num", h.number),
-                                      _Seg("hao", "号")], (h.x, h.y), "house_numbers", h.id, p.district_code))
-    # 12, 13: organisations
-    for o in city.organisations:
+            _place_road_numbers(b, tree, p, c)
+
+
+def _place_road_numbers(b: _Builder, tree: shapely.STRtree, p, c: dict[int, list[dict]]) -> None:
+    """Model 11: place + road + number, the middle one of the road's house numbers inside the place."""
+    roads = b.city.roads
+    for i in tree.query(p.geom, predicate="intersects")[:3]:
+        rd = roads[int(i)]
+        inside = [h for h in b.city.addresses(int(i)).houses
+                  if h.number.isdigit() and p.geom.contains(Point(h.x, h.y))]
+        if inside:
+            h = inside[len(inside) // 2]
+            c[11].append(_row(11, [_Seg("place", p.name, p)] + b.road_segs(rd) + [_Seg("num", h.number),
+                              _Seg("hao", "号")], (h.x, h.y), "house_numbers", h.id, p.district_code))
+
+
+def _organisations(b: _Builder, c: dict[int, list[dict]]) -> None:
+    """Models 12, 13: organisation; organisation + building."""
+    for o in b.city.organisations:
         pt = o.geom.representative_point() if o.geom.geom_type != "Point" else o.geom
         district = b.city.roads[b.road_index[o.road_id]].district_code
         c[12].append(_row(12, [_Seg("org", o.name, o)], pt.coords[0], "organisations", o.id, district))
         for bl in o.buildings[:1]:
             c[13].append(_row(13, [_Seg("org", o.name, o), _Seg("bldg", bl.number)], (bl.x, bl.y), "buildings", bl.id,
                               district))
-    # 14, 15, 16: courtyards
-    for cy in city.courtyards:
+
+
+def _courtyards(b: _Builder, c: dict[int, list[dict]]) -> None:
+    """Models 14, 15, 16: street office + courtyard; street office + community + courtyard;
+    courtyard + number."""
+    for cy in b.city.courtyards:
         st, cm = b.streets[cy.street_code], b.comms[cy.community_code]
         pt = cy.geom.representative_point().coords[0]
         c[14].append(_row(14, [_Seg("street", st.name, st), _Seg("courtyard", cy.name, cy)], pt, "courtyards", cy.id,
@@ -178,7 +222,11 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
         for h in cy.houses[:1]:
             c[16].append(_row(16, [_Seg("courtyard", cy.name, cy), _Seg("num", h.number), _Seg("hao", "号")], (h.x, h.y),
                               "house_numbers", h.id, cy.street_code[:6]))
-    # 17: unit grids, 18: components
+
+
+def _codes(b: _Builder, r: np.random.Generator, c: dict[int, list[dict]]) -> None:
+    """Models 17, 18: a unit grid's code, a component's code, on samples of each."""
+    city = b.city
     g = city.grids
     for k in r.permutation(len(g))[:600]:
         pt = g.geom[int(k)].representative_point().coords[0]
@@ -189,7 +237,6 @@ def _candidates(b: _Builder, r: np.random.Generator) -> dict[int, list[dict]]:
         pt = geom.coords[1] if geom.geom_type == "LineString" else shapely.point_on_surface(geom).coords[0]
         c[18].append(_row(18, [_Seg("code", chunk.code[int(k)])], pt, "components", chunk.code[int(k)],
                           chunk.code[int(k)][:6]))
-    return c
 
 
 _NAMED = ("road", "place", "org", "courtyard", "street", "community")  # names a typo may go into

@@ -28,45 +28,66 @@ def detect_kind(path: Path) -> str:
     ReadError for anything else."""
     path = Path(path)
     if path.is_dir():
-        if is_filegdb(path):
-            return "filegdb"
-        if path.suffix.lower() == ".gdb":
-            raise ReadError(f"{path.name}: not a File Geodatabase (no {GDB_CATALOGUE} in it); copy or zip the "
-                            "whole .gdb folder as ArcGIS wrote it")
-        return "folder"
-    if not path.exists():
-        raise ReadError(f"{path.name}: no such file")
-    size = path.stat().st_size
-    if size == 0:
-        raise ReadError(f"{path.name}: the file is empty (0 bytes)")
-    with path.open("rb") as fh:
-        head = fh.read(4096)
+        return _folder_kind(path)
+    head = _head(path)
     suffix = path.suffix.lower()
     if head.startswith(b"SQLite format 3\x00"):
         if suffix not in ("", ".gpkg", ".sqlite"):
             raise ReadError(f"{path.name}: this is an SQLite/GeoPackage file, not {suffix}")
         return "gpkg"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
-        with open_zip(path) as zf:
-            names = zf.namelist()
-            opendocument = names[:1] == ["mimetype"] and "content.xml" in names  # LibreOffice, WPS
-            try:
-                mimetype = zf.read("mimetype")[:100] if opendocument else b""
-            except DAMAGED as exc:
-                raise ReadError(f"{path.name}: damaged OpenDocument file ({exc}); was it cut off while copying? "
-                                "Send it again") from exc
-        if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
-            return "xlsx"
-        if opendocument:
-            if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
-                return "ods"
-            raise ReadError(f"{path.name}: an OpenDocument file that is no spreadsheet "
-                            f"({mimetype.decode('ascii', 'replace')})")
-        if suffix == ".kmz":  # Google Earth / 奥维 (Ovital): a zip holding doc.kml (and its icons)
-            if not any(n.lower().endswith(".kml") for n in names):
-                raise ReadError(f"{path.name}: a KMZ without a .kml inside")
-            return "kmz"
-        return "zip"
+        return _zip_kind(path, suffix)
+    return _binary_kind(path, head, suffix) or _text_kind(path, head, suffix)
+
+
+def _folder_kind(path: Path) -> str:
+    """A folder: a File Geodatabase, or a folder of files; ReadError for a .gdb folder that is none."""
+    if is_filegdb(path):
+        return "filegdb"
+    if path.suffix.lower() == ".gdb":
+        raise ReadError(f"{path.name}: not a File Geodatabase (no {GDB_CATALOGUE} in it); copy or zip the "
+                        "whole .gdb folder as ArcGIS wrote it")
+    return "folder"
+
+
+def _head(path: Path) -> bytes:
+    """The file's first 4096 bytes; ReadError for a missing or empty file."""
+    if not path.exists():
+        raise ReadError(f"{path.name}: no such file")
+    size = path.stat().st_size
+    if size == 0:
+        raise ReadError(f"{path.name}: the file is empty (0 bytes)")
+    with path.open("rb") as fh:
+        return fh.read(4096)
+
+
+def _zip_kind(path: Path, suffix: str) -> str:
+    """A zip archive: an XLSX or ODS workbook, a KMZ, or a zip of other files."""
+    with open_zip(path) as zf:
+        names = zf.namelist()
+        opendocument = names[:1] == ["mimetype"] and "content.xml" in names  # LibreOffice, WPS
+        try:
+            mimetype = zf.read("mimetype")[:100] if opendocument else b""
+        except DAMAGED as exc:
+            raise ReadError(f"{path.name}: damaged OpenDocument file ({exc}); was it cut off while copying? "
+                            "Send it again") from exc
+    if "[Content_Types].xml" in names and any(n.startswith("xl/") for n in names):
+        return "xlsx"
+    if opendocument:
+        if mimetype == b"application/vnd.oasis.opendocument.spreadsheet":
+            return "ods"
+        raise ReadError(f"{path.name}: an OpenDocument file that is no spreadsheet "
+                        f"({mimetype.decode('ascii', 'replace')})")
+    if suffix == ".kmz":  # Google Earth / 奥维 (Ovital): a zip holding doc.kml (and its icons)
+        if not any(n.lower().endswith(".kml") for n in names):
+            raise ReadError(f"{path.name}: a KMZ without a .kml inside")
+        return "kmz"
+    return "zip"
+
+
+def _binary_kind(path: Path, head: bytes, suffix: str) -> str | None:
+    """The kind a binary header says (shp, fgb, xls); ReadError for binary content of another kind or
+    none that its suffix promises; None for text."""
     if head[:4] == b"\x00\x00\x27\x0a":  # ESRI shapefile file code 9994, big-endian
         return "shp"
     if head[:3] == b"fgb":
@@ -83,6 +104,12 @@ def detect_kind(path: Path) -> str:
                         "save it again as .xlsx or .csv")
     if head.translate(None, _CONTROL) != head:  # text files hold no control bytes but tab and line ends
         raise ReadError(f"{path.name}: binary file of an unknown type (expected {_EXPECTED})")
+    return None
+
+
+def _text_kind(path: Path, head: bytes, suffix: str) -> str:
+    """A text file: GeoJSON or KML by its start, MapInfo or CSV by its suffix; ReadError when the
+    content does not match the suffix."""
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"{") or text.startswith(b"["):
         return "geojson"

@@ -281,72 +281,90 @@ class TableReader:
         self._header_rows = 1  # 2: a two-row header
         self._northing_first: bool | None = None  # surveyors' X (north) in the first coordinate column
         self._peeked: list = []  # a sheet's first rows, once read (_first_rows)
-        if kind == "csv":
-            self._encoding = encoding
-            if encoding is None:
-                self._encoding, warning = _sniff_encoding(self.path)
-                if warning:
-                    self.warnings.append(RowIssue(None, None, None, warning, "warning"))
-            try:
-                with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
-                    head = fh.read(1 << 16)
-            except UnicodeDecodeError as exc:  # the sniffed lines are good: a character cut short after them
-                raise ReadError(f"{self.path.name}: not valid {self._encoding} text near its start (a character "
-                                f"cut short or a stray byte: {exc.reason}); the file may be truncated or damaged") from exc
-            self._titles, self._dialect, header = _header(head)
-            if self._titles:
-                self.warnings.append(_title_warning(self._titles))
-            header = [h.strip().lstrip("\ufeff") for h in header]
-            below = head.splitlines()[self._titles + 1:self._titles + 2]
-            merged = _two_row_header(header, next(csv.reader(below, self._dialect), [])) if below else None
-            if merged is not None:
-                self._header_rows, header = 2, merged
-                self.warnings.append(_two_row_warning(self._titles + 1, merged))
-            all_columns = self._distinct(header)
-            # a quoted line break makes it a little high
-            self.estimate = _count_lines(self.path) - self._header_rows - self._titles
-        else:
-            from .vector import VectorReader
-
-            # every cell as text: codes keep their leading zeros; the first row is the header
-            self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
-            self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
-            all_columns = self._xlsx.columns
-            if not all_columns and self._xlsx.total == 0:
-                self.total = 0  # Excel's untouched Sheet2
-            self._rename: dict[str, str] = {}
-            self._header_fid = 0  # features up to this one are titles and the header
-            self._row_offset = 1  # sheet row of feature n: n + this (GDAL took row 1 as the header)
-            if len(all_columns) > 1 and all(re.fullmatch(r"Field[0-9]+", c) for c in all_columns[1:]):
-                # GDAL names the empty cells of the first row FieldN: that row is a title. The column
-                # names are the next row holding two values or more (GDAL keeps blank rows: feature
-                # n is sheet row n + 1). Every column FieldN, the first too: GDAL read row 1 as data
-                # (GDAL 3.12 does so on a workbook's later sheets whatever HEADERS says), so feature
-                # n is sheet row n, and row 1 may well be the header
-                if all_columns[0] == "Field1":
-                    self._row_offset = 0
-                first = self._first_rows()
-                found = [i for i in range(min(len(first), TITLE_ROWS) if first else 0)
-                         if _names_columns(first.columns[c][i] for c in all_columns)]
-                if not found:
-                    raise ReadError(f"{self.path.name}: row 1 holds a title ({all_columns[0][:40]!r}) and no "
-                                    f"row below it within {TITLE_ROWS} holds column names")
-                self._header_fid = int(first.rows[found[0]])
-                self._titles = self._header_fid + self._row_offset - 1  # sheet rows above the header
-                names = self._distinct([str(first.columns[c][found[0]] or c).strip() for c in all_columns])
-                self._rename = dict(zip(all_columns, names))
-                all_columns = names
-                self.estimate = None if self.estimate is None else self.estimate - self._header_fid
-                if self._titles:
-                    self.warnings.append(_title_warning(self._titles))
-                top = [first.columns[c][found[0]] for c in self._rename]
-            else:
-                top = ["" if re.fullmatch(r"Field[0-9]+", c) else c for c in all_columns]
-            if len(all_columns) > 1:
-                all_columns = self._sub_headings(top, all_columns)
+        all_columns = self._csv_header(encoding) if kind == "csv" else self._sheet_header(sheet)
         if not all_columns and self.total != 0:  # a sheet with no cell at all is empty, not headless
             raise ReadError(f"{self.path.name}: no header row")
         self._all_columns = all_columns
+        self._find_geometry(all_columns, geocode)
+
+    def _csv_header(self, encoding: str | None) -> list[str]:
+        """A CSV's encoding, dialect, title rows and header (one row or two); its column names."""
+        self._encoding = encoding
+        if encoding is None:
+            self._encoding, warning = _sniff_encoding(self.path)
+            if warning:
+                self.warnings.append(RowIssue(None, None, None, warning, "warning"))
+        try:
+            with self.path.open(newline="", encoding=self._encoding, errors="strict") as fh:
+                head = fh.read(1 << 16)
+        except UnicodeDecodeError as exc:  # the sniffed lines are good: a character cut short after them
+            raise ReadError(f"{self.path.name}: not valid {self._encoding} text near its start (a character "
+                            f"cut short or a stray byte: {exc.reason}); the file may be truncated or damaged") from exc
+        self._titles, self._dialect, header = _header(head)
+        if self._titles:
+            self.warnings.append(_title_warning(self._titles))
+        header = [h.strip().lstrip("\ufeff") for h in header]
+        below = head.splitlines()[self._titles + 1:self._titles + 2]
+        merged = _two_row_header(header, next(csv.reader(below, self._dialect), [])) if below else None
+        if merged is not None:
+            self._header_rows, header = 2, merged
+            self.warnings.append(_two_row_warning(self._titles + 1, merged))
+        all_columns = self._distinct(header)
+        # a quoted line break makes it a little high
+        self.estimate = _count_lines(self.path) - self._header_rows - self._titles
+        return all_columns
+
+    def _sheet_header(self, sheet: str | None) -> list[str]:
+        """An XLSX sheet opened through GDAL, its title rows and header (one row or two) found; its
+        column names."""
+        from .vector import VectorReader
+
+        # every cell as text: codes keep their leading zeros; the first row is the header
+        self._xlsx = VectorReader(self.path, sheet, open_options={"HEADERS": "FORCE", "FIELD_TYPES": "STRING"})
+        self.estimate = self._xlsx.total  # blank rows among them are left out (batches)
+        all_columns = self._xlsx.columns
+        if not all_columns and self._xlsx.total == 0:
+            self.total = 0  # Excel's untouched Sheet2
+        self._rename: dict[str, str] = {}
+        self._header_fid = 0  # features up to this one are titles and the header
+        self._row_offset = 1  # sheet row of feature n: n + this (GDAL took row 1 as the header)
+        if len(all_columns) > 1 and all(re.fullmatch(r"Field[0-9]+", c) for c in all_columns[1:]):
+            top, all_columns = self._below_sheet_titles(all_columns)
+        else:
+            top = ["" if re.fullmatch(r"Field[0-9]+", c) else c for c in all_columns]
+        if len(all_columns) > 1:
+            all_columns = self._sub_headings(top, all_columns)
+        return all_columns
+
+    def _below_sheet_titles(self, fields: list[str]) -> tuple[list, list[str]]:
+        """The header of a sheet whose first row is a title: (its cells, the column names), the
+        columns renamed from GDAL's ``fields`` (``_rename``); ReadError when no row names columns."""
+        # GDAL names the empty cells of the first row FieldN: that row is a title. The column
+        # names are the next row holding two values or more (GDAL keeps blank rows: feature
+        # n is sheet row n + 1). Every column FieldN, the first too: GDAL read row 1 as data
+        # (GDAL 3.12 does so on a workbook's later sheets whatever HEADERS says), so feature
+        # n is sheet row n, and row 1 may well be the header
+        if fields[0] == "Field1":
+            self._row_offset = 0
+        first = self._first_rows()
+        found = [i for i in range(min(len(first), TITLE_ROWS) if first else 0)
+                 if _names_columns(first.columns[c][i] for c in fields)]
+        if not found:
+            raise ReadError(f"{self.path.name}: row 1 holds a title ({fields[0][:40]!r}) and no "
+                            f"row below it within {TITLE_ROWS} holds column names")
+        self._header_fid = int(first.rows[found[0]])
+        self._titles = self._header_fid + self._row_offset - 1  # sheet rows above the header
+        names = self._distinct([str(first.columns[c][found[0]] or c).strip() for c in fields])
+        self._rename = dict(zip(fields, names))
+        self.estimate = None if self.estimate is None else self.estimate - self._header_fid
+        if self._titles:
+            self.warnings.append(_title_warning(self._titles))
+        top = [first.columns[c][found[0]] for c in self._rename]
+        return top, names
+
+    def _find_geometry(self, all_columns: list[str], geocode: Geocode | None) -> None:
+        """Which columns give the rows their geometry (longitude and latitude, WKT, lon,lat pairs,
+        or addresses to geocode), and the columns left as attributes (``columns``)."""
         self.lonlat_col = _find(all_columns, LONLAT_NAMES, "经纬度")
         single = [c for c in all_columns if c != self.lonlat_col]  # 经纬度 holds 纬度
         self.lon_col = _find(single, LON_NAMES, "经度")
