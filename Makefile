@@ -75,6 +75,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+# As root in a folder postgres cannot enter (/root), the cluster's files are kept in
+# /var/lib/urbangis/clusters/<name> and .urbangis/pgdata links there: that folder goes too.
 clean: ## Stop the cluster and remove .urbangis and .venv (all local data!)
 	-$(BIN)/urbangis db stop
+	-if [ -L .urbangis/pgdata ]; then $(PYTHON) -I layers/cluster.py remove "$(CURDIR)/.urbangis"; fi
 	rm -rf .urbangis $(VENV)
