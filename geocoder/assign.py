@@ -11,19 +11,13 @@ from dataclasses import dataclass, field
 from itertools import islice, product
 
 from .dictionary import HOW_PENALTY
-from .index import ADMIN_LEVELS, Index
-from .models import NAMED_PARTS
+from .index import Index
 from .parse import Parse
+from .query import ADMIN_LEVELS, sig
 
 MAX_ASSIGNMENTS = 32
 MAX_TRIED = 512
 UNUSED_TOKEN = 0.9
-SIG_LEN = {"province": 2, "city": 4, "district": 6, "street": 9, "community": 12}
-
-
-def sig(code: str, level: str) -> str:
-    """The significant prefix of an admin code (650000 province -> 65)."""
-    return code[: SIG_LEN.get(level, len(code))]
 
 
 @dataclass
@@ -142,5 +136,3 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
             break
     return out or [base]
 
-
-__all__ = ["Assignment", "assign", "sig", "NAMED_PARTS"]

@@ -9,13 +9,15 @@ from typing import Iterable, Iterator
 from .engine import Geocoder, QueryError, check_query
 from .output import answer_dict
 
+from urbangis.layers.errors import Invalid
+
 MAX_ROWS = 100_000
 QUERY_COLUMNS = ("q", "address", "query", "地址")
 CSV_FIELDS = ("row", "id", "query", "found", "x", "y", "model", "match_level", "confidence",
               "standard_address", "district", "street", "community", "unit_grid", "responsibility_grid", "error")
 
 
-class BatchError(ValueError):
+class BatchError(Invalid, ValueError):
     """The batch as a whole cannot be read (not its rows: those fail one by one)."""
 
 

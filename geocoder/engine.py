@@ -6,19 +6,22 @@ from dataclasses import dataclass, field
 
 from .assign import Assignment, assign
 from .index import Index
-from .models import ADMIN_PARTS, Model, configured_models
+from .models import MODELS
 from .normalise import basic, has_control_characters, normalise
 from .parse import Parse, parse
-from .rank import LEVEL_BASE, Candidate, finish
+from .query import ADMIN_PARTS, LEVEL_BASE, Candidate, Model
+from .rank import finish
 from .searches import SEARCHES
+
+from urbangis.layers.errors import Invalid
 
 MAX_QUERY_CHARS = 200
 RELAXED_PART = 0.95  # a relaxable part the query left out
 UNUSED_PART = 0.9  # a part the query gave that the answering model does not use
 
 
-class QueryError(ValueError):
-    """A query the engine refuses (empty, too long, control characters)."""
+class QueryError(Invalid, ValueError):
+    """A query the engine refuses (empty, too long, control characters): 400."""
 
 
 def check_query(q) -> str:
@@ -56,7 +59,7 @@ class Geocoder:
 
     def __init__(self, ix: Index, models: tuple[Model, ...] | None = None) -> None:
         self.ix = ix
-        self.models = models or configured_models()
+        self.models = models or MODELS
         self._plans: dict[frozenset[str], list[tuple[Model, float]]] = {}
 
     def normalise(self, text: str) -> str:

@@ -28,7 +28,6 @@ SOURCE_LAYERS = (
     "admin_areas", "unit_grids", "responsibility_grids", "roads", "place_names", "courtyards",
     "house_numbers", "buildings", "organisations", "storefronts", "components",
 )
-ADMIN_LEVELS = ("province", "city", "district", "street", "community")
 PARENT_KIND = {"road": "r", "place": "p", "courtyard": "c", "house_number": "h", "organisation": "o"}
 
 
@@ -128,6 +127,7 @@ class Index:
 
     plane: LocalPlane
     versions: dict[str, int]
+    side_offset: float = 15.0  # metres from a road's centre line to its interpolated house numbers
     admin: list[AdminArea] = field(default_factory=list)
     admin_by_code: dict[str, int] = field(default_factory=dict)
     admin_geoms: np.ndarray | None = None  # metric polygons of areas with an outline
@@ -215,8 +215,9 @@ def _admin_variants(words: Dictionary, area: AdminArea, idx: int, aliases: list[
         words.add(key[:-1], area.level, idx, "short")
 
 
-def build_index(conn, progress=None) -> Index:
-    """Read the gazetteer from ``conn`` (one statement per layer) and build the index."""
+def build_index(conn, progress=None, side_offset: float = 15.0) -> Index:
+    """Read the gazetteer from ``conn`` (one statement per layer) and build the index;
+    ``side_offset`` is where interpolated house numbers stand off their road (metres)."""
     t0 = time.perf_counter()
     sql = read_statements()
     cur = conn.cursor(binary=True)
@@ -244,7 +245,7 @@ def build_index(conn, progress=None) -> Index:
     origin = rows("origin")[0]
     lon0, lat0 = (origin[0], origin[1]) if origin[0] is not None else (87.6, 43.8)
     plane = LocalPlane(lon0, lat0)
-    ix = Index(plane=plane, versions=versions)
+    ix = Index(plane=plane, versions=versions, side_offset=side_offset)
     words = ix.words
     fwd = plane.fwd
 

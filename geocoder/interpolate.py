@@ -11,13 +11,12 @@ Reverse runs the same rule backwards.
 from __future__ import annotations
 
 import math
-import os
 
 import shapely
 
 from .index import Road
 
-OFFSET = float(os.environ.get("URBANGIS_GEOCODER_SIDE_OFFSET", "15"))  # metres, centre line to house fronts
+OFFSET = 15.0  # metres, centre line to house fronts (the default of URBANGIS_GEOCODER_SIDE_OFFSET)
 
 
 def _parity_ok(parity: str | None, n: int) -> bool:

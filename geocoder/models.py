@@ -1,7 +1,7 @@
 """THE table of combination models: which parts a query needs and which search resolves it.
 
-Adding a combination is a configuration change: a JSON or YAML file named by
-``URBANGIS_GEOCODER_MODELS`` holds more rows of the same shape (``number``, ``name``, ``parts``,
+Adding a combination is a configuration change: a JSON or YAML file named by the setting
+``URBANGIS_GEOCODER_MODELS`` (read with :func:`load_models`) holds more rows of the same shape (``number``, ``name``, ``parts``,
 ``relax``, ``search``, ``level``), e.g. courtyard + building no. as model 19::
 
     - {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}
@@ -15,34 +15,9 @@ Searches are the functions of :mod:`geocoder.searches`, by name.
 from __future__ import annotations
 
 import json
-import os
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
-ADMIN_PARTS = frozenset({"street", "community"})
-NAMED_PARTS = frozenset({"road", "place", "org", "courtyard", "storefront"})
-NUMBER_PARTS = frozenset({"house", "building"})
-CODE_PARTS = frozenset({"grid", "component"})
-ALL_PARTS = ADMIN_PARTS | NAMED_PARTS | NUMBER_PARTS | CODE_PARTS
-
-
-@dataclass(frozen=True)
-class Model:
-    """One combination model: the parts it needs and the search that resolves it."""
-
-    number: int
-    name: str  # as the tender names it
-    title: str  # in English
-    parts: tuple[str, ...]
-    search: str
-    relax: tuple[str, ...] = ()
-
-    @property
-    def content(self) -> frozenset[str]:
-        """The non-admin parts: what the query is *about*."""
-        return frozenset(self.parts) - ADMIN_PARTS
-
+from .query import ALL_PARTS, SEARCH_NAMES, Model
 
 # The 18 combination models of the tender (mission.md §1), in its order.
 MODELS: tuple[Model, ...] = (
@@ -68,8 +43,6 @@ MODELS: tuple[Model, ...] = (
 
 
 def _validate(row: dict, where: str) -> Model:
-    from .searches import SEARCHES
-
     try:
         number = int(row["number"])
         parts = tuple(row["parts"])
@@ -79,8 +52,8 @@ def _validate(row: dict, where: str) -> Model:
     unknown = set(parts) - ALL_PARTS
     if unknown:
         raise ValueError(f"{where}: model {number}: unknown parts {sorted(unknown)}; known: {sorted(ALL_PARTS)}")
-    if search not in SEARCHES:
-        raise ValueError(f"{where}: model {number}: unknown search {search!r}; known: {sorted(SEARCHES)}")
+    if search not in SEARCH_NAMES:
+        raise ValueError(f"{where}: model {number}: unknown search {search!r}; known: {sorted(SEARCH_NAMES)}")
     relax = tuple(row.get("relax") or ())
     if set(relax) - set(parts):
         raise ValueError(f"{where}: model {number}: relax must name parts of the model")
@@ -109,8 +82,3 @@ def load_models(path: str | Path | None = None) -> tuple[Model, ...]:
     table = [extra.pop(m.number, m) for m in MODELS]
     return tuple(table + sorted(extra.values(), key=lambda m: m.number))
 
-
-@lru_cache(maxsize=1)
-def configured_models() -> tuple[Model, ...]:
-    """The models in force: built-ins plus ``URBANGIS_GEOCODER_MODELS`` if set."""
-    return load_models(os.environ.get("URBANGIS_GEOCODER_MODELS"))

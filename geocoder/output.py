@@ -14,8 +14,11 @@ from pyproj import Transformer
 
 from .engine import Answer
 from .index import Index
-from .rank import Candidate, standard_address
+from .query import Candidate
+from .rank import standard_address
 from .reverse import Nearby, ReverseAnswer
+
+from urbangis.layers.errors import Invalid
 
 CRS_NAMES = {
     "CRS84": "CRS84", "OGC:CRS84": "CRS84", "WGS84": "CRS84",
@@ -25,8 +28,18 @@ GEOGRAPHIC = {"CRS84", "EPSG:4490", "EPSG:4326"}
 _URI = re.compile(r"^https?://www\.opengis\.net/def/crs/(EPSG|OGC)/[^/]+/([A-Za-z0-9]+)$")
 
 
-class UnknownCRS(ValueError):
-    """A ``crs`` the server does not offer."""
+class UnknownCRS(Invalid, ValueError):
+    """A ``crs`` the server does not offer (400, said of the ``crs`` parameter)."""
+
+    def __init__(self, description: str, **details: object) -> None:
+        super().__init__(description, **{"parameter": "crs", **details})
+
+
+class BadPosition(Invalid, ValueError):
+    """A coordinate that is not a position in its CRS (400, said of ``lon/lat``)."""
+
+    def __init__(self, description: str, **details: object) -> None:
+        super().__init__(description, **{"parameter": "lon/lat", **details})
 
 
 def parse_crs(value: str | None) -> str:
@@ -65,14 +78,14 @@ def project(lon: float, lat: float, crs: str) -> list[float]:
 
 
 def unproject(x: float, y: float, crs: str) -> tuple[float, float]:
-    """A coordinate in ``crs`` -> CGCS2000 lon/lat (ValueError when it is not a valid position)."""
+    """A coordinate in ``crs`` -> CGCS2000 lon/lat (:class:`BadPosition` when it is not a valid one)."""
     if not (math.isfinite(x) and math.isfinite(y)):
-        raise ValueError("coordinates must be finite numbers")
+        raise BadPosition("coordinates must be finite numbers")
     if crs in GEOGRAPHIC:
         if not (-180 <= x <= 180):
-            raise ValueError(f"lon {x} is out of range [-180, 180]")
+            raise BadPosition(f"lon {x} is out of range [-180, 180]")
         if not (-90 <= y <= 90):
-            raise ValueError(f"lat {y} is out of range [-90, 90]")
+            raise BadPosition(f"lat {y} is out of range [-90, 90]")
         return x, y
     lon, lat = _from(crs).transform(x, y)
     ok = math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90
@@ -80,7 +93,7 @@ def unproject(x: float, y: float, crs: str) -> tuple[float, float]:
         bx, by = _to(crs).transform(lon, lat)
         ok = math.isfinite(bx) and math.isfinite(by) and abs(bx - x) < 1.0 and abs(by - y) < 1.0
     if not ok:
-        raise ValueError(f"({x}, {y}) is not a valid position in {crs}")
+        raise BadPosition(f"({x}, {y}) is not a valid position in {crs}")
     return lon, lat
 
 

@@ -6,38 +6,13 @@ the query names keeps 0.6 of its score: the prefix narrows, it never fails the s
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import shapely
 
 from .index import Index
+from .query import Candidate, sig
 
-LEVEL_BASE = {"exact": 1.0, "grid": 1.0, "interpolated": 0.85, "road": 0.7, "area": 0.6}
 ADMIN_MISMATCH = 0.6
-
-
-@dataclass(slots=True)
-class Candidate:
-    """One possible answer, in the index's metric plane until :func:`finish` places it."""
-
-    x: float
-    y: float
-    model: int | None
-    level: str
-    score: float
-    layer: str
-    id: str
-    label: str  # the part of the standard address below the community (road + no. + building ...)
-    area_hint: str | None = None  # deepest admin code the feature itself carries
-    want: list[str] | None = None  # significant admin codes the query names (narrowing)
-    reading: dict | None = None  # how the query was read for this candidate (role -> text)
-    # filled by finish():
-    chain: list[dict] = field(default_factory=list)
-    unit_grid: str | None = None
-    resp_grid: str | None = None
-    resp_grid_name: str | None = None
-
 
 _DEPTH = {"district": 1, "street": 2, "community": 3}
 
@@ -93,8 +68,6 @@ def _deepest_code(ix: Index, pip: int, hint: str | None) -> str | None:
 
 
 def _sig(ix: Index, code: str) -> str:
-    from .assign import sig
-
     i = ix.admin_by_code.get(code)
     return sig(code, ix.admin[i].level) if i is not None else code
 

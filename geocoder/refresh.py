@@ -13,8 +13,11 @@ import time
 
 import psycopg
 
+from urbangis.layers.settings import GeocoderSettings
+
 from .engine import Geocoder
 from .index import SOURCE_LAYERS, Index, build_index
+from .models import load_models
 
 log = logging.getLogger("urbangis.geocoder")
 
@@ -29,8 +32,10 @@ def current_versions(conn) -> dict[str, int]:
 class GeocoderService:
     """The current :class:`Geocoder` of one database, rebuilt in the background when stale."""
 
-    def __init__(self, conninfo: str, interval: float = 1.0) -> None:
+    def __init__(self, conninfo: str, settings: GeocoderSettings | None = None, interval: float = 1.0) -> None:
         self.conninfo = conninfo
+        self.settings = settings or GeocoderSettings.model_construct()  # the defaults, not the environment
+        self.models = load_models(self.settings.models)  # a bad models file stops the start-up, saying why
         self.interval = interval
         self.geocoder: Geocoder | None = None
         self.error: str | None = None
@@ -67,7 +72,7 @@ class GeocoderService:
             # one snapshot: the versions recorded are those of the rows read
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             try:
-                ix = build_index(conn)
+                ix = build_index(conn, side_offset=self.settings.side_offset)
             finally:
                 conn.execute("ROLLBACK")
             # A load that committed while the index was read is read again at once, before the
@@ -76,7 +81,7 @@ class GeocoderService:
             # TRUNCATE is not MVCC-safe. Loads without end would still get an index on the third try.
             if current_versions(conn) == ix.versions:
                 break
-        self.geocoder = Geocoder(ix)
+        self.geocoder = Geocoder(ix, self.models)
         self.builds += 1
         self.error = None
         self._ready.set()

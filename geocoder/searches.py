@@ -14,8 +14,7 @@ import shapely
 from .assign import Assignment
 from .index import Index, each
 from .interpolate import locate
-from .models import Model
-from .rank import LEVEL_BASE, Candidate
+from .query import LEVEL_BASE, SEARCH_NAMES, Candidate, Model
 
 _LEAD = re.compile(r"^[0-9]+")
 NOT_FOUND_PARENT = 0.7  # a building or number that is not there: the parent answers, lower
@@ -98,7 +97,7 @@ def search_house(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
         road = ix.roads[pidx]
         if (road.name, road.district) in done:
             continue
-        hit = locate(road, n)
+        hit = locate(road, n, ix.side_offset)
         if hit is not None:
             out.append(Candidate(hit[0], hit[1], model.number, "interpolated", LEVEL_BASE["interpolated"] * pen,
                                  "roads", road.id, road.name + _house_label(a.house), road.district))
@@ -275,3 +274,5 @@ SEARCHES: dict[str, SearchFn] = {
     "grid": search_grid,
     "component": search_component,
 }
+if set(SEARCHES) != SEARCH_NAMES:  # the model table is checked against SEARCH_NAMES without importing this module
+    raise RuntimeError("geocoder.query.SEARCH_NAMES must name exactly the searches of geocoder.searches")
