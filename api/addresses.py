@@ -1,32 +1,34 @@
-"""The server's geocoder as a function from addresses to CGCS2000 (lon, lat), for loads of tables
-that carry addresses instead of coordinates (``urbangis load`` and ``POST /ingest/jobs``). Kept out
-of the HTTP routes so that the command line does not import FastAPI to load a file."""
+"""The geocoder as a function from addresses to CGCS2000 (lon, lat), for loads of tables that
+carry addresses instead of coordinates (``urbangis load`` and ``POST /ingest/jobs``). Kept out of
+the HTTP routes so that the command line does not import FastAPI to load a file.
+
+In the server, loads use the running geocoder's index (:func:`geocode_function`); the command
+line, which has none, builds one only if a file needs it (:func:`lazy_address_geocoder`)."""
 from __future__ import annotations
 
 from typing import Callable, Sequence
 
+from urbangis.geocoder.engine import Geocoder
 from urbangis.layers import database as db
-
+from urbangis.layers.settings import GeocoderSettings
 
 # below this confidence an exact match is reported (parts of the address left unused, say)
 SURE = 0.8
 
+Geocode = Callable[[Sequence[str]], list]
 
-def address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
-    """Addresses -> CGCS2000 (lon, lat) with the geocoder over the database at ``info``; an
-    address that only matches an admin area (a district, a community) counts as not found. A
-    placement less precise than the address asks for (on the road only, by its address ranges,
-    a road's name read as another's, a low confidence) comes with a note, (lon, lat, note),
-    which the load reports as a warning on that row: the row is loaded where the geocoder put
-    it, and staff can see where."""
-    from urbangis.geocoder.engine import Geocoder
-    from urbangis.geocoder.index import build_index
 
-    with db.connect(info) as conn:
-        ix = build_index(conn)
-    engine = Geocoder(ix)
+def geocode_function(current: Callable[[], Geocoder]) -> Geocode:
+    """Addresses -> CGCS2000 (lon, lat) with the geocoder ``current()`` returns (taken once per
+    batch of addresses: one index for the batch); an address that only matches an admin area (a
+    district, a community) counts as not found. A placement less precise than the address asks
+    for (on the road only, by its address ranges, a road's name read as another's, a low
+    confidence) comes with a note, (lon, lat, note), which the load reports as a warning on that
+    row: the row is loaded where the geocoder put it, and staff can see where."""
 
     def geocode(addresses: Sequence[str]) -> list:
+        engine = current()
+        ix = engine.ix
         out = []
         for text in addresses:
             answer = engine.geocode(text, limit=1)
@@ -75,13 +77,19 @@ def placement_note(best) -> str | None:
     return f"{where} ({'; '.join(said)})"
 
 
-def lazy_address_geocoder(info: str) -> Callable[[Sequence[str]], list]:
-    """A geocode function that builds the geocoder's index only if a file needs it."""
-    impl: list = []
+def lazy_address_geocoder(info: str, settings: GeocoderSettings) -> Geocode:
+    """For the command line: a geocode function that builds the geocoder's index over the database
+    at ``info`` only if a file needs it, once."""
+    built: list[Geocoder] = []
 
-    def geocode(addresses):
-        if not impl:
-            impl.append(address_geocoder(info))
-        return impl[0](addresses)
+    def current() -> Geocoder:
+        if not built:
+            from urbangis.geocoder.index import build_index
+            from urbangis.geocoder.models import load_models
 
-    return geocode
+            with db.connect(info) as conn:
+                ix = build_index(conn, side_offset=settings.side_offset)
+            built.append(Geocoder(ix, load_models(settings.models)))
+        return built[0]
+
+    return geocode_function(current)

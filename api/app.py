@@ -1,4 +1,5 @@
-"""The FastAPI application: lifespan opens the pool, then each endpoint family is included."""
+"""The FastAPI application: one lifespan builds every service once (:mod:`.services`), the error
+handlers are installed, each endpoint family's router is included. Nothing else lives here."""
 from __future__ import annotations
 
 import logging
@@ -7,28 +8,37 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
-from urbangis.layers.database import conninfo, make_pool
+from urbangis.layers.database import conninfo
+from urbangis.layers.settings import Settings
 
 from . import errors
 from .routes import features, geocode, ingest, maps, system, tiles
-from .settings import ServerSettings, get_server_settings
+from .services import Doors, open_services
 from .version import version
 
 log = logging.getLogger("urbangis.api")
 
+FAMILIES = (system, features, tiles, geocode, ingest, maps)  # in the order the landing page lists them
 
-def create_app(database: str | None = None, settings: ServerSettings | None = None) -> FastAPI:
-    """Build the app against ``database`` (a libpq conninfo; default: the configured one)."""
-    settings = settings or get_server_settings()
-    info = database or conninfo()
+
+def create_app(database: str | None = None, settings: Settings | None = None) -> FastAPI:
+    """Build the app against ``database`` (a libpq conninfo; default: the configured one) with
+    ``settings`` (default: read from the environment now)."""
+    settings = settings or Settings.from_env()
+    info = database or conninfo(settings.database)
+    doors = Doors(
+        offers=tuple(offer for family in FAMILIES for offer in getattr(family, "OFFERS", ())),
+        conformance=tuple(dict.fromkeys(c for family in FAMILIES for c in getattr(family, "CONFORMANCE", ()))),
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.pool = make_pool(info)
+        services = open_services(settings, info, doors)
+        app.state.services = services
         try:
             yield
         finally:
-            app.state.pool.close()
+            services.close()
 
     app = FastAPI(
         title="urbangis",
@@ -37,17 +47,9 @@ def create_app(database: str | None = None, settings: ServerSettings | None = No
         "OGC API Features and Tiles, vector tiles and bulk loading, on PostGIS.",
         lifespan=lifespan,
     )
-    app.state.server_settings = settings
-    app.state.conninfo = info
-    app.state.offers = []
-    app.state.conformance = []
     errors.install(app)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
-    app.include_router(system.router)
-    features.install(app)
-    ingest.install(app)
-    tiles.install(app)
-    geocode.install(app)
-    maps.install(app)
-    errors.document_errors(app)
+    for family in FAMILIES:
+        family.install(app)
+    errors.document_errors(app, features.openapi_limits(settings.ogc))
     return app

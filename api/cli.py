@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from pydantic import ValidationError
+
 from urbangis.layers import database as db
 from urbangis.layers.cluster import ClusterError
-from urbangis.layers.config import get_settings
 from urbangis.layers.migrate import MigrationError, migrate
+from urbangis.layers.settings import Settings
 
 from .version import version as _version
 
@@ -34,14 +36,44 @@ def _fail(message: str) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--log-level", default="info", show_default=True, help="debug, info, warning or error.")
-def main(log_level: str) -> None:
+@click.pass_context
+def main(ctx: click.Context, log_level: str) -> None:
     """urbangis: the spatial data server of an urban comprehensive-management platform.
 
     It serves geocoding, OGC API Features and Tiles and vector tiles from PostGIS, and loads
     gazetteers, grids, components and cases. By default it runs on a project-local PostGIS
     cluster in ./.urbangis; set URBANGIS_DATABASE_URL to use an existing database instead.
+    Every setting is an environment variable: `urbangis config` lists them with their values.
     """
     _setup_logging(log_level)
+    try:
+        ctx.obj = Settings.from_env()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        _fail(f"a setting is wrong ({exc.title}): {problems}")
+
+
+def settings() -> Settings:
+    """The settings the command line read at its start."""
+    return click.get_current_context().find_object(Settings)
+
+
+@main.command("config")
+@click.option("--json", "as_json", is_flag=True, help="Print the settings as JSON.")
+def config_cmd(as_json: bool) -> None:
+    """Print the effective settings: each environment variable, its value and what it does
+    (secrets masked: the ingest token, a database URL's password)."""
+    rows = list(settings().variables())
+    if as_json:
+        import orjson
+
+        click.echo(orjson.dumps({v.name: v.value for v in rows}, option=orjson.OPT_INDENT_2).decode())
+        return
+    width = max(len(v.name) for v in rows)
+    for v in rows:
+        shown = v.value if v.value != "" else "(unset)"
+        click.echo(f"{v.name:<{width}}  {shown}")
+        click.secho(f"{'':<{width}}  {v.description}", dim=True)
 
 
 # -- database -------------------------------------------------------------------------------
@@ -51,11 +83,11 @@ def db_group() -> None:
 
 
 def _cluster_or_none():
-    settings = get_settings()
-    if settings.external:
+    database = settings().database
+    if database.external:
         click.echo("URBANGIS_DATABASE_URL is set: using that database, no embedded cluster.")
         return None
-    return db.cluster_for(settings)
+    return db.cluster_for(database)
 
 
 @db_group.command("init")
@@ -101,12 +133,12 @@ def db_stop() -> None:
 @db_group.command("status")
 def db_status() -> None:
     """Tell where the database is, whether it answers and its schema version."""
-    settings = get_settings()
-    if not settings.external:
-        cluster = db.cluster_for(settings)
+    database = settings().database
+    if not database.external:
+        cluster = db.cluster_for(database)
         state = "running" if cluster.running() else ("stopped" if cluster.initialised else "not initialised")
         click.echo(f"embedded cluster: {state} ({cluster.data_dir}, port {cluster.port})")
-    info = db.conninfo(settings)
+    info = db.conninfo(database)
     try:
         with db.connect(info) as conn:
             row = conn.execute(
@@ -119,7 +151,7 @@ def db_status() -> None:
 
 
 def _ensure_database() -> str:
-    info = db.conninfo()
+    info = db.conninfo(settings().database)
     if db.create_database(info):
         click.echo(f"created database {db.database_name(info)}")
     with db.connect(info, autocommit=True) as conn:
@@ -156,7 +188,7 @@ def db_up() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def db_reset(yes: bool) -> None:
     """Drop the database and create it again, empty, at the latest schema."""
-    info = db.conninfo()
+    info = db.conninfo(settings().database)
     if not yes:
         click.confirm(f"Drop database {db.database_name(info)} and all its data?", abort=True)
     db.drop_database(info)
@@ -237,10 +269,12 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
         bar.update(done - bar.n)
         bar.set_postfix_str(phase, refresh=True)
 
-    info = db.conninfo()
+    config = settings()
+    info = db.conninfo(config.database)
     options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
                           report_path=report_path, progress=progress, encoding=encoding,
-                          geocode=lazy_address_geocoder(info), check_only=check_only)
+                          geocode=lazy_address_geocoder(info, config.geocoder), check_only=check_only,
+                          timezone=config.database.timezone)
     report = None
     try:
         with db.connect(info) as conn:
@@ -302,39 +336,35 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the HTTP API (geocoding, OGC API, tiles, map page, ingest jobs)."""
     import uvicorn
 
-    from .settings import get_server_settings
-
-    settings = get_server_settings()
-    _warn_if_schema_behind()
-    _warn_if_ingest_open(host or settings.host)
+    config = settings()
+    _warn_if_schema_behind(config)
+    _warn_if_ingest_open(host or config.server.host, config)
     uvicorn.run(
         "urbangis.api.app:create_app",
         factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
+        host=host or config.server.host,
+        port=port or config.server.port,
         workers=workers,
-        log_level=settings.log_level,
+        log_level=config.server.log_level,
     )
 
 
-def _warn_if_ingest_open(host: str) -> None:
+def _warn_if_ingest_open(host: str, config: Settings) -> None:
     """Bound beyond this machine with no ingest token, anyone who reaches the server can load data."""
-    from .routes.ingest import get_ingest_settings
-
-    if host not in ("127.0.0.1", "localhost", "::1") and not get_ingest_settings().token:
+    if host not in ("127.0.0.1", "localhost", "::1") and not config.ingest.token:
         click.secho(f"warning: serving on {host} with the ingest endpoints open to anyone who can reach it; "
                     "set URBANGIS_INGEST_TOKEN to require 'Authorization: Bearer <token>' on /ingest/jobs",
                     fg="yellow", err=True)
 
 
-def _warn_if_schema_behind() -> None:
+def _warn_if_schema_behind(config: Settings) -> None:
     """Say so when the database's schema is older than this version's (``make serve`` migrates
     first; ``urbangis serve`` alone does not change the database). The server still starts: what
     needs a newer schema falls back or answers 503."""
     from urbangis.layers.migrate import pending
 
     try:
-        with db.connect(db.conninfo()) as conn:
+        with db.connect(db.conninfo(config.database)) as conn:
             todo, name = pending(conn), conn.info.dbname
     except Exception:  # database unreachable: the server's /healthz says so
         return

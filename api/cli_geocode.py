@@ -13,17 +13,22 @@ import orjson
 def _geocoder():
     from urbangis.geocoder.engine import Geocoder
     from urbangis.geocoder.index import build_index
+    from urbangis.geocoder.models import load_models
     from urbangis.layers import database as db
 
+    from .cli import settings
+
+    config = settings()
     try:
-        with db.connect() as conn:
-            ix = build_index(conn)
+        with db.connect(db.conninfo(config.database)) as conn:
+            ix = build_index(conn, side_offset=config.geocoder.side_offset)
+        models = load_models(config.geocoder.models)
     except Exception as exc:
         click.secho(f"error: cannot build the geocoder index: {exc}", fg="red", err=True)
         sys.exit(1)
     click.echo(f"index: {ix.stats['house_numbers']} house numbers, {ix.stats['names']} names, "
                f"built in {ix.build_seconds:.1f} s", err=True)
-    return Geocoder(ix)
+    return Geocoder(ix, models)
 
 
 def _crs(value: str | None) -> str:

@@ -1,56 +1,47 @@
-"""Errors as types, mapped to HTTP statuses in one place. Every error body is JSON:
-``{"code": ..., "description": ...}`` (the shape OGC API exceptions use), plus optional details."""
+"""Errors to responses, in one place. Every error body is JSON, ``{"code": ..., "description":
+...}`` (the shape OGC API exceptions use), plus details that say where (parameter, value, row ...).
+
+Domain errors carry their status (:mod:`urbangis.layers.errors`); errors of the libraries below
+us are mapped by :data:`LIBRARY_ERRORS`. Routes translate nothing by hand."""
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
 import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from urbangis.layers.errors import UrbangisError
+
 log = logging.getLogger("urbangis.api")
 
-
-class ApiError(Exception):
-    """An error a client can act on."""
-
-    status = 400
-    code = "InvalidParameterValue"
-    headers: dict[str, str] | None = None
-
-    def __init__(self, description: str, **details) -> None:
-        super().__init__(description)
-        self.description = description
-        self.details = details
-
-
-class BadRequest(ApiError):
-    status, code = 400, "InvalidParameterValue"
-
-
-class NotFound(ApiError):
-    status, code = 404, "NotFound"
-
-
-class Conflict(ApiError):
-    status, code = 409, "Conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status, code = 413, "PayloadTooLarge"
-
-
-class Unavailable(ApiError):
-    status, code = 503, "ServiceUnavailable"
+RETRY_AFTER = "5"  # seconds a client should wait before retrying a 503
+# Errors raised by libraries, by type: status, code, what the client is told (the cause is logged).
+LIBRARY_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
+    (PoolTimeout, 503, "ServiceUnavailable", "every database connection of the server is busy; retry shortly"),
+    (psycopg.OperationalError, 503, "ServiceUnavailable", "the database is unavailable"),
+)
 
 
 def error_body(code: str, description: str, **details) -> dict:
     body = {"code": code, "description": description}
-    body.update({k: v for k, v in details.items() if v is not None})
+    body.update({k: _jsonable(v) for k, v in details.items() if v is not None})
     return body
+
+
+@contextmanager
+def parameter(name: str) -> Iterator[None]:
+    """Errors raised within are said of the request parameter ``name`` (their status unchanged)."""
+    try:
+        yield
+    except UrbangisError as exc:
+        raise exc.at(name) from None
 
 
 def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
@@ -63,18 +54,25 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
     return text, problems
 
 
+def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER, **(headers or {})}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.description, **exc.details), status_code=exc.status,
-                            headers=exc.headers)
+    """Install the handlers: domain errors, request validation, HTTP errors, library errors, the rest."""
+
+    @app.exception_handler(UrbangisError)
+    async def _domain(request: Request, exc: UrbangisError) -> JSONResponse:
+        if exc.status >= 500:
+            log.warning("%s %s: %s", request.method, request.url.path, exc.description)
+        return _response(exc.status, error_body(exc.code, exc.description, **exc.details), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         text, problems = _describe_validation(exc)
-        return JSONResponse(
-            error_body("InvalidParameterValue", text, errors=_jsonable(problems)), status_code=400
-        )
+        return _response(400, error_body("InvalidParameterValue", text, errors=problems))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -82,19 +80,23 @@ def install(app: FastAPI) -> None:
         headers = exc.headers
         if exc.status_code == 405:  # Starlette's Allow names one route's methods; say every route's at this path
             headers = {**(headers or {}), "Allow": ", ".join(_allowed(request))}
-        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers)
+        return _response(exc.status_code, error_body(code, str(exc.detail)), headers)
 
-    @app.exception_handler(psycopg.OperationalError)
-    async def _db_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        log.error("database unavailable: %s", exc)
-        return JSONResponse(error_body("ServiceUnavailable", "the database is unavailable"), status_code=503)
+    for kind, status, code, description in LIBRARY_ERRORS:
+        app.add_exception_handler(kind, _library_handler(status, code, description))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body("InternalError", "internal error; it has been logged"), status_code=500
-        )
+        return _response(500, error_body("InternalError", "internal error; it has been logged"))
+
+
+def _library_handler(status: int, code: str, description: str):
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        return _response(status, error_body(code, description))
+
+    return handle
 
 
 def _allowed(request: Request) -> list[str]:
@@ -122,10 +124,11 @@ def error_response(description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
 
 
-def document_errors(app: FastAPI) -> None:
+def document_errors(app: FastAPI, *more: Callable[[dict], None]) -> None:
     """FastAPI documents a 422 for every operation with parameters; this server answers a request
     it cannot take with 400 (and an unknown thing in a path with 404), in the Error shape. Rewrite
-    the generated document to say so, once, after every route is included."""
+    the generated document to say so, once, after every route is included; ``more`` are further
+    rewrites of the document (a family's parameters whose limits come from the settings)."""
     generate = app.openapi
 
     def openapi() -> dict:
@@ -149,6 +152,8 @@ def document_errors(app: FastAPI) -> None:
                 _mark_required(op)
         for unused in ("HTTPValidationError", "ValidationError"):
             schemas.pop(unused, None)
+        for rewrite in more:
+            rewrite(spec)
         app.openapi_schema = spec
         return spec
 

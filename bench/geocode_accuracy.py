@@ -43,12 +43,13 @@ def main() -> int:
     from urbangis.geocoder.engine import Geocoder
     from urbangis.geocoder.index import build_index
     from urbangis.layers import database as db
+    from urbangis.layers.settings import Settings
 
     if not args.queries.exists():
         print(f"no evaluation set at {args.queries}: write it with `urbangis samples queries`", file=sys.stderr)
         return 2
     rows = [json.loads(line) for line in args.queries.open(encoding="utf-8") if line.strip()]
-    info = args.database or db.conninfo()
+    info = args.database or db.conninfo(Settings.from_env().database)
     made = None
     if args.load:
         from urbangis.ingest.gazetteer import load_gazetteer

@@ -34,6 +34,7 @@ SERVER_CORE, CLIENT_CORE = 0, 1
 def make_synthetic(n: int) -> str:
     """A fresh database holding bench/sql/geocode_synthetic.sql with ~n house numbers."""
     from urbangis.layers import database as db
+    from urbangis.layers.settings import Settings
     from tests.conftest import new_database
 
     info = new_database("urbangis_bench_geocode")
@@ -248,7 +249,7 @@ def main() -> int:
     if args.synthetic:
         info = made = make_synthetic(args.synthetic)
     else:
-        info = args.database or db.conninfo()
+        info = args.database or db.conninfo(Settings.from_env().database)
     try:
         b = build_in_child(info)
         print(f"\nindex of {b['stats']['house_numbers']:,} house numbers, {b['stats']['names']:,} names, "

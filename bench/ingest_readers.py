@@ -31,6 +31,8 @@ import psycopg  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
+
+from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
 
 QUERIES = {
@@ -68,7 +70,7 @@ def main() -> None:
     if not (args.work / "cases.gpkg").exists():
         subprocess.run([sys.executable, str(ROOT / "bench" / "ingest_speed.py"), "--append-timeout", "0"], check=True)
 
-    info = make_conninfo(db.conninfo(), dbname="urbangis_bench_readers")
+    info = make_conninfo(db.conninfo(Settings.from_env().database), dbname="urbangis_bench_readers")
     db.drop_database(info)
     db.create_database(info)
     with db.connect(info, autocommit=True) as conn:

@@ -57,6 +57,8 @@ sys.path.insert(0, str(ROOT))
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
+
+from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
 
 
@@ -169,7 +171,7 @@ def main() -> None:
         _run([sys.executable, "-m", "urbangis.api.cli", "samples", "generate", "--scale", str(args.scale),
               "--cases", str(args.cases), "--out", str(city)])
 
-    base = db.conninfo()
+    base = db.conninfo(Settings.from_env().database)
     ours = make_conninfo(base, dbname="urbangis_bench_ingest")
     peer = make_conninfo(base, dbname="urbangis_bench_ogr2ogr")
     for info in (ours, peer):

@@ -54,6 +54,8 @@ import psycopg  # noqa: E402
 import yaml  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
+
+from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
 from urbangis.layers.registry import load_registry  # noqa: E402
 from urbangis.tiles import mvt  # noqa: E402
@@ -86,7 +88,7 @@ def prepare_database(name: str, cases: int) -> str:
                  "--cases", str(cases + cases // 1000 + 10), "--out", str(sample)])
         log(f"loading it into {name} ...")
         env = {**os.environ, "URBANGIS_DB_NAME": name}
-        if db.get_settings().external:
+        if Settings.from_env().database.external:
             env["URBANGIS_DATABASE_URL"] = info
         run([str(ROOT / ".venv/bin/urbangis"), "load", str(sample), "--skip-invalid", "--replace",
              "--report", str(WORK / "tiles-load-report.json")], env=env)

@@ -14,6 +14,8 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
+from urbangis.layers.errors import Invalid
+
 TARGET_EPSG = 4490
 # Geographic CRSs whose coordinates equal CGCS2000 at the metre level (PROJ's own 4326 -> 4490
 # transformation is a no-op "ballpark" one).
@@ -25,7 +27,7 @@ _SHIFT_NAMES = {
 }
 
 
-class CRSError(ValueError):
+class CRSError(Invalid, ValueError):
     """A CRS that cannot be used: unknown, on a datum without a known shift, or contradictory."""
 
 

@@ -59,11 +59,12 @@ class JobRunner:
     """Runs ingest jobs of one server process, one after the other."""
 
     def __init__(self, conninfo: str, workdir: Path, geocode_factory: Callable | None = None,
-                 max_unpacked: int | None = None) -> None:
+                 max_unpacked: int | None = None, timezone: str = "Asia/Shanghai") -> None:
         self.conninfo = conninfo
         self.workdir = Path(workdir)
         self.geocode_factory = geocode_factory
         self.max_unpacked = max_unpacked
+        self.timezone = timezone  # of times written without an offset
         self._queue: queue.Queue = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -208,6 +209,7 @@ class JobRunner:
                 source_label=upload.name,  # not the server's path
                 progress=progress,
                 geocode=self.geocode_factory() if self.geocode_factory else None,
+                timezone=self.timezone,
             )
             if self.max_unpacked:
                 options.max_unpacked = self.max_unpacked

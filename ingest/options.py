@@ -11,11 +11,13 @@ from .formats.archive import MAX_TOTAL
 from .formats.tabular import Geocode
 from .report import Report
 
+from urbangis.layers.errors import Invalid
+
 Progress = Callable[[str, int, "int | None", str], None]  # layer, rows done, total, phase
 
 
-class LoadError(ValueError):
-    """The input cannot be loaded; nothing was written. ``report`` says why, row by row if it can."""
+class LoadError(Invalid, ValueError):
+    """The input cannot be loaded (400); nothing was written. ``report`` says why, row by row if it can."""
 
     def __init__(self, message: str, report: Report | None = None) -> None:
         super().__init__(message)

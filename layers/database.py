@@ -11,23 +11,34 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from .cluster import Cluster
-from .config import DatabaseSettings, get_settings
+from .settings import DatabaseSettings
 
 log = logging.getLogger("urbangis.db")
 
 
-def cluster_for(settings: DatabaseSettings | None = None) -> Cluster:
-    settings = settings or get_settings()
-    return Cluster(settings.home, settings.pg_port)
+def cluster_for(settings: DatabaseSettings) -> Cluster:
+    """The embedded cluster these settings describe."""
+    return Cluster(settings.home, settings.pg_port, settings.timezone)
 
 
-def conninfo(settings: DatabaseSettings | None = None, dbname: str | None = None) -> str:
-    """The libpq connection string of the configured database (or of ``dbname`` beside it)."""
-    settings = settings or get_settings()
+def conninfo(settings: DatabaseSettings, dbname: str | None = None) -> str:
+    """The libpq connection string of the configured database (or of ``dbname`` beside it). Its
+    sessions run in the configured time zone: a time written without an offset is read in it,
+    and PostgreSQL writes times with its offset (09:30+08 for a case reported at 09:30 in Beijing),
+    whatever the server's own ``timezone`` is."""
     if settings.external:
         info = settings.database_url or ""
-        return make_conninfo(info, dbname=dbname) if dbname else info
-    return cluster_for(settings).conninfo(dbname or settings.db_name)
+        if dbname:
+            info = make_conninfo(info, dbname=dbname)
+    else:
+        info = cluster_for(settings).conninfo(dbname or settings.db_name)
+    return with_options(info, f"-c timezone={settings.timezone}")
+
+
+def with_options(info: str, options: str) -> str:
+    """``info`` with session ``options`` (``-c name=value``) added to those it has."""
+    had = conninfo_to_dict(info).get("options") or ""
+    return make_conninfo(info, options=f"{had} {options}".strip())
 
 
 def database_name(info: str) -> str:
@@ -35,9 +46,8 @@ def database_name(info: str) -> str:
 
 
 @contextmanager
-def connect(info: str | None = None, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+def connect(info: str, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     """One connection; a missing server is reported with what to do about it."""
-    info = info or conninfo()
     try:
         conn = psycopg.connect(info, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
@@ -76,12 +86,12 @@ def drop_database(info: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def make_pool(info: str | None = None, min_size: int | None = None, max_size: int | None = None) -> ConnectionPool:
-    settings = get_settings()
+def make_pool(info: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+    """An autocommit pool on ``info``, opening in the background."""
     pool = ConnectionPool(
-        info or conninfo(),
-        min_size=min_size or settings.pool_min,
-        max_size=max_size or settings.pool_max,
+        info,
+        min_size=min_size,
+        max_size=max_size,
         kwargs={"autocommit": True},
         open=False,
         name="urbangis",

@@ -1,9 +1,8 @@
-"""The layer registry: what is published, read from ``collections.yaml`` (or a file named by
-``URBANGIS_COLLECTIONS``). Publishing code (ogc/, tiles/, the map style) iterates this; adding a
-table to the configuration publishes it everywhere."""
+"""The layer registry: what is published, read from ``collections.yaml`` (or the file the
+settings name, ``URBANGIS_COLLECTIONS``). Publishing code (ogc/, tiles/, the map style) iterates
+this; adding a table to the configuration publishes it everywhere."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -139,11 +138,10 @@ def load_registry(path: Path | None = None) -> dict[str, Collection]:
     return {cid: _build(cid, spec, defaults) for cid, spec in entries.items()}
 
 
-@lru_cache(maxsize=1)
-def registry() -> dict[str, Collection]:
-    """The configured registry (``URBANGIS_COLLECTIONS`` or the packaged default), read once."""
-    path = os.environ.get("URBANGIS_COLLECTIONS")
-    return load_registry(Path(path) if path else None)
+@lru_cache(maxsize=8)
+def registry(path: Path | None = None) -> dict[str, Collection]:
+    """The registry of ``path`` (default: the packaged ``collections.yaml``), read once."""
+    return load_registry(path)
 
 
 def load_map_view(path: Path | None = None) -> MapView:
@@ -152,8 +150,7 @@ def load_map_view(path: Path | None = None) -> MapView:
     return _view(doc.get("map"), where)
 
 
-@lru_cache(maxsize=1)
-def map_view() -> MapView:
-    """The configured opening view of the map, read once."""
-    path = os.environ.get("URBANGIS_COLLECTIONS")
-    return load_map_view(Path(path) if path else None)
+@lru_cache(maxsize=8)
+def map_view(path: Path | None = None) -> MapView:
+    """The opening view of the map of ``path``'s registry, read once."""
+    return load_map_view(path)

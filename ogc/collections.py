@@ -25,7 +25,7 @@ from urbangis.layers.registry import Collection, registry
 
 from . import crs as crsmod
 from .errors import CollectionNotFound
-from .settings import get_ogc_settings
+from urbangis.layers.settings import OgcSettings
 
 log = logging.getLogger("urbangis.ogc")
 
@@ -160,8 +160,9 @@ def table_identifier(table: str) -> sql.Identifier:
 class Catalog:
     """The published collections of one app, with their cached descriptions."""
 
-    def __init__(self, collections: dict[str, Collection] | None = None) -> None:
+    def __init__(self, collections: dict[str, Collection] | None = None, settings: OgcSettings | None = None) -> None:
         self._specs = collections if collections is not None else registry()
+        self.settings = settings or OgcSettings.model_construct()  # the defaults, not the environment
         self._layouts: dict[str, Layout] = {}
         self._states: dict[str, State] = {}
         self._lock = threading.Lock()
@@ -205,7 +206,7 @@ class Catalog:
         ) and not (cached.count is None and now - cached.counted_at >= RECOUNT_INTERVAL)
         if not fresh:
             # A full count of a large table costs a scan: not more often than RECOUNT_INTERVAL.
-            recount = (cached is None or estimate <= get_ogc_settings().exact_count_max
+            recount = (cached is None or estimate <= self.settings.exact_count_max
                        or now - cached.counted_at >= RECOUNT_INTERVAL)
             cached = self._read_state(conn, layout, version, estimate, recount, cached)
             with self._lock:

@@ -36,11 +36,3 @@ FEATURES = [
     "http://www.opengis.net/spec/cql2/1.0/conf/array-functions",
     "http://www.opengis.net/spec/cql2/1.0/conf/property-property",
 ]
-
-
-def add_to(classes: list[str]) -> list[str]:
-    """Append the Features classes to an app's shared conformance list (no duplicates)."""
-    for uri in FEATURES:
-        if uri not in classes:
-            classes.append(uri)
-    return classes

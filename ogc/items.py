@@ -30,9 +30,8 @@ from psycopg import sql
 from . import cql2
 from . import crs as crsmod
 from .collections import CollectionMeta, Layout, table_identifier
-from .errors import FeatureNotFound
+from .errors import FeatureNotFound, values_checked_by_database
 from .params import ItemsParams, coerce_value, cursor_position, decode_cursor, encode_cursor
-from .settings import get_ogc_settings
 from .sqlparts import Params, envelope, from_storage
 
 
@@ -133,15 +132,22 @@ def _and(conds: list[sql.Composable]) -> sql.Composable:
 
 
 def fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: ResultCache,
-               matches: ResultCache | None = None) -> Page:
-    """Run an items request: the page and, where cheap, ``numberMatched``."""
+               matches: ResultCache | None = None, exact_count_max: int = 100_000) -> Page:
+    """Run an items request: the page and, where cheap (the planner expects at most
+    ``exact_count_max`` matches), ``numberMatched``."""
+    with values_checked_by_database():
+        return _fetch_page(conn, meta, q, counts, matches, exact_count_max)
+
+
+def _fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, counts: ResultCache,
+                matches: ResultCache | None, exact_count_max: int) -> Page:
     layout = meta.layout
     params = Params()
     conds = where_clause(layout, q, params)
     key = None
     if q.filtered and meta.state.version is not None:
         key = (meta.id, meta.state.version, _and(conds).as_string(conn), tuple(map(repr, params.values.items())))
-    matched = _number_matched(conn, meta, q, conds, params, counts, key)
+    matched = _number_matched(conn, meta, q, conds, params, counts, key, exact_count_max)
     if matches is not None and key is not None and matched is not None and matched <= MATCH_LIST_MAX:
         page = _page_from_match_list(conn, meta, q, conds, params, matches, key)
         if page is not None:
@@ -214,7 +220,7 @@ def _page_from_match_list(conn, meta: CollectionMeta, q: ItemsParams, conds, par
 
 
 def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: ResultCache,
-                    key) -> int | None:
+                    key, exact_count_max: int) -> int | None:
     if not q.filtered:
         return meta.state.count
     if key is not None:
@@ -227,7 +233,7 @@ def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: P
         sql.SQL("EXPLAIN (FORMAT JSON) SELECT 1 FROM {} WHERE {}").format(table, where), params.values
     ).fetchone()[0]
     estimate = plan[0]["Plan"]["Plan Rows"]
-    if estimate > get_ogc_settings().exact_count_max:
+    if estimate > exact_count_max:
         return None
     n = conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE {}").format(table, where), params.values).fetchone()[0]
     if key is not None:
@@ -249,7 +255,8 @@ def fetch_item(conn: psycopg.Connection, layout: Layout, fid: str, crs: crsmod.C
         key=params.add(key),
         typ=sql.SQL(layout.id_field.sql_type),
     )
-    row = conn.execute(query, params.values).fetchone()
+    with values_checked_by_database():
+        row = conn.execute(query, params.values).fetchone()
     if row is None:
         raise FeatureNotFound(f"no feature {fid!r} in collection {layout.spec.id!r}", collection=layout.spec.id)
     return row[0]

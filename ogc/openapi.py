@@ -3,15 +3,14 @@
 FastAPI's own ``/openapi.json`` is OpenAPI 3.1 (pydantic 2 emits JSON Schema 2020-12), which OGC
 clients such as GDAL's OAPIF driver do not read; this document is written for them. It lists, for
 every collection of the registry, its items path with the property filters it accepts (GDAL reads
-the `limit` maximum and the queryable parameters from there), plus any paths another endpoint
-family registers in ``app.state.openapi30_paths``.
+the `limit` maximum and the queryable parameters from there).
 """
 from __future__ import annotations
 
 from . import crs as crsmod
 from .collections import Layout
 from .params import FILTER_LANGS
-from .settings import get_ogc_settings
+from urbangis.layers.settings import OgcSettings
 
 MEDIA_OAS30 = "application/vnd.oai.openapi+json;version=3.0"
 GEOJSON = "application/geo+json"
@@ -27,9 +26,8 @@ def _param(name: str, description: str, schema: dict, style: str | None = None, 
     return p
 
 
-def components() -> dict:
-    """The shared parameters, schemas and responses."""
-    s = get_ogc_settings()
+def components(s: OgcSettings) -> dict:
+    """The shared parameters, schemas and responses (``s``: the paging limits)."""
     crs_enum = {"type": "string", "format": "uri", "enum": crsmod.uris()}
     params = {
         "collectionId": _param("collectionId", "Id of a collection (see /collections).", {"type": "string"},
@@ -116,7 +114,8 @@ ITEMS_REFS = ["f", "limit", "offset", "cursor", "bbox", "bbox-crs", "crs", "date
               "filter-crs"]
 
 
-def document(base: str, title: str, version: str, layouts: list[Layout], extra_paths: dict | None = None) -> dict:
+def document(base: str, title: str, version: str, layouts: list[Layout], settings: OgcSettings,
+             extra_paths: dict | None = None) -> dict:
     """The OpenAPI 3.0.3 document for ``layouts`` as served from ``base``."""
     cid = _ref("collectionId")
     paths: dict = {
@@ -171,5 +170,5 @@ def document(base: str, title: str, version: str, layouts: list[Layout], extra_p
         "servers": [{"url": base}],
         "tags": [{"name": "Capabilities"}, {"name": "Data"}],
         "paths": paths,
-        "components": components(),
+        "components": components(settings),
     }

@@ -17,7 +17,7 @@ import orjson
 from . import crs as crsmod
 from .collections import Field, Layout
 from .errors import InvalidParameter
-from .settings import get_ogc_settings
+from urbangis.layers.settings import OgcSettings
 
 ITEMS_PARAMS = {"f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter", "filter-lang",
                 "filter-crs", "cursor"}
@@ -223,9 +223,9 @@ def cursor_position(token: str) -> int | None:
     return doc[1] if len(doc) == 2 else None
 
 
-def parse_items(items: Iterable[tuple[str, str]], layout: Layout) -> ItemsParams:
-    """Parse and check every query parameter of an items request against ``layout``."""
-    settings = get_ogc_settings()
+def parse_items(items: Iterable[tuple[str, str]], layout: Layout, settings: OgcSettings) -> ItemsParams:
+    """Parse and check every query parameter of an items request against ``layout`` (``settings``:
+    the default and largest ``limit``)."""
     raw = _single(items)
     out = ItemsParams(limit=settings.default_limit)
     for key, value in raw.items():

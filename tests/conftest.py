@@ -12,13 +12,14 @@ from psycopg.conninfo import make_conninfo
 
 from urbangis.layers import database as db
 from urbangis.layers.migrate import migrate
+from urbangis.layers.settings import Settings
 
 from tests.paths import OUTPUT, SAMPLE
 
 
 def _server_conninfo() -> str:
     """The configured database server; the embedded cluster is started if it is not running."""
-    settings = db.get_settings()
+    settings = Settings.from_env().database
     if not settings.external:
         cluster = db.cluster_for(settings)
         cluster.init()

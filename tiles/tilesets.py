@@ -12,9 +12,9 @@ from typing import Mapping
 
 from isal import igzip, isal_zlib
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from urbangis.layers.database import with_options
 from urbangis.layers.registry import Collection, registry
 
 from . import mvt
@@ -36,8 +36,7 @@ TILE_SESSION_OPTIONS = "-c enable_bitmapscan=off"
 
 def tile_conninfo(info: str) -> str:
     """``info`` with the session options of tile connections added."""
-    options = conninfo_to_dict(info).get("options") or ""
-    return make_conninfo(info, options=f"{options} {TILE_SESSION_OPTIONS}".strip())
+    return with_options(info, TILE_SESSION_OPTIONS)
 
 
 class UnknownTileset(TileError):
@@ -94,7 +93,8 @@ def get_tileset(tileset_id: str, colls: Mapping[str, Collection] | None = None) 
         return collection_tileset(colls[tileset_id])
     except KeyError:
         raise UnknownTileset(
-            f"unknown collection {tileset_id!r}; available: {', '.join(colls)}"
+            f"unknown collection {tileset_id!r}; available: {', '.join(colls)}",
+            parameter="collectionId", value=tileset_id,
         ) from None
 
 
@@ -140,8 +140,10 @@ def gzip_tile(raw: bytes, level: int = 1) -> bytes:
 class TileService:
     """Makes tiles from one database, through an optional disk cache."""
 
-    def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6) -> None:
+    def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6,
+                 collections: Mapping[str, Collection] | None = None) -> None:
         self.pool = pool
+        self.collections = collections if collections is not None else registry()
         # One folder per database: tests and several checkouts may share a cache root.
         self.cache = TileCache(Path(cache_root) / database if cache_root is not None else None)
         self.database = database
@@ -157,7 +159,7 @@ class TileService:
         if self._types is None:
             with self._lock:
                 if self._types is None:
-                    tables = sorted({c.table for c in registry().values()})
+                    tables = sorted({c.table for c in self.collections.values()})
                     self._types = mvt.column_types(conn, tables)
         return self._types
 

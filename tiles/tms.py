@@ -8,9 +8,11 @@ from functools import lru_cache
 import morecantile
 from pyproj import CRS
 
+from urbangis.layers.errors import NotFound
 
-class TileError(ValueError):
-    """A tile request names something that does not exist; the message says what and why."""
+
+class TileError(NotFound, ValueError):
+    """A tile request names something that does not exist (404); the message says what and why."""
 
 
 class OutOfMatrix(TileError):
@@ -72,7 +74,8 @@ def get(tms_id: str) -> morecantile.TileMatrixSet:
         return _SETS[tms_id]
     except KeyError:
         raise UnknownTileMatrixSet(
-            f"unknown tile matrix set {tms_id!r}; available: {', '.join(_SETS)}"
+            f"unknown tile matrix set {tms_id!r}; available: {', '.join(_SETS)}",
+            parameter="tileMatrixSetId", value=tms_id,
         ) from None
 
 
@@ -91,12 +94,15 @@ def check_tile(tms_id: str, z: int, x: int, y: int) -> None:
     in the matrix set."""
     tms = get(tms_id)
     if not tms.minzoom <= z <= tms.maxzoom:
-        raise OutOfMatrix(f"zoom {z} is outside {tms_id} (tile matrices {tms.minzoom}..{tms.maxzoom})")
+        raise OutOfMatrix(f"zoom {z} is outside {tms_id} (tile matrices {tms.minzoom}..{tms.maxzoom})",
+                          tile=f"{tms_id}/{z}/{y}/{x}")
     matrix = tms.matrix(z)
     if not 0 <= x < matrix.matrixWidth:
-        raise OutOfMatrix(f"column (x) {x} is outside {tms_id} zoom {z} (0..{matrix.matrixWidth - 1})")
+        raise OutOfMatrix(f"column (x) {x} is outside {tms_id} zoom {z} (0..{matrix.matrixWidth - 1})",
+                          tile=f"{tms_id}/{z}/{y}/{x}")
     if not 0 <= y < matrix.matrixHeight:
-        raise OutOfMatrix(f"row (y) {y} is outside {tms_id} zoom {z} (0..{matrix.matrixHeight - 1})")
+        raise OutOfMatrix(f"row (y) {y} is outside {tms_id} zoom {z} (0..{matrix.matrixHeight - 1})",
+                          tile=f"{tms_id}/{z}/{y}/{x}")
 
 
 @lru_cache(maxsize=4096)

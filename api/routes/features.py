@@ -1,30 +1,28 @@
 """OGC API - Features (Parts 1, 2, 3): conformance, the OpenAPI 3.0 document, collections,
 queryables, items and single features, for every collection of the layer registry.
 
-The work is in ``ogc/``; this module speaks HTTP: content negotiation (GeoJSON/JSON or HTML),
-headers (``Content-Crs``), and the mapping of ``ogc`` errors to 400/404.
+The work is in ``ogc/``; this module speaks HTTP: content negotiation (GeoJSON/JSON or HTML)
+and headers (``Content-Crs``). Errors of ``ogc`` carry their statuses (400, 404).
 """
 from __future__ import annotations
 
-import functools
 import logging
+from typing import Callable
 
 import orjson
-import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
-from psycopg_pool import ConnectionPool
 
+from urbangis.layers.settings import OgcSettings
 from urbangis.ogc import conformance as conf
-from urbangis.ogc import documents, html, openapi
 from urbangis.ogc import crs as crsmod
+from urbangis.ogc import documents, html, openapi
 from urbangis.ogc.collections import Catalog
-from urbangis.ogc.errors import OgcError
-from urbangis.ogc.items import ResultCache, fetch_item, fetch_page
+from urbangis.ogc.errors import InvalidParameter
+from urbangis.ogc.items import fetch_item, fetch_page
 from urbangis.ogc.params import parse_format, parse_item, parse_items, wants_html
 
-from ..deps import base_url, get_pool
-from ..errors import BadRequest, NotFound
+from ..services import Services, base_url, get_services
 from ..version import version
 
 log = logging.getLogger("urbangis.api")
@@ -35,8 +33,9 @@ JSON = "application/json"
 GEOJSON = "application/geo+json"
 
 # The query parameters are parsed by ogc.params (the property filters differ per collection), so
-# FastAPI does not see them; they are described for /docs from the same definitions as /api.
-_PARAMS = openapi.components()["parameters"]
+# FastAPI does not see them; they are described for /docs from the same definitions as /api (with
+# the settings' defaults here; openapi_limits puts the app's own limits into its document).
+_PARAMS = openapi.components(OgcSettings.model_construct())["parameters"]
 HTML = "text/html"
 
 
@@ -61,42 +60,30 @@ OFFERS = [
 ]
 
 
+CONFORMANCE = conf.FEATURES
+
+
 def install(app: FastAPI) -> None:
-    """Include the router, declare the conformance classes, list the doors on the landing page."""
-    if not hasattr(app.state, "conformance"):
-        app.state.conformance = []
-    conf.add_to(app.state.conformance)
-    app.state.ogc_catalog = Catalog()
-    app.state.ogc_counts = ResultCache()
-    app.state.ogc_matches = ResultCache(size=8)
-    offers = getattr(app.state, "offers", None)
-    if offers is not None:
-        offers.extend(o for o in OFFERS if o not in offers)
+    """Include the router."""
     app.include_router(router)
 
 
-def _catalog(request: Request) -> Catalog:
-    return request.app.state.ogc_catalog
+def openapi_limits(settings: OgcSettings) -> Callable[[dict], None]:
+    """A rewrite of the app's OpenAPI document: the ``limit`` of the items routes as configured."""
+    limit = openapi.components(settings)["parameters"]["limit"]
+
+    def rewrite(spec: dict) -> None:
+        for path, item in spec.get("paths", {}).items():
+            if path.endswith("/items"):
+                for op in item.values():
+                    params = op.get("parameters", []) if isinstance(op, dict) else []
+                    op["parameters"] = [limit if p.get("name") == "limit" else p for p in params]
+
+    return rewrite
 
 
-def _http_errors(fn):
-    """``ogc`` errors become 400/404; database errors caused by a request's values become 400."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except OgcError as exc:
-            cls = NotFound if exc.status == 404 else BadRequest
-            raise cls(exc.description, **exc.details) from None
-        except (psycopg.errors.DataError, psycopg.errors.UndefinedFunction, psycopg.errors.InternalError_) as exc:
-            # Values that pass our checks but not PostgreSQL/PostGIS (an invalid polygon in a filter,
-            # a coordinate outside a projection, a comparison of incompatible property types).
-            message = (exc.diag.message_primary or str(exc)).strip()
-            log.info("request rejected by the database: %s", message)
-            raise BadRequest(f"the database rejected the request: {message}") from None
-
-    return wrapper
+def _catalog(services: Services) -> Catalog:
+    return services.catalog
 
 
 def _html(request: Request) -> bool:
@@ -110,16 +97,15 @@ def _json(doc: dict, media: str = JSON, headers: dict | None = None) -> Response
 def _only_f(request: Request) -> None:
     for key in request.query_params:
         if key != "f":
-            raise BadRequest(f"unknown parameter {key!r}; this resource takes only f", parameter=key)
+            raise InvalidParameter(f"unknown parameter {key!r}; this resource takes only f", parameter=key)
     parse_format(request.query_params.get("f"), ("json", "html"))
 
 
 @router.get("/conformance", summary="Conformance classes this server implements", openapi_extra=F_DOC)
-@_http_errors
-def get_conformance(request: Request):
+def get_conformance(request: Request, services: Services = Depends(get_services)):
     """The conformance declaration."""
     _only_f(request)
-    classes = list(request.app.state.conformance)
+    classes = list(services.doors.conformance)
     base = base_url(request)
     if _html(request):
         return HTMLResponse(html.conformance_page(classes, base, f"{base}/conformance?f=json"))
@@ -127,38 +113,36 @@ def get_conformance(request: Request):
 
 
 @router.get("/api", summary="OpenAPI 3.0 definition of the OGC API (for GDAL, QGIS, OWSLib)", openapi_extra=API_DOC)
-@_http_errors
-def get_api(request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_api(request: Request, services: Services = Depends(get_services)):
     """The OpenAPI 3.0 document."""
-    catalog = _catalog(request)
-    with pool.connection() as conn:
+    catalog = _catalog(services)
+    with services.pool.connection() as conn:
         metas = catalog.available(conn)
     doc = openapi.document(base_url(request), request.app.title, version(), [m.layout for m in metas],
-                           getattr(request.app.state, "openapi30_paths", None))
+                           catalog.settings)
     return _json(doc, openapi.MEDIA_OAS30)
 
 
 @router.get("/collections", summary="The published collections", openapi_extra=F_DOC)
-@_http_errors
-def get_collections(request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_collections(request: Request, services: Services = Depends(get_services)):
     """Every published collection."""
     _only_f(request)
     base = base_url(request)
-    with pool.connection() as conn:
-        metas = _catalog(request).available(conn)
+    with services.pool.connection() as conn:
+        metas = _catalog(services).available(conn)
     doc = documents.collections(metas, base)
     if _html(request):
         return HTMLResponse(html.collections_page(doc, base, f"{base}/collections?f=json"))
     return _json(doc)
 
 
-def _one_collection(request: Request, pool: ConnectionPool, cid: str, build, render, media: str = JSON,
+def _one_collection(request: Request, services: Services, cid: str, build, render, media: str = JSON,
                     suffix: str = ""):
     """A document about one collection, as JSON or (``render``) HTML."""
     _only_f(request)
     base = base_url(request)
-    with pool.connection() as conn:
-        meta = _catalog(request).describe(conn, cid)
+    with services.pool.connection() as conn:
+        meta = _catalog(services).describe(conn, cid)
     doc = build(meta, base)
     if _html(request):
         return HTMLResponse(render(doc, base, f"{base}/collections/{cid}{suffix}?f=json"))
@@ -166,33 +150,31 @@ def _one_collection(request: Request, pool: ConnectionPool, cid: str, build, ren
 
 
 @router.get("/collections/{collectionId}", summary="One collection: extent, CRS, links", openapi_extra=F_DOC)
-@_http_errors
-def get_collection(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_collection(collectionId: str, request: Request, services: Services = Depends(get_services)):
     """One collection."""
-    return _one_collection(request, pool, collectionId, documents.collection, html.collection_page)
+    return _one_collection(request, services, collectionId, documents.collection, html.collection_page)
 
 
 @router.get("/collections/{collectionId}/queryables", summary="Queryable properties (JSON Schema)",
             openapi_extra=QUERYABLES_DOC)
-@_http_errors
-def get_queryables(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_queryables(collectionId: str, request: Request, services: Services = Depends(get_services)):
     """A collection's queryables."""
-    return _one_collection(request, pool, collectionId, documents.queryables,
+    return _one_collection(request, services, collectionId, documents.queryables,
                            lambda doc, base, href: html.queryables_page(collectionId, doc, base, href),
                            "application/schema+json", "/queryables")
 
 
 @router.get("/collections/{collectionId}/items", summary="Features: bbox, datetime, property and CQL2 filters, CRS",
             openapi_extra=ITEMS_DOC)
-@_http_errors
-def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_items(collectionId: str, request: Request, services: Services = Depends(get_services)):
     """A page of features."""
     base = base_url(request)
     query = list(request.query_params.multi_items())
-    with pool.connection() as conn:
-        meta = _catalog(request).describe(conn, collectionId)
-        q = parse_items(query, meta.layout)
-        page = fetch_page(conn, meta, q, request.app.state.ogc_counts, request.app.state.ogc_matches)
+    catalog = _catalog(services)
+    with services.pool.connection() as conn:
+        meta = catalog.describe(conn, collectionId)
+        q = parse_items(query, meta.layout, catalog.settings)
+        page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)
     links = documents.page_links(base, collectionId, query, q.limit, q.offset, page.next_cursor, page.returned)
     tail = {"numberReturned": page.returned}
     if page.matched is not None:
@@ -211,13 +193,12 @@ def get_items(collectionId: str, request: Request, pool: ConnectionPool = Depend
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", openapi_extra=ITEM_DOC)
-@_http_errors
-def get_item(collectionId: str, featureId: str, request: Request, pool: ConnectionPool = Depends(get_pool)):
+def get_item(collectionId: str, featureId: str, request: Request, services: Services = Depends(get_services)):
     """One feature."""
     base = base_url(request)
     fmt, out_crs = parse_item(request.query_params.multi_items())
-    with pool.connection() as conn:
-        layout = _catalog(request).layout(conn, collectionId)
+    with services.pool.connection() as conn:
+        layout = _catalog(services).layout(conn, collectionId)
         text = fetch_item(conn, layout, featureId, out_crs)
     href = f"{base}/collections/{collectionId}/items/{featureId}"
     links = [

@@ -8,17 +8,18 @@ import csv
 import io
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
 from urbangis.geocoder.batch import CSV_FIELDS, MAX_ROWS, BatchError, csv_record, geocode_rows, rows_from_csv, rows_from_json
-from urbangis.geocoder.engine import MAX_QUERY_CHARS, Geocoder, QueryError, check_query
-from urbangis.geocoder.output import UnknownCRS, answer_dict, parse_crs, project, reverse_dict, unproject
-from urbangis.geocoder.refresh import GeocoderService
+from urbangis.geocoder.engine import MAX_QUERY_CHARS, Geocoder, check_query
+from urbangis.geocoder.output import answer_dict, parse_crs, project, reverse_dict, unproject
 from urbangis.geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from urbangis.geocoder.suggest import MAX_SUGGESTIONS, suggest
+from urbangis.layers.errors import Invalid, NotFound, TooLarge, Unavailable, UnsupportedMediaType
 
-from ..errors import ApiError, BadRequest, NotFound, PayloadTooLarge, Unavailable, contract_requires, error_response
+from ..errors import contract_requires, error_response, parameter
+from ..services import Services, get_services
 
 router = APIRouter(tags=["geocoding"])
 
@@ -32,29 +33,14 @@ OFFERS = [
 ]
 
 
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "UnsupportedMediaType"
+def install(app: FastAPI) -> None:
+    """Include the geocoding routes (the index service runs in the app's services)."""
+    app.include_router(router)
 
 
-def start(app) -> None:
-    """Create the geocoder service of the app's database and start building its index."""
-    service = GeocoderService(app.state.conninfo)
-    app.state.geocoder = service
-    service.start()
-
-
-def stop(app) -> None:
-    service = getattr(app.state, "geocoder", None)
-    if service is not None:
-        service.stop()
-
-
-async def get_geocoder(request: Request) -> Geocoder:
+async def get_geocoder(services: Services = Depends(get_services)) -> Geocoder:
     """The current geocoder (503 while the first index is still being built)."""
-    service: GeocoderService | None = getattr(request.app.state, "geocoder", None)
-    if service is None:
-        start(request.app)
-        service = request.app.state.geocoder
+    service = services.geocoder
     g = service.geocoder
     if g is None:  # only before the first index: wait for it off the event loop
         g = await asyncio.to_thread(service.wait_ready, READY_WAIT)
@@ -64,20 +50,11 @@ async def get_geocoder(request: Request) -> Geocoder:
     return g
 
 
-def _crs(value: str | None) -> str:
-    try:
-        return parse_crs(value)
-    except UnknownCRS as exc:
-        raise BadRequest(str(exc), parameter="crs", value=value) from None
-
-
-def _query(q: str | None, parameter: str = "q") -> str:
+def _query(q: str | None) -> str:
     if q is None:
-        raise BadRequest(f"{parameter} is required: the address to geocode", parameter=parameter)
-    try:
+        raise Invalid("q is required: the address to geocode", parameter="q")
+    with parameter("q"):
         return check_query(q)
-    except QueryError as exc:
-        raise BadRequest(f"{parameter}: {exc}", parameter=parameter, value=q[:200]) from None
 
 
 @router.get("/geocode", summary="Geocode an address (all 18 combination models)",
@@ -90,7 +67,7 @@ async def geocode(
     g: Geocoder = Depends(get_geocoder),
 ):
     text = _query(q)
-    out_crs = _crs(crs)
+    out_crs = parse_crs(crs)
     ans = g.geocode(text, limit)
     if not ans.candidates and ans.unplaced:
         named = ", ".join(f"{name} ({code})" for code, name in ans.unplaced)
@@ -112,12 +89,9 @@ async def reverse_geocode(
     g: Geocoder = Depends(get_geocoder),
 ):
     if lon is None or lat is None:
-        raise BadRequest("lon and lat are both required", parameter="lon" if lon is None else "lat")
-    in_crs = _crs(crs)
-    try:
-        glon, glat = unproject(lon, lat, in_crs)
-    except ValueError as exc:
-        raise BadRequest(str(exc), parameter="lon/lat", value=f"{lon},{lat}") from None
+        raise Invalid("lon and lat are both required", parameter="lon" if lon is None else "lat")
+    in_crs = parse_crs(crs)
+    glon, glat = unproject(lon, lat, in_crs)
     ix = g.ix
     x, y = ix.plane.fwd(glon, glat)
     r = reverse(ix, x, y, radius)
@@ -135,7 +109,7 @@ async def geocode_suggest(
     g: Geocoder = Depends(get_geocoder),
 ):
     text = _query(q)
-    out_crs = _crs(crs)
+    out_crs = parse_crs(crs)
     ix = g.ix
     items = []
     for s in suggest(ix, text, limit):
@@ -148,8 +122,8 @@ async def geocode_suggest(
 
 
 @router.get("/geocode/status", summary="The geocoder index: when built, from which versions, how big")
-async def geocode_status(request: Request, g: Geocoder = Depends(get_geocoder)):
-    service: GeocoderService = request.app.state.geocoder
+async def geocode_status(services: Services = Depends(get_services), g: Geocoder = Depends(get_geocoder)):
+    service = services.geocoder
     ix = g.ix
     return {"ready": True, "builds": service.builds, "build_seconds": round(ix.build_seconds, 3),
             "versions": ix.versions, "counts": ix.stats, "last_error": service.error,
@@ -161,28 +135,25 @@ async def _batch_rows(request: Request) -> list:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BATCH_BYTES:
-        raise PayloadTooLarge(f"the batch is {length} bytes; at most {MAX_BATCH_BYTES} are accepted")
-    try:
-        if ctype == "multipart/form-data":
-            form = await request.form()
-            upload = form.get("file")
-            if upload is None or not hasattr(upload, "read"):
-                raise BadRequest("multipart batch: send the CSV as the form field 'file'", parameter="file")
-            raw = await upload.read()
-            return rows_from_csv(_decode(raw))
-        raw = await request.body()
-        if len(raw) > MAX_BATCH_BYTES:
-            raise PayloadTooLarge(f"the batch is {len(raw)} bytes; at most {MAX_BATCH_BYTES} are accepted")
-        if ctype in ("application/json", ""):
-            try:
-                data = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise BadRequest(f"the body is not valid JSON: {exc}") from None
-            return rows_from_json(data)
-        if ctype in ("text/csv", "text/plain", "application/csv"):
-            return rows_from_csv(_decode(raw))
-    except BatchError as exc:
-        raise BadRequest(str(exc)) from None
+        raise TooLarge(f"the batch is {length} bytes; at most {MAX_BATCH_BYTES} are accepted")
+    if ctype == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or not hasattr(upload, "read"):
+            raise Invalid("multipart batch: send the CSV as the form field 'file'", parameter="file")
+        raw = await upload.read()
+        return rows_from_csv(_decode(raw))
+    raw = await request.body()
+    if len(raw) > MAX_BATCH_BYTES:
+        raise TooLarge(f"the batch is {len(raw)} bytes; at most {MAX_BATCH_BYTES} are accepted")
+    if ctype in ("application/json", ""):
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise Invalid(f"the body is not valid JSON: {exc}") from None
+        return rows_from_json(data)
+    if ctype in ("text/csv", "text/plain", "application/csv"):
+        return rows_from_csv(_decode(raw))
     raise UnsupportedMediaType(
         f"content type {ctype!r} is not accepted; send application/json, text/csv or multipart/form-data (field 'file')"
     )
@@ -226,13 +197,13 @@ async def geocode_batch(
     format: str | None = Query(None, description="ndjson (default) or csv; or send Accept: text/csv."),
     g: Geocoder = Depends(get_geocoder),
 ):
-    out_crs = _crs(crs)
+    out_crs = parse_crs(crs)
     fmt = (format or ("csv" if "text/csv" in request.headers.get("accept", "") else "ndjson")).lower()
     if fmt not in ("ndjson", "csv"):
-        raise BadRequest(f"format {format!r} is not offered; use ndjson or csv", parameter="format", value=format)
+        raise Invalid(f"format {format!r} is not offered; use ndjson or csv", parameter="format", value=format)
     rows = await _batch_rows(request)
     if len(rows) > MAX_ROWS:
-        raise PayloadTooLarge(f"the batch has {len(rows)} rows; at most {MAX_ROWS} are accepted per request")
+        raise TooLarge(f"the batch has {len(rows)} rows; at most {MAX_ROWS} are accepted per request")
     answers = geocode_rows(g, rows, limit, out_crs)  # one index snapshot for the whole batch
 
     if fmt == "csv":
@@ -262,27 +233,3 @@ async def geocode_batch(
             yield b"".join(chunk)
 
     return StreamingResponse(ndjson(), media_type="application/x-ndjson", headers={"X-Batch-Rows": str(len(rows))})
-
-
-__all__ = ["router", "install", "start", "stop", "OFFERS"]
-
-
-def install(app) -> None:
-    """Include the geocoding routes, list them on the landing page, and run the index service
-    for the app's lifetime (started after the app's own start-up, stopped before its shutdown)."""
-    from contextlib import asynccontextmanager
-
-    app.include_router(router)
-    app.state.offers.extend(OFFERS)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        async with inner(a) as state:
-            start(a)
-            try:
-                yield state
-            finally:
-                stop(a)
-
-    app.router.lifespan_context = lifespan

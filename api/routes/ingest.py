@@ -12,24 +12,21 @@ import logging
 import re
 import shutil
 import uuid
-from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from urbangis.layers.config import get_settings
+from urbangis.ingest.jobs import JobRunner
 from urbangis.layers.contract import BY_NAME, TITLE_ZH
+from urbangis.layers.errors import Conflict, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
 
-from ..addresses import lazy_address_geocoder
-from ..deps import base_url
-from ..errors import ApiError, BadRequest, Conflict, NotFound, PayloadTooLarge, error_response
+from ..errors import error_response, parameter
+from ..services import Services, base_url, get_services
 from .maps import STATIC
 
 log = logging.getLogger("urbangis.api.ingest")
@@ -39,47 +36,25 @@ OFFERS = [("ingest", "/ingest/jobs", "application/json",
           ("ingest-page", "/ingest", "text/html", "Data loading page: upload a file, follow it, read its report")]
 
 
-class IngestSettings(BaseSettings):
-    """Limits of HTTP uploads (prefix ``URBANGIS_INGEST_``)."""
+class NoToken(Unauthorized):
+    """The ingest token is missing or wrong (401, asking for a bearer token)."""
 
-    model_config = SettingsConfigDict(env_prefix="URBANGIS_INGEST_", extra="ignore")
-
-    max_upload_mb: int = Field(default=1024, description="Largest upload accepted, in MiB.")
-    max_unpacked_mb: int = Field(default=8192, description="Largest total size a zip may unpack to, in MiB.")
-    jobs_dir: Path | None = Field(default=None, description="Where uploads and reports live "
-                                                            "[default: URBANGIS_HOME/ingest-jobs].")
-    token: str | None = Field(default=None, description="When set (printable ASCII, as HTTP headers are), every "
-                                                         "/ingest/jobs request must carry 'Authorization: Bearer "
-                                                         "<token>': jobs write to the database and their reports "
-                                                         "hold the data.")
-
-
-@lru_cache(maxsize=1)
-def get_ingest_settings() -> IngestSettings:
-    return IngestSettings()
-
-
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "UnsupportedMediaType"
-
-
-class Unauthorized(ApiError):
-    status, code = 401, "Unauthorized"
     headers = {"WWW-Authenticate": "Bearer"}
 
 
 _bearer = HTTPBearer(auto_error=False, description="URBANGIS_INGEST_TOKEN, when the server sets one")
 
 
-def require_token(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
+def require_token(services: Services = Depends(get_services),
+                  credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     """The jobs endpoints need the server's ingest token when it has one (URBANGIS_INGEST_TOKEN):
     loads write to the database, and reports and rejected rows hold the data."""
-    token = request.app.state.ingest_settings.token
+    token = services.settings.ingest.token
     if not token:
         return
     given = credentials.credentials if credentials is not None else ""
     if not hmac.compare_digest(given.encode("utf-8"), token.encode("utf-8")):
-        raise Unauthorized("the ingest jobs need this server's ingest token: send 'Authorization: Bearer <token>' "
+        raise NoToken("the ingest jobs need this server's ingest token: send 'Authorization: Bearer <token>' "
                            "(the value of URBANGIS_INGEST_TOKEN on the server)" if not given else
                            "the ingest token sent is not this server's")
 
@@ -104,7 +79,7 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
         raise UnsupportedMediaType("send the file as multipart/form-data with a part named 'file'")
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
-        raise PayloadTooLarge(f"upload of {int(declared) >> 20} MiB is over the limit of {limit >> 20} MiB")
+        raise TooLarge(f"upload of {int(declared) >> 20} MiB is over the limit of {limit >> 20} MiB")
     seen = 0
 
     async def counted():
@@ -119,12 +94,12 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
     try:
         form = await parser.parse()
     except _TooLarge:
-        raise PayloadTooLarge(f"upload is over the limit of {limit >> 20} MiB") from None
+        raise TooLarge(f"upload is over the limit of {limit >> 20} MiB") from None
     except MultiPartException as exc:
-        raise BadRequest(f"the multipart body cannot be read: {exc.message}") from None
+        raise Invalid(f"the multipart body cannot be read: {exc.message}") from None
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
-        raise BadRequest("no file: send the data as a multipart part named 'file'")
+        raise Invalid("no file: send the data as a multipart part named 'file'")
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / _safe_name(upload.filename)
     size = 0
@@ -132,7 +107,7 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
         while chunk := await upload.read(1 << 20):
             size += len(chunk)
             if size > limit:
-                raise PayloadTooLarge(f"upload is over the limit of {limit >> 20} MiB")
+                raise TooLarge(f"upload is over the limit of {limit >> 20} MiB")
             out.write(chunk)
     await upload.close()
     fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
@@ -140,53 +115,41 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
 
 
 def _check_file(path: Path, max_unpacked: int) -> str:
-    """What the upload is; 415 for a type the loader does not read, 400 for an unsafe archive."""
-    from urbangis.ingest.formats import ReadError, detect_kind
-    from urbangis.ingest.formats.archive import UnsafeArchive, check
+    """What the upload is: a ReadError (415) for a type the loader does not read or a damaged archive,
+    400 for an unsafe archive (UnsafeArchive) or a file without its parts (MissingParts)."""
+    from urbangis.ingest.formats import detect_kind
+    from urbangis.ingest.formats.archive import check
 
-    try:
-        kind = detect_kind(path)
-    except ReadError as exc:
-        raise UnsupportedMediaType(str(exc)) from None
+    kind = detect_kind(path)
     if kind == "shp":
-        raise BadRequest(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
-                         ".dbf (and .prj, .cpg)")
+        raise Invalid(f"{path.name}: a shapefile is several files; upload a zip holding its .shp, .shx and "
+                      ".dbf (and .prj, .cpg)")
     if kind == "mapinfo":
         from urbangis.ingest.formats.mapinfo import check_parts
 
-        try:
-            check_parts(path)  # alone, a .tab lacks its .dat, .map and .id (a .mif with columns its .mid)
-        except ReadError as exc:
-            raise BadRequest(str(exc)) from None
+        check_parts(path)  # alone, a .tab lacks its .dat, .map and .id (a .mif with columns its .mid)
     if kind in ("zip", "kmz"):
-        try:
-            check(path, max_total=max_unpacked)
-        except UnsafeArchive as exc:
-            raise BadRequest(str(exc)) from None
-        except ReadError as exc:
-            raise UnsupportedMediaType(str(exc)) from None
+        check(path, max_total=max_unpacked)
     return kind
 
 
 def _options(fields: dict[str, str], request: Request) -> dict:
-    from urbangis.ingest.crs import CRSError, parse_source_crs
+    from urbangis.ingest.crs import parse_source_crs
 
     get = lambda k: fields.get(k) or request.query_params.get(k)  # noqa: E731
     mode = (get("mode") or "strict").strip().lower().replace("_", "-")
     if mode not in ("strict", "skip-invalid", "check"):
-        raise BadRequest(f"mode: {mode!r} is not one of strict, skip-invalid, check", parameter="mode")
+        raise Invalid(f"mode: {mode!r} is not one of strict, skip-invalid, check", parameter="mode")
     layer = get("layer")
     if layer and layer not in BY_NAME:
-        raise BadRequest(f"layer: {layer!r} is not a layer ({', '.join(BY_NAME)})", parameter="layer")
+        raise Invalid(f"layer: {layer!r} is not a layer ({', '.join(BY_NAME)})", parameter="layer")
     crs = get("source_crs")
     if crs:
-        try:
+        with parameter("source_crs"):
             parse_source_crs(crs)
-        except CRSError as exc:
-            raise BadRequest(f"source_crs: {exc}", parameter="source_crs") from None
     replace = (get("replace") or "false").strip().lower()
     if replace not in ("true", "false", "1", "0", "yes", "no"):
-        raise BadRequest(f"replace: {replace!r} is not true or false", parameter="replace")
+        raise Invalid(f"replace: {replace!r} is not true or false", parameter="replace")
     return {"mode": mode, "layer": layer, "source_crs": crs, "replace": replace in ("true", "1", "yes")}
 
 
@@ -218,8 +181,8 @@ def _file(media: str, what: str) -> dict:
     return {"description": what, "content": {media: {"schema": {"type": "string"}}}}
 
 
-def _runner(request: Request):
-    return request.app.state.ingest_jobs
+def _runner(request: Request) -> JobRunner:
+    return get_services(request).jobs
 
 
 def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
@@ -294,7 +257,7 @@ def layer_template(name: str) -> Response:
                         415: error_response("Not multipart, or a file of a type the loader does not read")})
 async def create_job(request: Request) -> JSONResponse:
     """Queue a load of the uploaded file; answers 202 with the job's id and where to follow it."""
-    settings = request.app.state.ingest_settings
+    settings = get_services(request).settings.ingest
     runner = _runner(request)
     incoming = runner.workdir / f"incoming-{uuid.uuid4().hex}"
     try:
@@ -416,28 +379,6 @@ def job_rejected_table(request: Request, job_id: uuid.UUID, layer: str) -> FileR
                      f"set aside no rows of {layer} read from a CSV or spreadsheet")
 
 
-def install(app) -> None:
-    """Include the ingest routes, list them on the landing page, run the job worker with the app."""
-    from urbangis.ingest.jobs import JobRunner
-
+def install(app: FastAPI) -> None:
+    """Include the ingest routes (the job runner runs in the app's services)."""
     app.include_router(router)
-    app.state.offers.extend(OFFERS)
-    settings = get_ingest_settings()
-    info = app.state.conninfo
-    workdir = settings.jobs_dir or (get_settings().home / "ingest-jobs")
-    runner = JobRunner(info, workdir, geocode_factory=lambda: lazy_address_geocoder(info),
-                       max_unpacked=settings.max_unpacked_mb << 20)
-    app.state.ingest_jobs = runner
-    app.state.ingest_settings = settings
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a):
-        async with inner(a) as state:
-            runner.start()
-            try:
-                yield state
-            finally:
-                runner.stop()
-
-    app.router.lifespan_context = lifespan

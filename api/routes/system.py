@@ -4,22 +4,25 @@ from __future__ import annotations
 import html
 
 import psycopg
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from urbangis.ogc.errors import InvalidParameter
 from urbangis.ogc.params import parse_format
 
-from ..deps import base_url, get_pool
-from ..errors import BadRequest
+from ..services import Services, base_url, get_pool, get_services
 from ..version import version
 
 router = APIRouter(tags=["system"])
 
-# What the server offers, by door. Routers of other families add entries at start-up
-# (``app.state.offers``); this is the list the landing page and its HTML render.
-CORE_OFFERS = [
+
+def install(app: FastAPI) -> None:
+    """Include the router."""
+    app.include_router(router)
+
+# What the server offers, by door: each family lists its own in OFFERS, and the landing page
+# (and its HTML) shows them all (``Services.doors``).
+OFFERS = [
     # FastAPI's document is OpenAPI 3.1; OGC clients read the 3.0 one at /api (api/routes/features.py).
     ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.1", "OpenAPI 3.1 document of the whole server"),
     ("service-doc", "/docs", "text/html", "Interactive API documentation"),
@@ -31,9 +34,9 @@ CORE_OFFERS = [
 
 @router.get("/", summary="Landing page: what this server offers",
             openapi_extra={"responses": {"200": {"content": {"text/html": {}}}}})
-def landing(request: Request, f: str | None = None):
+def landing(request: Request, f: str | None = None, services: Services = Depends(get_services)):
     base = base_url(request)
-    offers = CORE_OFFERS + list(getattr(request.app.state, "offers", []))
+    offers = services.doors.offers
     links = [{"rel": rel, "href": base + href, "type": typ, "title": title} for rel, href, typ, title in offers]
     body = {
         "title": "urbangis",
@@ -41,10 +44,7 @@ def landing(request: Request, f: str | None = None):
         "(城市综合管理服务平台): geocoding, OGC API Features and Tiles, vector tiles, bulk loading.",
         "links": [{"rel": "self", "href": base + "/", "type": "application/json", "title": "This document"}] + links,
     }
-    try:
-        fmt = parse_format(f, ("json", "html"))  # an f of neither is a 400, as on /conformance and /collections
-    except InvalidParameter as exc:
-        raise BadRequest(exc.description, **exc.details) from None
+    fmt = parse_format(f, ("json", "html"))  # an f of neither is a 400, as on /conformance and /collections
     wants_html = fmt == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
     if wants_html:
         items = "".join(

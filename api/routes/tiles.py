@@ -4,25 +4,20 @@ If-None-Match) and Cache-Control."""
 from __future__ import annotations
 
 import gzip
-import threading
-from contextlib import asynccontextmanager
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 
-from urbangis.layers.database import database_name, make_pool
-from urbangis.layers.registry import Collection, map_view, registry
+from urbangis.layers.errors import Invalid, NotFound
+from urbangis.layers.registry import Collection
 from urbangis.tiles import style as stylelib
 from urbangis.tiles import tilejson as tjlib
 from urbangis.tiles import tms as tmslib
-from urbangis.tiles.settings import TileSettings, get_tile_settings
-from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset, tile_conninfo
-from urbangis.tiles.tms import TileError
+from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset
 
-from ..deps import base_url
-from ..errors import BadRequest, NotFound
+from ..services import base_url, get_services
 from ..version import version
 
 router = APIRouter(tags=["tiles"])
@@ -44,90 +39,58 @@ Row = Annotated[int, Path(description="Tile row (y), from the top")]
 Col = Annotated[int, Path(description="Tile column (x), from the left")]
 
 
-def install(app: FastAPI, settings: TileSettings | None = None) -> None:
-    """Include the router and declare what it offers (conformance classes, landing-page links)."""
-    app.state.tile_settings = settings or get_tile_settings()
-    app.state.tile_service = None
-    if not hasattr(app.state, "conformance"):
-        app.state.conformance = []
-    app.state.conformance.extend(c for c in CONFORMANCE if c not in app.state.conformance)
-    app.state.offers.extend(
-        [
-            (REL + "tiling-schemes", "/tileMatrixSets", "application/json", "Tile matrix sets"),
-            (REL + "tilesets-vector", "/tiles", "application/json", "Vector tilesets of the whole city"),
-            ("describedby", "/tiles/WebMercatorQuad/tilejson.json", "application/json", "TileJSON of the city tileset"),
-            (REL + "styles", "/styles", "application/json", "Map styles"),
-            ("alternate", "/map", "text/html", "Map of the city (MapLibre)"),
-        ]
-    )
+OFFERS = [
+    (REL + "tiling-schemes", "/tileMatrixSets", "application/json", "Tile matrix sets"),
+    (REL + "tilesets-vector", "/tiles", "application/json", "Vector tilesets of the whole city"),
+    ("describedby", "/tiles/WebMercatorQuad/tilejson.json", "application/json", "TileJSON of the city tileset"),
+    (REL + "styles", "/styles", "application/json", "Map styles"),
+    ("alternate", "/map", "text/html", "Map of the city (MapLibre)"),
+]
+
+
+def install(app: FastAPI) -> None:
+    """Include the router (the tile service runs in the app's services)."""
     app.include_router(router)
-    inner = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(a: FastAPI):
-        # The tile service has a pool of its own (sessions planned for LIMITed index probes,
-        # see tiles.tilesets); it is made on first use and closed with the app.
-        async with inner(a) as state:
-            try:
-                yield state
-            finally:
-                svc = a.state.tile_service
-                a.state.tile_service = None
-                if svc is not None:
-                    svc.pool.close()
-
-    app.router.lifespan_context = lifespan
-
-
-_service_lock = threading.Lock()
 
 
 def service(request: Request) -> TileService:
-    """The tile service of this app, made on first use."""
-    app = request.app
-    svc: TileService | None = app.state.tile_service
-    if svc is None:
-        with _service_lock:
-            svc = app.state.tile_service
-            if svc is None:
-                settings: TileSettings = app.state.tile_settings
-                pool = make_pool(tile_conninfo(app.state.conninfo))
-                svc = TileService(pool, settings.cache_dir(), database_name(app.state.conninfo), settings.gzip_level)
-                app.state.tile_service = svc
-    return svc
+    """The app's tile service."""
+    return get_services(request).tiles
 
 
 def _tms(tms_id: str) -> None:
-    try:
-        tmslib.get(tms_id)
-    except TileError as exc:
-        raise NotFound(str(exc), parameter="tileMatrixSetId", value=tms_id) from None
+    tmslib.get(tms_id)
 
 
-def _tileset(tileset_id: str) -> Tileset:
-    try:
-        return get_tileset(tileset_id)
-    except TileError as exc:
-        raise NotFound(str(exc), parameter="collectionId", value=tileset_id) from None
+def _tileset(request: Request, tileset_id: str) -> Tileset:
+    return get_tileset(tileset_id, get_services(request).collections)
 
 
-def _collection(cid: str) -> Collection:
-    coll = registry().get(cid)
+def _city(request: Request) -> Tileset:
+    return city_tileset(get_services(request).collections)
+
+
+def _collection(request: Request, cid: str) -> Collection:
+    services = get_services(request)
+    coll = services.collections.get(cid)
     if coll is None:
-        raise NotFound(f"unknown collection {cid!r}; available: {', '.join(registry())}", parameter="collectionId", value=cid)
+        raise NotFound(f"unknown collection {cid!r}; available: {', '.join(services.collections)}",
+                       parameter="collectionId", value=cid)
     return coll
 
 
-def _selection(collections: str | None) -> Tileset:
+def _selection(request: Request, collections: str | None) -> Tileset:
     """The city tileset, or the layers named in ``collections`` (OGC geodata-selection)."""
-    city = city_tileset()
+    services = get_services(request)
+    city = city_tileset(services.collections)
     if not collections:
         return city
     wanted = [c.strip() for c in collections.split(",") if c.strip()]
-    unknown = [c for c in wanted if c not in registry()]
+    unknown = [c for c in wanted if c not in services.collections]
     if unknown or not wanted:
-        raise BadRequest(
-            f"collections: unknown collection(s) {', '.join(unknown) or '(none given)'}; available: {', '.join(registry())}",
+        raise Invalid(
+            f"collections: unknown collection(s) {', '.join(unknown) or '(none given)'}; "
+            f"available: {', '.join(services.collections)}",
             parameter="collections",
             value=collections,
         )
@@ -226,33 +189,33 @@ def _tilesets_list(base: str, prefix: str, ts: Tileset) -> dict:
 
 @router.get("/collections/{collectionId}/tiles", summary="Vector tilesets of a collection")
 def collection_tilesets(request: Request, collectionId: str) -> dict:
-    coll = _collection(collectionId)
-    return _tilesets_list(base_url(request), f"/collections/{coll.id}/tiles", _tileset(coll.id))
+    coll = _collection(request, collectionId)
+    return _tilesets_list(base_url(request), f"/collections/{coll.id}/tiles", _tileset(request, coll.id))
 
 
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}", summary="A collection's tileset on one tile matrix set")
 def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: TmsId) -> dict:
-    coll = _collection(collectionId)
+    coll = _collection(request, collectionId)
     _tms(tileMatrixSetId)
-    return _tileset_doc(base_url(request), f"/collections/{coll.id}/tiles", _tileset(coll.id), tileMatrixSetId)
+    return _tileset_doc(base_url(request), f"/collections/{coll.id}/tiles", _tileset(request, coll.id), tileMatrixSetId)
 
 
 @router.get("/tiles", summary="Vector tilesets of the whole city (every collection a layer)")
 def city_tilesets(request: Request) -> dict:
-    return _tilesets_list(base_url(request), "/tiles", city_tileset())
+    return _tilesets_list(base_url(request), "/tiles", _city(request))
 
 
 @router.get("/tiles/{tileMatrixSetId}", summary="The city tileset on one tile matrix set")
 def city_tileset_doc(request: Request, tileMatrixSetId: TmsId) -> dict:
     _tms(tileMatrixSetId)
-    return _tileset_doc(base_url(request), "/tiles", city_tileset(), tileMatrixSetId)
+    return _tileset_doc(base_url(request), "/tiles", _city(request), tileMatrixSetId)
 
 
 # -- TileJSON and style -----------------------------------------------------------------------
 def _tilejson(request: Request, ts: Tileset, prefix: str, tms_id: str, query: str = "") -> dict:
     _tms(tms_id)
     if tms_id != "WebMercatorQuad":
-        raise BadRequest(
+        raise Invalid(
             f"TileJSON describes Web Mercator tiles only; use /WebMercatorQuad/tilejson.json, not {tms_id}",
             parameter="tileMatrixSetId",
             value=tms_id,
@@ -262,19 +225,19 @@ def _tilejson(request: Request, ts: Tileset, prefix: str, tms_id: str, query: st
         extents = tjlib.layer_extents(conn, ts)
         types = svc.column_types(conn)
     url = f"{base_url(request)}{prefix}/{tms_id}/{{z}}/{{y}}/{{x}}{query}"
-    return tjlib.tilejson(ts, url, extents, types, version(), map_view())
+    return tjlib.tilejson(ts, url, extents, types, version(), get_services(request).view)
 
 
 @router.get("/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON 3.0 of the city tileset")
 def city_tilejson(request: Request, tileMatrixSetId: TmsId, collections: str | None = None) -> dict:
-    ts = _selection(collections)
+    ts = _selection(request, collections)
     return _tilejson(request, ts, "/tiles", tileMatrixSetId, f"?collections={collections}" if collections else "")
 
 
 @router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON 3.0 of a collection's tileset")
 def collection_tilejson(request: Request, collectionId: str, tileMatrixSetId: TmsId) -> dict:
-    coll = _collection(collectionId)
-    return _tilejson(request, _tileset(coll.id), f"/collections/{coll.id}/tiles", tileMatrixSetId)
+    coll = _collection(request, collectionId)
+    return _tilejson(request, _tileset(request, coll.id), f"/collections/{coll.id}/tiles", tileMatrixSetId)
 
 
 @router.get("/styles", summary="Map styles")
@@ -301,11 +264,11 @@ def styles(request: Request) -> dict:
 def style(request: Request, styleId: str) -> Response:
     if styleId != CITY:
         raise NotFound(f"unknown style {styleId!r}; available: {CITY}", parameter="styleId", value=styleId)
-    ts = city_tileset()
+    ts = _city(request)
     svc = service(request)
     with svc.pool.connection() as conn:
         extents = tjlib.layer_extents(conn, ts)
-    middle, zoom = tjlib.opening(ts, extents, map_view())
+    middle, zoom = tjlib.opening(ts, extents, get_services(request).view)
     doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom)
     return Response(orjson.dumps(doc), media_type="application/vnd.mapbox.style+json")
 
@@ -327,15 +290,12 @@ def _tile_response(request: Request, result: TileResult, max_age: int, cache_sta
 
 def _tile(request: Request, ts: Tileset, tms_id: str, z: int, y: int, x: int, if_none_match: str | None) -> Response:
     svc = service(request)
-    try:
-        result = svc.tile(ts, tms_id, z, x, y, if_none_match)
-    except TileError as exc:
-        raise NotFound(str(exc), tile=f"{tms_id}/{z}/{y}/{x}") from None
+    result = svc.tile(ts, tms_id, z, x, y, if_none_match)
     if not svc.cache.enabled:
         state = "off"
     else:
         state = {"cache": "hit", "state": "revalidated"}.get(result.source, "miss")
-    return _tile_response(request, result, request.app.state.tile_settings.max_age, state)
+    return _tile_response(request, result, get_services(request).settings.tiles.max_age, state)
 
 
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", include_in_schema=False)]
@@ -351,8 +311,8 @@ def collection_tile(
     request: Request, collectionId: str, tileMatrixSetId: TmsId, tileMatrix: Z, tileRow: Row, tileCol: Col,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    coll = _collection(collectionId)
-    return _tile(request, _tileset(coll.id), tileMatrixSetId, tileMatrix, tileRow, tileCol, if_none_match)
+    coll = _collection(request, collectionId)
+    return _tile(request, _tileset(request, coll.id), tileMatrixSetId, tileMatrix, tileRow, tileCol, if_none_match)
 
 
 @router.get(
@@ -366,4 +326,4 @@ def city_tile(
     collections: Annotated[str | None, Query(description="Comma-separated collections to include (default: all)")] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return _tile(request, _selection(collections), tileMatrixSetId, tileMatrix, tileRow, tileCol, if_none_match)
+    return _tile(request, _selection(request, collections), tileMatrixSetId, tileMatrix, tileRow, tileCol, if_none_match)

@@ -26,7 +26,9 @@ DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError)
 
 
 class UnsafeArchive(ReadError):
-    """The archive is refused as unsafe; nothing was unpacked."""
+    """The archive is refused as unsafe (400); nothing was unpacked."""
+
+    status, code = 400, "InvalidParameterValue"
 
 
 def _check_name(name: str, archive: str) -> PurePosixPath:

@@ -9,9 +9,18 @@ import numpy as np
 
 from ..crs import SourceCRS
 
+from urbangis.layers.errors import UnsupportedMediaType
 
-class ReadError(ValueError):
-    """A file could not be read; the message names the file and what is wrong with it."""
+
+class ReadError(UnsupportedMediaType, ValueError):
+    """A file could not be read (415: not a file of a kind read here, or damaged); the message names
+    the file and what is wrong with it."""
+
+
+class MissingParts(ReadError):
+    """A file that comes in several parts arrived without one of them (400)."""
+
+    status, code = 400, "InvalidParameterValue"
 
 
 @dataclass(frozen=True)

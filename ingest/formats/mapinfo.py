@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from . import dbf
-from .base import ReadError
+from .base import MissingParts, ReadError
 
 # a table's parts: header, attributes, geometry, the geometry's row index (.ind: attribute indexes)
 TAB_PARTS = (".dat", ".map", ".id", ".ind")
@@ -25,19 +25,19 @@ _NEUTRAL = {b"neutral"}
 
 
 def check_parts(path: Path) -> None:
-    """ReadError naming the part a MapInfo table or interchange file lacks."""
+    """MissingParts naming the part a MapInfo table or interchange file lacks."""
     if path.suffix.lower() == ".tab":
         if dbf.sidecar(path, ".dat") is None:
-            raise ReadError(f"{path.name}: the MapInfo table's .dat (its rows) is missing; a MapInfo table is "
-                            ".tab + .dat + .map + .id: send them together (zipped)")
+            raise MissingParts(f"{path.name}: the MapInfo table's .dat (its rows) is missing; a MapInfo table is "
+                               ".tab + .dat + .map + .id: send them together (zipped)")
         if dbf.sidecar(path, ".map") is not None and dbf.sidecar(path, ".id") is None:
-            raise ReadError(f"{path.name}: the MapInfo table's .id (which row each shape is) is missing; a MapInfo "
-                            "table is .tab + .dat + .map + .id: send them together (zipped)")
+            raise MissingParts(f"{path.name}: the MapInfo table's .id (which row each shape is) is missing; a MapInfo "
+                               "table is .tab + .dat + .map + .id: send them together (zipped)")
         return
     m = re.search(rb"(?im)^\s*columns\s+(\d+)", _head(path))
     if m and int(m.group(1)) > 0 and dbf.sidecar(path, ".mid") is None:
-        raise ReadError(f"{path.name}: the interchange file's .mid (its {int(m.group(1))} columns' values) is "
-                        "missing; a MIF comes as .mif + .mid: send both (zipped)")
+        raise MissingParts(f"{path.name}: the interchange file's .mid (its {int(m.group(1))} columns' values) is "
+                           "missing; a MIF comes as .mif + .mid: send both (zipped)")
 
 
 def _head(path: Path, size: int = 1 << 16) -> bytes:

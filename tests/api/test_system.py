@@ -25,7 +25,7 @@ def test_healthz_reports_a_down_database():
 def test_healthz_tells_a_busy_pool_from_a_down_database(client):
     """Every pooled connection taken (requests waiting on a lock, slow queries): 503 still, but
     saying the database answers and the pool is busy, not that the database is down."""
-    pool = client.app.state.pool
+    pool = client.app.state.services.pool
     held = [pool.getconn(timeout=30) for _ in range(pool.max_size)]
     try:
         r = client.get("/healthz")

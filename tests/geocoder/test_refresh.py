@@ -43,7 +43,7 @@ def test_index_read_across_a_truncating_load_is_read_again(fresh_db, monkeypatch
     gazetteer.load(fresh_db)
     real, calls = refresh.build_index, []
 
-    def build_across_a_load(conn):
+    def build_across_a_load(conn, **options):
         calls.append(1)
         if len(calls) == 1:  # the snapshot is taken; then a load replaces the house numbers and commits
             conn.execute("SELECT 1")
@@ -54,7 +54,7 @@ def test_index_read_across_a_truncating_load_is_read_again(fresh_db, monkeypatch
                     cur.executemany("INSERT INTO house_numbers (id, parent_kind, parent_id, number, geom) "
                                     "VALUES (%s, %s, %s, %s, %s)", rows)
                 other.commit()
-        return real(conn)
+        return real(conn, **options)
 
     monkeypatch.setattr(refresh, "build_index", build_across_a_load)
     service = GeocoderService(fresh_db)

@@ -631,7 +631,8 @@ def test_geopackage_gazetteer_and_zipped_folder(fresh_db, tmp_path, city_dir):
 
 def test_address_column_is_geocoded(city_db, tmp_path):
     """A table without coordinates: each address is geocoded on the way in."""
-    from urbangis.api.addresses import address_geocoder
+    from urbangis.api.addresses import lazy_address_geocoder
+    from urbangis.layers.settings import GeocoderSettings
 
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,地址\n"
@@ -641,7 +642,7 @@ def test_address_column_is_geocoded(city_db, tmp_path):
                     "G4,event,01,02,reported,2024-05-01 11:00,解放男路12号\n"
                     "G5,event,01,02,reported,2024-05-01 12:00,乌鲁木齐市解放南路１２号\n", encoding="utf-8")
     with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, LoadOptions(strict=False, geocode=address_geocoder(city_db)))
+        report = load_gazetteer(conn, path, LoadOptions(strict=False, geocode=lazy_address_geocoder(city_db, GeocoderSettings())))
         got = conn.execute("SELECT ST_Distance(c.geom::geography, h.geom::geography) FROM cases c, house_numbers h "
                            "WHERE c.case_no = 'G1' AND h.id = 'H0001'").fetchone()
     assert report.loaded == 4 and report.rejected == 1
@@ -890,13 +891,14 @@ def test_a_file_named_for_no_layer_is_known_by_its_columns(city_db, tmp_path):
 
 def test_an_address_column_named_otherwise_is_geocoded(city_db, tmp_path):
     """The one column whose name holds 地址 (案发地址) is the address to geocode."""
-    from urbangis.api.addresses import address_geocoder
+    from urbangis.api.addresses import lazy_address_geocoder
+    from urbangis.layers.settings import GeocoderSettings
 
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,案发地址\n"
                     "A1,event,01,02,reported,2024-05-01 08:00,天山区解放南路12号\n", encoding="utf-8")
     with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, LoadOptions(geocode=address_geocoder(city_db)))
+        report = load_gazetteer(conn, path, LoadOptions(geocode=lazy_address_geocoder(city_db, GeocoderSettings())))
         metres = conn.execute("SELECT ST_Distance(c.geom::geography, h.geom::geography) FROM cases c, "
                               "house_numbers h WHERE c.case_no = 'A1' AND h.id = 'H0001'").fetchone()[0]
     assert report.loaded == 1 and metres < 1.0

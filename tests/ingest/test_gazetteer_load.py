@@ -9,6 +9,7 @@ import pytest
 
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from urbangis.layers import database as db
+from urbangis.layers.settings import Settings
 
 from tests.paths import SAMPLE
 
@@ -116,7 +117,7 @@ def test_load_into_an_unmigrated_database_says_migrate_first(tmp_path):
 
     from tests.paths import ROOT
 
-    info = make_conninfo(db.conninfo(), dbname=f"urbangis_test_bare_{uuid.uuid4().hex[:8]}")
+    info = make_conninfo(db.conninfo(Settings.from_env().database), dbname=f"urbangis_test_bare_{uuid.uuid4().hex[:8]}")
     db.create_database(info)
     try:
         with db.connect(info) as conn:

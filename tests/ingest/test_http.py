@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from urbangis.api.app import create_app
-from urbangis.api.routes.ingest import IngestSettings
+from urbangis.layers.settings import IngestSettings, Settings
 
 from .city import grid_box
 from .util import box, count, feature, fingerprint, write_geojson
@@ -145,13 +145,9 @@ def test_zip_bomb_is_refused(http, name, member):
     assert r.status_code == 400 and "zip bomb" in r.json()["description"]
 
 
-def test_upload_over_the_size_limit_is_413(http):
-    saved = http.app.state.ingest_settings
-    http.app.state.ingest_settings = IngestSettings(max_upload_mb=1)
-    try:
-        r = http.post("/ingest/jobs", files={"file": ("roads.geojson", b" " * (3 << 20))})
-    finally:
-        http.app.state.ingest_settings = saved
+def test_upload_over_the_size_limit_is_413(city_db):
+    with TestClient(create_app(city_db, Settings.from_env(ingest=IngestSettings(max_upload_mb=1)))) as small:
+        r = small.post("/ingest/jobs", files={"file": ("roads.geojson", b" " * (3 << 20))})
     assert r.status_code == 413 and "limit of 1 MiB" in r.json()["description"]
 
 
@@ -281,8 +277,7 @@ def test_layers_say_what_the_checks_check(http, city_db):
 def test_ingest_token_when_the_server_sets_one(city_db, tmp_path):
     """With URBANGIS_INGEST_TOKEN set, every jobs request needs it (401 with WWW-Authenticate
     otherwise, before an upload is read); the page and the layers' description stay open."""
-    with TestClient(create_app(city_db)) as client:
-        client.app.state.ingest_settings = IngestSettings(token="s3cret-T0ken")
+    with TestClient(create_app(city_db, Settings.from_env(ingest=IngestSettings(token="s3cret-T0ken")))) as client:
         path = _grids_file(tmp_path)
         files = {"file": (path.name, path.read_bytes(), "application/geo+json")}
         before = fingerprint(city_db)

@@ -126,10 +126,9 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
 
 def test_a_server_with_an_ingest_token(browser, city_db, tmp_path):
     """The page sends the token it is given on every jobs request, downloads included."""
-    from urbangis.api.routes.ingest import IngestSettings
+    from urbangis.layers.settings import IngestSettings, Settings
 
-    app = create_app(city_db)
-    app.state.ingest_settings = IngestSettings(token="tok-123")
+    app = create_app(city_db, Settings.from_env(ingest=IngestSettings(token="tok-123")))
     path = tmp_path / "cases.csv"
     path.write_text("case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
                     "K1,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n"

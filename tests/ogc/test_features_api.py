@@ -211,9 +211,9 @@ def test_queryables_is_a_json_schema_of_the_exposed_fields(ogc):
 
 
 def test_number_matched_is_left_out_when_counting_would_be_expensive(ogc, monkeypatch):
-    from urbangis.ogc.settings import get_ogc_settings
+    from urbangis.layers.settings import OgcSettings
 
-    monkeypatch.setattr(get_ogc_settings(), "exact_count_max", 10)
+    monkeypatch.setattr(ogc.app.state.services.catalog, "settings", OgcSettings(exact_count_max=10))
     fc = ogc.get("/collections/cases/items", params={"filter": "status <> 'closed'"}).json()
     assert "numberMatched" not in fc and fc["numberReturned"] == 10
     small = ogc.get("/collections/cases/items", params={"filter": "case_no = 'C00001'"}).json()

@@ -30,9 +30,7 @@ def extended_registry(tmp_path: Path, monkeypatch):
     path = tmp_path / "collections.yaml"
     path.write_text(text + EXTRA, encoding="utf-8")
     monkeypatch.setenv("URBANGIS_COLLECTIONS", str(path))
-    registry.cache_clear()
     yield path
-    registry.cache_clear()
 
 
 def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry):
@@ -47,7 +45,7 @@ def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry)
 
     with TestClient(create_app(fresh_db)) as c:
         ids = [col["id"] for col in c.get("/collections").json()["collections"]]
-        assert ids[-1] == "heritage_sites" and "heritage_sites" in registry()
+        assert ids[-1] == "heritage_sites" and "heritage_sites" in registry(extended_registry)
         doc = c.get("/collections/heritage_sites").json()
         assert doc["itemCount"] == 2 and doc["extent"]["temporal"]["interval"][0][0] == "1990-01-01T00:00:00Z"
         q = c.get("/collections/heritage_sites/queryables").json()["properties"]
@@ -85,16 +83,16 @@ def test_counts_and_extent_follow_the_data(fresh_db):
 def test_a_large_busy_table_is_not_recounted_on_every_change(fresh_db, monkeypatch):
     from urbangis.api.app import create_app
     from urbangis.ogc import collections
-    from urbangis.ogc.settings import get_ogc_settings
+    from urbangis.layers.settings import OgcSettings, Settings
 
-    monkeypatch.setattr(get_ogc_settings(), "exact_count_max", 0)  # every table counts as large
+    settings = Settings.from_env(ogc=OgcSettings(exact_count_max=0))  # every table counts as large
     monkeypatch.setattr(collections, "RECOUNT_INTERVAL", 3600.0)
     insert = ("INSERT INTO responsibility_grids (code, name, geom) VALUES (%s, 'g', "
               "ST_Multi(ST_MakeEnvelope(87.5, 43.7, 87.6, 43.8, 4490)))")
     with db.connect(fresh_db, autocommit=True) as conn:
         conn.execute(insert, ("G1",))
         conn.execute("ANALYZE responsibility_grids")
-    with TestClient(create_app(fresh_db)) as c:
+    with TestClient(create_app(fresh_db, settings)) as c:
         assert c.get("/collections/responsibility_grids").json()["itemCount"] == 1
         with db.connect(fresh_db, autocommit=True) as conn:
             conn.execute(insert, ("G2",))

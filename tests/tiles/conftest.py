@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from urbangis.api.app import create_app
 from urbangis.layers import database as db
 from tests.conftest import new_database
-from urbangis.tiles.settings import TileSettings
+from urbangis.layers.settings import Settings, TileSettings
 
 CENTRE = (87.617, 43.795)  # 大小十字, Urumqi's old town
 N_CASES = 3000
@@ -82,8 +82,7 @@ def tiles_db():
 
 def tile_client(info: str, cache_dir=None) -> TestClient:
     """A client of an app over ``info`` with the tile cache in ``cache_dir`` (None: off)."""
-    app = create_app(info)
-    app.state.tile_settings = TileSettings(cache=str(cache_dir) if cache_dir else "off")
+    app = create_app(info, Settings.from_env(tiles=TileSettings(cache=str(cache_dir) if cache_dir else "off")))
     return TestClient(app)
 
 
@@ -99,7 +98,6 @@ def tiles_server(tiles_db):
     """A real HTTP server (uvicorn, loopback) over tiles_db; its base URL."""
     from tests.conftest import served
 
-    app = create_app(tiles_db)
-    app.state.tile_settings = TileSettings(cache="off")
+    app = create_app(tiles_db, Settings.from_env(tiles=TileSettings(cache="off")))
     with served(app) as url:
         yield url

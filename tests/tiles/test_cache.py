@@ -6,7 +6,7 @@ import morecantile
 
 from urbangis.layers import database as db
 from tests.conftest import new_database
-from urbangis.tiles.settings import TileSettings
+from urbangis.layers.settings import TileSettings
 
 from .conftest import CENTRE, add_cases, tile_client
 
@@ -64,9 +64,11 @@ def test_a_change_to_the_data_invalidates_the_cache(tmp_path):
 
 def test_cache_off(tiles_db, tmp_path, monkeypatch):
     monkeypatch.setenv("URBANGIS_TILE_CACHE", "off")
-    assert TileSettings().cache_dir() is None
+    assert TileSettings().cache_dir(tmp_path) is None
     monkeypatch.setenv("URBANGIS_TILE_CACHE", str(tmp_path / "elsewhere"))
-    assert TileSettings().cache_dir() == tmp_path / "elsewhere"
+    assert TileSettings().cache_dir(tmp_path) == tmp_path / "elsewhere"
+    monkeypatch.delenv("URBANGIS_TILE_CACHE")
+    assert TileSettings().cache_dir(tmp_path) == tmp_path / "tiles"  # under URBANGIS_HOME by default
     with tile_client(tiles_db, None) as client:
         r = client.get(f"/tiles/WebMercatorQuad/{_path(12)}")
         assert r.status_code == 200 and r.headers["x-tile-cache"] == "off" and r.headers["etag"]

@@ -163,7 +163,7 @@ def test_style_is_valid_for_maplibre(tiles_client, tmp_path):
 
 
 def test_conformance_and_landing_page(tiles_client):
-    conformance = tiles_client.app.state.conformance
+    conformance = tiles_client.app.state.services.doors.conformance
     for cls in ("core", "tileset", "tilesets-list", "geodata-tilesets", "dataset-tilesets", "mvt"):
         assert f"http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/{cls}" in conformance
     hrefs = {link["href"].split("://", 1)[1].split("/", 1)[1] for link in tiles_client.get("/").json()["links"]}
@@ -178,9 +178,9 @@ def test_gzip_of_a_gzipped_tile_is_not_doubled(tiles_client):
 
 def test_tile_connections_plan_for_limited_index_probes(tiles_client):
     tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(12)}")
-    with tiles_client.app.state.tile_service.pool.connection() as conn:
+    with tiles_client.app.state.services.tiles.pool.connection() as conn:
         assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "off"
-    with tiles_client.app.state.pool.connection() as conn:  # the app's own pool is untouched
+    with tiles_client.app.state.services.pool.connection() as conn:  # the app's own pool is untouched
         assert conn.execute("SHOW enable_bitmapscan").fetchone()[0] == "on"
 
 

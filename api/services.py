@@ -1,0 +1,119 @@
+"""The services one app runs, built once in its lifespan and handed to routes as dependencies.
+
+:class:`Services` is the typed container: the settings, the registry, the database pool, the
+OGC catalogue and its caches, the geocoder (with its background index), the tile service (with
+a pool of its own) and the ingest job runner. ``create_app`` opens it when the app starts and
+closes it when it stops; routes ask for it, or for one of its parts, with ``Depends``.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from fastapi import Request
+from psycopg_pool import ConnectionPool
+
+from urbangis.geocoder.engine import Geocoder
+from urbangis.geocoder.refresh import GeocoderService
+from urbangis.ingest.jobs import JobRunner
+from urbangis.layers.database import database_name, make_pool
+from urbangis.layers.errors import Unavailable
+from urbangis.layers.registry import Collection, MapView, map_view, registry
+from urbangis.layers.settings import Settings
+from urbangis.ogc.collections import Catalog
+from urbangis.ogc.items import ResultCache
+from urbangis.tiles.tilesets import TileService, tile_conninfo
+
+from .addresses import geocode_function
+
+log = logging.getLogger("urbangis.api")
+
+Offer = tuple[str, str, str, str]  # rel, path, media type, title: one link of the landing page
+
+
+@dataclass(frozen=True)
+class Doors:
+    """What the app declares about itself: the landing page's links and the conformance classes."""
+
+    offers: tuple[Offer, ...]
+    conformance: tuple[str, ...]
+
+
+@dataclass
+class Services:
+    """Everything the routes of one app share, built once (see :func:`open_services`)."""
+
+    settings: Settings
+    conninfo: str
+    collections: dict[str, Collection]
+    view: MapView
+    doors: Doors
+    pool: ConnectionPool
+    catalog: Catalog
+    geocoder: GeocoderService
+    tiles: TileService
+    jobs: JobRunner
+    counts: ResultCache = field(default_factory=ResultCache)  # numberMatched of filtered requests
+    matches: ResultCache = field(default_factory=lambda: ResultCache(size=8))  # id lists of small matches
+
+    def close(self) -> None:
+        """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
+        for step in (self.jobs.stop, self.geocoder.stop, self.tiles.pool.close, self.pool.close):
+            try:
+                step()
+            except Exception:  # one failing step must not keep the others from running
+                log.exception("closing %s failed", getattr(step, "__qualname__", step))
+
+
+def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
+    """Build and start every service of an app on the database at ``conninfo``."""
+    path = settings.server.collections
+    collections = registry(Path(path) if path else None)
+    view = map_view(Path(path) if path else None)
+    pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max)
+    geocoder = GeocoderService(conninfo, settings.geocoder)
+    tiles = TileService(make_pool(tile_conninfo(conninfo)), settings.tiles.cache_dir(settings.database.home),
+                        database_name(conninfo), settings.tiles.gzip_level, collections)
+    jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),
+                     geocode_factory=lambda: geocode_function(_current(geocoder)),
+                     max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
+    services = Services(settings, conninfo, collections, view, doors, pool,
+                        Catalog(collections, settings.ogc), geocoder, tiles, jobs)
+    geocoder.start()
+    jobs.start()
+    return services
+
+
+READY_WAIT = 120.0  # seconds a load by address waits for the geocoder's first index
+
+
+def _current(service: GeocoderService) -> Callable[[], Geocoder]:
+    """The running geocoder's current index, as loads by address ask for it (no second index)."""
+
+    def current() -> Geocoder:
+        g = service.geocoder or service.wait_ready(READY_WAIT)
+        if g is None:
+            raise Unavailable(f"the geocoder index is not built yet{f': {service.error}' if service.error else ''}")
+        return g
+
+    return current
+
+
+def get_services(request: Request) -> Services:
+    """The app's services (a dependency of every route that reads data)."""
+    return request.app.state.services
+
+
+def get_pool(request: Request) -> ConnectionPool:
+    """The app's database pool."""
+    return get_services(request).pool
+
+
+def base_url(request: Request) -> str:
+    """Where links in answers point: the configured public URL, or where the request came in."""
+    public = get_services(request).settings.server.public_url
+    return (public or str(request.base_url)).rstrip("/")
+
+
