@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
 
-from urbangis.layers.database import conninfo
+from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
@@ -25,7 +25,8 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
     """Build the app against ``database`` (a libpq conninfo; default: the configured one) with
     ``settings`` (default: read from the environment now)."""
     settings = settings or Settings.from_env()
-    info = database or conninfo(settings.database)
+    # the sessions of a database given here run in the configured time zone too
+    info = in_time_zone(database, settings.database.timezone) if database else conninfo(settings.database)
     doors = Doors(
         offers=tuple(offer for family in FAMILIES for offer in getattr(family, "OFFERS", ())),
         conformance=tuple(dict.fromkeys(c for family in FAMILIES for c in getattr(family, "CONFORMANCE", ()))),

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import re
 import time
+from operator import itemgetter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import shapely
+from psycopg.rows import namedtuple_row
 from shapely import STRtree
 
 from .dictionary import Dictionary
 from .normalise import building_key, digits_variant, name_key, number_key, road_stem, ROAD_SUFFIXES
-from .plane import LocalPlane
+from .plane import Planes
 
 log = logging.getLogger("urbangis.geocoder")
 
@@ -125,7 +127,7 @@ class Coded:
 class Index:
     """Everything a geocode needs, in memory."""
 
-    plane: LocalPlane
+    plane: Planes  # one metric plane per region of the data (geocoder.plane)
     versions: dict[str, int]
     side_offset: float = 15.0  # metres from a road's centre line to its interpolated house numbers
     admin: list[AdminArea] = field(default_factory=list)
@@ -167,11 +169,6 @@ class Index:
 
 
 # -- building ---------------------------------------------------------------------------------
-def _metric(plane: LocalPlane, wkbs: list) -> np.ndarray:
-    geoms = shapely.from_wkb(np.array(wkbs, dtype=object))
-    return shapely.transform(geoms, plane.fwd_coords)
-
-
 def _name_variants(words: Dictionary, name: str, kind: str, idx: int, how: str = "name") -> None:
     key = name_key(name)
     words.add(key, kind, idx, how)
@@ -215,155 +212,207 @@ def _admin_variants(words: Dictionary, area: AdminArea, idx: int, aliases: list[
         words.add(key[:-1], area.level, idx, "short")
 
 
-def build_index(conn, progress=None, side_offset: float = 15.0) -> Index:
-    """Read the gazetteer from ``conn`` (one statement per layer) and build the index;
-    ``side_offset`` is where interpolated house numbers stand off their road (metres)."""
-    t0 = time.perf_counter()
-    sql = read_statements()
-    cur = conn.cursor(binary=True)
+class _Reader:
+    """Runs the named statements of ``sql/gazetteer.sql``; rows come as named tuples, read by
+    column name (a statement's columns may be reordered without touching the code here)."""
 
-    def rows(name: str):
-        if progress:
-            progress(name)
-        cur.execute(sql[name])
-        return cur.fetchall()
+    def __init__(self, conn, progress=None) -> None:
+        self.sql = read_statements()
+        self.cur = conn.cursor(binary=True, row_factory=namedtuple_row)
+        self.progress = progress
 
-    def stream(name: str):
-        """The big layers: rows in chunks, so that a million rows never stand as tuples at once."""
-        if progress:
-            progress(name)
-        cur.execute(sql[name])
+    def rows(self, name: str) -> list:
+        """All rows of statement ``name``."""
+        if self.progress:
+            self.progress(name)
+        self.cur.execute(self.sql[name])
+        return self.cur.fetchall()
+
+    def stream(self, name: str, *columns: str):
+        """The big layers: rows in chunks, so that a million rows never stand as tuples at once,
+        as plain tuples of ``columns`` in that order (found by name in the statement's result; a
+        named tuple per row cost 0.2 s per 200,000 rows)."""
+        if self.progress:
+            self.progress(name)
+        cur = self.cur.connection.cursor(binary=True)
+        cur.execute(self.sql[name])
+        names = [d.name for d in cur.description]
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise KeyError(f"statement {name} of {SQL_FILE.name} has no column {', '.join(missing)}")
+        at = [names.index(c) for c in columns]
+        pick = None if at == list(range(len(columns))) else itemgetter(*at)
         while True:
             chunk = cur.fetchmany(50_000)
             if not chunk:
                 return
-            yield from chunk
+            yield from (chunk if pick is None else map(pick, chunk))
 
+
+def build_index(conn, progress=None, side_offset: float = 15.0) -> Index:
+    """Read the gazetteer from ``conn`` (one statement per layer) and build the index;
+    ``side_offset`` is where interpolated house numbers stand off their road (metres)."""
+    t0 = time.perf_counter()
+    read = _Reader(conn, progress)
     versions = dict(conn.execute(
         "SELECT layer, version FROM layer_state WHERE layer = ANY(%s)", [list(SOURCE_LAYERS)]
     ).fetchall())
-    origin = rows("origin")[0]
-    lon0, lat0 = (origin[0], origin[1]) if origin[0] is not None else (87.6, 43.8)
-    plane = LocalPlane(lon0, lat0)
-    ix = Index(plane=plane, versions=versions, side_offset=side_offset)
-    words = ix.words
-    fwd = plane.fwd
-
-    # admin areas
-    data = rows("admin_areas")
-    poly_idx, poly_wkb = [], []
-    for r in data:
-        code, name, level, parent, aliases, px, py, wkb = r
-        x, y = fwd(px, py) if px is not None else (None, None)
-        area = AdminArea(code, name, level, parent, x, y)
-        i = len(ix.admin)
-        ix.admin.append(area)
-        ix.admin_by_code[code] = i
-        _admin_variants(words, area, i, aliases)
-        if wkb is not None:
-            poly_idx.append(i)
-            poly_wkb.append(wkb)
-    if poly_wkb:
-        geoms = _metric(plane, poly_wkb)
-        shapely.prepare(geoms)
-        for i, g in zip(poly_idx, geoms):
-            ix.admin[i].geom = g
-        ix.admin_geoms, ix.admin_geom_idx = geoms, np.array(poly_idx)
-
-    # roads
-    data = rows("roads")
-    if data:
-        geoms = _metric(plane, [r[12] for r in data])
-        # a one-part MultiLineString is a LineString: cheaper to interpolate along
-        single = shapely.get_num_geometries(geoms) == 1
-        geoms[single] = shapely.get_geometry(geoms[single], 0)
-        mids = shapely.line_interpolate_point(geoms, 0.5, normalized=True)
-        mx, my = shapely.get_x(mids), shapely.get_y(mids)
-        for i, r in enumerate(data):
-            road = Road(r[0], r[1], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], geoms[i], float(mx[i]), float(my[i]))
-            ix.roads.append(road)
-            ix.road_by_id[road.id] = i
-            _road_variants(words, road.name, i, "name")
-            for a in r[2] or ():
-                _road_variants(words, a, i, "alias")
-            for h in r[3] or ():
-                _road_variants(words, h, i, "historic")
-
-    # places
-    data = rows("place_names")
-    wkb_pos = [(i, r[8]) for i, r in enumerate(data) if r[8] is not None]
-    pgeoms = _metric(plane, [w for _, w in wkb_pos]) if wkb_pos else []
-    pgeom_of = {i: g for (i, _), g in zip(wkb_pos, pgeoms)}
-    for i, r in enumerate(data):
-        x, y = fwd(r[6], r[7])
-        ix.places.append(Feature(r[0], r[1], r[4], x, y, district=r[5], geom=pgeom_of.get(i)))
-        _name_variants(words, r[1], "place", i)
-        for a in r[2] or ():
-            _name_variants(words, a, "place", i, "alias")
-        for h in r[3] or ():
-            _name_variants(words, h, "place", i, "historic")
-
-    # courtyards
-    for i, r in enumerate(rows("courtyards")):
-        x, y = fwd(r[6], r[7])
-        ix.courtyards.append(Feature(r[0], r[1], r[2], x, y, street=r[3], community=r[4]))
-        _name_variants(words, r[1], "courtyard", i)
-        for a in r[5] or ():
-            _name_variants(words, a, "courtyard", i, "alias")
-
-    # organisations
-    for i, r in enumerate(rows("organisations")):
-        x, y = fwd(r[6], r[7])
-        ix.orgs.append(Feature(r[0], r[1], r[3], x, y, road=ix.road_by_id.get(r[4]) if r[4] else None, house_number=r[5]))
-        _name_variants(words, r[1], "org", i)
-        for a in r[2] or ():
-            _name_variants(words, a, "org", i, "alias")
-
-    # storefronts
-    for i, r in enumerate(rows("storefronts")):
-        x, y = fwd(r[5], r[6])
-        ix.storefronts.append(Feature(r[0], r[1], r[4], x, y, road=ix.road_by_id.get(r[2]), house_number=r[3]))
-        _name_variants(words, r[1], "storefront", i)
-
-    parent_tables = {
+    ix = Index(plane=_planes(read), versions=versions, side_offset=side_offset)
+    _read_admin(ix, read.rows("admin_areas"))
+    _read_roads(ix, read.rows("roads"))
+    _read_places(ix, read.rows("place_names"))
+    _read_features(ix, read)
+    parents = {
         "r": ix.road_by_id,
         "p": {f.id: i for i, f in enumerate(ix.places)},
         "c": {f.id: i for i, f in enumerate(ix.courtyards)},
         "o": {f.id: i for i, f in enumerate(ix.orgs)},
     }
-
-    # house numbers
-    ix.houses = _points(stream("house_numbers"), plane, parent_tables, number_key)
-    parent_tables["h"] = {hid: i for i, hid in enumerate(ix.houses.ids)}
-    ix.buildings = _points(stream("buildings"), plane, parent_tables, building_key)
-    del parent_tables["h"]
-
-    # unit grids, responsibility grids, components
-    data = rows("unit_grids")
-    ix.grids = _coded([(r[0], None, r[2], r[3], r[1]) for r in data], plane)
-    if data:
-        ix.grids.geoms = _metric(plane, [r[4] for r in data])
-    data = rows("responsibility_grids")
-    if data:
-        geoms = _metric(plane, [r[3] for r in data])
-        cent = shapely.point_on_surface(geoms)
-        lon, lat = plane.inv(shapely.get_x(cent), shapely.get_y(cent))
-        ix.resp = _coded([(r[0], r[1], lo, la, r[2]) for r, lo, la in zip(data, lon, lat)], plane)
-        ix.resp.geoms = geoms
-    ix.components = _components(stream("components"), plane)
-
+    numbered = ("id", "parent_kind", "parent_id", "number", "lon", "lat")
+    ix.houses = _points(read.stream("house_numbers", *numbered), ix.plane, parents, number_key)
+    parents["h"] = {hid: i for i, hid in enumerate(ix.houses.ids)}
+    ix.buildings = _points(read.stream("buildings", *numbered), ix.plane, parents, building_key)
+    _read_grids(ix, list(read.stream("unit_grids", "code", "community_code", "lon", "lat", "wkb")),
+                read.rows("responsibility_grids"))
+    ix.components = _components(read.stream("components", "code", "name", "lon", "lat"), ix.plane)
     _combined_trees(ix)
-    words.finish()
+    ix.words.finish()
     ix.build_seconds = time.perf_counter() - t0
     ix.stats = {
         "admin_areas": len(ix.admin), "roads": len(ix.roads), "place_names": len(ix.places),
         "courtyards": len(ix.courtyards), "organisations": len(ix.orgs), "storefronts": len(ix.storefronts),
         "house_numbers": len(ix.houses), "buildings": len(ix.buildings), "unit_grids": len(ix.grids.codes),
         "responsibility_grids": len(ix.resp.codes), "components": len(ix.components.codes),
-        "names": len(words.entries),
+        "names": len(ix.words.entries), "regions": len(ix.plane),
     }
     log.info("geocoder index built in %.1f s: %s", ix.build_seconds, ix.stats)
     return ix
+
+
+def _planes(read: _Reader) -> Planes:
+    """A plane per region of the data (each city's districts); one plane on the data's middle when
+    the gazetteer has no district outlines."""
+    regions = [(r.region, (r.xmin, r.ymin, r.xmax, r.ymax)) for r in read.rows("regions")]
+    if regions:
+        return Planes(regions)
+    origin = read.rows("origin")[0]
+    return Planes.single(origin.lon, origin.lat) if origin.lon is not None else Planes.single(87.6, 43.8)
+
+
+def _metric(planes: Planes, wkbs: list) -> np.ndarray:
+    """Geometries (WKB, lon/lat) in metres, each whole in the plane of the region its middle lies in."""
+    geoms = shapely.from_wkb(np.array(wkbs, dtype=object))
+    if len(planes) == 1:
+        return shapely.transform(geoms, planes.plane(0).fwd_coords)
+    b = shapely.bounds(geoms)
+    region = planes.region_of((b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2)
+    out = np.empty(len(geoms), dtype=object)
+    for k in np.unique(region):
+        at = region == k
+        out[at] = shapely.transform(geoms[at], planes.plane(int(k)).fwd_coords)
+    return out
+
+
+def _xy(planes: Planes, lon, lat) -> tuple[float | None, float | None]:
+    """One point in metres, or (None, None) for a missing one."""
+    if lon is None:
+        return None, None
+    x, y = planes.fwd(lon, lat)
+    return float(x), float(y)
+
+
+def _read_admin(ix: Index, rows: list) -> None:
+    """Admin areas, their names and (district, street, community) outlines."""
+    poly_idx, poly_wkb = [], []
+    for r in rows:
+        x, y = _xy(ix.plane, r.lon, r.lat)
+        area = AdminArea(r.code, r.name, r.level, r.parent_code, x, y)
+        i = len(ix.admin)
+        ix.admin.append(area)
+        ix.admin_by_code[r.code] = i
+        _admin_variants(ix.words, area, i, r.aliases)
+        if r.wkb is not None:
+            poly_idx.append(i)
+            poly_wkb.append(r.wkb)
+    if poly_wkb:
+        geoms = _metric(ix.plane, poly_wkb)
+        shapely.prepare(geoms)
+        for i, g in zip(poly_idx, geoms):
+            ix.admin[i].geom = g
+        ix.admin_geoms, ix.admin_geom_idx = geoms, np.array(poly_idx)
+
+
+def _read_roads(ix: Index, rows: list) -> None:
+    """Roads with their address ranges, names, aliases and historic names."""
+    if not rows:
+        return
+    geoms = _metric(ix.plane, [r.wkb for r in rows])
+    # a one-part MultiLineString is a LineString: cheaper to interpolate along
+    single = shapely.get_num_geometries(geoms) == 1
+    geoms[single] = shapely.get_geometry(geoms[single], 0)
+    mids = shapely.line_interpolate_point(geoms, 0.5, normalized=True)
+    mx, my = shapely.get_x(mids), shapely.get_y(mids)
+    for i, r in enumerate(rows):
+        road = Road(r.id, r.name, r.kind, r.district_code, r.left_from, r.left_to, r.right_from, r.right_to,
+                    r.left_parity, r.right_parity, geoms[i], float(mx[i]), float(my[i]))
+        ix.roads.append(road)
+        ix.road_by_id[road.id] = i
+        _road_variants(ix.words, road.name, i, "name")
+        for a in r.aliases or ():
+            _road_variants(ix.words, a, i, "alias")
+        for h in r.historic_names or ():
+            _road_variants(ix.words, h, i, "historic")
+
+
+def _read_places(ix: Index, rows: list) -> None:
+    """Place names at their inner point, with their outline where they have one."""
+    with_outline = [(i, r.wkb) for i, r in enumerate(rows) if r.wkb is not None]
+    outlines = _metric(ix.plane, [w for _, w in with_outline]) if with_outline else []
+    outline_of = {i: g for (i, _), g in zip(with_outline, outlines)}
+    for i, r in enumerate(rows):
+        x, y = ix.plane.fwd(r.lon, r.lat)
+        ix.places.append(Feature(r.id, r.name, r.kind, x, y, district=r.district_code, geom=outline_of.get(i)))
+        _name_variants(ix.words, r.name, "place", i)
+        for a in r.aliases or ():
+            _name_variants(ix.words, a, "place", i, "alias")
+        for h in r.historic_names or ():
+            _name_variants(ix.words, h, "place", i, "historic")
+
+
+def _read_features(ix: Index, read: _Reader) -> None:
+    """Courtyards, organisations and storefronts: named points."""
+    fwd, words = ix.plane.fwd, ix.words
+    for i, r in enumerate(read.rows("courtyards")):
+        x, y = fwd(r.lon, r.lat)
+        ix.courtyards.append(Feature(r.id, r.name, r.kind, x, y, street=r.street_code, community=r.community_code))
+        _name_variants(words, r.name, "courtyard", i)
+        for a in r.aliases or ():
+            _name_variants(words, a, "courtyard", i, "alias")
+    for i, r in enumerate(read.rows("organisations")):
+        x, y = fwd(r.lon, r.lat)
+        road = ix.road_by_id.get(r.road_id) if r.road_id else None
+        ix.orgs.append(Feature(r.id, r.name, r.kind, x, y, road=road, house_number=r.house_number))
+        _name_variants(words, r.name, "org", i)
+        for a in r.aliases or ():
+            _name_variants(words, a, "org", i, "alias")
+    for i, r in enumerate(read.rows("storefronts")):
+        x, y = fwd(r.lon, r.lat)
+        ix.storefronts.append(Feature(r.id, r.name, r.category, x, y, road=ix.road_by_id.get(r.road_id),
+                                      house_number=r.house_number))
+        _name_variants(words, r.name, "storefront", i)
+
+
+def _read_grids(ix: Index, grids: list[tuple], resp: list) -> None:
+    """Unit grids ((code, community, lon, lat, outline) tuples) and responsibility grids."""
+    ix.grids = _coded([(code, None, lon, lat, community) for code, community, lon, lat, _ in grids], ix.plane)
+    if grids:
+        ix.grids.geoms = _metric(ix.plane, [g[4] for g in grids])
+    if resp:
+        geoms = _metric(ix.plane, [r.wkb for r in resp])
+        cent = shapely.point_on_surface(geoms)
+        lon, lat = ix.plane.inv(shapely.get_x(cent), shapely.get_y(cent))
+        ix.resp = _coded([(r.code, r.name, lo, la, r.district_code) for r, lo, la in zip(resp, lon, lat)], ix.plane)
+        ix.resp.geoms = geoms
 
 
 def _combined_trees(ix: Index) -> None:
@@ -386,7 +435,7 @@ def _combined_trees(ix: Index) -> None:
     ix.near_tree = STRtree(ix.near_geoms) if len(ix.near_geoms) else None
 
 
-def _points(data, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) -> Points:
+def _points(data, plane: Planes, parents: dict[str, dict[str, int]], keyfn) -> Points:
     """Columnar house numbers / buildings with their per-parent number tables."""
     from array import array
 
@@ -400,21 +449,21 @@ def _points(data, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) 
     keys: dict[str, str] = {}  # number text -> key, computed once per distinct text
     texts: dict[str, str] = {}  # one string object per distinct number text ("1", "2" ... repeat)
     kept = 0
-    for r in data:
-        kind = PARENT_KIND.get(r[1])
-        parent = parents.get(kind, {}).get(r[2]) if kind else None
+    for rid, parent_kind, parent_id, text, x, y in data:
+        kind = PARENT_KIND.get(parent_kind)
+        parent = parents.get(kind, {}).get(parent_id) if kind else None
         if parent is None:
             continue  # orphan (the loader should have refused it): unreachable by a parent search
-        number = texts.setdefault(r[3], r[3])
+        number = texts.setdefault(text, text)
         key = keys.get(number)
         if key is None:
             key = keys[number] = keyfn(number)
-        ids.append(r[0])
+        ids.append(rid)
         numbers.append(number)
         pkinds.append(kind)
         pidx.append(parent)
-        lon.append(r[4])
-        lat.append(r[5])
+        lon.append(x)
+        lat.append(y)
         table = by_parent.get((kind, parent))
         if table is None:
             by_parent[(kind, parent)] = {key: kept}
@@ -430,7 +479,7 @@ def _points(data, plane: LocalPlane, parents: dict[str, dict[str, int]], keyfn) 
     return pts
 
 
-def _components(data, plane: LocalPlane) -> Coded:
+def _components(data, plane: Planes) -> Coded:
     """Components by code (a million of them at scale: streamed, names shared)."""
     from array import array
 
@@ -448,7 +497,7 @@ def _components(data, plane: LocalPlane) -> Coded:
     return out
 
 
-def _coded(data: list, plane: LocalPlane) -> Coded:
+def _coded(data: list, plane: Planes) -> Coded:
     out = Coded()
     if not data:
         return out

@@ -19,10 +19,13 @@ from .rank import standard_address
 from .reverse import Nearby, ReverseAnswer
 
 from urbangis.layers.errors import Invalid
+from urbangis.layers.geodesy import GK_ZONE_SRIDS
 
 CRS_NAMES = {
     "CRS84": "CRS84", "OGC:CRS84": "CRS84", "WGS84": "CRS84",
-    "EPSG:4490": "EPSG:4490", "EPSG:4326": "EPSG:4326", "EPSG:3857": "EPSG:3857", "EPSG:4538": "EPSG:4538",
+    "EPSG:4490": "EPSG:4490", "EPSG:4326": "EPSG:4326", "EPSG:3857": "EPSG:3857",
+    # every CGCS2000 3-degree Gauss-Kruger zone: a city's own survey CRS
+    **{f"EPSG:{srid}": f"EPSG:{srid}" for srid in GK_ZONE_SRIDS},
 }
 GEOGRAPHIC = {"CRS84", "EPSG:4490", "EPSG:4326"}
 _URI = re.compile(r"^https?://www\.opengis\.net/def/crs/(EPSG|OGC)/[^/]+/([A-Za-z0-9]+)$")
@@ -55,16 +58,17 @@ def parse_crs(value: str | None) -> str:
         v = "EPSG:" + v
     name = CRS_NAMES.get(v)
     if name is None:
-        raise UnknownCRS(f"crs {value!r} is not offered; use one of CRS84, EPSG:4490, EPSG:3857, EPSG:4538")
+        raise UnknownCRS(f"crs {value!r} is not offered; use one of CRS84, EPSG:4490, EPSG:4326, EPSG:3857 or "
+                         f"a CGCS2000 Gauss-Kruger zone EPSG:{GK_ZONE_SRIDS[0]}-{GK_ZONE_SRIDS[-1]}")
     return name
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _to(crs: str) -> Transformer:
     return Transformer.from_crs("EPSG:4490", crs, always_xy=True)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=32)
 def _from(crs: str) -> Transformer:
     return Transformer.from_crs(crs, "EPSG:4490", always_xy=True)
 

@@ -32,7 +32,12 @@ def conninfo(settings: DatabaseSettings, dbname: str | None = None) -> str:
             info = make_conninfo(info, dbname=dbname)
     else:
         info = cluster_for(settings).conninfo(dbname or settings.db_name)
-    return with_options(info, f"-c timezone={settings.timezone}")
+    return in_time_zone(info, settings.timezone)
+
+
+def in_time_zone(info: str, zone: str) -> str:
+    """``info`` whose sessions run in time zone ``zone`` (an IANA name)."""
+    return with_options(info, f"-c timezone={zone}")
 
 
 def with_options(info: str, options: str) -> str:

@@ -3,7 +3,9 @@
 Storage is EPSG:4490 (CGCS2000). Every CRS here is answered by PostGIS (``ST_Transform``); the
 only thing decided in Python is the axis order of each CRS, read from the EPSG definitions through
 pyproj, because GeoJSON in a CRS other than CRS84 must follow the authority's axis order
-(EPSG:4326 and EPSG:4490 are latitude first; EPSG:4538 is northing first).
+(EPSG:4326 and EPSG:4490 are latitude first; the Gauss-Kruger zones northing first). Besides
+CRS84, WGS 84 and Web Mercator, every CGCS2000 3-degree Gauss-Kruger zone of China is offered
+(EPSG:4534-4554): a provincial server's analysts measure each city in its own zone.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import pyproj
+
+from urbangis.layers.geodesy import GK_ZONE_SRIDS
 
 from .errors import InvalidParameter
 
@@ -45,7 +49,7 @@ def supported() -> dict[str, Crs]:
     """The offered CRSs by URI, CRS84 (the GeoJSON default) first."""
     # CRS84 is WGS 84 with longitude first; PostGIS knows it as SRID 4326 (stored x = lon).
     out = {CRS84: Crs(CRS84, 4326, False, True)}
-    for code in (4326, 4490, 3857, 4538):
+    for code in (4326, 4490, 3857, *GK_ZONE_SRIDS):
         c = _epsg(code)
         out[c.uri] = c
     return out

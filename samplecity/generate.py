@@ -198,12 +198,13 @@ def _cases(city: City, out: Path, progress: Progress | None, total: int) -> int:
 
 
 def generate(out: Path, seed: int = DEFAULT_SEED, scale: float = 1.0, cases: int | None = None,
-             progress: Progress | None = None) -> dict[str, int]:
-    """Write the sample city's gazetteer into ``out``; returns rows per layer."""
+             progress: Progress | None = None, city: City | None = None) -> dict[str, int]:
+    """Write the sample city's gazetteer into ``out`` (``city``: one already built for ``seed`` and
+    ``scale``, e.g. to draw its evaluation set from as well); returns rows per layer."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    city = build_city(seed, scale)
+    city = city or build_city(seed, scale)
     log.info("city model built in %.1f s", time.perf_counter() - t0)
     counts = {"admin_areas": _admin(city, out)}
     counts["unit_grids+responsibility+supervisors"] = _grids(city, out)

@@ -20,8 +20,9 @@ BUFFER = 64  # tile units kept beyond each edge so lines and point symbols join 
 TILE_PIXELS = 256  # the registry's `simplify` is in pixels of a 256-pixel tile
 
 # Attribute encodings. ST_AsMVT writes text, numbers and booleans natively and anything else
-# through its text output, which gives '{a,b}' for arrays and a session-time-zone timestamp;
-# clients get JSON arrays and UTC ISO 8601 instead.
+# through its text output, which gives '{a,b}' for arrays and '2024-05-01 09:30:00+08' for a
+# timestamp; clients get JSON arrays, and ISO 8601 in the session's time zone with its offset
+# ('2024-05-01T09:30:00+08:00', as the OGC items write it: the configured URBANGIS_TIMEZONE).
 _ARRAY = "ARRAY"
 _TIMESTAMPTZ = "timestamp with time zone"
 
@@ -86,7 +87,7 @@ def _attribute(column: str, data_type: str | None) -> sql.Composable:
     if data_type == _ARRAY:
         expr = sql.SQL("array_to_json({})::text").format(col)
     elif data_type == _TIMESTAMPTZ:
-        expr = sql.SQL("to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')").format(col)
+        expr = sql.SQL("to_char({}, 'YYYY-MM-DD\"T\"HH24:MI:SSTZH:TZM')").format(col)
     else:
         return col
     return sql.SQL("{} AS {}").format(expr, sql.Identifier(column))

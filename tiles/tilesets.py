@@ -141,8 +141,10 @@ class TileService:
     """Makes tiles from one database, through an optional disk cache."""
 
     def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6,
-                 collections: Mapping[str, Collection] | None = None) -> None:
+                 collections: Mapping[str, Collection] | None = None, zone: str = "") -> None:
         self.pool = pool
+        # the sessions' time zone: tiles write times with its offset, so it is part of a tile's key
+        self.zone = zone
         self.collections = collections if collections is not None else registry()
         # One folder per database: tests and several checkouts may share a cache root.
         self.cache = TileCache(Path(cache_root) / database if cache_root is not None else None)
@@ -188,7 +190,7 @@ class TileService:
     def _etag(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, state: str | None) -> str | None:
         if not _complete(state, ts):
             return None  # a table without a layer_state row (a view): we cannot tell when it changes
-        digest = hashlib.sha1(f"{self.database}|{ts.fingerprint()}|{tms_id}|{z}/{x}/{y}|{state}".encode())
+        digest = hashlib.sha1(f"{self.database}|{ts.fingerprint()}|{self.zone}|{tms_id}|{z}/{x}/{y}|{state}".encode())
         return f'W/"{digest.hexdigest()[:24]}"'
 
     def _gzip(self, raw: bytes) -> bytes:
@@ -215,7 +217,7 @@ class TileService:
             if etag_matches(if_none_match, etag):
                 return TileResult(None, etag, not_modified=True, source="state")
             # One cache folder per state of the tileset (every tile of it shares the key).
-            skey = hashlib.sha1(f"{ts.fingerprint()}|{state}".encode()).hexdigest()[:16] if etag else None
+            skey = hashlib.sha1(f"{ts.fingerprint()}|{self.zone}|{state}".encode()).hexdigest()[:16] if etag else None
             if skey:
                 cached = self.cache.get(ts.id, tms_id, skey, z, x, y)
                 if cached is not None:

@@ -59,7 +59,7 @@ def test_locate_puts_numbers_on_their_side_by_parity(index):
     _, lat_even = index.plane.inv(even[0], even[1])
     assert odd[2] == "left" and lat_odd > ROAD_Y
     assert even[2] == "right" and lat_even < ROAD_Y
-    assert (lat_odd - ROAD_Y) * index.plane.my == pytest.approx(OFFSET, abs=0.01)
+    assert (lat_odd - ROAD_Y) * index.plane.plane(0).my == pytest.approx(OFFSET, abs=0.01)
     assert locate(road, 101) is None  # outside every range
     # and back: the number at the interpolated point is the number
     assert number_at(road, odd[0], odd[1])[:2] == (21, "left")

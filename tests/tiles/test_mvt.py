@@ -98,7 +98,7 @@ def test_attributes_are_json_arrays_and_utc_times(tiles_db):
     t = centre_tile(10)
     tile = render(tiles_db, list(registry().values()), "WebMercatorQuad", *_zxy(t))
     case = next(f["properties"] for f in tile["cases"]["features"] if f["properties"]["case_no"] == "T0000001")
-    assert case["reported_at"] == "2026-03-01T00:07:00Z"
+    assert case["reported_at"] == "2026-03-01T08:07:00+08:00"  # the session's time zone, with its offset
     # tile_fields, not every field (grid_code is NULL here, and NULLs are not written)
     assert set(case) == set(registry()["cases"].tile_columns) - {"grid_code"}
     assert "description" not in case
