@@ -76,6 +76,25 @@ def config_cmd(as_json: bool) -> None:
         click.secho(f"{'':<{width}}  {v.description}", dim=True)
 
 
+@main.command("contract")
+@click.option("--write", "path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the layer tables into this Markdown file, between its contract markers "
+                   "(docs/data-contract.md).")
+def contract_cmd(path: Path | None) -> None:
+    """Print the data contract's layers (fields, formats, values, references, headings) as Markdown,
+    as layers/contract.py declares them, or write them into the contract's document."""
+    from urbangis.layers import contract_doc
+
+    if path is None:
+        click.echo(contract_doc.markdown())
+        return
+    try:
+        changed = contract_doc.rewrite(path)
+    except (OSError, ValueError) as exc:
+        _fail(str(exc))
+    click.echo(f"{path}: {'written' if changed else 'already up to date'}")
+
+
 # -- database -------------------------------------------------------------------------------
 @main.group("db")
 def db_group() -> None:

@@ -157,7 +157,7 @@ def _prepare(ctx: _Context, task: Task, result: LayerReport, t0: float) -> Prepa
         return None
     source, override = _decide_crs(ctx, task, reader, result)
     outlines = _geometry(ctx, task, reader, source)
-    mapping, converter = _convert(task, reader)
+    mapping, converter = _convert(task, reader, ctx.options.timezone)
     if outlines and source.is_target and override is None and not getattr(reader, "geocoded", False) \
             and (source.assumed or offsets.applies(task.layer, mapping)):
         _first_rows_checks(ctx.conn, task, reader, mapping, source)
@@ -222,7 +222,7 @@ def _geometry(ctx: _Context, task: Task, reader: LayerReader, source: crs_mod.So
     return outlines
 
 
-def _convert(task: Task, reader: LayerReader) -> tuple[dict[str, str], RowConverter]:
+def _convert(task: Task, reader: LayerReader, zone: str) -> tuple[dict[str, str], RowConverter]:
     """The file's column for each field of the layer, and the converter of its rows."""
     layer = task.layer
     mapping = match_columns(layer, reader.columns)
@@ -233,7 +233,7 @@ def _convert(task: Task, reader: LayerReader) -> tuple[dict[str, str], RowConver
     used = set(mapping.values())
     if rejected.is_rejected_file(reader.columns):  # a rejected-rows file, fixed: its bookkeeping is not data
         used |= set(rejected.FIELDS)
-    return mapping, RowConverter(layer, mapping, [c for c in reader.columns if c not in used])
+    return mapping, RowConverter(layer, mapping, [c for c in reader.columns if c not in used], zone)
 
 
 # -- stage 2: choose the lane ------------------------------------------------------------------

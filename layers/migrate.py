@@ -1,4 +1,6 @@
-"""Versioned SQL migrations: ``layers/migrations/NNNN_name.sql``, applied once each, in order."""
+"""Versioned SQL migrations: ``layers/migrations/NNNN_name.sql``, applied once each, in order;
+then the contract's field CHECKs (code formats, enumerations: layers/contract.py) kept equal to
+the contract, so that a new status or a revised code length is one edit of the contract."""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +10,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
+from psycopg import sql
 
 log = logging.getLogger("urbangis.migrate")
 
@@ -89,7 +92,47 @@ def migrate(conn: psycopg.Connection) -> list[Migration]:
                     )
             except psycopg.Error as exc:
                 raise MigrationError(f"migration {mg.version:04d}_{mg.name}.sql failed: {exc}") from exc
+        sync_field_checks(conn)
         return todo
     finally:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_unlock(727274)")
+
+
+def sync_field_checks(conn: psycopg.Connection, checks: dict[tuple[str, str], str] | None = None) -> list[str]:
+    """Make the database's field CHECKs those of the contract (``checks``: its
+    :func:`~urbangis.layers.contract.field_checks`); returns the constraints (re)written.
+
+    Each one written is recorded with its expression in ``contract_checks``; one whose recorded
+    expression is the contract's is left alone, so a run with nothing changed costs one query. A
+    table's changed constraints are replaced in one ALTER TABLE, validated in one scan of it; a
+    row the new constraint refuses (a status taken out of the contract while rows still hold it)
+    fails the migration, naming the constraint, and nothing of it is kept."""
+    from .contract import field_checks
+
+    wanted = field_checks() if checks is None else checks
+    with conn.transaction():
+        conn.execute("CREATE TABLE IF NOT EXISTS contract_checks (table_name text NOT NULL, name text NOT NULL, "
+                     "expression text NOT NULL, written_at timestamptz NOT NULL DEFAULT now(), "
+                     "PRIMARY KEY (table_name, name))")
+        recorded = {(t, n): e for t, n, e in conn.execute("SELECT table_name, name, expression FROM contract_checks")}
+        changed = {key: expr for key, expr in wanted.items() if recorded.get(key) != expr}
+        by_table: dict[str, list[tuple[str, str]]] = {}
+        for (table, name), expr in sorted(changed.items()):
+            by_table.setdefault(table, []).append((name, expr))
+        for table, constraints in by_table.items():
+            steps = []
+            for name, expr in constraints:
+                steps.append(sql.SQL("DROP CONSTRAINT IF EXISTS {}").format(sql.Identifier(name)))
+                steps.append(sql.SQL("ADD CONSTRAINT {} CHECK ({})").format(sql.Identifier(name), sql.SQL(expr)))
+            log.info("contract checks of %s: %s", table, ", ".join(n for n, _ in constraints))
+            try:
+                conn.execute(sql.SQL("ALTER TABLE {} ").format(sql.Identifier(table)) + sql.SQL(", ").join(steps))
+            except psycopg.errors.CheckViolation as exc:
+                raise MigrationError(f"the contract's checks of {table} refuse rows it holds: {exc}") from exc
+            conn.execute("INSERT INTO contract_checks (table_name, name, expression) "
+                         "SELECT %s, n, e FROM unnest(%s::text[], %s::text[]) AS u(n, e) "
+                         "ON CONFLICT (table_name, name) DO UPDATE SET expression = excluded.expression, "
+                         "written_at = now()",
+                         (table, [n for n, _ in constraints], [e for _, e in constraints]))
+    return [name for (_, name) in sorted(changed)]

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from .contract import BY_TABLE
+
 GEOMETRY_KINDS = ("point", "line", "polygon", "mixed")
 
 
@@ -58,10 +60,20 @@ _KEYS = {f for f in Collection.__dataclass_fields__} - {"id"}
 _REQUIRED = ("title", "id_field", "fields", "geometry")
 
 
+def _contract_defaults(table: str) -> dict:
+    """What a collection of a contract layer's table publishes unless the registry says otherwise:
+    its fields (and computed columns), key, titles and description (layers/contract.py)."""
+    layer = BY_TABLE.get(table)
+    if layer is None:
+        return {}
+    return {"title": f"{layer.title_zh} {layer.title_en}", "description": layer.description,
+            "id_field": layer.key, "fields": list(layer.published)}
+
+
 def _build(cid: str, spec: dict, defaults: dict) -> Collection:
     if not isinstance(spec, dict):
         raise RegistryError(f"collection {cid!r}: expected a mapping, got {type(spec).__name__}")
-    merged = {**defaults, **spec}
+    merged = {**defaults, **_contract_defaults(spec.get("table", cid)), **spec}
     unknown = set(merged) - _KEYS
     if unknown:
         raise RegistryError(f"collection {cid!r}: unknown key(s) {', '.join(sorted(unknown))}")

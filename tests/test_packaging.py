@@ -24,3 +24,18 @@ def test_entry_point_runs_from_the_namespace(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("urbangis ")
+
+
+def test_no_code_imports_a_package_by_its_bare_name():
+    """Inside the checkout 'import geocoder' would find ./geocoder and hide the mistake: every
+    import of a package of ours names the namespace (or is relative)."""
+    import re
+
+    from tests.paths import ROOT
+
+    bare = re.compile(rf"^\s*(from|import)\s+({'|'.join(PACKAGES)})(\.|\s|$)", re.M)
+    found = [f"{path.relative_to(ROOT)}:{text[:m.start()].count(chr(10)) + 1}"
+             for folder in (*PACKAGES, "tests", "bench") for path in (ROOT / folder).rglob("*.py")
+             if ".venv" not in path.parts for text in [path.read_text(encoding="utf-8")]
+             for m in bare.finditer(text)]
+    assert found == []

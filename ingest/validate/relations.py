@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from urbangis.layers.contract import Layer
+from urbangis.layers.contract import LAYERS, Derived, Inside, Layer, Ref
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -24,88 +24,16 @@ GEOM_TYPES: dict[str, tuple[tuple[str, ...], int | None]] = {
     "areal_or_point": (("POINT", "POLYGON", "MULTIPOLYGON"), None),
     "any": (("POINT", "MULTIPOINT", "LINESTRING", "MULTILINESTRING", "POLYGON", "MULTIPOLYGON"), None),
 }
-# Layers whose rows may come without geometry (admin areas whose outlines are not public).
-OPTIONAL_GEOMETRY = {"admin_areas"}
+# The rules between rows, from the contract (layers/contract.py), by layer.
+OPTIONAL_GEOMETRY = {layer.name for layer in LAYERS if layer.optional_geometry}
 # China's extent with a margin: data outside it is in the wrong CRS or has lon/lat swapped.
 CHINA = (73.0, 3.0, 136.0, 54.0)
-
-
-@dataclass(frozen=True)
-class Ref:
-    """``field`` of this layer must name an existing row of ``table`` (by ``column``)."""
-
-    field: str
-    table: str
-    column: str
-    where: str = ""  # extra condition on the target row t
-    what: str = ""  # how to call the target in a message
-    when: str = ""  # condition on the staged row s for the check to apply
-
-
-@dataclass(frozen=True)
-class Inside:
-    """The geometry must lie in the area of ``table`` named by ``expr`` (an expression on s)."""
-
-    field: str
-    expr: str
-    table: str
-    what: str
-    lines: bool = False  # lines only have to touch the area
-
-
-REFS: dict[str, tuple[Ref, ...]] = {
-    "unit_grids": (Ref("community_code", "admin_areas", "code", "t.level = 'community'", "community"),),
-    "responsibility_grids": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
-    "roads": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
-    "place_names": (Ref("district_code", "admin_areas", "code", "", "admin area"),),
-    "courtyards": (Ref("street_code", "admin_areas", "code", "t.level = 'street'", "street office"),
-                   Ref("community_code", "admin_areas", "code", "t.level = 'community'", "community")),
-    "house_numbers": (Ref("parent_id", "roads", "id", "", "road", "s.parent_kind = 'road'"),
-                      Ref("parent_id", "place_names", "id", "", "place", "s.parent_kind = 'place'"),
-                      Ref("parent_id", "courtyards", "id", "", "courtyard", "s.parent_kind = 'courtyard'")),
-    "buildings": (Ref("parent_id", "house_numbers", "id", "", "house number", "s.parent_kind = 'house_number'"),
-                  Ref("parent_id", "roads", "id", "", "road", "s.parent_kind = 'road'"),
-                  Ref("parent_id", "place_names", "id", "", "place", "s.parent_kind = 'place'"),
-                  Ref("parent_id", "organisations", "id", "", "organisation", "s.parent_kind = 'organisation'"),
-                  Ref("parent_id", "courtyards", "id", "", "courtyard", "s.parent_kind = 'courtyard'")),
-    "organisations": (Ref("road_id", "roads", "id", "", "road"),),
-    "storefronts": (Ref("road_id", "roads", "id", "", "road"),),
-    "components": (Ref("grid_code", "unit_grids", "code", "", "unit grid"),),
-    "cases": (Ref("component_code", "components", "code", "", "component"),
-              Ref("supervisor_id", "supervisors", "id", "", "supervisor"),
-              Ref("grid_code", "unit_grids", "code", "", "unit grid"),
-              Ref("district_code", "admin_areas", "code", "", "admin area")),
-}
-
-INSIDE: dict[str, tuple[Inside, ...]] = {
-    "unit_grids": (Inside("community_code", "s.community_code", "admin_areas", "community"),),
-    "responsibility_grids": (Inside("district_code", "s.district_code", "admin_areas", "district"),),
-    "roads": (Inside("district_code", "s.district_code", "admin_areas", "district", lines=True),),
-    "place_names": (Inside("district_code", "s.district_code", "admin_areas", "district"),),
-    "courtyards": (Inside("community_code", "s.community_code", "admin_areas", "community"),
-                   Inside("street_code", "s.street_code", "admin_areas", "street office")),
-    "components": (Inside("code", "left(s.code, 6)", "admin_areas", "district (first 6 digits of the code)"),
-                   Inside("grid_code", "s.grid_code", "unit_grids", "unit grid")),
-    "cases": (Inside("grid_code", "s.grid_code", "unit_grids", "unit grid"),
-              Inside("district_code", "s.district_code", "admin_areas", "district")),
-}
-
-@dataclass(frozen=True)
-class Derived:
-    """A code a row may leave empty, taken from the area of ``table`` (rows meeting ``where``)
-    covering the row's point on surface; the smallest code where areas overlap (a shared edge).
-    The merge derives it in SQL (merge._derive), a bulk load's reading process with GEOS
-    (prechecks.Deriver)."""
-
-    table: str
-    where: str = ""  # condition on the areas' rows, unqualified
-
-
-DERIVED: dict[tuple[str, str], Derived] = {
-    ("components", "grid_code"): Derived("unit_grids"),
-    ("cases", "grid_code"): Derived("unit_grids"),
-    ("cases", "district_code"): Derived("admin_areas", "level = 'district'"),
-}
+REFS: dict[str, tuple[Ref, ...]] = {layer.name: layer.refs for layer in LAYERS if layer.refs}
+INSIDE: dict[str, tuple[Inside, ...]] = {layer.name: layer.inside for layer in LAYERS if layer.inside}
+# The merge derives these codes in SQL (merge._derive), a bulk load's reading process with GEOS
+# (prechecks.Deriver).
+DERIVED: dict[tuple[str, str], Derived] = {(layer.name, f.name): f.derived for layer in LAYERS
+                                           for f in layer.fields if f.derived}
 
 # A point this close to its area's edge counts as inside (degrees: ~4 m east-west, ~5.5 m
 # north-south in Xinjiang): field surveys of components are good to a few metres, and a point
@@ -113,11 +41,7 @@ DERIVED: dict[tuple[str, str], Derived] = {
 ON_EDGE = "0.00005"
 
 # Natural keys: the same thing under two ids is a duplicate even when the ids differ.
-NATURAL_KEYS: dict[str, tuple[str, ...]] = {
-    "admin_areas": ("level", "parent_code", "name"),
-    "house_numbers": ("parent_kind", "parent_id", "number"),
-    "buildings": ("parent_kind", "parent_id", "number"),
-}
+NATURAL_KEYS: dict[str, tuple[str, ...]] = {layer.name: layer.natural_key for layer in LAYERS if layer.natural_key}
 
 
 class Checker:

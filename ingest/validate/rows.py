@@ -8,119 +8,47 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
+import zoneinfo
 from dataclasses import dataclass
 from typing import Callable
 
 from psycopg.types.json import Jsonb
 
-from urbangis.layers.contract import Layer
+from urbangis.layers.contract import ADMIN_LEVEL_DIGITS, CODES, LAYERS, STANDARD_MAJORS, Layer
 
 from ..formats.base import Batch, RowIssue
 
+# Everything per field comes from the contract (layers/contract.py); these tables are its views
+# by (layer, field), as the checks below read them.
 DIGITS = {n: re.compile(rf"^[0-9]{{{n}}}$") for n in (2, 6, 9, 12, 16)}
-GRID = re.compile(r"^[0-9]{14}([0-9])?$")
-RESP_GRID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
-CASE_NO = re.compile(r"^[0-9A-Za-z_-]{1,40}$")
-CLASS = re.compile(r"^(0[1-9]|[1-9][0-9])$")
-MINOR = re.compile(r"^[0-9]{2}$")
-COMPONENT = re.compile(r"^[0-9]{6}(0[1-9]|[1-9][0-9])[0-9]{2}[0-9]{6}$")
+GRID = CODES["unit_grid"].pattern
+RESP_GRID = CODES["responsibility_grid"].pattern
+CASE_NO = CODES["case_no"].pattern
+CLASS = CODES["major_class"].pattern
+MINOR = CODES["minor_class"].pattern
+COMPONENT = CODES["component"].pattern
 
-ADMIN_LEVEL_DIGITS = {"province": 6, "city": 6, "district": 6, "street": 9, "community": 12}
-ENUMS = {
-    ("admin_areas", "level"): ("province", "city", "district", "street", "community"),
-    ("roads", "kind"): ("main", "secondary", "branch", "lane", "block"),
-    ("roads", "left_parity"): ("odd", "even", "all"),
-    ("roads", "right_parity"): ("odd", "even", "all"),
-    ("courtyards", "kind"): ("courtyard", "compound"),
-    ("house_numbers", "parent_kind"): ("road", "place", "courtyard"),
-    ("buildings", "parent_kind"): ("house_number", "road", "place", "organisation", "courtyard"),
-    ("cases", "kind"): ("component", "event"),
-    ("cases", "status"): ("reported", "registered", "dispatched", "handling", "handled", "verified",
-                          "closed", "cancelled"),
-}
+_FIELDS = [(layer, f) for layer in LAYERS for f in layer.fields]
+ENUMS = {(layer.name, f.name): f.enum.values for layer, f in _FIELDS if f.enum}
 # Other spellings of enumerated values, read as the canonical one without a warning (nothing is
-# guessed: each maps to exactly one value): any letter case, and the Chinese terms of 数字城管
-# exports (the workflow of GB/T 30428: 上报, 立案, 派遣, 处置, 核查, 结案).
+# guessed: each maps to exactly one value): any letter case, and the Chinese terms of 数字城管 exports.
 ENUM_ALIASES: dict[tuple[str, str], dict[str, str]] = {
-    ("admin_areas", "level"): {"省": "province", "自治区": "province", "直辖市": "province", "市": "city",
-                               "地级市": "city", "区": "district", "县": "district", "区县": "district",
-                               "县级市": "district", "街道": "street", "乡": "street", "镇": "street",
-                               "乡镇": "street", "社区": "community", "村": "community"},
-    ("roads", "kind"): {"主干道": "main", "主干路": "main", "次干道": "secondary", "次干路": "secondary",
-                        "支路": "branch", "巷": "lane", "小巷": "lane", "胡同": "lane", "街坊路": "block"},
-    ("roads", "left_parity"): {"单": "odd", "单号": "odd", "双": "even", "双号": "even", "全": "all"},
-    ("roads", "right_parity"): {"单": "odd", "单号": "odd", "双": "even", "双号": "even", "全": "all"},
-    ("courtyards", "kind"): {"院落": "courtyard", "大院": "courtyard", "小区": "compound"},
-    ("cases", "kind"): {"部件": "component", "部件类": "component", "事件": "event", "事件类": "event"},
-    ("cases", "status"): {"上报": "reported", "已上报": "reported", "受理": "reported", "立案": "registered",
-                          "已立案": "registered", "派遣": "dispatched", "已派遣": "dispatched",
-                          "处置": "handling", "处置中": "handling", "处理中": "handling",
-                          "已处置": "handled", "处置完成": "handled", "已处理": "handled",
-                          "核查": "verified", "已核查": "verified", "核查通过": "verified",
-                          "结案": "closed", "已结案": "closed", "作废": "cancelled", "已作废": "cancelled",
-                          # the queue a case waits in names the step it has passed, and 办结 / 撤销 are
-                          # the words of 12345 hotline and 一网统管 exports
-                          "已受理": "reported", "待受理": "reported", "待立案": "reported", "待派遣": "registered",
-                          "待处置": "dispatched", "待核查": "handled", "待结案": "verified",
-                          "办结": "closed", "已办结": "closed", "撤销": "cancelled", "已撤销": "cancelled"},
-}
+    (layer.name, f.name): dict(f.enum.aliases) for layer, f in _FIELDS if f.enum and f.enum.aliases}
 # two-digit classes a spreadsheet shows as numbers lose their leading zero ("01" -> "1"): padded back
 # with a warning (a one-digit class can only mean that)
-PADDED = {("cases", "major_class"): 2, ("cases", "minor_class"): 2}
+PADDED = {(layer.name, f.name): f.padded for layer, f in _FIELDS if f.padded}
 # (layer, field) -> (pattern, what it must be)
 FORMATS: dict[tuple[str, str], tuple[re.Pattern, str]] = {
-    ("unit_grids", "code"): (GRID, "a unit grid code: 15 digits (community 12 + 3), or the legacy 14"),
-    ("unit_grids", "community_code"): (DIGITS[12], "a 12-digit community code"),
-    ("responsibility_grids", "code"): (RESP_GRID, "1-32 letters, digits, '-' or '_'"),
-    ("responsibility_grids", "district_code"): (DIGITS[6], "a 6-digit district code"),
-    ("roads", "district_code"): (DIGITS[6], "a 6-digit district code"),
-    ("place_names", "district_code"): (DIGITS[6], "a 6-digit district code"),
-    ("courtyards", "street_code"): (DIGITS[9], "a 9-digit street office code"),
-    ("courtyards", "community_code"): (DIGITS[12], "a 12-digit community code"),
-    ("components", "code"): (COMPONENT, "a component code: 16 digits = district 6 + major class 01-99 "
-                                        "+ minor class 2 + serial 6"),
-    ("components", "grid_code"): (GRID, "a unit grid code of 15 (or legacy 14) digits"),
-    ("cases", "case_no"): (CASE_NO, "1-40 letters, digits, '-' or '_'"),
-    ("cases", "major_class"): (CLASS, "a 2-digit major class 01-99"),
-    ("cases", "minor_class"): (MINOR, "a 2-digit minor class"),
-    ("cases", "component_code"): (DIGITS[16], "a 16-digit component code"),
-    ("cases", "grid_code"): (GRID, "a unit grid code of 15 (or legacy 14) digits"),
-    ("cases", "district_code"): (DIGITS[6], "a 6-digit district code"),
-}
+    (layer.name, f.name): (f.code.pattern, f.code.describe) for layer, f in _FIELDS if f.code}
 # Required by the contract but legitimately empty on some rows: a district's (or city's) parent may
 # be absent; streets and communities are checked for theirs below.
-NOT_ALWAYS_REQUIRED = {("admin_areas", "parent_code")}
+NOT_ALWAYS_REQUIRED = {(layer.name, f.name) for layer, f in _FIELDS if f.sometimes_empty}
 # Required fields a file may leave out, read from another field by the standard's rules: an admin
 # area's level and (street, community) parent from its code (_admin_from_code).
-FROM_CODE = {("admin_areas", "level"), ("admin_areas", "parent_code")}
-STANDARD_MAJORS = {"01", "02", "03", "04", "05", "06"}  # GB/T 30428.2 components and event majors
-
-
+FROM_CODE = {(layer.name, f.name) for layer, f in _FIELDS if f.from_code}
 # The Chinese column headings of 数字城管 exports, for the layers such exports carry (cases,
 # components, grids): a field absent under its own name is looked up under these, in this order.
-HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("unit_grids", "code"): ("单元网格编码", "网格编码", "网格代码"),
-    ("unit_grids", "community_code"): ("社区编码", "社区代码"),
-    ("components", "code"): ("部件编码", "部件标识码", "标识码", "编码"),
-    ("components", "name"): ("部件名称", "名称"),
-    ("components", "status"): ("部件状态", "状态"),
-    ("components", "owner_dept"): ("主管部门", "权属单位", "养护单位"),
-    ("components", "grid_code"): ("单元网格编码", "单元网格", "网格编码", "所在网格"),
-    ("cases", "case_no"): ("案件编号", "案卷编号", "案件号", "任务号"),
-    ("cases", "kind"): ("案件类型", "案件类别", "问题类型", "类型"),
-    ("cases", "major_class"): ("大类编码", "大类代码", "大类"),
-    ("cases", "minor_class"): ("小类编码", "小类代码", "小类"),
-    ("cases", "component_code"): ("部件编码", "部件标识码"),
-    ("cases", "status"): ("案件状态", "状态", "当前状态", "处置状态", "办理状态"),
-    ("cases", "source"): ("案件来源", "来源"),
-    ("cases", "description"): ("问题描述", "案件描述", "描述"),
-    ("cases", "address"): ("事发地址", "地址", "位置描述", "发生地址", "案发地址", "问题地址", "详细地址"),
-    ("cases", "supervisor_id"): ("监督员编号", "监督员"),
-    ("cases", "grid_code"): ("单元网格编码", "单元网格", "网格编码"),
-    ("cases", "district_code"): ("区县编码", "区县代码", "行政区划代码"),
-    ("cases", "reported_at"): ("上报时间", "发现时间", "受理时间"),
-    ("cases", "closed_at"): ("结案时间",),
-}
+HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {(layer.name, f.name): f.headings for layer, f in _FIELDS if f.headings}
 
 
 def missing_required(layer: Layer, mapping: dict[str, str]) -> list[str]:
@@ -255,6 +183,7 @@ class RowConverter:
     layer: Layer
     mapping: dict[str, str]  # contract field -> file column
     extras: list[str]  # file columns kept in attrs
+    zone: str = "Asia/Shanghai"  # the time zone of times written without an offset (the load's)
 
     def convert(self, batch: Batch) -> tuple[list[list], list[RowIssue]]:
         """Typed columns (one list per staging column, row_no first) and the problems found."""
@@ -426,7 +355,7 @@ class RowConverter:
                 late = [i for i, (c, r) in enumerate(zip(closed, rep)) if c is not None and r is not None and c < r]
             except TypeError:  # naive (Beijing time) beside aware
                 late = [i for i, (c, r) in enumerate(zip(closed, rep))
-                        if c is not None and r is not None and _aware(c) < _aware(r)]
+                        if c is not None and r is not None and _aware(c, self.zone) < _aware(r, self.zone)]
             out += [RowIssue(rows[i], self._col("closed_at"), closed[i].isoformat(), "closed before it was reported")
                     for i in late]
         out.sort(key=lambda it: it.row)  # row order, each row's issues in the order of the rules
@@ -494,11 +423,9 @@ def _canonical(values: list, enum: tuple[str, ...], aliases: dict[str, str]) -> 
                 values[i] = c
 
 
-_CST = dt.timezone(dt.timedelta(hours=8))
-
-
-def _aware(t: dt.datetime) -> dt.datetime:
-    return t if t.tzinfo else t.replace(tzinfo=_CST)
+def _aware(t: dt.datetime, zone: str) -> dt.datetime:
+    """``t`` with its offset, read in ``zone`` when it has none."""
+    return t if t.tzinfo else t.replace(tzinfo=zoneinfo.ZoneInfo(zone))
 
 
 def _show(v) -> str | None:

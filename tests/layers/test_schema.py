@@ -1,11 +1,14 @@
 """The schema enforces the contract's code formats and parents in the database itself."""
 from __future__ import annotations
 
+import dataclasses
+
 import psycopg
 import pytest
 
 from urbangis.layers import database as db
-from urbangis.layers.migrate import available, migrate, pending
+from urbangis.layers.contract import BY_NAME, LAYERS, Enum, field_checks
+from urbangis.layers.migrate import MigrationError, available, migrate, pending, sync_field_checks
 
 SQUARE = "ST_Multi(ST_GeomFromText('POLYGON((87.6 43.8,87.601 43.8,87.601 43.801,87.6 43.801,87.6 43.8))', 4490))"
 
@@ -129,24 +132,48 @@ _CODE_VALUES = ["", " ", "a", "A-_z9", "x" * 32, "x" * 33, "x" * 40, "x" * 41, "
                 "65010201010000012", "６５０１０２００３００１００１", "-1", "1.5e3"]
 
 
-@pytest.mark.parametrize("table, constraint, column, pattern", [
-    ("cases", "cases_case_no_check", "case_no", "CASE_NO"),
-    ("cases", "cases_grid_code_check", "grid_code", "GRID"),
-    ("cases", "cases_component_code_check", "component_code", "DIGITS16"),
-    ("components", "components_code_check", "code", "COMPONENT"),
-    ("components", "components_grid_code_check", "grid_code", "GRID"),
-    ("unit_grids", "unit_grids_code_check", "code", "GRID"),
-    ("responsibility_grids", "responsibility_grids_code_check", "code", "RESP_GRID"),
-])
-def test_code_checks_accept_what_the_loader_accepts(empty_db, table, constraint, column, pattern):
-    """The database's code CHECKs (rewritten for speed by migration 0004) accept exactly the values
-    the loader's own format patterns accept, value by value."""
-    from urbangis.ingest.validate import rows
+_FORMATTED = [(layer, f) for layer in LAYERS for f in layer.fields if f.code is not None]
+_ENUMERATED = [(layer, f) for layer in LAYERS for f in layer.fields if f.enum is not None]
 
-    regex = rows.DIGITS[16] if pattern == "DIGITS16" else getattr(rows, pattern)
+
+@pytest.mark.parametrize("layer, f", _FORMATTED, ids=[f"{lay.name}.{f.name}" for lay, f in _FORMATTED])
+def test_code_checks_accept_what_the_contract_accepts(empty_db, layer, f):
+    """The database's CHECK of every field with a code format (written from the contract in the
+    cheap form, layers/migrate.py) accepts exactly the values the contract's pattern accepts."""
     with db.connect(empty_db) as conn:
         expr = conn.execute("SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conname = %s "
-                            "AND conrelid = %s::regclass", (constraint, table)).fetchone()[0]
+                            "AND conrelid = %s::regclass", (f"{layer.table}_{f.name}_check", layer.table)).fetchone()[0]
         for value in _CODE_VALUES:
-            db_ok = conn.execute(f"SELECT {expr} FROM (VALUES (%s::text)) AS v({column})", (value,)).fetchone()[0]
-            assert db_ok == bool(regex.fullmatch(value)), (constraint, value, expr)
+            db_ok = conn.execute(f"SELECT {expr} FROM (VALUES (%s::text)) AS v({f.name})", (value,)).fetchone()[0]
+            assert db_ok == bool(f.code.pattern.fullmatch(value)), (layer.name, f.name, value, expr)
+
+
+@pytest.mark.parametrize("layer, f", _ENUMERATED, ids=[f"{lay.name}.{f.name}" for lay, f in _ENUMERATED])
+def test_enumeration_checks_accept_the_contract_s_values(empty_db, layer, f):
+    with db.connect(empty_db) as conn:
+        expr = conn.execute("SELECT pg_get_expr(conbin, conrelid) FROM pg_constraint WHERE conname = %s "
+                            "AND conrelid = %s::regclass", (f"{layer.table}_{f.name}_check", layer.table)).fetchone()[0]
+        for value in (*f.enum.values, *list(f.enum.aliases)[:3], "other", f.enum.values[0].upper()):
+            db_ok = conn.execute(f"SELECT {expr} FROM (VALUES (%s::text)) AS v({f.name})", (value,)).fetchone()[0]
+            assert db_ok == (value in f.enum.values), (layer.name, f.name, value, expr)
+
+
+def test_a_new_status_is_one_edit_of_the_contract(fresh_db):
+    """A status added to the contract's enumeration is accepted by the database after a migrate,
+    with no migration written; a migrate with nothing changed writes nothing."""
+    cases = BY_NAME["cases"]
+    status = cases.field("status")
+    grown = Enum((*status.enum.values, "not_registered"), status.enum.aliases)
+    fields = tuple(dataclasses.replace(f, enum=grown) if f.name == "status" else f for f in cases.fields)
+    edited = tuple(dataclasses.replace(layer, fields=fields) if layer.name == "cases" else layer for layer in LAYERS)
+    insert = ("INSERT INTO cases (case_no, kind, major_class, minor_class, status, reported_at, geom) "
+              "VALUES ('N1', 'event', '01', '02', 'not_registered', now(), ST_Point(87.6, 43.8, 4490))")
+    with pytest.raises(psycopg.errors.CheckViolation):
+        _exec(fresh_db, [insert])
+    with db.connect(fresh_db, autocommit=True) as conn:
+        assert sync_field_checks(conn) == []  # nothing changed since the migration
+        assert sync_field_checks(conn, field_checks(edited)) == ["cases_status_check"]
+    _exec(fresh_db, [insert])
+    with db.connect(fresh_db, autocommit=True) as conn:  # taking it out again, while a row holds it, is refused
+        with pytest.raises(MigrationError, match="refuse rows it holds"):
+            sync_field_checks(conn)
