@@ -15,7 +15,7 @@ PYTEST_ARGS  ?=
 export URBANGIS_HOME ?= $(CURDIR)/.urbangis
 
 .DEFAULT_GOAL := help
-.PHONY: help serve test setup deps system-deps venv web db-up db-stop clean
+.PHONY: help serve test gate setup deps system-deps venv web db-up db-stop clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -23,8 +23,16 @@ help: ## Show the targets
 serve: setup ## Install, start PostGIS, load the sample city once, serve on 127.0.0.1:8000
 	$(BIN)/urbangis serve
 
-test: deps db-up ## Install, start PostGIS, run the tests
+test: deps db-up gate ## Install, start PostGIS, run the quality gate and the tests
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The quality gate (CONTRIBUTING.md): ruff over everything, mypy over the packages. mypy names a
+# module by its folder, so it reads the checkout through a link named like the namespace.
+MYPY_PACKAGES := $(foreach p,api geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
+gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy)
+	$(BIN)/ruff check .
+	@mkdir -p $(URBANGIS_HOME)/mypy && ln -sfn $(CURDIR) $(URBANGIS_HOME)/mypy/urbangis
+	cd $(URBANGIS_HOME)/mypy && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml $(MYPY_PACKAGES)
 
 setup: deps db-up ## Everything `serve` needs, without serving
 	$(BIN)/urbangis load --if-empty

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import click
-
 from pydantic import ValidationError
 
 from urbangis.layers import database as db
@@ -259,11 +258,8 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     """
     import time as _time
 
-    from tqdm import tqdm
-
     from urbangis.ingest.crs import CRSError, parse_source_crs
-    from urbangis.ingest.gazetteer import LoadError, LoadOptions, database_is_empty, load_gazetteer, report_paths
-    from urbangis.ingest.report import layers_table, table
+    from urbangis.ingest.gazetteer import LoadError, LoadOptions, database_is_empty, load_gazetteer
 
     from .addresses import lazy_address_geocoder
 
@@ -275,9 +271,39 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
         except CRSError as exc:
             _fail(str(exc))
     default_report = report_path is None
-    if default_report:
-        report_path = Path.cwd() / f"urbangis-load-{_time.strftime('%Y%m%d-%H%M%S')}.json"
-    bars: dict[str, tqdm] = {}
+    report_path = report_path or Path.cwd() / f"urbangis-load-{_time.strftime('%Y%m%d-%H%M%S')}.json"
+    bars: dict = {}
+    config = settings()
+    info = db.conninfo(config.database)
+    options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
+                          report_path=report_path, progress=_progress_bars(bars), encoding=encoding,
+                          geocode=lazy_address_geocoder(info, config.geocoder), check_only=check_only,
+                          timezone=config.database.timezone)
+    report, failure = None, None
+    try:
+        with db.connect(info) as conn:
+            if if_empty and not database_is_empty(conn):
+                click.echo("database already holds a gazetteer; nothing loaded (--if-empty)")
+                return
+            report = load_gazetteer(conn, source, options)
+    except LoadError as exc:
+        report, failure = exc.report, str(exc)
+    except KeyboardInterrupt:
+        _close_bars(bars)
+        click.secho("interrupted: the transaction was rolled back, the database is as before", fg="red", err=True)
+        sys.exit(130)
+    finally:
+        _close_bars(bars)
+    if report is not None:
+        _show_report(report, report_path, keep=not default_report or bool(report.issues) or bool(failure))
+    if failure:
+        _fail(failure)
+    _say_done(report, source, check_only)
+
+
+def _progress_bars(bars: dict):
+    """A load's progress callback drawing one tqdm bar per layer into ``bars``."""
+    from tqdm import tqdm
 
     def progress(name: str, done: int, total: int | None, phase: str) -> None:
         bar = bars.get(name)
@@ -288,46 +314,31 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
         bar.update(done - bar.n)
         bar.set_postfix_str(phase, refresh=True)
 
-    config = settings()
-    info = db.conninfo(config.database)
-    options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
-                          report_path=report_path, progress=progress, encoding=encoding,
-                          geocode=lazy_address_geocoder(info, config.geocoder), check_only=check_only,
-                          timezone=config.database.timezone)
-    report = None
-    try:
-        with db.connect(info) as conn:
-            if if_empty and not database_is_empty(conn):
-                click.echo("database already holds a gazetteer; nothing loaded (--if-empty)")
-                return
-            report = load_gazetteer(conn, source, options)
-    except LoadError as exc:
-        report = exc.report
-        failure = str(exc)
-    except KeyboardInterrupt:
-        _close_bars(bars)
-        click.secho("interrupted: the transaction was rolled back, the database is as before", fg="red", err=True)
-        sys.exit(130)
-    else:
-        failure = None
-    finally:
-        _close_bars(bars)
-    if report is not None:
-        if report.layers:
-            click.echo(layers_table(report), err=True)
-        if report.issues:
-            shown = 30
-            click.echo("\n" + table(report.issues, limit=shown), err=True)
-            if len(report.issues) > shown or report.errors + report.warnings > shown:
-                click.echo(f"... {report.errors} errors and {report.warnings} warnings in all", err=True)
-        paths = report_paths(report_path)
-        if default_report and not report.issues and not failure:
-            for p in paths.values():
-                p.unlink(missing_ok=True)
-        elif report.files:
-            click.echo("report: " + ", ".join(report.files.values()), err=True)
-    if failure:
-        _fail(failure)
+    return progress
+
+
+def _show_report(report, report_path: Path, keep: bool) -> None:
+    """The layers table and the first issues on stderr; the report files kept when ``keep`` (a
+    report asked for, or one with issues), else removed."""
+    from urbangis.ingest.gazetteer import report_paths
+    from urbangis.ingest.report import layers_table, table
+
+    if report.layers:
+        click.echo(layers_table(report), err=True)
+    if report.issues:
+        shown = 30
+        click.echo("\n" + table(report.issues, limit=shown), err=True)
+        if len(report.issues) > shown or report.errors + report.warnings > shown:
+            click.echo(f"... {report.errors} errors and {report.warnings} warnings in all", err=True)
+    if not keep:
+        for p in report_paths(report_path).values():
+            p.unlink(missing_ok=True)
+    elif report.files:
+        click.echo("report: " + ", ".join(report.files.values()), err=True)
+
+
+def _say_done(report, source: Path, check_only: bool) -> None:
+    """The last line of a load (exit 1 when a check would reject rows)."""
     per_layer = ", ".join(f"{r.layer} {r.loaded}" for r in report.layers)
     if check_only:
         click.echo(f"checked {report.rows} rows from {source}, nothing written: {report.loaded} would load "

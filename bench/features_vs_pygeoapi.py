@@ -36,10 +36,9 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, free_port, log, run, tcp_conninfo  # noqa: E402  (puts ROOT on sys.path)
-
 import httpx  # noqa: E402
 import yaml  # noqa: E402
+from common import ROOT, free_port, log, run, tcp_conninfo  # noqa: E402  (puts ROOT on sys.path)
 from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402

@@ -53,9 +53,8 @@ def main() -> int:
     made = None
     if args.load:
         from urbangis.ingest.gazetteer import load_gazetteer
-        from tests.conftest import new_database
 
-        made = info = new_database("urbangis_bench")
+        made = info = db.new_database(Settings.from_env().database, "urbangis_bench")
         t0 = time.perf_counter()
         with db.connect(info) as conn:
             load_gazetteer(conn, args.load)

@@ -35,9 +35,8 @@ def make_synthetic(n: int) -> str:
     """A fresh database holding bench/sql/geocode_synthetic.sql with ~n house numbers."""
     from urbangis.layers import database as db
     from urbangis.layers.settings import Settings
-    from tests.conftest import new_database
 
-    info = new_database("urbangis_bench_geocode")
+    info = db.new_database(Settings.from_env().database, "urbangis_bench_geocode")
     per_road = max(2, n // 1000)
     sql = (ROOT / "bench" / "sql" / "geocode_synthetic.sql").read_text().replace(":per_road", str(per_road))
     t0 = time.perf_counter()
@@ -244,6 +243,7 @@ def main() -> int:
     args = ap.parse_args()
 
     from urbangis.layers import database as db
+    from urbangis.layers.settings import Settings
 
     made = None
     if args.synthetic:

@@ -31,9 +31,8 @@ import psycopg  # noqa: E402
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
-
-from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
+from urbangis.layers.settings import Settings  # noqa: E402
 
 QUERIES = {
     "components": ("SELECT count(*) FROM components WHERE geom && ST_MakeEnvelope(87.60, 43.78, 87.62, 43.80, 4490)",

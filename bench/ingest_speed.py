@@ -57,9 +57,8 @@ sys.path.insert(0, str(ROOT))
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
-
-from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
+from urbangis.layers.settings import Settings  # noqa: E402
 
 
 def _run(cmd: list[str], env: dict | None = None) -> None:

@@ -45,19 +45,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import ROOT, free_port, log, run, tcp_url  # noqa: E402  (puts ROOT on sys.path)
-
 import httpx  # noqa: E402
 import mapbox_vector_tile  # noqa: E402
 import morecantile  # noqa: E402
 import psycopg  # noqa: E402
 import yaml  # noqa: E402
+from common import ROOT, free_port, log, run, tcp_url  # noqa: E402  (puts ROOT on sys.path)
 
 from urbangis.layers import database as db  # noqa: E402
-
-from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
 from urbangis.layers.registry import load_registry  # noqa: E402
+from urbangis.layers.settings import Settings  # noqa: E402
 from urbangis.tiles import mvt  # noqa: E402
 from urbangis.tiles.tilesets import TileService, collection_tileset, tile_conninfo  # noqa: E402
 

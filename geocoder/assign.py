@@ -74,47 +74,8 @@ class Assignment:
 def assign(ix: Index, parsed: Parse) -> list[Assignment]:
     """Every consistent reading of the parse, best covered first."""
     names = [t for t in parsed.tokens if t.type == "name"]
-    options: list[list[tuple[str, list[tuple[int, float]]]]] = []
-    for t in names:
-        by_kind: dict[str, list[tuple[int, float]]] = {}
-        for k, e in enumerate(t.entries or ()):
-            pen = t.entry_costs[k] if t.entry_costs else HOW_PENALTY.get(e.how, 1.0)
-            by_kind.setdefault(e.kind, []).append((e.idx, pen))
-        # better-named readings first within a kind (a real name before a suffix variant)
-        opts = []
-        for kind, lst in by_kind.items():
-            lst.sort(key=lambda p: -p[1])
-            top = lst[0][1]
-            opts.append((kind, [p for p in lst if p[1] >= top - 0.05]))
-        options.append(opts)
-
-    base = Assignment()
-    base.cost = 0.97 ** min(parsed.leftover, 10)
-    last_named = False
-    for t in parsed.tokens:
-        if t.type == "name":
-            last_named = True
-            continue
-        if t.type == "house":
-            if base.house is None:
-                base.house = t.text
-            elif base.building is None:
-                base.building = t.text  # 12号3号: the second 号 is a building
-        elif t.type == "building":
-            base.building = base.building or t.text
-        elif t.type == "code":
-            base.code = t.text
-        elif t.type == "number":
-            if base.house is None and last_named:
-                base.house = t.text
-                base.cost *= 0.97
-            elif base.house is not None and base.building is None:
-                base.building = t.text
-                base.cost *= 0.95
-        else:
-            base.extras.append(f"{t.text}{ {'unit': '单元', 'room': '室', 'floor': '层'}[t.type] }")
-        last_named = False
-
+    options = [_readings(t) for t in names]
+    base = _numbers(parsed)
     out: list[Assignment] = []
     combos = product(*options) if options else iter([()])
     # at most MAX_TRIED readings are looked at: a query repeating an ambiguous name 30 times would
@@ -136,3 +97,57 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
             break
     return out or [base]
 
+
+def _readings(token) -> list[tuple[str, list[tuple[int, float]]]]:
+    """What one name token can be: per kind, its features with their penalties (the best-named
+    within 0.05 of the best: a real name before a suffix variant)."""
+    by_kind: dict[str, list[tuple[int, float]]] = {}
+    for k, e in enumerate(token.entries or ()):
+        pen = token.entry_costs[k] if token.entry_costs else HOW_PENALTY.get(e.how, 1.0)
+        by_kind.setdefault(e.kind, []).append((e.idx, pen))
+    opts = []
+    for kind, lst in by_kind.items():
+        lst.sort(key=lambda p: -p[1])
+        top = lst[0][1]
+        opts.append((kind, [p for p in lst if p[1] >= top - 0.05]))
+    return opts
+
+
+_EXTRA_UNITS = {"unit": "单元", "room": "室", "floor": "层"}
+
+
+def _numbers(parsed: Parse) -> Assignment:
+    """The numbers of the query (house, building, code, unit/room/floor), which every reading shares."""
+    base = Assignment()
+    base.cost = 0.97 ** min(parsed.leftover, 10)
+    last_named = False
+    for t in parsed.tokens:
+        if t.type == "name":
+            last_named = True
+            continue
+        if t.type == "house":
+            if base.house is None:
+                base.house = t.text
+            elif base.building is None:
+                base.building = t.text  # 12号3号: the second 号 is a building
+        elif t.type == "building":
+            base.building = base.building or t.text
+        elif t.type == "code":
+            base.code = t.text
+        elif t.type == "number":
+            _bare_number(base, t.text, last_named)
+        else:
+            base.extras.append(f"{t.text}{_EXTRA_UNITS[t.type]}")
+        last_named = False
+    return base
+
+
+def _bare_number(base: Assignment, text: str, after_name: bool) -> None:
+    """A number without a unit word: a house number after a named part (the 号 left out), after a
+    house number a building number."""
+    if base.house is None and after_name:
+        base.house = text
+        base.cost *= 0.97
+    elif base.house is not None and base.building is None:
+        base.building = text
+        base.cost *= 0.95

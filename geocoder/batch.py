@@ -6,10 +6,10 @@ import csv
 import io
 from typing import Iterable, Iterator
 
+from urbangis.layers.errors import Invalid
+
 from .engine import Geocoder, QueryError, check_query
 from .output import answer_dict
-
-from urbangis.layers.errors import Invalid
 
 MAX_ROWS = 100_000
 QUERY_COLUMNS = ("q", "address", "query", "地址")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from urbangis.layers.errors import Invalid
+
 from .assign import Assignment, assign
 from .index import Index
 from .models import MODELS
@@ -12,8 +14,6 @@ from .parse import Parse, parse
 from .query import ADMIN_PARTS, LEVEL_BASE, Candidate, Model
 from .rank import finish
 from .searches import SEARCHES
-
-from urbangis.layers.errors import Invalid
 
 MAX_QUERY_CHARS = 200
 RELAXED_PART = 0.95  # a relaxable part the query left out

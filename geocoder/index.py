@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from operator import itemgetter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +19,7 @@ from psycopg.rows import namedtuple_row
 from shapely import STRtree
 
 from .dictionary import Dictionary
-from .normalise import building_key, digits_variant, name_key, number_key, road_stem, ROAD_SUFFIXES
+from .normalise import ROAD_SUFFIXES, building_key, digits_variant, name_key, number_key, road_stem
 from .plane import Planes
 
 log = logging.getLogger("urbangis.geocoder")

@@ -12,14 +12,14 @@ from functools import lru_cache
 
 from pyproj import Transformer
 
+from urbangis.layers.errors import Invalid
+from urbangis.layers.geodesy import GK_ZONE_SRIDS
+
 from .engine import Answer
 from .index import Index
 from .query import Candidate
 from .rank import standard_address
 from .reverse import Nearby, ReverseAnswer
-
-from urbangis.layers.errors import Invalid
-from urbangis.layers.geodesy import GK_ZONE_SRIDS
 
 CRS_NAMES = {
     "CRS84": "CRS84", "OGC:CRS84": "CRS84", "WGS84": "CRS84",

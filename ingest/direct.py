@@ -32,9 +32,8 @@ from psycopg import sql
 from urbangis.layers.contract import Layer
 
 from . import crs as crs_mod
-from . import locks
+from . import locks, staging
 from . import merge as merge_mod
-from . import staging
 from . import swap as swap_mod
 from .formats.base import Batch
 from .lanes import Lane, Prepared

@@ -16,7 +16,8 @@ import re
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field, replace as dc_replace
+from dataclasses import dataclass, field
+from dataclasses import replace as dc_replace
 from pathlib import Path
 
 import numpy as np
@@ -30,8 +31,8 @@ from urbangis.layers.contract import BY_NAME
 
 from . import crs as crs_mod
 from . import direct as direct_mod
-from . import merge as merge_mod
 from . import locks, staging
+from . import merge as merge_mod
 from .formats import TABLE_SUFFIXES, ReadError, open_layer, rejected
 from .formats.base import LayerReader
 from .lanes import Lane, Prepared

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from urbangis.layers.errors import Invalid
+
 from . import crs as crs_mod
 from .formats.archive import MAX_TOTAL
 from .formats.tabular import Geocode
 from .report import Report
-
-from urbangis.layers.errors import Invalid
 
 Progress = Callable[[str, int, "int | None", str], None]  # layer, rows done, total, phase
 

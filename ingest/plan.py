@@ -9,9 +9,19 @@ from pathlib import Path
 
 from urbangis.layers.contract import BY_NAME, LAYERS, TITLE_ZH, Layer
 
-from .formats import (DATA_SUFFIXES, MULTI_LAYER, MULTI_LAYER_SUFFIXES, WORKBOOKS, ReadError, detect_kind,
-                      list_layers, open_layer, rejected)
-from .formats import xls, xlsx
+from .formats import (
+    DATA_SUFFIXES,
+    MULTI_LAYER,
+    MULTI_LAYER_SUFFIXES,
+    WORKBOOKS,
+    ReadError,
+    detect_kind,
+    list_layers,
+    open_layer,
+    rejected,
+    xls,
+    xlsx,
+)
 from .formats.archive import extract
 from .options import LoadError, LoadOptions
 

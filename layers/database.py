@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import uuid
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -83,6 +85,24 @@ def create_database(info: str) -> bool:
     with connect(info, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
     return created
+
+
+def new_database(settings: DatabaseSettings, prefix: str) -> str:
+    """A new database beside the configured one (the embedded cluster started if it is not
+    running), named ``prefix``, the process id and a random part, with PostGIS and the current
+    schema: for tests and benchmarks. Returns its conninfo."""
+    from .migrate import migrate
+
+    if not settings.external:
+        cluster = cluster_for(settings)
+        cluster.init()
+        cluster.start()
+        cluster.wait_ready()
+    info = make_conninfo(conninfo(settings), dbname=f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}")
+    create_database(info)
+    with connect(info, autocommit=True) as conn:
+        migrate(conn)
+    return info
 
 
 def drop_database(info: str) -> None:

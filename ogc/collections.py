@@ -22,10 +22,10 @@ import psycopg
 from psycopg import sql
 
 from urbangis.layers.registry import Collection, registry
+from urbangis.layers.settings import OgcSettings
 
 from . import crs as crsmod
 from .errors import CollectionNotFound
-from urbangis.layers.settings import OgcSettings
 
 log = logging.getLogger("urbangis.ogc")
 

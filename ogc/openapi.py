@@ -7,10 +7,11 @@ the `limit` maximum and the queryable parameters from there).
 """
 from __future__ import annotations
 
+from urbangis.layers.settings import OgcSettings
+
 from . import crs as crsmod
 from .collections import Layout
 from .params import FILTER_LANGS
-from urbangis.layers.settings import OgcSettings
 
 MEDIA_OAS30 = "application/vnd.oai.openapi+json;version=3.0"
 GEOJSON = "application/geo+json"

@@ -14,10 +14,11 @@ from typing import Iterable
 
 import orjson
 
+from urbangis.layers.settings import OgcSettings
+
 from . import crs as crsmod
 from .collections import Field, Layout
 from .errors import InvalidParameter
-from urbangis.layers.settings import OgcSettings
 
 ITEMS_PARAMS = {"f", "bbox", "bbox-crs", "crs", "datetime", "limit", "offset", "filter", "filter-lang",
                 "filter-crs", "cursor"}

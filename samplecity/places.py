@@ -11,8 +11,17 @@ from shapely.geometry import Point
 from .addresses import Building, House, RoadAddresses, _points_in, building_labels
 from .density import density
 from .geo import lonlat_to_xy
-from .names import (COMPANY_TRADES, COMPANY_WORDS, HOSPITALS, REAL_PLACES, SHOP_BRANDS, SHOP_KINDS,
-                    _PLACE_KINDS, _PLACE_WORDS, cn_ordinal)
+from .names import (
+    _PLACE_KINDS,
+    _PLACE_WORDS,
+    COMPANY_TRADES,
+    COMPANY_WORDS,
+    HOSPITALS,
+    REAL_PLACES,
+    SHOP_BRANDS,
+    SHOP_KINDS,
+    cn_ordinal,
+)
 from .rand import rng
 from .roads import Road
 

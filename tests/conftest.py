@@ -2,39 +2,19 @@
 if PostGIS cannot be reached, every test that needs it fails with the reason."""
 from __future__ import annotations
 
-import os
-import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from psycopg.conninfo import make_conninfo
-
-from urbangis.layers import database as db
-from urbangis.layers.migrate import migrate
-from urbangis.layers.settings import Settings
 
 from tests.paths import OUTPUT, SAMPLE
-
-
-def _server_conninfo() -> str:
-    """The configured database server; the embedded cluster is started if it is not running."""
-    settings = Settings.from_env().database
-    if not settings.external:
-        cluster = db.cluster_for(settings)
-        cluster.init()
-        cluster.start()
-        cluster.wait_ready()
-    return db.conninfo(settings)
+from urbangis.layers import database as db
+from urbangis.layers.settings import Settings
 
 
 def new_database(prefix: str = "urbangis_test") -> str:
     """A fresh, migrated database beside the configured one; returns its conninfo."""
-    info = make_conninfo(_server_conninfo(), dbname=f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}")
-    db.create_database(info)
-    with db.connect(info, autocommit=True) as conn:
-        migrate(conn)
-    return info
+    return db.new_database(Settings.from_env().database, prefix)
 
 
 @pytest.fixture(scope="session")

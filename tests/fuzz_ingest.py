@@ -33,11 +33,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer  # noqa: E402
-from urbangis.layers import database as db  # noqa: E402
 from tests.conftest import new_database  # noqa: E402
 from tests.ingest.city import write_city  # noqa: E402
 from tests.paths import OUTPUT  # noqa: E402
+from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer  # noqa: E402
+from urbangis.layers import database as db  # noqa: E402
 
 CASES_CSV = ("case_no,kind,major_class,minor_class,status,reported_at,closed_at,lon,lat,component_code,description\n"
              "F1,event,01,02,reported,2024-05-01 08:00,,87.6191,43.7895,,路面破损\n"

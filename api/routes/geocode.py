@@ -11,7 +11,15 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
-from urbangis.geocoder.batch import CSV_FIELDS, MAX_ROWS, BatchError, csv_record, geocode_rows, rows_from_csv, rows_from_json
+from urbangis.geocoder.batch import (
+    CSV_FIELDS,
+    MAX_ROWS,
+    BatchError,
+    csv_record,
+    geocode_rows,
+    rows_from_csv,
+    rows_from_json,
+)
 from urbangis.geocoder.engine import MAX_QUERY_CHARS, Geocoder, check_query
 from urbangis.geocoder.output import answer_dict, parse_crs, project, reverse_dict, unproject
 from urbangis.geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse

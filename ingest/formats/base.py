@@ -7,9 +7,9 @@ from typing import Iterator, Protocol
 
 import numpy as np
 
-from ..crs import SourceCRS
-
 from urbangis.layers.errors import UnsupportedMediaType
+
+from ..crs import SourceCRS
 
 
 class ReadError(UnsupportedMediaType, ValueError):

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from . import dbf
-from .base import MissingParts, ReadError
+from .base import MissingParts
 
 # a table's parts: header, attributes, geometry, the geometry's row index (.ind: attribute indexes)
 TAB_PARTS = (".dat", ".map", ".id", ".ind")

@@ -14,7 +14,7 @@ from typing import Callable
 
 from psycopg.types.json import Jsonb
 
-from urbangis.layers.contract import ADMIN_LEVEL_DIGITS, CODES, LAYERS, STANDARD_MAJORS, Layer
+from urbangis.layers.contract import ADMIN_LEVEL_DIGITS, CODES, LAYERS, STANDARD_MAJORS, Field, Layer
 
 from ..formats.base import Batch, RowIssue
 
@@ -188,7 +188,6 @@ class RowConverter:
     def convert(self, batch: Batch) -> tuple[list[list], list[RowIssue]]:
         """Typed columns (one list per staging column, row_no first) and the problems found."""
         rows = batch.rows.tolist()
-        n = len(rows)
         issues: list[RowIssue] = list(batch.issues)
         out: list[list] = [rows]
         typed: dict[str, list] = {}
@@ -197,46 +196,51 @@ class RowConverter:
                 continue
             col = self.mapping.get(f.name)
             raw = batch.columns.get(col) if col else None
-            if raw is None:
-                values = [[] if f.kind == "list" else None] * n
-            elif f.kind == "text":
-                # the common case (a str or None) inline; anything else through _text
-                values = [(v.strip() or None) if v.__class__ is str else (None if v is None else _text(v)) for v in raw]
-            else:
-                convert = _CONVERT[f.kind]
-                values = []
-                for i, v in enumerate(raw):
-                    try:
-                        values.append(convert(v))
-                    except ValueError as exc:
-                        values.append([] if f.kind == "list" else None)
-                        issues.append(RowIssue(rows[i], col, _show(v), str(exc)))
+            values = self._typed(f, col, raw, rows, issues)
             if (self.layer.name, f.name) in FROM_CODE:
                 values = _admin_from_code(f.name, typed["code"], values)
-            if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED and (
-                    values.count([] if f.kind == "list" else None)):  # count(): one pass in C
-                for i, v in enumerate(values):
-                    if v is None or v == []:
-                        if raw is None or raw[i] is None or _text(raw[i]) is None:
-                            issues.append(RowIssue(rows[i], col or f.name, None, "required field is empty"))
+            if f.required and (self.layer.name, f.name) not in NOT_ALWAYS_REQUIRED:
+                issues.extend(_empty_required(f, col, raw, values, rows))
             typed[f.name] = values
             out.append(values)
         issues.extend(self._formats(rows, typed))
-        if self.extras:
-            # column by column, touching only the rows that have a value (extra columns are
-            # often empty: a dict built per row for a million cases cost 0.5 s)
-            found: list[dict | None] = [None] * n
-            for c in self.extras:
-                for i, v in enumerate(batch.columns[c]):
-                    if v is not None and v != "":
-                        d = found[i]
-                        if d is None:
-                            d = found[i] = {}
-                        d[c] = _jsonable(v)
-            out.append([None if d is None else Jsonb(d) for d in found])
-        else:
-            out.append([None] * n)
+        out.append(self._attrs(batch, len(rows)))
         return out, issues
+
+    @staticmethod
+    def _typed(f: Field, col: str | None, raw: list | None, rows: list[int], issues: list[RowIssue]) -> list:
+        """One field's values, converted to its type; a value that cannot be is an issue (and empty)."""
+        empty = [] if f.kind == "list" else None
+        if raw is None:
+            return [empty] * len(rows)
+        if f.kind == "text":
+            # the common case (a str or None) inline; anything else through _text
+            return [(v.strip() or None) if v.__class__ is str else (None if v is None else _text(v)) for v in raw]
+        convert = _CONVERT[f.kind]
+        values = []
+        for i, v in enumerate(raw):
+            try:
+                values.append(convert(v))
+            except ValueError as exc:
+                values.append(empty)
+                issues.append(RowIssue(rows[i], col, _show(v), str(exc)))
+        return values
+
+    def _attrs(self, batch: Batch, n: int) -> list:
+        """The extra columns of each row, as one JSON object (None for a row without any)."""
+        if not self.extras:
+            return [None] * n
+        # column by column, touching only the rows that have a value (extra columns are
+        # often empty: a dict built per row for a million cases cost 0.5 s)
+        found: list[dict | None] = [None] * n
+        for c in self.extras:
+            for i, v in enumerate(batch.columns[c]):
+                if v is not None and v != "":
+                    d = found[i]
+                    if d is None:
+                        d = found[i] = {}
+                    d[c] = _jsonable(v)
+        return [None if d is None else Jsonb(d) for d in found]
 
     def _col(self, name: str) -> str:
         return self.mapping.get(name, name)
@@ -360,6 +364,16 @@ class RowConverter:
                     for i in late]
         out.sort(key=lambda it: it.row)  # row order, each row's issues in the order of the rules
         return out
+
+
+def _empty_required(f: Field, col: str | None, raw: list | None, values: list, rows: list[int]) -> list[RowIssue]:
+    """A required field left empty, row by row (a value that failed its conversion is already an
+    issue of its own)."""
+    if not values.count([] if f.kind == "list" else None):  # count(): one pass in C
+        return []
+    return [RowIssue(rows[i], col or f.name, None, "required field is empty")
+            for i, v in enumerate(values)
+            if (v is None or v == []) and (raw is None or raw[i] is None or _text(raw[i]) is None)]
 
 
 def admin_level(code: str | None) -> str | None:

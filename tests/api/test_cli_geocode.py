@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-
 URBANGIS = str(Path(sys.executable).parent / "urbangis")
 
 

@@ -8,11 +8,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from urbangis.api.app import create_app
 from tests.geocoder import gazetteer
-
-
 from tests.geocoder.conftest import geo_db  # noqa: F401  (the hand-made gazetteer, shared)
+from urbangis.api.app import create_app
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ import morecantile
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import new_database
+from tests.ingest.city import write_city
 from urbangis.api.app import create_app
 from urbangis.ingest.gazetteer import LoadOptions, load_gazetteer
 from urbangis.layers import database as db
 from urbangis.layers.settings import DatabaseSettings, Settings
-from tests.conftest import new_database
-from tests.ingest.city import write_city
 
 LON, LAT = 87.6190, 43.7894  # in test grid 650102003001001 of tests/ingest/city.py
 UTC = dt.timezone.utc

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import new_database
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.index import build_index
 from urbangis.layers import database as db
-from tests.conftest import new_database
 
 from . import gazetteer
 

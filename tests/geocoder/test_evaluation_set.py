@@ -10,10 +10,10 @@ from collections import defaultdict
 
 import pytest
 
+from tests.paths import ROOT
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.index import build_index
 from urbangis.layers import database as db
-from tests.paths import ROOT
 
 QUERIES = ROOT / "data-samples" / "urumqi_queries.jsonl"
 FLOOR = {False: 0.97, True: 0.85}  # share within 10 m of the truth, per model

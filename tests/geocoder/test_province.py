@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
+from tests.conftest import new_database
+from tests.paths import ROOT, SAMPLE
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.index import build_index
 from urbangis.geocoder.reverse import reverse
@@ -21,8 +23,6 @@ from urbangis.samplecity.city import build_city
 from urbangis.samplecity.generate import generate
 from urbangis.samplecity.queries import build_queries
 from urbangis.samplecity.relocate import KASHGAR, relocate, relocate_queries
-from tests.conftest import new_database
-from tests.paths import ROOT, SAMPLE
 
 SEED_B = 7
 PER_MODEL = 25  # clean queries per model (as many noisy): 900 per city

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from tests.conftest import new_database
 from urbangis.ingest.gazetteer import load_gazetteer
 from urbangis.layers import database as db
-
-from tests.conftest import new_database
 
 from .city import write_city
 

@@ -7,12 +7,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from urbangis.ingest.crs import (CRSError, SourceCRS, bd09_to_wgs84, gcj02_to_bd09, gcj02_to_wgs84, parse_source_crs,
-                        wgs84_to_gcj02)
+from tests.paths import ROOT
+from urbangis.ingest.crs import (
+    CRSError,
+    SourceCRS,
+    bd09_to_wgs84,
+    gcj02_to_bd09,
+    gcj02_to_wgs84,
+    parse_source_crs,
+    wgs84_to_gcj02,
+)
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from urbangis.layers import database as db
-
-from tests.paths import ROOT
 
 from .util import feature, write_geojson
 

@@ -12,12 +12,11 @@ import time
 import numpy as np
 import pytest
 
+from tests.conftest import new_database
 from urbangis.ingest import direct
 from urbangis.ingest.formats.base import Batch, RowIssue
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from urbangis.layers import database as db
-
-from tests.conftest import new_database
 
 from .city import grid_box
 from .util import box, feature, fingerprint, point, write_geojson

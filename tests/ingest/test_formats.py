@@ -13,7 +13,6 @@ import shapely
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from urbangis.layers import database as db
 
-
 from .util import count, fingerprint
 
 NAMES = ["上水井盖", "雨水井盖", "路灯"]

@@ -7,11 +7,10 @@ import shutil
 import pyogrio
 import pytest
 
+from tests.paths import SAMPLE
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, load_gazetteer
 from urbangis.layers import database as db
 from urbangis.layers.settings import Settings
-
-from tests.paths import SAMPLE
 
 from .util import fingerprint
 

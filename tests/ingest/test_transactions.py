@@ -13,10 +13,9 @@ import time
 
 import pytest
 
+from tests.paths import ROOT
 from urbangis.ingest.gazetteer import LoadError, LoadOptions, LoadRejected, load_gazetteer
 from urbangis.layers import database as db
-
-from tests.paths import ROOT
 
 from .city import grid_box
 from .util import box, count, feature, fingerprint, versions, write_geojson

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from urbangis.api.app import create_app
 from tests.browser import new_page
 from tests.conftest import served
+from urbangis.api.app import create_app
 
 from .util import count
 

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import psycopg
 
-from urbangis.layers.cluster import CLUSTERS_ROOT, Cluster
 from tests.paths import ROOT
-
+from urbangis.layers.cluster import CLUSTERS_ROOT, Cluster
 
 
 def test_cluster_lifecycle():

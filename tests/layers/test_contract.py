@@ -2,11 +2,11 @@
 database's tables follow it."""
 from __future__ import annotations
 
+from tests.paths import ROOT
 from urbangis.layers import contract_doc
 from urbangis.layers import database as db
 from urbangis.layers.contract import LAYERS
 from urbangis.layers.registry import registry
-from tests.paths import ROOT
 
 
 def test_the_document_says_what_the_contract_declares():

@@ -10,8 +10,8 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from urbangis.layers.settings import DatabaseSettings, Settings
 from tests.paths import ROOT
+from urbangis.layers.settings import DatabaseSettings, Settings
 
 
 def _readme_table() -> dict[str, str]:

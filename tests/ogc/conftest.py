@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from urbangis.layers import database as db
 from tests.conftest import new_database, served
+from urbangis.layers import database as db
 
 N_CASES = 240
 STATUSES = ["reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "cancelled"]

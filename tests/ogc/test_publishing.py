@@ -82,8 +82,8 @@ def test_counts_and_extent_follow_the_data(fresh_db):
 
 def test_a_large_busy_table_is_not_recounted_on_every_change(fresh_db, monkeypatch):
     from urbangis.api.app import create_app
-    from urbangis.ogc import collections
     from urbangis.layers.settings import OgcSettings, Settings
+    from urbangis.ogc import collections
 
     settings = Settings.from_env(ogc=OgcSettings(exact_count_max=0))  # every table counts as large
     monkeypatch.setattr(collections, "RECOUNT_INTERVAL", 3600.0)

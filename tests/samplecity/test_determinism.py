@@ -5,10 +5,9 @@ import hashlib
 
 import pyogrio
 
+from tests.paths import SAMPLE
 from urbangis.samplecity.city import DEFAULT_SEED
 from urbangis.samplecity.generate import generate
-
-from tests.paths import SAMPLE
 
 
 def _digest(path) -> str:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
+from urbangis.layers import database as db
 from urbangis.samplecity.geo import to_geo
 from urbangis.samplecity.grids import EDGE_MARGIN_M, GridSampler, UnitGrids
 from urbangis.samplecity.rand import rng
-
-from urbangis.layers import database as db
 
 
 def _lattice() -> UnitGrids:

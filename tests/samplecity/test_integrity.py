@@ -5,9 +5,8 @@ import csv
 
 import pytest
 
-from urbangis.layers import database as db
-
 from tests.paths import SAMPLE
+from urbangis.layers import database as db
 
 REAL = SAMPLE.parent / "real"
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-from urbangis.layers import database as db
-
 from tests.paths import SAMPLE
+from urbangis.layers import database as db
 
 QUERIES = SAMPLE.parent / "urumqi_queries.jsonl"
 NOISES = {"fullwidth", "cn_numerals", "missing_suffix", "alias", "historic", "prefix", "typo", "punct"}

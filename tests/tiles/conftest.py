@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import new_database
 from urbangis.api.app import create_app
 from urbangis.layers import database as db
-from tests.conftest import new_database
 from urbangis.layers.settings import Settings, TileSettings
 
 CENTRE = (87.617, 43.795)  # 大小十字, Urumqi's old town

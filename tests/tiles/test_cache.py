@@ -4,8 +4,8 @@ from __future__ import annotations
 import mapbox_vector_tile
 import morecantile
 
-from urbangis.layers import database as db
 from tests.conftest import new_database
+from urbangis.layers import database as db
 from urbangis.layers.settings import TileSettings
 
 from .conftest import CENTRE, add_cases, tile_client

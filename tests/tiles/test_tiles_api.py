@@ -9,8 +9,8 @@ import mapbox_vector_tile
 import morecantile
 import pytest
 
-from urbangis.layers.registry import registry
 from tests.paths import ROOT
+from urbangis.layers.registry import registry
 
 from .conftest import CENTRE, N_CASES
 
