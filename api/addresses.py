@@ -15,7 +15,9 @@ from urbangis.layers.settings import GeocoderSettings
 # below this confidence an exact match is reported (parts of the address left unused, say)
 SURE = 0.8
 
-Geocode = Callable[[Sequence[str]], list]
+# where an address is placed: CGCS2000 (lon, lat), with a note when less precisely than it asks for
+Placement = tuple[float, float] | tuple[float, float, str]
+Geocode = Callable[[Sequence[str]], list[Placement | None]]
 
 
 def geocode_function(current: Callable[[], Geocoder]) -> Geocode:
@@ -26,10 +28,10 @@ def geocode_function(current: Callable[[], Geocoder]) -> Geocode:
     confidence) comes with a note, (lon, lat, note), which the load reports as a warning on that
     row: the row is loaded where the geocoder put it, and staff can see where."""
 
-    def geocode(addresses: Sequence[str]) -> list:
+    def geocode(addresses: Sequence[str]) -> list[Placement | None]:
         engine = current()
         ix = engine.ix
-        out = []
+        out: list[Placement | None] = []
         for text in addresses:
             answer = engine.geocode(text, limit=1)
             best = answer.candidates[0] if answer.candidates else None

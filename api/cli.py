@@ -13,6 +13,8 @@ from urbangis.layers.cluster import ClusterError
 from urbangis.layers.migrate import MigrationError, migrate
 from urbangis.layers.settings import Settings
 
+from .cli_geocode import geocode_cmd, reverse_cmd
+from .cli_samples import samples
 from .version import version as _version
 
 log = logging.getLogger("urbangis")
@@ -54,7 +56,10 @@ def main(ctx: click.Context, log_level: str) -> None:
 
 def settings() -> Settings:
     """The settings the command line read at its start."""
-    return click.get_current_context().find_object(Settings)
+    found = click.get_current_context().find_object(Settings)
+    if found is None:  # main's callback sets them (or exits) before any command of it runs
+        raise RuntimeError("no settings: run the command through the `urbangis` group")
+    return found
 
 
 @main.command("config")
@@ -132,7 +137,8 @@ def db_start() -> None:
         cluster.wait_ready()
     except ClusterError as exc:
         _fail(str(exc))
-    click.echo(f"cluster {'started' if started else 'already running'} on port {cluster.port}, socket {cluster.socket_dir}")
+    click.echo(f"cluster {'started' if started else 'already running'} on port {cluster.port}, "
+               f"socket {cluster.socket_dir}")
 
 
 @db_group.command("stop")
@@ -162,6 +168,8 @@ def db_status() -> None:
             row = conn.execute(
                 "SELECT postgis_lib_version(), (SELECT max(version) FROM schema_migrations)"
             ).fetchone()
+        if row is None:  # cannot be: a SELECT without FROM returns one row
+            raise RuntimeError("the version query returned no row")
         click.echo(f"database {db.database_name(info)}: up, PostGIS {row[0]}, schema version {row[1]}")
     except Exception as exc:  # missing database, missing table, server down: all are "not ready"
         click.echo(f"database {db.database_name(info)}: not ready ({str(exc).splitlines()[0]})")
@@ -409,15 +417,12 @@ def version_cmd() -> None:
     click.echo(f"urbangis {_version()}")
 
 
-if __name__ == "__main__":  # pragma: no cover
-    main()
-
-
-from .cli_geocode import geocode_cmd, reverse_cmd  # noqa: E402  (registered after main is defined)
-
+# The commands of their own modules (which import this one only inside their functions, so
+# importing them at the top makes no cycle), registered before ``python -m`` runs ``main``.
 main.add_command(geocode_cmd)
 main.add_command(reverse_cmd)
-
-from .cli_samples import samples  # noqa: E402
-
 main.add_command(samples)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -58,9 +58,13 @@ def _print_answer(body: dict, as_json: bool) -> None:
 @click.argument("address", required=False)
 @click.option("--batch", "batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="CSV of addresses (column q, address, query or 地址; optional id).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where --batch writes its CSV [default: stdout].")
-@click.option("--limit", default=None, type=click.IntRange(1, 20), help="Candidates to show [default: 5; 1 in --batch].")
-@click.option("--crs", default=None, help="Output CRS: CRS84 (default), EPSG:4490, EPSG:4326, EPSG:3857 or a Gauss-Kruger zone EPSG:4534-4554.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where --batch writes its CSV [default: stdout].")
+@click.option("--limit", default=None, type=click.IntRange(1, 20),
+              help="Candidates to show [default: 5; 1 in --batch].")
+@click.option("--crs", default=None,
+              help="Output CRS: CRS84 (default), EPSG:4490, EPSG:4326, EPSG:3857 or a Gauss-Kruger zone "
+                   "EPSG:4534-4554.")
 @click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")
 def geocode_cmd(address: str | None, batch: Path | None, out: Path | None, limit: int | None, crs: str | None,
                 as_json: bool) -> None:

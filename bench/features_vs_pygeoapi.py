@@ -95,7 +95,8 @@ def prepare_database(cases: int) -> str:
         if not copy or conn.execute("SELECT count(*) FROM cases_wgs84").fetchone()[0] != cases:
             log("copying cases to cases_wgs84 (SRID 4326) for pygeoapi ...")
             conn.execute("DROP TABLE IF EXISTS cases_wgs84")
-            conn.execute("CREATE TABLE cases_wgs84 AS SELECT c.*, ST_SetSRID(c.geom, 4326)::geometry(Point, 4326) AS geom84 "
+            conn.execute("CREATE TABLE cases_wgs84 AS "
+                         "SELECT c.*, ST_SetSRID(c.geom, 4326)::geometry(Point, 4326) AS geom84 "
                          "FROM cases c ORDER BY case_no")
             conn.execute("ALTER TABLE cases_wgs84 DROP COLUMN geom")
             conn.execute("ALTER TABLE cases_wgs84 RENAME COLUMN geom84 TO geom")
@@ -214,10 +215,13 @@ def first_page_check(client: httpx.Client, ours: str, theirs: str) -> None:
     """Both servers return the same features (ids, coordinates, properties) on the first page."""
     a = client.get(f"{ours}/collections/cases/items?limit=20").json()["features"]
     b = client.get(f"{theirs}/collections/cases/items?limit=20").json()["features"]
-    key = lambda f: str(f["id"])  # noqa: E731
+    def key(f: dict) -> str:
+        return str(f["id"])
+
     a, b = sorted(a, key=key), sorted(b, key=key)
     if [key(f) for f in a] != [key(f) for f in b]:
-        raise SystemExit(f"the servers disagree on the first page: {[key(f) for f in a][:5]} vs {[key(f) for f in b][:5]}")
+        raise SystemExit(f"the servers disagree on the first page: "
+                         f"{[key(f) for f in a][:5]} vs {[key(f) for f in b][:5]}")
     for fa, fb in zip(a, b):
         ca, cb = fa["geometry"]["coordinates"], fb["geometry"]["coordinates"]
         if abs(ca[0] - cb[0]) > 1e-6 or abs(ca[1] - cb[1]) > 1e-6:
@@ -273,9 +277,11 @@ def main() -> None:
 
     print(f"\nOGC API - Features, GeoJSON items per second (limit={args.limit}, following next links, "
           f"{args.pages} pages a pass, median of {args.repeat})")
-    print(f"table: cases, {args.cases:,} rows; servers: 1 uvicorn worker on CPU {SERVER_CPU}; client on CPU {CLIENT_CPU}")
+    print(f"table: cases, {args.cases:,} rows; servers: 1 uvicorn worker on CPU {SERVER_CPU}; "
+          f"client on CPU {CLIENT_CPU}")
     print(f"pygeoapi {pygeoapi_version(py)} (PostgreSQL provider) vs urbangis\n")
-    print(f"{'scenario':<20} {'server':<9} {'features':>9} {'MB':>7} {'seconds':>8} {'features/s':>11} {'numberMatched':>14}")
+    print(f"{'scenario':<20} {'server':<9} {'features':>9} {'MB':>7} {'seconds':>8} {'features/s':>11} "
+          f"{'numberMatched':>14}")
     for name, a, b in rows:
         for server, r in (("urbangis", a), ("pygeoapi", b)):
             print(f"{name:<20} {server:<9} {r['features']:>9,} {r['mb']:>7.1f} {r['seconds']:>8.2f} "

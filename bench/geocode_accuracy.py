@@ -84,7 +84,8 @@ def main() -> int:
                 if not ok:
                     # a miss where the truth is among the answers with the very same score: the
                     # query fits two gazetteer features equally (惠民 for both 惠民路 and 惠民街)
-                    stat[3] += any(abs(o.score - c.score) < 1e-9 and metres(ix, *ix.plane.inv(o.x, o.y), r["lon"], r["lat"]) <= RADIUS
+                    stat[3] += any(abs(o.score - c.score) < 1e-9
+                                   and metres(ix, *ix.plane.inv(o.x, o.y), r["lon"], r["lat"]) <= RADIUS
                                    for o in cands[1:])
                     misses[key].append(f"{r['query']!r} -> model {c.model} {c.layer}/{c.id} {c.label} {d:.0f} m "
                                        f"(want {tgt.get('layer')}/{tgt.get('id')}; noise {r.get('noise')})")
@@ -109,7 +110,8 @@ def main() -> int:
                 for m in misses[(model, noisy)][: args.show]:
                     print(f"        miss: {m}")
         tot = sum(v[0] for v in near.values())
-        print(f"\nall: {sum(v[1] for v in near.values()) / tot:.2%} within {RADIUS:.0f} m; worst ratio to target {worst:.3f}")
+        print(f"\nall: {sum(v[1] for v in near.values()) / tot:.2%} within {RADIUS:.0f} m; "
+              f"worst ratio to target {worst:.3f}")
     finally:
         if made:
             db.drop_database(made)

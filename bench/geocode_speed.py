@@ -78,7 +78,8 @@ def sample_queries(conn, k: int, seed: int = 7) -> tuple[list[str], list[tuple[s
         "FROM (SELECT * FROM house_numbers WHERE parent_kind = 'road' ORDER BY random() LIMIT %s) h "
         "JOIN roads r ON r.id = h.parent_id "
         "LEFT JOIN admin_areas a ON a.code = r.district_code "
-        "LEFT JOIN LATERAL (SELECT name FROM admin_areas s WHERE s.level = 'street' AND ST_Intersects(s.geom, h.geom) LIMIT 1) s ON true",
+        "LEFT JOIN LATERAL (SELECT name FROM admin_areas s "
+        "                   WHERE s.level = 'street' AND ST_Intersects(s.geom, h.geom) LIMIT 1) s ON true",
         [k],
     ).fetchall()
     rnd = random.Random(seed)
@@ -206,8 +207,8 @@ def http_latency(info: str, queries, points, requests: int, clients: int = 32) -
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "URBANGIS_DATABASE_URL": info, "PYTHONPATH": str(ROOT)}
-    cmd = ["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn", "urbangis.api.app:create_app", "--factory",
-           "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    cmd = ["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn", "urbangis.api.app:create_app",
+           "--factory", "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)
     try:
         deadline = time.monotonic() + 300
@@ -264,7 +265,8 @@ def main() -> int:
         print(f"{'reverse geocodes/s, one core':<34} {e['reverse_per_s']:>12,.0f} {p['reverse_per_s']:>17,.0f} "
               f"{e['reverse_per_s'] / p['reverse_per_s']:>8.1f} {'>= 10,000':>10}")
         print(f"{'index build, s':<34} {b['seconds']:>12.1f} {'':>17} {b['seconds'] / 60:>8.2f} {'<= 60':>10}")
-        print(f"{'index build, peak RSS MB':<34} {b['peak_mb']:>12,.0f} {'':>17} {b['peak_mb'] / 2048:>8.2f} {'<= 2,048':>10}")
+        print(f"{'index build, peak RSS MB':<34} {b['peak_mb']:>12,.0f} {'':>17} {b['peak_mb'] / 2048:>8.2f} "
+              f"{'<= 2,048':>10}")
         print(f"(forward sample found {e['found']:.1%}; ratio column: engine/peer, or figure/target for the build)")
         if args.http_requests:
             h = http_latency(info, queries, points, args.http_requests)

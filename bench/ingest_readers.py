@@ -96,8 +96,9 @@ def main() -> None:
         threads = _readers(info, args.layer, stop, times, errors)
         time.sleep(1.0)
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "urbangis.api.cli", "load", str(args.work / f"{args.layer}.gpkg"), "--replace",
-                        "--skip-invalid", "--report", os.devnull], cwd=ROOT, env=env, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "urbangis.api.cli", "load", str(args.work / f"{args.layer}.gpkg"),
+                        "--replace", "--skip-invalid", "--report", os.devnull],
+                       cwd=ROOT, env=env, check=True, capture_output=True)
         seconds = time.perf_counter() - t0
         time.sleep(1.0)
         stop.set()
@@ -111,7 +112,8 @@ def main() -> None:
 
     print(f"\nreaders of {args.layer} during `urbangis load {args.layer}.gpkg --replace` (3 sessions, a query "
           f"every 50 ms each; {os.cpu_count()} cores)")
-    head = f"{'load':<27} | {'load s':>6} | {'queries':>7} {'errors':>6} | {'median s':>8} {'p99 s':>6} {'slowest s':>9}"
+    head = (f"{'load':<27} | {'load s':>6} | {'queries':>7} {'errors':>6} | "
+            f"{'median s':>8} {'p99 s':>6} {'slowest s':>9}")
     print(head)
     print("-" * len(head))
     for way, seconds, n, nerr, med, p99, worst, errs in results:

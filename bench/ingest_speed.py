@@ -185,8 +185,8 @@ def main() -> None:
     version = subprocess.run([ogr, "--version"], capture_output=True, text=True).stdout.strip()
 
     def load(layer: str, extra: list[str] = ()) -> tuple[float, int, float]:
-        return _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(city / f"{layer}.gpkg"), "--skip-invalid",
-                              "--report", str(args.work / f"{layer}-report.json"), *extra], env)
+        return _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(city / f"{layer}.gpkg"),
+                              "--skip-invalid", "--report", str(args.work / f"{layer}-report.json"), *extra], env)
 
     def ogr2ogr(layer: str) -> tuple[float, int, float]:
         return _run_measured([ogr, "-f", "PostgreSQL", _pg_string(peer), str(city / f"{layer}.gpkg"),
@@ -221,12 +221,14 @@ def main() -> None:
         conn.execute("TRUNCATE cases")
         conn.commit()
     print("cases (CSV): urbangis load ...", flush=True)
-    t_ours, mem_ours, cpu_ours = _run_measured([sys.executable, "-m", "urbangis.api.cli", "load", str(cases_csv), "--layer", "cases",
-                                      "--skip-invalid", "--report", str(args.work / "cases-csv-report.json")], env)
+    t_ours, mem_ours, cpu_ours = _run_measured(
+        [sys.executable, "-m", "urbangis.api.cli", "load", str(cases_csv), "--layer", "cases",
+         "--skip-invalid", "--report", str(args.work / "cases-csv-report.json")], env)
     print("cases (CSV): ogr2ogr ...", flush=True)
-    t_peer, mem_peer, cpu_peer = _run_measured([ogr, "-f", "PostgreSQL", _pg_string(peer), str(cases_csv), "-nln", "ogr_cases_csv",
-                                      "-overwrite", "-lco", "GEOMETRY_NAME=geom", "-a_srs", "EPSG:4490",
-                                      "-oo", "X_POSSIBLE_NAMES=X", "-oo", "Y_POSSIBLE_NAMES=Y"])
+    t_peer, mem_peer, cpu_peer = _run_measured(
+        [ogr, "-f", "PostgreSQL", _pg_string(peer), str(cases_csv), "-nln", "ogr_cases_csv",
+         "-overwrite", "-lco", "GEOMETRY_NAME=geom", "-a_srs", "EPSG:4490",
+         "-oo", "X_POSSIBLE_NAMES=X", "-oo", "Y_POSSIBLE_NAMES=Y"])
     report = json.loads((args.work / "cases-csv-report.json").read_text(encoding="utf-8"))
     rejected["cases (CSV)"] = report["rejected"]
     results.append(("cases (CSV)", results[-1][1], t_ours, mem_ours, cpu_ours, t_peer, mem_peer, cpu_peer,
@@ -244,7 +246,8 @@ def main() -> None:
         with db.connect(ours) as conn:
             conn.execute(f"TRUNCATE {layer}")
             conn.commit()
-        extra = [] if layer == "unit_grids" else ["-dialect", "sqlite", "-sql", f"select *, '{{}}' as attrs from {layer}"]
+        extra = ([] if layer == "unit_grids"
+                 else ["-dialect", "sqlite", "-sql", f"select *, '{{}}' as attrs from {layer}"])
         print(f"{label}: ogr2ogr -append into the project's table ...", flush=True)
         seconds, finished = _run_timed_out(
             [ogr, "--config", "PG_USE_COPY", "YES", "-append", "-f", "PostgreSQL", _pg_string(ours),

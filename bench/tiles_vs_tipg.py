@@ -296,7 +296,8 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=1, help="requests in flight (default 1: time per tile)")
     ap.add_argument("--db", default="urbangis_bench_tiles", help="bench database name")
     ap.add_argument("--layers", default=",".join(LAYERS),
-                    help=f"comma-separated layers to bench (default: {','.join(LAYERS)}); tipg serves both tables either way")
+                    help=f"comma-separated layers to bench (default: {','.join(LAYERS)}); "
+                         "tipg serves both tables either way")
     args = ap.parse_args()
     layers = [name.strip() for name in args.layers.split(",") if name.strip()]
     if not layers or set(layers) - set(LAYERS):
@@ -340,10 +341,12 @@ def main() -> None:
             log(f"starting {name} ...")
             servers[name] = Server(name, argv, env, "/healthz")
         for layer in layers:
-            log(f"{layer}: {len(tiles[layer])} tiles, raw / urbangis off / urbangis on / tipg, 1 + {args.repeat} rounds ...")
+            log(f"{layer}: {len(tiles[layer])} tiles, raw / urbangis off / urbangis on / tipg, "
+                f"1 + {args.repeat} rounds ...")
             targets = {
                 "raw": RawTarget(url, colls[layer], tiles[layer]),
-                "urbangis_off": HttpTarget([servers["urbangis_off"].base + u for u in our_urls(layer)], args.concurrency),
+                "urbangis_off": HttpTarget([servers["urbangis_off"].base + u for u in our_urls(layer)],
+                                           args.concurrency),
                 "urbangis_on": HttpTarget([servers["urbangis_on"].base + u for u in our_urls(layer)], args.concurrency),
                 "tipg": HttpTarget([servers["tipg"].base + u for u in tipg_urls(layer)], args.concurrency),
             }
@@ -353,8 +356,8 @@ def main() -> None:
                 for t in targets.values():
                     t.close()
             for name in ("urbangis_off", "tipg"):
-                results[layer][name]["features"] = sum(features(servers[name].base + u)
-                                                       for u in (our_urls(layer) if name != "tipg" else tipg_urls(layer)))
+                urls = our_urls(layer) if name != "tipg" else tipg_urls(layer)
+                results[layer][name]["features"] = sum(features(servers[name].base + u) for u in urls)
     finally:
         for server in servers.values():
             server.stop()
@@ -366,7 +369,8 @@ def report(results: dict, args, tipg: str) -> None:
     cols = ("raw", "urbangis_off", "urbangis_on", "tipg")
     print(f"\nvector tiles, WebMercatorQuad z10-z16, {args.per_zoom} tiles per zoom, median of {args.repeat} passes, "
           f"concurrency {args.concurrency}; tipg {tipg}")
-    print("| layer | tiles | raw ST_AsMVT ms/tile | urbangis cache off ms/tile (tiles/s) | urbangis cache on ms/tile (tiles/s) "
+    print("| layer | tiles | raw ST_AsMVT ms/tile | urbangis cache off ms/tile (tiles/s) "
+          "| urbangis cache on ms/tile (tiles/s) "
           "| tipg ms/tile (tiles/s) | off vs tipg | off / raw | features urbangis / tipg |")
     print("|---|---|---|---|---|---|---|---|---|")
     for layer, r in results.items():

@@ -35,7 +35,7 @@ class Assignment:
 
     def reading(self) -> dict:
         """What the query was read as: role -> text (admin levels, named parts, numbers, code)."""
-        out = dict(self.texts)
+        out: dict[str, str | list[str]] = dict(self.texts)
         for role, value in (("house", self.house), ("building", self.building)):
             if value is not None:
                 out[role] = value

@@ -139,7 +139,7 @@ class Dictionary:
         """Keys that start with ``prefix``, shortest first, at most ``limit`` scanned * 20."""
         keys = self.sorted_keys
         i = bisect_left(keys, prefix)
-        out = []
+        out: list[str] = []
         while i < len(keys) and keys[i].startswith(prefix) and len(out) < limit * 20:
             out.append(keys[i])
             i += 1

@@ -125,7 +125,7 @@ class Geocoder:
             level, _ = area
             for idx, pen in a.admin[level]:
                 ad = self.ix.admin[idx]
-                if ad.x is None:
+                if ad.x is None or ad.y is None:  # both or neither (index._xy)
                     unplaced.append((ad.code, ad.name))
                     continue
                 out.append(Candidate(ad.x, ad.y, None, "area", LEVEL_BASE["area"] * pen * a.cost, "admin_areas",

@@ -17,6 +17,7 @@ import numpy as np
 import shapely
 from psycopg.rows import namedtuple_row
 from shapely import STRtree
+from shapely.geometry.base import BaseGeometry
 
 from .dictionary import Dictionary
 from .normalise import ROAD_SUFFIXES, building_key, digits_variant, name_key, number_key, road_stem
@@ -50,7 +51,7 @@ class AdminArea:
     parent: str | None
     x: float | None
     y: float | None
-    geom: object = None  # metric polygon, district/street/community only
+    geom: BaseGeometry | None = None  # metric polygon, district/street/community only
 
 
 @dataclass(slots=True)
@@ -65,7 +66,7 @@ class Road:
     rt: int | None
     lp: str | None
     rp: str | None
-    geom: object  # metric LineString / MultiLineString
+    geom: BaseGeometry  # metric LineString / MultiLineString
     x: float = 0.0  # midpoint
     y: float = 0.0
 
@@ -84,10 +85,14 @@ class Feature:
     community: str | None = None
     road: int | None = None  # road index (organisations, storefronts)
     house_number: str | None = None
-    geom: object = None  # metric polygon of a place, when it has one
+    geom: BaseGeometry | None = None  # metric polygon of a place, when it has one
 
 
-def each(value) -> tuple[int, ...]:
+# A parent's numbers: number key -> its position, or a tuple of them for a number written twice.
+NumberTable = dict[str, int | tuple[int, ...]]
+
+
+def each(value: int | tuple[int, ...] | None) -> tuple[int, ...]:
     """The positions stored under one number key (an int, or a tuple for duplicates)."""
     if value is None:
         return ()
@@ -104,7 +109,7 @@ class Points:
     parent_idx: list[int] = field(default_factory=list)
     xs: np.ndarray = field(default_factory=lambda: np.empty(0))
     ys: np.ndarray = field(default_factory=lambda: np.empty(0))
-    by_parent: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
+    by_parent: dict[tuple[str, int], NumberTable] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -133,7 +138,8 @@ class Index:
     admin: list[AdminArea] = field(default_factory=list)
     admin_by_code: dict[str, int] = field(default_factory=dict)
     admin_geoms: np.ndarray | None = None  # metric polygons of areas with an outline
-    admin_geom_idx: np.ndarray | None = None  # their positions in ``admin``
+    # their positions in ``admin`` (empty while no area has an outline)
+    admin_geom_idx: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=int))
     roads: list[Road] = field(default_factory=list)
     road_by_id: dict[str, int] = field(default_factory=dict)
     places: list[Feature] = field(default_factory=list)
@@ -162,10 +168,11 @@ class Index:
 
     def feature_table(self, kind: str) -> list:
         """The list that dictionary entries of ``kind`` index into."""
-        return {
+        tables: dict[str, list] = {
             "road": self.roads, "place": self.places, "courtyard": self.courtyards,
             "org": self.orgs, "storefront": self.storefronts,
-        }.get(kind) or self.admin
+        }
+        return tables.get(kind) or self.admin
 
 
 # -- building ---------------------------------------------------------------------------------
@@ -190,7 +197,8 @@ def _road_variants(words: Dictionary, name: str, idx: int, how: str) -> None:
 
 _ADMIN_TAILS = {
     "street": (("街道办事处", "街道"), ("街道办", "街道")),
-    "community": (("社区居民委员会", "社区"), ("社区居委会", "社区"), ("居委会", ""), ("村民委员会", "村"), ("村委会", "村")),
+    "community": (("社区居民委员会", "社区"), ("社区居委会", "社区"), ("居委会", ""),
+                  ("村民委员会", "村"), ("村委会", "村")),
 }
 
 
@@ -367,7 +375,7 @@ def _read_roads(ix: Index, rows: list) -> None:
 def _read_places(ix: Index, rows: list) -> None:
     """Place names at their inner point, with their outline where they have one."""
     with_outline = [(i, r.wkb) for i, r in enumerate(rows) if r.wkb is not None]
-    outlines = _metric(ix.plane, [w for _, w in with_outline]) if with_outline else []
+    outlines: np.ndarray | list = _metric(ix.plane, [w for _, w in with_outline]) if with_outline else []
     outline_of = {i: g for (i, _), g in zip(with_outline, outlines)}
     for i, r in enumerate(rows):
         x, y = ix.plane.fwd(r.lon, r.lat)
@@ -445,15 +453,17 @@ def _points(data, plane: Planes, parents: dict[str, dict[str, int]], keyfn) -> P
     pkinds: list[str] = []
     pidx: list[int] = []
     lon, lat = array("d"), array("d")
-    by_parent: dict[tuple[str, int], dict[str, int]] = {}
+    by_parent: dict[tuple[str, int], NumberTable] = {}
     keys: dict[str, str] = {}  # number text -> key, computed once per distinct text
     texts: dict[str, str] = {}  # one string object per distinct number text ("1", "2" ... repeat)
     kept = 0
     for rid, parent_kind, parent_id, text, x, y in data:
         kind = PARENT_KIND.get(parent_kind)
-        parent = parents.get(kind, {}).get(parent_id) if kind else None
-        if parent is None:
+        if kind is None:
             continue  # orphan (the loader should have refused it): unreachable by a parent search
+        parent = parents.get(kind, {}).get(parent_id)
+        if parent is None:
+            continue  # orphan, as above
         number = texts.setdefault(text, text)
         key = keys.get(number)
         if key is None:

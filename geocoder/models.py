@@ -1,8 +1,9 @@
 """THE table of combination models: which parts a query needs and which search resolves it.
 
 Adding a combination is a configuration change: a JSON or YAML file named by the setting
-``URBANGIS_GEOCODER_MODELS`` (read with :func:`load_models`) holds more rows of the same shape (``number``, ``name``, ``parts``,
-``relax``, ``search``, ``level``), e.g. courtyard + building no. as model 19::
+``URBANGIS_GEOCODER_MODELS`` (read with :func:`load_models`) holds more rows of the same shape
+(``number``, ``name``, ``parts``, ``relax``, ``search``, ``level``), e.g. courtyard + building no.
+as model 19::
 
     - {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}
 
@@ -22,7 +23,8 @@ from .query import ALL_PARTS, SEARCH_NAMES, Model
 # The 18 combination models of the tender (mission.md §1), in its order.
 MODELS: tuple[Model, ...] = (
     Model(1, "街道+道路", "street office + road", ("street", "road"), "road_in_area", relax=("street",)),
-    Model(2, "街道+社区+道路", "street office + community + road", ("street", "community", "road"), "road_in_area", relax=("street",)),
+    Model(2, "街道+社区+道路", "street office + community + road", ("street", "community", "road"), "road_in_area",
+          relax=("street",)),
     Model(3, "道路(胡同)+门牌号", "road (lane) + house no.", ("road", "house"), "house"),
     Model(4, "道路+门牌号+楼牌号", "road + house no. + building no.", ("road", "house", "building"), "building"),
     Model(5, "道路+楼牌号", "road + building no.", ("road", "building"), "building"),
@@ -35,7 +37,8 @@ MODELS: tuple[Model, ...] = (
     Model(12, "单位", "organisation", ("org",), "feature"),
     Model(13, "单位+楼牌号", "organisation + building no.", ("org", "building"), "building"),
     Model(14, "街道+院落", "street office + courtyard", ("street", "courtyard"), "feature", relax=("street",)),
-    Model(15, "街道+社区+院落", "street office + community + courtyard", ("street", "community", "courtyard"), "feature", relax=("street",)),
+    Model(15, "街道+社区+院落", "street office + community + courtyard", ("street", "community", "courtyard"),
+          "feature", relax=("street",)),
     Model(16, "院落+门牌号", "courtyard + house no.", ("courtyard", "house"), "house"),
     Model(17, "单元网格", "unit grid (code)", ("grid",), "grid"),
     Model(18, "城市部件编码", "city component code", ("component",), "component"),

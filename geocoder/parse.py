@@ -88,12 +88,12 @@ def _segment(text: str, tokens: list[Token]) -> list[Token]:
                 best[i], choice[i] = score, t
     path, i = [], 0
     while i < n:
-        t = choice[i]
-        if t is None:
+        chosen = choice[i]
+        if chosen is None:
             i += 1
         else:
-            path.append(t)
-            i = t.end
+            path.append(chosen)
+            i = chosen.end
     return path
 
 

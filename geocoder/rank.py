@@ -20,13 +20,14 @@ _DEPTH = {"district": 1, "street": 2, "community": 3}
 def areas_at(ix: Index, xs: np.ndarray, ys: np.ndarray) -> list[list[int]]:
     """For each point: [deepest admin area, unit grid, responsibility grid] containing it (-1: none)."""
     out = [[-1, -1, -1] for _ in range(len(xs))]
-    if ix.area_tree is None or not len(xs):
+    tree, geoms = ix.area_tree, ix.area_geoms  # built together (index._combined_trees)
+    if tree is None or geoms is None or not len(xs):
         return out
     coords = np.empty((len(xs), 2))
     coords[:, 0], coords[:, 1] = xs, ys
-    pi, ti = ix.area_tree.query(shapely.points(coords))  # bounding boxes only
+    pi, ti = tree.query(shapely.points(coords))  # bounding boxes only
     if len(pi):
-        inside = shapely.contains_xy(ix.area_geoms[ti], xs[pi], ys[pi])  # prepared polygons
+        inside = shapely.contains_xy(geoms[ti], xs[pi], ys[pi])  # prepared polygons
         pi, ti = pi[inside], ti[inside]
     a_end, g_end = ix.area_bounds
     admin, gidx = ix.admin, ix.admin_geom_idx

@@ -59,11 +59,11 @@ def _nearest_each(ix: Index, pt, x: float, y: float, radius: float) -> list[tupl
     """Nearest house number, building and road within ``radius``: one tree query for all three,
     in a small ring first and the full radius only for what the ring did not hold."""
     out: list[tuple[int, float] | None] = [None, None, None]
-    if ix.near_tree is None:
+    tree, geoms = ix.near_tree, ix.near_geoms  # built together (index._combined_trees)
+    if tree is None or geoms is None:
         return out
     h_end, b_end = ix.near_bounds
     ring = min(radius, FIRST_RING)
-    tree, geoms = ix.near_tree, ix.near_geoms
     while True:
         # a bounding-box query (no GEOS predicate per candidate); exact distances follow, in
         # numpy for points and by GEOS for the few roads

@@ -7,12 +7,12 @@ looks things up in memory: dicts keyed by parent and number, code tables, shapel
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Callable, Sequence
 
 import shapely
 
 from .assign import Assignment
-from .index import Index, each
+from .index import Feature, Index, Road, each
 from .interpolate import locate
 from .query import LEVEL_BASE, SEARCH_NAMES, Candidate, Model
 
@@ -22,9 +22,11 @@ ROLE_CODE = {"road": "r", "place": "p", "courtyard": "c", "org": "o"}
 SearchFn = Callable[[Index, Assignment, Model], list[Candidate]]
 
 
-def _table(ix: Index, role: str) -> list:
-    return {"road": ix.roads, "place": ix.places, "courtyard": ix.courtyards, "org": ix.orgs,
-            "storefront": ix.storefronts}[role]
+def _table(ix: Index, role: str) -> Sequence[Road | Feature]:
+    tables: dict[str, Sequence[Road | Feature]] = {
+        "road": ix.roads, "place": ix.places, "courtyard": ix.courtyards, "org": ix.orgs,
+        "storefront": ix.storefronts}
+    return tables[role]
 
 
 def _hint(ix: Index, role: str, feature) -> str | None:
@@ -41,10 +43,11 @@ def _house_label(number: str) -> str:
     return number if number.endswith("号") else number + "号"
 
 
-def _find_house(ix: Index, kind: str, pidx: int, key: str) -> tuple[tuple[int, ...], float]:
-    """Positions of house number ``key`` under one parent, and the penalty of how it was found."""
+def _find_house(ix: Index, kind: str, pidx: int, key: str | None) -> tuple[tuple[int, ...], float]:
+    """Positions of house number ``key`` under one parent, and the penalty of how it was found
+    (none without a number: a model from a city's file may relax the house number)."""
     table = ix.houses.by_parent.get((kind, pidx))
-    if not table:
+    if not table or key is None:
         return (), 1.0
     found = each(table.get(key))
     if found:
@@ -65,7 +68,7 @@ def _parent_role(model: Model) -> str:
 
 
 # -- searches ---------------------------------------------------------------------------------
-def _exact_houses(ix: Index, a: Assignment, model: Model) -> list[tuple[int, float, str, object]]:
+def _exact_houses(ix: Index, a: Assignment, model: Model) -> list[tuple[int, float, str, Road | Feature]]:
     """House numbers ``a.house`` under the model's parent part: (house idx, penalty, role, parent)."""
     role = _parent_role(model)
     code, table = ROLE_CODE[role], _table(ix, role)
@@ -86,7 +89,8 @@ def search_house(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
                   ix.houses.ids[i], f.name + _house_label(ix.houses.numbers[i]), _hint(ix, role, f))
         for i, pen, role, f in exact
     ]
-    m = _LEAD.match(a.house or "")
+    house = a.house or ""
+    m = _LEAD.match(house)
     if _parent_role(model) != "road" or not m:
         return out
     # a road (same name and district) that has the number answers with it; the others
@@ -100,7 +104,7 @@ def search_house(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
         hit = locate(road, n, ix.side_offset)
         if hit is not None:
             out.append(Candidate(hit[0], hit[1], model.number, "interpolated", LEVEL_BASE["interpolated"] * pen,
-                                 "roads", road.id, road.name + _house_label(a.house), road.district))
+                                 "roads", road.id, road.name + _house_label(house), road.district))
     return out
 
 
@@ -117,9 +121,10 @@ def search_building(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
             f = table[pidx]
             parents.append((ROLE_CODE[role], pidx, pen, f.name, _hint(ix, role, f)))
     out: list[Candidate] = []
+    building = a.building
     for kind, pidx, pen, label, hint in parents:
-        table = ix.buildings.by_parent.get((kind, pidx))
-        for i in each(table.get(a.building)) if table else ():
+        numbers = ix.buildings.by_parent.get((kind, pidx))
+        for i in each(numbers.get(building)) if numbers and building is not None else ():
             out.append(Candidate(float(ix.buildings.xs[i]), float(ix.buildings.ys[i]), model.number, "exact", pen,
                                  "buildings", ix.buildings.ids[i], label + ix.buildings.numbers[i], hint))
     return out
@@ -134,8 +139,11 @@ def search_storefront(ix: Index, a: Assignment, model: Model) -> list[Candidate]
         s = ix.storefronts[sidx]
         on_road = s.road is not None and (s.road in roads or ix.roads[s.road].name in road_names)
         factor = 1.0 if on_road or not roads else NOT_FOUND_PARENT
-        label = (ix.roads[s.road].name + (_house_label(s.house_number) if s.house_number else "") if s.road is not None else "") + s.name
-        out.append(Candidate(s.x, s.y, model.number, "exact", pen * factor, "storefronts", s.id, label, _hint(ix, "storefront", s)))
+        label = s.name
+        if s.road is not None:
+            label = ix.roads[s.road].name + (_house_label(s.house_number) if s.house_number else "") + label
+        out.append(Candidate(s.x, s.y, model.number, "exact", pen * factor, "storefronts", s.id, label,
+                             _hint(ix, "storefront", s)))
     return out
 
 
@@ -174,9 +182,9 @@ def search_place_road_house(ix: Index, a: Assignment, model: Model) -> list[Cand
         found, p2 = _find_house(ix, "p", pidx, key)
         for i in found:
             place = ix.places[pidx]
-            out.append(Candidate(float(ix.houses.xs[i]), float(ix.houses.ys[i]), model.number, "exact", ppen * p2 * 0.95,
-                                 "house_numbers", ix.houses.ids[i], place.name + _house_label(ix.houses.numbers[i]),
-                                 place.district))
+            out.append(Candidate(float(ix.houses.xs[i]), float(ix.houses.ys[i]), model.number, "exact",
+                                 ppen * p2 * 0.95, "house_numbers", ix.houses.ids[i],
+                                 place.name + _house_label(ix.houses.numbers[i]), place.district))
     return out
 
 
@@ -248,8 +256,8 @@ def search_grid(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
     for c in tries:
         i = ix.grids.by_code.get(c)
         if i is not None:
-            cand = Candidate(float(ix.grids.xs[i]), float(ix.grids.ys[i]), model.number, "grid", 1.0 if c == code else 0.95,
-                             "unit_grids", c, f"单元网格{c}", ix.grids.extra[i])
+            cand = Candidate(float(ix.grids.xs[i]), float(ix.grids.ys[i]), model.number, "grid",
+                             1.0 if c == code else 0.95, "unit_grids", c, f"单元网格{c}", ix.grids.extra[i])
             return [cand]
     return []
 
@@ -260,8 +268,9 @@ def search_component(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
     if i is None:
         return []
     name = ix.components.names[i] or ""
+    code = ix.components.codes[i]
     return [Candidate(float(ix.components.xs[i]), float(ix.components.ys[i]), model.number, "exact", 1.0,
-                      "components", ix.components.codes[i], f"{name}({ix.components.codes[i]})", ix.components.codes[i][:6])]
+                      "components", code, f"{name}({code})", code[:6])]
 
 
 SEARCHES: dict[str, SearchFn] = {

@@ -61,7 +61,7 @@ def suggest(ix: Index, text: str, limit: int = MAX_SUGGESTIONS) -> list[dict]:
         ranked.sort(key=lambda r: r[:3])
         for _, _, _, key, e in ranked:
             f = ix.feature_table(e.kind)[e.idx]
-            fid = getattr(f, "id", None) or getattr(f, "code", "")
+            fid: str = getattr(f, "id", "") or getattr(f, "code", "")  # features have an id, admin areas a code
             x, y = _point(ix, e.kind, e.idx)
             layer = _LAYER.get(e.kind, "admin_areas")
             add(head + f.name, e.kind, layer, fid, x, y)

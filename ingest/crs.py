@@ -117,6 +117,8 @@ def _without_code(crs: CRS, said: str) -> SourceCRS:
     if crs.is_geographic and not crs.is_bound:
         return SourceCRS(TARGET_EPSG)
     base = crs.source_crs if crs.is_bound else crs
+    if base is None:  # pyproj gives every bound CRS its source CRS
+        raise CRSError(f"{said} is bound to WGS84 but has no source CRS")
     name = base.name if base.name.lower() not in ("", "unnamed", "unknown") else None
     if name is None and base.coordinate_operation is not None:
         params = {p.name.lower(): p.value for p in base.coordinate_operation.params}
@@ -256,7 +258,10 @@ def to_target(geoms: np.ndarray, source: SourceCRS) -> np.ndarray:
         return geoms
     if source.shift:
         return shapely.transform(geoms, _unshift(source.shift))
-    transformer = _transformer(source.epsg if source.definition is None else source.definition)
+    spec = source.epsg if source.definition is None else source.definition
+    if spec is None:  # a SourceCRS without EPSG code always carries its definition
+        raise CRSError(f"{source.label}: neither an EPSG code nor a definition to transform from")
+    transformer = _transformer(spec)
 
     def apply(coords: np.ndarray) -> np.ndarray:
         x, y = transformer.transform(coords[:, 0], coords[:, 1])

@@ -32,7 +32,7 @@ from psycopg import sql
 from urbangis.layers.contract import Layer
 
 from . import crs as crs_mod
-from . import locks, staging
+from . import fetch, locks, staging
 from . import merge as merge_mod
 from . import swap as swap_mod
 from .formats.base import Batch
@@ -167,8 +167,8 @@ def _take_table(conn: psycopg.Connection, layer: Layer, lane: Lane, out: DirectR
     if not lane.replacing and not merge_mod.is_empty(conn, layer):
         raise Fallback(f"{layer.table} is no longer empty")
     if lane.replacing:
-        out.deleted = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
-            sql.Identifier(layer.table))).fetchone()[0]
+        out.deleted = fetch.one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(
+            sql.Identifier(layer.table))))[0]
     twin = swap_mod.create(conn, layer)
     layer = dc_replace(layer, table=twin.new)  # from here on every statement is on the new table
     return layer, twin, (swap_mod.new_key(twin), twin.foreign_keys, swap_mod.new_indexes(conn, twin))
@@ -192,8 +192,8 @@ def _check_staged(conn: psycopg.Connection, layer: Layer, stage: str, issues_tab
         conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(stage)))
     # a staged key that is also among the direct rows: the staging lane would call one of them a
     # duplicate, and only it knows which came first; so let it (the key's index answers this)
-    if conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} x ON x.{k} = s.{k})").format(
-            s=sql.Identifier(stage), t=sql.Identifier(layer.table), k=sql.Identifier(layer.key))).fetchone()[0]:
+    if fetch.one(conn.execute(sql.SQL("SELECT EXISTS (SELECT 1 FROM {s} s JOIN {t} x ON x.{k} = s.{k})").format(
+            s=sql.Identifier(stage), t=sql.Identifier(layer.table), k=sql.Identifier(layer.key))))[0]:
         raise Fallback("a key of a staged row is also among the direct rows")
     checker = Checker(conn, layer, stage, issues_table, mapping)
     geometry_checks(checker)
@@ -256,7 +256,7 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
     columns, issues = convert(batch)
     n = len(batch)
     geoms, points = batch_geometry(batch, source)
-    raw = points is not None
+    wkb = batch.wkb if points is not None else None  # the file's WKB, where points were read from it
     typed = dict(zip(names, columns[1:-1]))
     pre = prechecker()
     ok = pre.passes(typed, geoms, points)
@@ -270,11 +270,11 @@ def _split(batch: Batch, convert, source: crs_mod.SourceCRS, prechecker: Callabl
     fast_list, slow_list = fast_rows.tolist(), slow_rows.tolist()
     fast = columns[1:] if not len(slow_rows) else [[c[i] for i in fast_list] for c in columns[1:]]
     slow = [[c[i] for i in slow_list] for c in columns]
-    slow.append([None if batch.wkb[i] is None else batch.wkb[i].hex() for i in slow_list] if raw
+    slow.append([None if wkb[i] is None else wkb[i].hex() for i in slow_list] if wkb is not None
                 else shapely.to_wkb(geoms[slow_rows], hex=True).tolist())
     cols = [staging.csv_column(values, kind) for values, kind in zip(fast, [*kinds, "json"])]
     cols[-1] = cols[-1].fill_null("{}")  # the table's attrs is NOT NULL; COPY applies no default
-    cols.append(_table_hex(fast_rows, batch.wkb if raw else None, geoms, layer))
+    cols.append(_table_hex(fast_rows, wkb, geoms, layer))
     return n, (len(fast_rows), staging.csv(cols)), slow, issues
 
 

@@ -31,7 +31,7 @@ from urbangis.layers.contract import BY_NAME
 
 from . import crs as crs_mod
 from . import direct as direct_mod
-from . import locks, staging
+from . import fetch, locks, staging
 from . import merge as merge_mod
 from .formats import TABLE_SUFFIXES, ReadError, open_layer, rejected
 from .formats.base import LayerReader
@@ -425,9 +425,9 @@ def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: L
         for row in cur:
             ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": row[0], "field": row[1],
                              "value": row[2], "reason": row[3], "severity": row[4]}])
-    result.rejected, result.warnings = conn.execute(sql.SQL(
-        "SELECT count(DISTINCT row_no) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity <> 'error') "
-        "FROM {}").format(i)).fetchone()
+    result.rejected, result.warnings = fetch.one(conn.execute(sql.SQL(
+        "SELECT count(DISTINCT row_no) FILTER (WHERE severity = 'error'), "
+        "count(*) FILTER (WHERE severity <> 'error') FROM {}").format(i)))
     if result.rejected and ctx.rejected is not None:
         geom = "ST_AsGeoJSON(s.geom, 9)" if task.layer.geometry else "NULL"
         # a value the row could not keep (a date that is none, a number that is text) is staged as
@@ -638,4 +638,4 @@ def _pg_message(exc: psycopg.Error) -> str:
 
 def database_is_empty(conn: psycopg.Connection) -> bool:
     """True when no gazetteer has been loaded yet."""
-    return conn.execute("SELECT NOT EXISTS (SELECT 1 FROM admin_areas)").fetchone()[0]
+    return fetch.one(conn.execute("SELECT NOT EXISTS (SELECT 1 FROM admin_areas)"))[0]

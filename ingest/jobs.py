@@ -9,7 +9,6 @@ cancelled in PostgreSQL; its transaction is then rolled back.
 """
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from psycopg.types.json import Jsonb
 from urbangis.layers import database as db
 
 from . import crs as crs_mod
+from . import fetch
 from .gazetteer import LoadError, LoadOptions, load_gazetteer
 from .report import SAMPLE_LIMIT
 
@@ -74,7 +74,8 @@ class JobRunner:
         self.workdir.mkdir(parents=True, exist_ok=True)
         try:
             with db.connect(self.conninfo, autocommit=True) as conn:
-                stale = conn.execute("SELECT id, owner FROM ingest_jobs WHERE state IN ('queued', 'running')").fetchall()
+                stale = conn.execute(
+                    "SELECT id, owner FROM ingest_jobs WHERE state IN ('queued', 'running')").fetchall()
                 for job_id, owner in stale:
                     if owner != OWNER and not _alive(owner):
                         conn.execute("UPDATE ingest_jobs SET state = 'failed', finished_at = now(), message = "
@@ -96,8 +97,8 @@ class JobRunner:
     def create(self, filename: str, options: dict) -> str:
         """Register a job (state queued) and return its id; the upload goes in job_dir(id)."""
         with db.connect(self.conninfo, autocommit=True) as conn:
-            job_id = conn.execute("INSERT INTO ingest_jobs (filename, options, owner) VALUES (%s, %s, %s) "
-                                  "RETURNING id", (filename, Jsonb(options), OWNER)).fetchone()[0]
+            job_id = fetch.one(conn.execute("INSERT INTO ingest_jobs (filename, options, owner) VALUES (%s, %s, %s) "
+                                            "RETURNING id", (filename, Jsonb(options), OWNER)))[0]
         self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
         return str(job_id)
 
@@ -133,7 +134,9 @@ class JobRunner:
         finds nothing to cancel."""
         deadline = time.monotonic() + timeout
         with db.connect(self.conninfo, autocommit=True) as conn:
-            for polls in itertools.count(1):
+            polls = 0
+            while True:
+                polls += 1
                 state = conn.execute("SELECT state FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()
                 if state is None or state[0] != "running" or time.monotonic() >= deadline:
                     return state[0] if state else None
@@ -154,13 +157,14 @@ class JobRunner:
             row = cur.fetchone()
             if row is None:
                 return None
-            return dict(zip([d.name for d in cur.description], row))
+            return dict(zip(fetch.names(cur), row))
 
     def recent(self, limit: int = 50) -> list[dict]:
         with db.connect(self.conninfo, autocommit=True) as conn:
             cur = conn.execute("SELECT id::text, state, filename, options, layer, phase, rows_done, rows_total, "
-                               "message, created_at, finished_at FROM ingest_jobs ORDER BY created_at DESC LIMIT %s", (limit,))
-            names = [d.name for d in cur.description]
+                               "message, created_at, finished_at FROM ingest_jobs ORDER BY created_at DESC LIMIT %s",
+                               (limit,))
+            names = fetch.names(cur)
             return [dict(zip(names, r)) for r in cur.fetchall()]
 
     # -- the worker ---------------------------------------------------------------------------
@@ -193,9 +197,9 @@ class JobRunner:
                 if phase == "reading" and now - last[0] < _STATE_EVERY:
                     return
                 last[0] = now
-                cancel = state_conn.execute(
+                cancel = fetch.one(state_conn.execute(
                     "UPDATE ingest_jobs SET layer = %s, phase = %s, rows_done = %s, rows_total = %s WHERE id = %s "
-                    "RETURNING cancel_requested", (layer, phase, done, total, job_id)).fetchone()[0]
+                    "RETURNING cancel_requested", (layer, phase, done, total, job_id)))[0]
                 if cancel:
                     raise JobCancelled()
 
@@ -227,8 +231,8 @@ class JobRunner:
                 message = str(exc)
             except psycopg.Error as exc:
                 report, state, message = None, "failed", f"database failure, nothing was loaded: {exc}"
-            if state == "failed" and state_conn.execute(  # e.g. its statement cancelled by pg_cancel_backend
-                    "SELECT cancel_requested FROM ingest_jobs WHERE id = %s", (job_id,)).fetchone()[0]:
+            if state == "failed" and fetch.one(state_conn.execute(  # e.g. its statement cancelled by pg_cancel_backend
+                    "SELECT cancel_requested FROM ingest_jobs WHERE id = %s", (job_id,)))[0]:
                 report, state, message = None, "cancelled", CANCELLED
             body = None
             if report is not None:

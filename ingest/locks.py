@@ -15,6 +15,8 @@ import time
 import psycopg
 from psycopg import sql
 
+from . import fetch
+
 log = logging.getLogger("urbangis.ingest")
 
 LOCK_WAIT = 2.0
@@ -30,7 +32,7 @@ def lock_exclusive(conn: psycopg.Connection, table: str, purpose: str) -> None:
     """ACCESS EXCLUSIVE on ``table`` until the commit, or :class:`TableInUse` saying ``purpose``
     could not be done and who held the table."""
     t = sql.Identifier(table)
-    before = conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+    before = fetch.one(conn.execute("SELECT current_setting('lock_timeout')"))[0]
     told = None
     for attempt in range(LOCK_TRIES):
         try:

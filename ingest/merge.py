@@ -1,7 +1,8 @@
 """From staging to the real table: rows without errors are upserted by key (UPDATE where the
-key exists and something differs, INSERT where it does not), in the load's transaction. Rows equal to what the database holds are not rewritten, so re-running a load
-changes nothing; ``replace`` empties the layer first (see :func:`replace`: DELETE, or TRUNCATE before a big
-load into a table no foreign key points at). Statement triggers on the tables stay on, so
+key exists and something differs, INSERT where it does not), in the load's transaction. Rows
+equal to what the database holds are not rewritten, so re-running a load changes nothing;
+``replace`` empties the layer first (see :func:`replace`: DELETE, or TRUNCATE before a big load
+into a table no foreign key points at). Statement triggers on the tables stay on, so
 ``layer_state`` versions move and caches (geocoder, tiles, OGC) see the new data.
 """
 from __future__ import annotations
@@ -15,7 +16,7 @@ from psycopg import sql
 
 from urbangis.layers.contract import Layer
 
-from . import locks
+from . import fetch, locks
 from .staging import stage_fields
 from .validate.relations import DERIVED
 from .validate.rows import FROM_CODE
@@ -61,7 +62,8 @@ def secondary_indexes(conn: psycopg.Connection, layer: Layer) -> list[tuple[str,
     """(name, definition) of the table's indexes that back no constraint (GiST, lookups)."""
     return conn.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
-        "WHERE x.indrelid = %s::regclass AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
+        "WHERE x.indrelid = %s::regclass "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
         (layer.table,)).fetchall()
 
 
@@ -91,12 +93,14 @@ def referenced(conn: psycopg.Connection, layer: Layer) -> bool:
     """True when a deferred foreign key of another table points at the layer's table. Rows deleted
     from it (``replace``) then leave a check pending until the commit, and PostgreSQL refuses
     CREATE INDEX and ALTER TABLE on a table with pending checks: such a load keeps the indexes."""
-    return conn.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass AND contype = 'f' "
-                        "AND condeferred AND conrelid <> confrelid)", (layer.table,)).fetchone()[0]
+    return fetch.one(conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass AND contype = 'f' "
+        "AND condeferred AND conrelid <> confrelid)", (layer.table,)))[0]
 
 
 def is_empty(conn: psycopg.Connection, layer: Layer) -> bool:
-    return conn.execute(sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(layer.table))).fetchone()[0]
+    query = sql.SQL("SELECT NOT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(layer.table))
+    return fetch.one(conn.execute(query))[0]
 
 
 def replace(conn: psycopg.Connection, layer: Layer, bulk: bool = False) -> int:
@@ -105,15 +109,16 @@ def replace(conn: psycopg.Connection, layer: Layer, bulk: bool = False) -> int:
     ``bulk``: a big load follows, which takes the table exclusively anyway (the direct lane). The
     table is then TRUNCATEd (still undone by a rollback) unless a foreign key points at it: the
     new rows go into a fresh file instead of after a million dead ones, which the COPY, the key and
-    every index build would wade through (a --replace of 1M components: 10.7-11.1 s -> 7.0-7.9 s) and which
-    would stay as bloat until a VACUUM. Otherwise DELETE, so that other layers' deferred foreign keys
-    are checked at the commit and readers keep the old rows until then.
+    every index build would wade through (a --replace of 1M components: 10.7-11.1 s -> 7.0-7.9 s)
+    and which would stay as bloat until a VACUUM. Otherwise DELETE, so that other layers' deferred
+    foreign keys are checked at the commit and readers keep the old rows until then.
     """
     t = sql.Identifier(layer.table)
-    if bulk and not conn.execute("SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass "
-                                 "AND contype = 'f' AND conrelid <> confrelid)", (layer.table,)).fetchone()[0]:
+    if bulk and not fetch.one(conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM pg_constraint WHERE confrelid = %s::regclass "
+            "AND contype = 'f' AND conrelid <> confrelid)", (layer.table,)))[0]:
         locks.lock_exclusive(conn, layer.table, "could not take it to replace its rows")
-        held = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(t)).fetchone()[0]
+        held = fetch.one(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(t)))[0]
         conn.execute(sql.SQL("TRUNCATE {}").format(t))
         return held
     if layer.name == "supervisors":
@@ -145,11 +150,11 @@ def merge(conn: psycopg.Connection, layer: Layer, stage: str, issues: str, empty
     t0 = time.perf_counter()
     s, i = sql.Identifier(stage), sql.Identifier(issues)
     good = sql.SQL("NOT EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = s.row_no AND e.severity = 'error')").format(i=i)
-    total = conn.execute(sql.SQL("SELECT count(*) FROM {s} s WHERE {good}").format(s=s, good=good)).fetchone()[0]
+    total = fetch.one(conn.execute(sql.SQL("SELECT count(*) FROM {s} s WHERE {good}").format(s=s, good=good)))[0]
     names = [f.name for f in stage_fields(layer) if not (layer.name == "supervisors" and f.name == "grid_codes")]
     columns = names + ["attrs"]
     _derive(conn, layer, s, good)
-    select = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in names]
+    select: list[sql.Composable] = [sql.SQL("s.{}").format(sql.Identifier(n)) for n in names]
     select.append(sql.SQL("coalesce(s.attrs, '{}')"))
     if layer.geometry and geometry:
         columns.append("geom")

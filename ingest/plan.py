@@ -55,7 +55,7 @@ def _layer_for_name(stem: str) -> Layer | None:
     stem = stem.lower()
     if stem in BY_NAME:
         return BY_NAME[stem]
-    for layer in sorted(LAYERS, key=lambda l: -len(l.name)):
+    for layer in sorted(LAYERS, key=lambda candidate: -len(candidate.name)):
         if stem.startswith(layer.name) and stem[len(layer.name)] in "-_. ":
             return layer
     for zh, name in LAYER_NAMES_ZH.items():
@@ -284,10 +284,10 @@ def _plan_inner(source: Path, names: list[str], options: LoadOptions, notes: lis
         raise LoadError(f"{source.name}: no layer of the gazetteer contract found (it has "
                         f"{', '.join(names) or 'no layers'}); name the layers after the contract or pass --layer")
     taken = {t.inner for t in tasks}
+    only = f"; --layer {options.layer} takes only the ones named for it" if options.layer else ""
     for name in names:
         if name not in taken:
-            notes.append(f"{source.name}: {name!r} is not loaded (no contract layer is named for it"
-                         f"{'; --layer ' + options.layer + ' takes only the ones named for it' if options.layer else ''})")
+            notes.append(f"{source.name}: {name!r} is not loaded (no contract layer is named for it{only})")
     return tasks
 
 

@@ -11,7 +11,7 @@ import tempfile
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TextIO
 
 SAMPLE_LIMIT = 1000  # issues kept in memory (the files hold them all)
 COLUMNS = ("file", "layer", "row", "field", "value", "reason", "severity")
@@ -194,9 +194,9 @@ def table(issues: Iterable[dict], limit: int | None = None) -> str:
 def layers_table(report: Report) -> str:
     """Per layer: rows read, inserted, updated, unchanged, rejected, warnings, seconds."""
     head = ("layer", "file", "crs", "rows", "inserted", "updated", "unchanged", "rejected", "warnings", "rows/s")
-    rows = [(r.layer, _cell(r.file, 30), r.source_crs, r.rows, r.inserted, r.updated, r.unchanged, r.rejected,
-             r.warnings, f"{r.rows / r.seconds:,.0f}" if r.seconds else "") for r in report.layers]
-    rows = [tuple(str(c) for c in row) for row in rows]
+    values = [(r.layer, _cell(r.file, 30), r.source_crs, r.rows, r.inserted, r.updated, r.unchanged, r.rejected,
+               r.warnings, f"{r.rows / r.seconds:,.0f}" if r.seconds else "") for r in report.layers]
+    rows = [tuple(str(c) for c in row) for row in values]
     widths = [max([_width(h)] + [_width(row[i]) for row in rows]) for i, h in enumerate(head)]
     fmt = lambda cells: "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(head), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows])
@@ -224,7 +224,7 @@ class RejectedWriter:
 
     def __init__(self, path: Path, table_path=None) -> None:
         self.path = Path(path)
-        self._out = None
+        self._out: TextIO | None = None
         self.count = 0
         self._table_path = table_path  # layer -> Path of its CSV, or None: no CSVs
         self._tables: dict[str, _RejectedTable] = {}
@@ -294,10 +294,9 @@ class _RejectedTable:
 
         import shapely
 
-        if self._spool is None:
+        if self._spool.closed:  # closed already
             return
-        spool, self._spool = self._spool, None
-        with spool:
+        with self._spool as spool:
             if not self.count:
                 return
             first = ["_row", "_reasons"]

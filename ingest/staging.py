@@ -41,7 +41,7 @@ def stage_fields(layer: Layer) -> list:
 def create(conn: psycopg.Connection, layer: Layer) -> tuple[str, str]:
     """Create the layer's (empty) staging and issues tables for this transaction."""
     stage, issues = stage_names(layer)
-    cols = [sql.SQL("row_no integer NOT NULL")]
+    cols: list[sql.Composable] = [sql.SQL("row_no integer NOT NULL")]
     cols += [sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(_PG_TYPE[f.kind])) for f in stage_fields(layer)]
     cols.append(sql.SQL("attrs jsonb"))
     if layer.geometry:
@@ -65,11 +65,14 @@ def geometry_hex(batch: Batch, source: crs_mod.SourceCRS) -> list:
     WKB from GDAL that needs no transformation is passed through untouched (the fast path);
     anything else goes through shapely, vectorised.
     """
-    if batch.geoms is None and batch.wkb is None:
+    if batch.geoms is not None:
+        geoms = batch.geoms
+    elif batch.wkb is None:
         return [None] * len(batch)
-    if batch.geoms is None and source.is_target:
+    elif source.is_target:
         return [None if w is None else w.hex() for w in batch.wkb]
-    geoms = batch.geoms if batch.geoms is not None else shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore")
+    else:
+        geoms = shapely.from_wkb(np.asarray(batch.wkb, dtype=object), on_invalid="ignore")
     if not source.is_target:
         geoms = crs_mod.to_target(geoms, source)
     return shapely.to_wkb(geoms, hex=True).tolist()

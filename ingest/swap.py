@@ -6,12 +6,13 @@ OGC API pages, case queries) would wait for the whole load, holding a pooled con
 a server whose pool is full of them answers nothing else (a 1M-component --replace: /collections
 items waited 5.7 s, /healthz gave 503). So where it is safe the lane loads a new table,
 ``<table>__load`` (``LIKE`` the table: columns, defaults, generated columns, CHECKs, storage,
-comments), builds its key and indexes under temporary names and its foreign keys, and then, in the load's
-transaction still, drops the old table and renames the new one into its place, with the old
+comments), builds its key and indexes under temporary names and its foreign keys, and then, in the
+load's transaction still, drops the old table and renames the new one into its place, with the old
 names, triggers and grants. Writers (and another load of the layer) wait from the start; readers
 keep reading the old rows until the commit, and only the swap itself (catalog changes, no data)
-takes the table exclusively (asked for a short while at a time: locks.py). The same pattern as imposm's table rotation, one table at a time.
-It is all one transaction: a failure or a rollback leaves the old table exactly as it was.
+takes the table exclusively (asked for a short while at a time: locks.py). The same pattern as
+imposm's table rotation, one table at a time. It is all one transaction: a failure or a rollback
+leaves the old table exactly as it was.
 
 Hand-written because no library does this: pg_repack swaps a rebuilt table's files in place, but
 it needs its server extension and rebuilds the rows a table already has.
@@ -32,7 +33,7 @@ from psycopg import sql
 
 from urbangis.layers.contract import Layer
 
-from . import locks
+from . import fetch, locks
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -73,7 +74,7 @@ SELECT c.relkind = 'r' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname 
 
 def possible(conn: psycopg.Connection, layer: Layer) -> bool:
     """Whether the layer's table can be built anew beside it and swapped in (see the module)."""
-    return bool(conn.execute(_POSSIBLE, (layer.table,)).fetchone()[0])
+    return bool(fetch.one(conn.execute(_POSSIBLE, (layer.table,)))[0])
 
 
 @dataclass
@@ -112,11 +113,11 @@ def create(conn: psycopg.Connection, layer: Layer) -> Beside:
                 conn.execute("SELECT a.grantee, pg_get_userbyid(a.grantee), a.privilege_type, a.is_grantable "
                              "FROM pg_class c, aclexplode(c.relacl) a WHERE c.oid = %s::regclass "
                              "AND a.grantee <> c.relowner", (t,))]
-    b.comment = conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (t,)).fetchone()[0]
+    b.comment = fetch.one(conn.execute("SELECT obj_description(%s::regclass, 'pg_class')", (t,)))[0]
     b.indexed = [r[0] for r in conn.execute(
         "SELECT DISTINCT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid "
         "AND a.attnum = ANY (x.indkey) WHERE x.indrelid = %s::regclass ORDER BY 1", (t,))]
-    options = conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (t,)).fetchone()[0]
+    options = fetch.one(conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (t,)))[0]
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(b.new)))  # only ever one of ours
     conn.execute(sql.SQL(
         "CREATE TABLE {new} (LIKE {t} INCLUDING DEFAULTS INCLUDING GENERATED INCLUDING CONSTRAINTS "

@@ -101,7 +101,8 @@ def _postgres_can_enter(path: Path) -> bool:
     while not path.exists() and path != path.parent:
         path = path.parent
     try:
-        proc = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)], capture_output=True, cwd="/")
+        proc = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(path)],
+                              capture_output=True, cwd="/")
     except FileNotFoundError:  # no runuser: the server commands will say so, in the state folder
         return True
     return proc.returncode == 0
@@ -176,14 +177,15 @@ class Cluster:
                 raise ClusterError("running as root but there is no `postgres` user to own the cluster") from exc
         return pwd.getpwuid(os.geteuid())
 
-    def _run(self, args: list[str], check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
+    def _run(self, args: list[str | Path], check: bool = True, capture: bool = True) -> subprocess.CompletedProcess:
         cmd = [str(a) for a in args]
         if self._as_root:
             cmd = ["runuser", "-u", "postgres", "--", *cmd]
         log.debug("run %s", " ".join(cmd))
         proc = subprocess.run(cmd, text=True, capture_output=capture, cwd="/")
         if check and proc.returncode != 0:
-            raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip() or proc.stdout.strip()}")
+            output = proc.stderr.strip() or proc.stdout.strip()
+            raise ClusterError(f"{' '.join(cmd)} failed ({proc.returncode}): {output}")
         return proc
 
     def _own(self, path: Path) -> None:
@@ -375,7 +377,8 @@ class Cluster:
         pg_isready = find_pg_bin() / "pg_isready"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            proc = subprocess.run([str(pg_isready), "-h", str(self.socket_dir), "-p", str(self.port)], capture_output=True)
+            proc = subprocess.run([str(pg_isready), "-h", str(self.socket_dir), "-p", str(self.port)],
+                                  capture_output=True)
             if proc.returncode == 0:
                 return
             time.sleep(0.2)

@@ -49,7 +49,7 @@ def with_options(info: str, options: str) -> str:
 
 
 def database_name(info: str) -> str:
-    return conninfo_to_dict(info).get("dbname") or "postgres"
+    return str(conninfo_to_dict(info).get("dbname") or "postgres")  # a parsed conninfo string: str values
 
 
 @contextmanager

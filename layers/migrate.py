@@ -59,7 +59,8 @@ def applied(conn: psycopg.Connection) -> dict[int, str]:
 def pending(conn: psycopg.Connection) -> list[Migration]:
     """The migrations not yet applied to the database of ``conn`` (all of them on a bare database),
     read without writing anything."""
-    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()[0]
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()  # always one row
+    exists = row is not None and row[0]
     done = set() if not exists else {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
     return [mg for mg in available() if mg.version not in done]
 

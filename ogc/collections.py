@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
+from typing import TypeVar
 
 import psycopg
 from psycopg import sql
@@ -152,6 +153,17 @@ class CollectionMeta:
         return self.layout.fields
 
 
+_Row = TypeVar("_Row")
+
+
+def _the_row(cur: psycopg.Cursor[_Row]) -> _Row:
+    """The row of a query that returns exactly one (an aggregate, a SELECT without FROM)."""
+    row = cur.fetchone()
+    if row is None:  # cannot be for such a query; if it were, say so here rather than fail on None[0] later
+        raise RuntimeError("a one-row query returned no row")
+    return row
+
+
 def table_identifier(table: str) -> sql.Identifier:
     """``schema.table`` or ``table`` as a quoted identifier."""
     return sql.Identifier(*table.split(".", 1))
@@ -194,9 +206,9 @@ class Catalog:
         """Layout and current data state of ``cid`` (state re-read when the data changed)."""
         layout = self.layout(conn, cid)
         spec = layout.spec
-        row = conn.execute(
+        row = _the_row(conn.execute(
             _sql("table_state.sql"), {"name": spec.table.split(".")[-1], "table": spec.table}
-        ).fetchone()
+        ))
         version, estimate = row[0], max(int(row[1] or 0), 0)
         cached = self._states.get(cid)
         now = time.monotonic()
@@ -204,7 +216,7 @@ class Catalog:
             (version is not None and cached.version == version)
             or (version is None and now - cached.read_at < UNTRACKED_TTL)
         ) and not (cached.count is None and now - cached.counted_at >= RECOUNT_INTERVAL)
-        if not fresh:
+        if cached is None or not fresh:  # fresh implies a cached state; said again for the type checker
             # A full count of a large table costs a scan: not more often than RECOUNT_INTERVAL.
             recount = (cached is None or estimate <= self.settings.exact_count_max
                        or now - cached.counted_at >= RECOUNT_INTERVAL)
@@ -268,14 +280,14 @@ class Catalog:
         table = table_identifier(spec.table)
         count, counted_at = None, (previous.counted_at if previous else time.monotonic())
         if recount:
-            count = int(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()[0])
+            count = int(_the_row(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)))[0])
             counted_at = time.monotonic()
         bbox = self._extent(conn, layout, estimate)
         interval = None
         if layout.time_field is not None:
             t = sql.Identifier(layout.time_field.name)
-            interval = conn.execute(sql.SQL("SELECT min({t}), max({t}) FROM {table}").format(t=t, table=table)).fetchone()
-            interval = tuple(interval) if interval[0] is not None else None
+            ends = _the_row(conn.execute(sql.SQL("SELECT min({t}), max({t}) FROM {table}").format(t=t, table=table)))
+            interval = tuple(ends) if ends[0] is not None else None
         return State(version=version, estimate=estimate, count=count, bbox=bbox, interval=interval,
                      counted_at=counted_at)
 
@@ -287,24 +299,24 @@ class Catalog:
             schema, _, name = spec.table.rpartition(".")
             try:
                 with conn.transaction():
-                    box = conn.execute(
+                    box = _the_row(conn.execute(
                         "SELECT ST_EstimatedExtent(%s, %s, %s)::geometry",
                         (schema or "public", name, spec.geometry_column),
-                    ).fetchone()[0]
+                    ))[0]
             except psycopg.Error:
                 box = None
         if box is None:
-            box = conn.execute(
+            box = _the_row(conn.execute(
                 sql.SQL("SELECT ST_Extent({g})::geometry FROM {t}").format(g=geom, t=table_identifier(spec.table))
-            ).fetchone()[0]
+            ))[0]
         if box is None:
             return None
         # To CRS84 for the collection document; 4490 and 4326 coincide (PROJ: null transformation).
         expr = "ST_SetSRID(%(b)s::geometry, %(s)s)"
         if layout.storage_srid not in (4326, crsmod.STORAGE_SRID):
             expr = f"ST_Transform({expr}, 4326)"
-        row = conn.execute(
+        row = _the_row(conn.execute(
             f"SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM (SELECT {expr} AS g) s",
             {"b": box, "s": layout.storage_srid},
-        ).fetchone()
+        ))
         return tuple(round(float(v), 7) for v in row)

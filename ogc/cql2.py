@@ -43,7 +43,8 @@ _GRAMMAR_EXTENSION = r"""
 %override SINGLE_QUOTED: /'(?:[^']|'')*'/
 %override attribute: /[a-zA-Z_][a-zA-Z_:0-9.]*/ | DOUBLE_QUOTED
 
-%override ?spatial_predicate: _binary_spatial_predicate_func "(" expression "," expression ")" -> binary_spatial_predicate
+%override ?spatial_predicate: _binary_spatial_predicate_func "(" expression "," expression ")" \
+        -> binary_spatial_predicate
     | "RELATE"i "(" expression "," expression "," SINGLE_QUOTED ")" -> relate_spatial_predicate
     | "S_DWITHIN"i "(" expression "," expression "," full_number ("," SINGLE_QUOTED)? ")" -> dwithin_predicate
     | _array_func "(" expression "," array_arg ")" -> array_predicate
@@ -59,7 +60,8 @@ _GRAMMAR_EXTENSION = r"""
 %override ?interval: "INTERVAL"i "(" SINGLE_QUOTED "," SINGLE_QUOTED ")" -> interval_literal
 
 %extend ?literal: "BBOX"i "(" full_number "," full_number "," full_number "," full_number ")" -> bbox_literal
-    | "BBOX"i "(" full_number "," full_number "," full_number "," full_number "," full_number "," full_number ")" -> bbox_literal
+    | "BBOX"i "(" full_number "," full_number "," full_number "," full_number "," full_number "," full_number ")" \
+        -> bbox_literal
 """
 
 _ARRAY_OPS = {"a_equals": ast.ArrayEquals, "a_contains": ast.ArrayContains,
@@ -95,9 +97,7 @@ def _interval_end(text: str, upper: bool):
     if text in ("..", ""):
         return None
     r = parse_datetime(text, "filter")
-    if not upper:
-        return r.lower
-    return r.upper if r.upper_inclusive else r.upper - timedelta(microseconds=1)
+    return r.last() if upper else r.lower
 
 
 @v_args(meta=False, inline=True)
@@ -151,7 +151,8 @@ _JSON_OPS = {"and", "or", "not", "=", "<>", "<", "<=", ">", ">=", "like", "betwe
              "t_overlappedby", "t_starts", "t_startedby", "t_during", "t_contains", "t_finishes",
              "t_finishedby", "t_equals", "t_disjoint", "t_intersects", "a_equals", "a_contains",
              "a_containedby", "a_overlaps", "+", "-", "*", "/"}
-_JSON_RENAMES = {"t_starts": "t_begins", "t_startedby": "t_begunby", "t_finishes": "t_ends", "t_finishedby": "t_endedby"}
+_JSON_RENAMES = {"t_starts": "t_begins", "t_startedby": "t_begunby", "t_finishes": "t_ends",
+                 "t_finishedby": "t_endedby"}
 
 
 def _prepare_json(node):
@@ -336,12 +337,14 @@ class Translator:
             a, b = self.operand(node.lhs), self.operand(node.rhs)
             for side in (a, b):
                 if side.field is not None and not side.field.is_numeric:
-                    raise InvalidParameter(f"filter: arithmetic on non-numeric property {side.field.name!r}", parameter="filter")
+                    raise InvalidParameter(f"filter: arithmetic on non-numeric property {side.field.name!r}",
+                                           parameter="filter")
             return _Operand(sql.SQL("({} {} {})").format(a.expr, sql.SQL(_ARITH[type(node)]), b.expr), "expr")
         if isinstance(node, (values.Geometry, values.Envelope)):
             return _Operand(self._literal_geometry(node), "geometry")
         if isinstance(node, values.Interval):
-            raise InvalidParameter("filter: an INTERVAL can only be used with a temporal operator (T_...)", parameter="filter")
+            raise InvalidParameter("filter: an INTERVAL can only be used with a temporal operator (T_...)",
+                                   parameter="filter")
         if isinstance(node, ast.Node):
             raise InvalidParameter(f"filter: unsupported expression {_describe(node)}", parameter="filter")
         return _Operand(self._literal(node, other.field if other else None), "literal")
@@ -417,8 +420,9 @@ class Translator:
         if self.layout.storage_srid not in (4326, crsmod.STORAGE_SRID):
             return exact
         # Index-assisted prefilter in degrees: a degree of longitude is at least 111320*cos(lat) m.
-        bound = sql.SQL("({} / (111320 * cos(radians(least(85, greatest(abs(ST_YMin({})), abs(ST_YMax({}))))))))").format(
-            d, b, b)
+        bound = sql.SQL(
+            "({} / (111320 * cos(radians(least(85, greatest(abs(ST_YMin({})), abs(ST_YMax({}))))))))"
+        ).format(d, b, b)
         return sql.SQL("({} && ST_Expand({}, {}) AND {})").format(a, b, bound, exact)
 
     def _time_bounds(self, node) -> tuple[sql.Composable, sql.Composable]:
@@ -426,8 +430,10 @@ class Translator:
         if isinstance(node, ast.Attribute):
             op = self.operand(node)
             if op.kind != "time":
-                raise InvalidParameter(f"filter: temporal operators need a date or time property; {node.name!r} is not one",
-                                       parameter="filter")
+                raise InvalidParameter(
+                    f"filter: temporal operators need a date or time property; {node.name!r} is not one",
+                    parameter="filter",
+                )
             return op.expr, op.expr
         if isinstance(node, values.Interval):
             start = self.params.add(_as_datetime(node.start, False)) if node.start is not None else _NEG_INF
@@ -440,9 +446,8 @@ class Translator:
             return lo, hi
         if isinstance(node, str):
             r = parse_datetime(node, "filter")
-            hi = r.upper if r.upper_inclusive else r.upper - timedelta(microseconds=1)
             return (sql.SQL("{}::timestamptz").format(self.params.add(r.lower)),
-                    sql.SQL("{}::timestamptz").format(self.params.add(hi)))
+                    sql.SQL("{}::timestamptz").format(self.params.add(r.last())))
         raise InvalidParameter(f"filter: {_describe(node)} is not a time, a date, an interval or a time property",
                                parameter="filter")
 

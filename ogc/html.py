@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from html import escape
 from string import Template
+from typing import Sequence
 
 _PAGE = Template("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>$title · urbangis</title>
@@ -23,7 +24,7 @@ code{background:#f3f3f3;padding:0 .2em}svg{border:1px solid #ccd;background:#faf
 <p class="links"><a href="$json">JSON</a></p></main></body></html>""")
 
 
-def page(title: str, body: str, root: str, json_href: str, crumbs: list[tuple[str, str]] = ()) -> str:
+def page(title: str, body: str, root: str, json_href: str, crumbs: Sequence[tuple[str, str]] = ()) -> str:
     """A whole HTML page around ``body`` (already escaped)."""
     trail = "".join(f" / <a href=\"{escape(h)}\">{escape(t)}</a>" for t, h in crumbs)
     return _PAGE.substitute(title=escape(title), body=body, root=escape(root), json=escape(json_href), crumbs=trail)
@@ -31,9 +32,9 @@ def page(title: str, body: str, root: str, json_href: str, crumbs: list[tuple[st
 
 def _links(links: list[dict]) -> str:
     rows = "".join(
-        f"<tr><td>{escape(str(l.get('rel', '')))}</td><td><a href=\"{escape(l['href'])}\">"
-        f"{escape(l.get('title') or l['href'])}</a></td><td>{escape(str(l.get('type', '')))}</td></tr>"
-        for l in links
+        f"<tr><td>{escape(str(link.get('rel', '')))}</td><td><a href=\"{escape(link['href'])}\">"
+        f"{escape(link.get('title') or link['href'])}</a></td><td>{escape(str(link.get('type', '')))}</td></tr>"
+        for link in links
     )
     return f"<table><tr><th>rel</th><th>link</th><th>type</th></tr>{rows}</table>"
 
@@ -122,11 +123,12 @@ _MULTI = {"MultiPoint": "Point", "MultiLineString": "LineString", "MultiPolygon"
 
 def _draw(g: dict, frame: _Frame, shapes: list[str]) -> None:
     """Append the SVG elements of the GeoJSON geometry ``g`` to ``shapes``; unknown types draw nothing."""
-    t, c = g.get("type"), g.get("coordinates")
+    t = g.get("type")
+    # GeoJSON (RFC 7946, 3.1) requires "coordinates" of every geometry but a GeometryCollection
     if t in _SHAPES:
-        shapes.append(_SHAPES[t](c, frame))
+        shapes.append(_SHAPES[t](g["coordinates"], frame))
     elif t in _MULTI:
-        for part in c:
+        for part in g["coordinates"]:
             shapes.append(_SHAPES[_MULTI[t]](part, frame))
     elif t == "GeometryCollection":
         for sub in g.get("geometries", []):
@@ -136,7 +138,7 @@ def _draw(g: dict, frame: _Frame, shapes: list[str]) -> None:
 def _svg(features: list[dict], width: int = 640, height: int = 400) -> str:
     """The features' geometries drawn to fit the box (x = first coordinate, y = second)."""
     coords: list[tuple[float, float]] = []
-    geoms = [f.get("geometry") for f in features if f.get("geometry")]
+    geoms: list[dict] = [geom for f in features if (geom := f.get("geometry"))]
     for g in geoms:
         for part in (g.get("geometries") or [g]):
             _positions(part.get("coordinates", []), coords)
@@ -160,15 +162,16 @@ def items_page(title: str, cid: str, fc: dict, root: str, json_href: str) -> str
     head = "".join(f"<th>{escape(n)}</th>" for n in ["id", *names])
     rows = "".join(
         f"<tr><td><a href=\"{escape(root)}/collections/{escape(cid)}/items/{escape(str(f.get('id')))}?f=html\">"
-        f"{escape(str(f.get('id')))}</a></td>" + "".join(f"<td>{_value((f.get('properties') or {}).get(n))}</td>" for n in names)
+        f"{escape(str(f.get('id')))}</a></td>"
+        + "".join(f"<td>{_value((f.get('properties') or {}).get(n))}</td>" for n in names)
         + "</tr>"
         for f in features
     )
     matched = fc.get("numberMatched")
     summary = f"<p>{fc.get('numberReturned', 0)} features" + (f" of {matched}" if matched is not None else "") + "</p>"
     nav = "".join(
-        f"<a href=\"{escape(l['href'])}\">{escape(l['rel'])}</a> "
-        for l in fc.get("links", []) if l.get("rel") in ("prev", "next") and l.get("type") == "text/html"
+        f"<a href=\"{escape(link['href'])}\">{escape(link['rel'])}</a> "
+        for link in fc.get("links", []) if link.get("rel") in ("prev", "next") and link.get("type") == "text/html"
     )
     body = f"{summary}{_svg(features)}<p class=links>{nav}</p><table><tr>{head}</tr>{rows}</table>"
     return page(title, body, root, json_href,

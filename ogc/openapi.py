@@ -140,7 +140,8 @@ def document(base: str, title: str, version: str, layouts: list[Layout], setting
             "tags": ["Capabilities"], "summary": "Queryable properties (JSON Schema)", "operationId": "getQueryables",
             "parameters": [cid, _ref("f")],
             "responses": {"200": {"description": "The queryables.", "content": {
-                "application/schema+json": {"schema": {"type": "object"}}, "text/html": {"schema": {"type": "string"}}}},
+                "application/schema+json": {"schema": {"type": "object"}},
+                "text/html": {"schema": {"type": "string"}}}},
                 **_errors()}}},
         "/collections/{collectionId}/items": {"get": {
             "tags": ["Data"], "summary": "Features of a collection", "operationId": "getFeatures",

@@ -53,6 +53,12 @@ class TimeRange:
     upper: datetime | None
     upper_inclusive: bool = True
 
+    def last(self) -> datetime | None:
+        """The last instant inside: ``upper``, or a microsecond before it when it is excluded; None when open."""
+        if self.upper is None or self.upper_inclusive:
+            return self.upper
+        return self.upper - timedelta(microseconds=1)
+
 
 @dataclass
 class ItemsParams:
@@ -99,7 +105,8 @@ def parse_format(value: str | None, allowed: Iterable[str] = ("json", "geojson",
         return "json"
     v = value.strip().lower()
     if v not in FORMATS or v not in allowed:
-        raise InvalidParameter(f"f: unsupported format {value!r}; use one of {', '.join(allowed)}", parameter="f", value=value)
+        raise InvalidParameter(f"f: unsupported format {value!r}; use one of {', '.join(allowed)}",
+                               parameter="f", value=value)
     return FORMATS[v]
 
 
@@ -120,7 +127,8 @@ def parse_bbox(value: str, bbox_crs: crsmod.Crs) -> Bbox:
     parts = [p.strip() for p in value.split(",")]
     if len(parts) not in (4, 6):
         raise InvalidParameter(
-            f"bbox: expected 4 or 6 comma-separated numbers, got {len(parts)} ({value!r})", parameter="bbox", value=value
+            f"bbox: expected 4 or 6 comma-separated numbers, got {len(parts)} ({value!r})",
+            parameter="bbox", value=value,
         )
     try:
         nums = [float(p) for p in parts]
@@ -187,7 +195,8 @@ def parse_datetime(value: str, name: str = "datetime") -> TimeRange:
         if whole_day:
             upper, inclusive = upper + timedelta(days=1), False
     if lower is None and upper is None:
-        raise InvalidParameter(f"{name}: an interval needs at least one bounded end, got {value!r}", parameter=name, value=value)
+        raise InvalidParameter(f"{name}: an interval needs at least one bounded end, got {value!r}",
+                               parameter=name, value=value)
     if lower is not None and upper is not None and lower > upper:
         raise InvalidParameter(f"{name}: the interval starts after it ends in {value!r}", parameter=name, value=value)
     return TimeRange(lower, upper, inclusive)
@@ -306,6 +315,8 @@ def coerce_value(value, field: Field, parameter: str, element: bool = False):
             if isinstance(value, date):
                 return value if typ == "date" else datetime.combine(value, time(0), tzinfo=timezone.utc)
             r = parse_datetime(str(value), parameter)
+            if r.lower is None:  # an interval open at its start ("../2024-05-01") has no value to compare with
+                raise ValueError
             return r.lower if typ != "date" else r.lower.date()
     except (ValueError, KeyError, TypeError, InvalidParameter):
         raise InvalidParameter(

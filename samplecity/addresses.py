@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import shapely
 import shapely.affinity
-from shapely.geometry import Point
+from shapely.geometry import Point, Polygon
 
 from .names import COMPOUND_PREFIX, COMPOUND_SUFFIX, COURTYARD_OWNERS
 from .rand import rng
@@ -71,7 +71,7 @@ def road_addresses(road: Road, seed: int) -> RoadAddresses:
     line = road.geom
     for side in ("left", "right"):
         lo, hi, par = road.side_range(side)
-        if lo is None:
+        if lo is None or hi is None:  # a side has both ends of its range or neither
             continue
         step = 1 if par == "all" else 2
         slots = (hi - lo) // step + 1
@@ -94,7 +94,8 @@ def road_addresses(road: Road, seed: int) -> RoadAddresses:
             if road.kind != "lane" and r.random() < BUILDING_RATE:
                 labels = building_labels(r, int(r.integers(1, 5)))
                 for k, label in enumerate(labels):
-                    bx, by = side_point(line, d + (k - len(labels) / 2) * 18, side, SIDE_OFFSET_M + 45 + r.uniform(0, 20))
+                    bx, by = side_point(line, d + (k - len(labels) / 2) * 18, side,
+                                        SIDE_OFFSET_M + 45 + r.uniform(0, 20))
                     buildings.append(Building(f"B{hid[1:]}{k:02d}", "house_number", hid, label, bx, by))
     # a few branch roads number blocks straight off the road (XX路3号楼)
     if road.kind == "branch" and r.random() < 0.12:
@@ -112,7 +113,7 @@ class Courtyard:
     kind: str
     street_code: str
     community_code: str
-    geom: object  # polygon, metres
+    geom: Polygon  # metres
     aliases: list[str]
     road_id: str
     house_number: str
@@ -173,6 +174,7 @@ def build_courtyards(comms, roads: list[Road], seed: int, scale: float) -> list[
             if poly.is_empty or poly.area < 2000 or poly.geom_type != "Polygon":
                 continue
             kind = "compound" if r.random() < 0.7 else "courtyard"
+            name: str | None
             for _try in range(50):
                 if kind == "compound":
                     name = str(r_names.choice(COMPOUND_PREFIX)) + str(r_names.choice(COMPOUND_SUFFIX))
@@ -193,7 +195,8 @@ def build_courtyards(comms, roads: list[Road], seed: int, scale: float) -> list[
                                                   int(r.integers(2, 7)), r), start=1):
                 cy.houses.append(House(f"H{cid}{i:03d}", "courtyard", cid, str(i), x, y, i))
             nb = int(r.integers(3, 13 if kind == "compound" else 6))
-            labels = [f"{i}号楼" for i in range(1, nb + 1)] if r.random() < 0.7 else [f"{i}栋" for i in range(1, nb + 1)]
+            labels = ([f"{i}号楼" for i in range(1, nb + 1)] if r.random() < 0.7
+                      else [f"{i}栋" for i in range(1, nb + 1)])
             for i, (x, y) in enumerate(_points_in(poly, nb, r)):
                 cy.buildings.append(Building(f"B{cid}{i:03d}", "courtyard", cid, labels[i], x, y))
             out.append(cy)

@@ -57,7 +57,8 @@ def _day_weights() -> np.ndarray:
 
 def _status(age_days: np.ndarray, r: np.random.Generator) -> np.ndarray:
     """Workflow stage by age: old cases are mostly closed, fresh ones spread over the stages."""
-    stages = np.array(["reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "cancelled"])
+    stages = np.array(["reported", "registered", "dispatched", "handling", "handled", "verified", "closed",
+                       "cancelled"])
     old = np.array([0.002, 0.003, 0.005, 0.01, 0.01, 0.03, 0.88, 0.06])
     new = np.array([0.12, 0.14, 0.16, 0.18, 0.14, 0.10, 0.12, 0.04])
     out = np.empty(len(age_days), dtype=object)
@@ -92,7 +93,8 @@ def generate_cases(city, scale: float, seed: int, total: int | None = None):
         x = np.concatenate([x, np.where(inside, dx, x[dup_of])])
         y = np.concatenate([y, np.where(inside, dy, y[dup_of])])
         day_sec = day * 86400 + sec
-        day_sec = np.concatenate([day_sec, np.minimum(day_sec[dup_of] + r.integers(300, 4 * 3600, n - base), DAYS * 86400 - 1)])
+        dup_sec = np.minimum(day_sec[dup_of] + r.integers(300, 4 * 3600, n - base), DAYS * 86400 - 1)
+        day_sec = np.concatenate([day_sec, dup_sec])
         month = np.array([(START + timedelta(seconds=int(s))).month for s in day_sec[:base]])
         ew = np.tile(_EW, (base, 1))
         winter = np.isin(month, [11, 12, 1, 2, 3])

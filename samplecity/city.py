@@ -31,8 +31,8 @@ class City:
     courtyards: list[Courtyard]
     places: list[Place]
     organisations: list[Organisation]
-    grid_sampler: GridSampler = None
-    case_sampler: GridSampler = None
+    grid_sampler: GridSampler | None = None  # set by build_city
+    case_sampler: GridSampler | None = None
     _comp: dict = field(default_factory=dict)
 
     @lru_cache(maxsize=4096)
@@ -101,7 +101,7 @@ def _grid_addresses(city: City) -> list[str]:
         rd = roads[int(ri)]
         frac = rd.geom.project(c) / max(rd.geom.length, 1.0)
         lo, hi, par = rd.left_from, rd.left_to, rd.left_parity
-        if lo is None:
+        if lo is None or hi is None:  # a side has both ends of its range or neither
             out.append(f"{names[rd.district_code]}{rd.name}附近")
             continue
         step = 1 if par == "all" else 2

@@ -81,8 +81,10 @@ def generate_components(city, scale: float, seed: int):
         if k:
             ri = r.choice(len(roads), size=k, p=road_p)
             t = r.uniform(0, 1, k)
-            p0 = shapely.get_coordinates(shapely.line_interpolate_point(road_geom[ri], np.clip(t - 0.001, 0, 1), normalized=True))
-            p1 = shapely.get_coordinates(shapely.line_interpolate_point(road_geom[ri], np.clip(t + 0.001, 0, 1), normalized=True))
+            lines = road_geom[ri]
+            before, after = np.clip(t - 0.001, 0, 1), np.clip(t + 0.001, 0, 1)
+            p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, before, normalized=True))
+            p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, after, normalized=True))
             d = p1 - p0
             norm = np.hypot(d[:, 0], d[:, 1]) + 1e-9
             off = r.choice([-1, 1], size=k) * r.uniform(6, 12, k)

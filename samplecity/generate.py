@@ -63,7 +63,7 @@ def _roads(city: City, out: Path) -> int:
     fields = ["id", "name", "aliases", "historic_names", "kind", "district_code", "left_from", "left_to",
               "right_from", "right_to", "left_parity", "right_parity"]
     w = LayerWriter(out, "roads", fields)
-    rows = {k: [] for k in fields}
+    rows: dict[str, list] = {k: [] for k in fields}
     for rd in city.roads:
         for k in fields:
             v = getattr(rd, k)
@@ -77,7 +77,7 @@ class _Buffered:
 
     def __init__(self, writer: LayerWriter, progress: Progress | None, total: int):
         self.w, self.progress, self.total = writer, progress, total
-        self.rows = {k: [] for k in writer.fields}
+        self.rows: dict[str, list] = {k: [] for k in writer.fields}
         self.geoms: list = []
 
     def add(self, geom, **values) -> None:

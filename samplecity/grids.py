@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from .names import person_name
 from .partition import polygons_of
@@ -41,7 +42,7 @@ class RespGrid:
     name: str
     district_code: str
     street_code: str
-    geom: object
+    geom: BaseGeometry  # MultiPolygon, metres
     supervisors: list[str] = field(default_factory=list)
 
 
@@ -58,15 +59,15 @@ def community_cells(community_geom) -> list:
     x0, y0, x1, y1 = community_geom.bounds
     i0, i1 = int(np.floor(x0 / CELL_M)), int(np.ceil(x1 / CELL_M))
     j0, j1 = int(np.floor(y0 / CELL_M)), int(np.ceil(y1 / CELL_M))
-    ii, jj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1))
-    ii, jj = ii.ravel(), jj.ravel()
+    mi, mj = np.meshgrid(np.arange(i0, i1), np.arange(j0, j1))
+    ii, jj = mi.ravel(), mj.ravel()
     boxes = shapely.box(ii * CELL_M, jj * CELL_M, (ii + 1) * CELL_M, (jj + 1) * CELL_M)
     shapely.prepare(community_geom)
     hit = shapely.intersects(community_geom, boxes)
     ii, jj, boxes = ii[hit], jj[hit], boxes[hit]
     pieces = shapely.intersection(boxes, community_geom)
-    cells: dict[tuple[int, int], object] = {}
-    small: list[tuple[tuple[int, int], object]] = []
+    cells: dict[tuple[int, int], BaseGeometry] = {}
+    small: list[tuple[tuple[int, int], BaseGeometry]] = []
     for i, j, piece in zip(ii.tolist(), jj.tolist(), pieces):
         polys = polygons_of(piece)
         if not polys:
@@ -125,8 +126,8 @@ def build_responsibility(sk: Skeleton, grids: UnitGrids, seed: int) -> tuple[lis
     """Group each street office's unit grids into patrol areas and bind one supervisor to each
     (a few supervisors keep two neighbouring areas, as happens where staff is short)."""
     by_street: dict[str, list[int]] = {}
-    for idx, comm in enumerate(grids.community):
-        by_street.setdefault(comm[:9], []).append(idx)
+    for gi, comm in enumerate(grids.community):
+        by_street.setdefault(comm[:9], []).append(gi)
     streets = {s.code: s for s in sk.streets()}
     cent = shapely.get_coordinates(shapely.centroid(np.array(grids.geom, dtype=object)))
     grids.resp = [""] * len(grids)

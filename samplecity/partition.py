@@ -123,7 +123,8 @@ def _halve(poly) -> tuple:
         a = shapely.box(x0 - 1, y0 - 1, x1 + 1, cy)
     first = polygons_of(poly.intersection(a))
     second = polygons_of(poly.difference(a))
-    return max(first, key=lambda p: p.area), shapely.union_all(second + [p for p in first if p is not max(first, key=lambda q: q.area)])
+    return max(first, key=lambda p: p.area), shapely.union_all(
+        second + [p for p in first if p is not max(first, key=lambda q: q.area)])
 
 
 def _settle(cells: list, region) -> list:
@@ -162,8 +163,8 @@ def dense_part(region, fraction: float, dens: Density) -> tuple:
     x0, y0, x1, y1 = region.bounds
     xs = np.arange(x0, x1 + cell, cell)
     ys = np.arange(y0, y1 + cell, cell)
-    gx, gy = np.meshgrid(xs, ys)
-    gx, gy = gx.ravel(), gy.ravel()
+    mx, my = np.meshgrid(xs, ys)
+    gx, gy = mx.ravel(), my.ravel()
     inside = shapely.contains_xy(region, gx + cell / 2, gy + cell / 2)
     gx, gy = gx[inside], gy[inside]
     rho = dens(gx + cell / 2, gy + cell / 2)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
 
 from .addresses import Building, House, RoadAddresses, _points_in, building_labels
 from .density import density
@@ -34,7 +35,7 @@ class Place:
     name: str
     kind: str
     district_code: str
-    geom: object  # point or polygon, metres
+    geom: BaseGeometry  # point or polygon, metres
     aliases: list[str] = field(default_factory=list)
     historic_names: list[str] = field(default_factory=list)
     houses: list[House] = field(default_factory=list)
@@ -48,7 +49,7 @@ class Organisation:
     kind: str
     road_id: str
     house_number: str
-    geom: object
+    geom: BaseGeometry  # point or polygon, metres
     aliases: list[str] = field(default_factory=list)
     buildings: list[Building] = field(default_factory=list)
 

@@ -112,7 +112,7 @@ def _street_roads(b: _Builder, tree: shapely.STRtree, c: dict[int, list[dict]]) 
                 c[1].append(_row(1, [_Seg("street", s.name, s)] + b.road_segs(rd), got[0].coords[0], "roads", rd.id,
                                  s.code[:6]))
     for cm in sorted(b.comms.values(), key=lambda x: x.code):
-        if not cm.urban:
+        if not cm.urban or cm.parent_code is None:  # (a community always has its street office)
             continue
         for i in tree.query(cm.geom, predicate="intersects")[:2]:
             rd = roads[int(i)]
@@ -220,8 +220,8 @@ def _courtyards(b: _Builder, c: dict[int, list[dict]]) -> None:
         c[15].append(_row(15, [_Seg("street", st.name, st), _Seg("community", cm.name, cm),
                                _Seg("courtyard", cy.name, cy)], pt, "courtyards", cy.id, cy.street_code[:6]))
         for h in cy.houses[:1]:
-            c[16].append(_row(16, [_Seg("courtyard", cy.name, cy), _Seg("num", h.number), _Seg("hao", "号")], (h.x, h.y),
-                              "house_numbers", h.id, cy.street_code[:6]))
+            c[16].append(_row(16, [_Seg("courtyard", cy.name, cy), _Seg("num", h.number), _Seg("hao", "号")],
+                              (h.x, h.y), "house_numbers", h.id, cy.street_code[:6]))
 
 
 def _codes(b: _Builder, r: np.random.Generator, c: dict[int, list[dict]]) -> None:
@@ -352,7 +352,8 @@ def build_queries(city: City, per_model: int = 100, stats: Counter | None = None
         clean = [pool[int(i)] for i in order if ambiguity(b.ix, pool[int(i)]["segs"]) is None][:per_model]
         for row in clean:
             out.append(_emit(row, _text(row["segs"], [], r), []))
-        made, owed = 0, []
+        made = 0
+        owed: list[list[str]] = []  # noise drawn for a query it made ambiguous
         for i in order[::-1]:  # noisy ones from the other end of the pool
             row = pool[int(i)]
             kinds = _applicable(b, row)
@@ -385,9 +386,13 @@ def _attempt(b: _Builder, row: dict, noise: list[str], r: np.random.Generator,
              stats: Counter) -> tuple[dict | None, str | None]:
     """The noisy query for ``row`` if it has one reading, else (None, the noise kind at fault)."""
     segs = _apply(b, row, noise, r)
-    why = ("typo", "no unique typo") if segs is None else ambiguity(b.ix, segs)
-    if why is None:
-        return _emit(row, _text(segs, noise, r), noise), None
+    if segs is None:
+        why: tuple[str | None, str] = ("typo", "no unique typo")
+    else:
+        found = ambiguity(b.ix, segs)
+        if found is None:
+            return _emit(row, _text(segs, noise, r), noise), None
+        why = found
     failed = why[0] or "prefix"  # a name as written turns ambiguous when a prefix drops its district
     stats[failed] += 1
     return None, failed

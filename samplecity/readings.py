@@ -22,8 +22,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .skeleton import Area
+
+if TYPE_CHECKING:  # only for the annotation: readings does not import the generator
+    from .city import City
 
 ROAD_SUFFIXES = ("大道", "大街", "路", "街", "巷", "道")
 _HOLE = "\x00"
@@ -65,7 +69,7 @@ class NameIndex:
     """Every spelling of every named feature (names, aliases, historic names), with lookups by
     exact spelling, by edit distance 1 and by road stem."""
 
-    def __init__(self, city):
+    def __init__(self, city: City) -> None:
         sk = city.skeleton
         self.exact: dict[str, set[Feature]] = defaultdict(set)
         self._sub: dict[str, set[Feature]] = defaultdict(set)  # one character replaced by a hole

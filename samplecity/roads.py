@@ -54,7 +54,7 @@ class Road:
         """The side whose range and parity hold number n, or None."""
         for side in ("left", "right"):
             lo, hi, par = self.side_range(side)
-            if lo is None or not (lo <= n <= hi):
+            if lo is None or hi is None or not (lo <= n <= hi):  # (both ends or neither)
                 continue
             if par == "all" or (par == "odd") == (n % 2 == 1):
                 return side
@@ -76,6 +76,8 @@ def side_point(line: LineString, dist: float, side: str, offset: float) -> tuple
 
 def slot_distance(road: Road, n: int, side: str) -> float:
     lo, hi, par = road.side_range(side)
+    if lo is None or hi is None:
+        raise ValueError(f"road {road.id} has no address range on its {side} side")
     step = 1 if par == "all" else 2
     slots = (hi - lo) // step + 1
     s = (n - lo) / step
@@ -130,7 +132,8 @@ class _Builder:
         """Real names go to the roads of their kind nearest the dense centre; the rest are made up."""
         for d in sorted({rd.district_code for rd in self.roads}):
             todo = [rd for rd in self.roads if rd.district_code == d and not rd.name]
-            mid = shapely.get_coordinates(shapely.line_interpolate_point([rd.geom for rd in todo], 0.5, normalized=True))
+            lines = [rd.geom for rd in todo]
+            mid = shapely.get_coordinates(shapely.line_interpolate_point(lines, 0.5, normalized=True))
             rho = density(mid[:, 0], mid[:, 1])
             order = sorted(range(len(todo)), key=lambda i: -rho[i])
             for name, kind, aliases, historic in REAL_ROADS.get(d, []):

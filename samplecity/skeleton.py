@@ -9,6 +9,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import shapely
 from shapely.geometry import shape
@@ -32,7 +33,9 @@ class Area:
     level: str
     parent_code: str | None
     urban: bool = True
-    geom: object = None
+    # a shapely geometry, in metres: the outlines' as read; None until build_admin gives street
+    # offices and communities theirs
+    geom: Any = None
     aliases: list[str] = field(default_factory=list)
     children: list["Area"] = field(default_factory=list)
 
@@ -103,7 +106,7 @@ def import_real(src: Path, dst: Path = REAL_DIR) -> None:
     import shutil
 
     dst.mkdir(parents=True, exist_ok=True)
-    out = []
+    out: list[tuple[str, str, str, str | None, dict]] = []  # code, name, level, parent, GeoJSON geometry
     prov = json.loads((src / "xinjiang_province_cgcs2000.geojson").read_text(encoding="utf-8"))["features"][0]
     out.append((PROVINCE_CODE, PROVINCE_NAME, "province", None, prov["geometry"]))
     for ft in json.loads((src / "xinjiang_prefectures_cgcs2000.geojson").read_text(encoding="utf-8"))["features"]:

@@ -33,6 +33,11 @@ def new_page(context, server: str):
     """A new tab that records every request leaving ``server`` in ``page.outside_requests``."""
     pg = context.new_page()
     outside: list[str] = []
-    pg.on("request", lambda req: outside.append(req.url) if not req.url.startswith((server, "data:", "blob:")) else None)
+
+    def note(req) -> None:
+        if not req.url.startswith((server, "data:", "blob:")):
+            outside.append(req.url)
+
+    pg.on("request", note)
     pg.outside_requests = outside
     return pg

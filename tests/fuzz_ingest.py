@@ -90,8 +90,8 @@ def bases(city: Path, work: Path) -> dict[str, bytes | dict[str, bytes]]:
     for suffix in ("tab", "mif"):
         folder = src / f"mapinfo_{suffix}"
         folder.mkdir()
-        _ogr("-f", "MapInfo File", "-t_srs", "EPSG:4538", "-lco", "ENCODING=CP936", str(folder / f"components.{suffix}"),
-             components)
+        _ogr("-f", "MapInfo File", "-t_srs", "EPSG:4538", "-lco", "ENCODING=CP936",
+             str(folder / f"components.{suffix}"), components)
         out[f"components.{suffix}"] = {p.name: p.read_bytes() for p in folder.iterdir()}
     return out
 

@@ -131,7 +131,7 @@ def layer_sql(
         geom = sql.SQL("ST_Simplify({}, {}, true)").format(geom, sql.Literal(tol))
     mvt_geom = sql.SQL("ST_AsMVTGeom({}, b.env, {}, {}, true)").format(geom, sql.Literal(EXTENT), sql.Literal(BUFFER))
     zoom_column = stored.zoom_column(coll, tms_id, z)
-    if zoom_column:
+    if zoom_column and mercator:  # a zoom column implies the EPSG:3857 copy (StoredGeometry.zoom_column)
         # Wholly inside the tile (bounding box within the unbuffered envelope): ST_AsMVTGeom would
         # only translate and snap it, and the stored column was snapped on the same grid, so a
         # translation by the tile's offset gives the same coordinates (tested byte for byte in
@@ -186,7 +186,9 @@ def point_cte(coll: Collection, tms_id: str) -> sql.Composed:
     cols = sql.SQL(", ").join(
         sql.SQL("t.{}").format(sql.Identifier(c)) for c in dict.fromkeys((coll.geometry_column, *coll.tile_columns))
     )
-    return sql.SQL(", {name} AS MATERIALIZED (SELECT {cols} FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {over})").format(
+    return sql.SQL(
+        ", {name} AS MATERIALIZED (SELECT {cols} FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {over})"
+    ).format(
         name=sql.Identifier(_first_name(coll)),
         cols=cols,
         table=sql.Identifier(coll.table),
@@ -199,8 +201,9 @@ def point_cte(coll: Collection, tms_id: str) -> sql.Composed:
 # Point tiles holding more points than the limit are read cell by cell: the tile (with its
 # buffer) is cut into CELLS x CELLS cells and each gives at most limit / CELLS² points. A plain
 # LIMIT on the index scan returns the first points of the GiST traversal, i.e. a few compact
-# clusters, and leaves the rest of a busy tile empty (measured: 0 points in 7 of 16 quarters of a z12 tile holding 293,000 cases). Per-cell
-# quotas spread the kept points over the whole tile (a sparse cell leaves its share unused).
+# clusters, and leaves the rest of a busy tile empty (measured: 0 points in 7 of 16 quarters of a
+# z12 tile holding 293,000 cases). Per-cell quotas spread the kept points over the whole tile (a
+# sparse cell leaves its share unused).
 # Cells are half-open: no point is taken twice.
 CELLS = 4
 
@@ -235,7 +238,8 @@ def _cells_cte(tms_id: str, srid: int) -> sql.Composed:
     return sql.SQL(
         ", {name} AS MATERIALIZED (SELECT cell, ST_XMin(cell) AS x0, ST_XMax(cell) AS x1, "
         "ST_YMin(cell) AS y0, ST_YMax(cell) AS y1 FROM (SELECT {cell} AS cell FROM "
-        "(SELECT fenv, (ST_XMax(fenv) - ST_XMin(fenv)) / {n} AS w, (ST_YMax(fenv) - ST_YMin(fenv)) / {n} AS h FROM b) s, "
+        "(SELECT fenv, (ST_XMax(fenv) - ST_XMin(fenv)) / {n} AS w, "
+        "(ST_YMax(fenv) - ST_YMin(fenv)) / {n} AS h FROM b) s, "
         "generate_series(0, {n} - 1) i, generate_series(0, {n} - 1) j) g)"
     ).format(name=sql.Identifier(_cells_name(srid)), cell=cell, n=sql.Literal(CELLS))
 
@@ -245,6 +249,9 @@ def _bounds_cte(tms_id: str) -> sql.Composed:
     both in the TMS CRS (and, for Web Mercator, ``dx``, ``dy``: the tile's offset in tile units
     of its zoom, for stored tile geometry). MATERIALIZED so they are computed once, not per row."""
     margin = sql.Literal(BUFFER / EXTENT)
+    env: sql.Composable
+    fenv: sql.Composable
+    more: sql.Composable
     if tms_id == "WebMercatorQuad":
         env = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int)")
         fenv = sql.SQL("ST_TileEnvelope(%(z)s::int, %(x)s::int, %(y)s::int, margin => {})").format(margin)

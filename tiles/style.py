@@ -87,7 +87,10 @@ def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[floa
             "urbangis:titles": {c.id: c.title for c in colls},
         },
         "sources": {
-            source: {"type": "vector", "url": tilejson_url if source == SOURCE else f"{tilejson_url}?collections={','.join(ids)}"}
+            source: {
+                "type": "vector",
+                "url": tilejson_url if source == SOURCE else f"{tilejson_url}?collections={','.join(ids)}",
+            }
             for source, ids in members.items()
         },
         "layers": [{"id": "background", "type": "background", "paint": {"background-color": BACKGROUND}}]

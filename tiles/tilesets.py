@@ -212,7 +212,8 @@ class TileService:
                 # snapshot as the tile.
                 raw, state = _run(conn, self.statement(conn, ts, tms_id, z, True), params)
                 return TileResult(self._gzip(bytes(raw)), self._etag(ts, tms_id, z, x, y, state))
-            state = conn.execute(STATE_SQL, params).fetchone()[0]
+            row = conn.execute(STATE_SQL, params).fetchone()  # an aggregate: always one row
+            state = row[0] if row is not None else None
             etag = self._etag(ts, tms_id, z, x, y, state)
             if etag_matches(if_none_match, etag):
                 return TileResult(None, etag, not_modified=True, source="state")

@@ -176,7 +176,7 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
         q = parse_items(query, meta.layout, catalog.settings)
         page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)
     links = documents.page_links(base, collectionId, query, q.limit, q.offset, page.next_cursor, page.returned)
-    tail = {"numberReturned": page.returned}
+    tail: dict[str, object] = {"numberReturned": page.returned}
     if page.matched is not None:
         tail["numberMatched"] = page.matched
     tail["timeStamp"] = documents.now_iso()

@@ -71,7 +71,8 @@ def _query(q: str | None) -> str:
 async def geocode(
     q: str | None = Query(None, description=f"The address, at most {MAX_QUERY_CHARS} characters."),
     limit: int = Query(5, ge=1, le=20, description="How many candidates at most (the best plus others)."),
-    crs: str | None = Query(None, description="Output CRS: CRS84 (default), EPSG:4490, EPSG:4326, EPSG:3857 or a CGCS2000 Gauss-Kruger zone EPSG:4534-4554 (Urumqi: 4538)."),
+    crs: str | None = Query(None, description="Output CRS: CRS84 (default), EPSG:4490, EPSG:4326, EPSG:3857 or a "
+                                              "CGCS2000 Gauss-Kruger zone EPSG:4534-4554 (Urumqi: 4538)."),
     g: Geocoder = Depends(get_geocoder),
 ):
     text = _query(q)

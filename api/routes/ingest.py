@@ -14,6 +14,7 @@ import shutil
 import uuid
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
@@ -136,7 +137,9 @@ def _check_file(path: Path, max_unpacked: int) -> str:
 def _options(fields: dict[str, str], request: Request) -> dict:
     from urbangis.ingest.crs import parse_source_crs
 
-    get = lambda k: fields.get(k) or request.query_params.get(k)  # noqa: E731
+    def get(k: str) -> str | None:
+        return fields.get(k) or request.query_params.get(k)
+
     mode = (get("mode") or "strict").strip().lower().replace("_", "-")
     if mode not in ("strict", "skip-invalid", "check"):
         raise Invalid(f"mode: {mode!r} is not one of strict, skip-invalid, check", parameter="mode")
@@ -160,9 +163,9 @@ _UPLOAD_DOC = {
             "type": "object", "required": ["file"],
             "properties": {
                 "file": {"type": "string", "format": "binary",
-                         "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, WPS ET, ODS, FlatGeobuf, KML/KMZ, or a zip "
-                                        "(shapefiles, a File Geodatabase .gdb folder, MapInfo .tab/.mif "
-                                        "with their parts, a gazetteer folder)"},
+                         "description": "GeoJSON, GeoPackage, CSV, XLSX, XLS, WPS ET, ODS, FlatGeobuf, KML/KMZ, "
+                                        "or a zip (shapefiles, a File Geodatabase .gdb folder, MapInfo "
+                                        ".tab/.mif with their parts, a gazetteer folder)"},
                 "layer": {"type": "string", "enum": list(BY_NAME),
                           "description": "contract layer, when the file name does not say it"},
                 "source_crs": {"type": "string", "description": "e.g. EPSG:4326, gcj02, bd09, or a PROJ "
@@ -341,7 +344,10 @@ def _job_file(request: Request, job_id: uuid.UUID, name: str, media: str, missin
 
 _NO_REPORT = ("has no report: it was cancelled, or stopped by a database failure, before one was written "
               "(GET /ingest/jobs/{id} says which)")
-_RUNNING = {409: error_response("The job is still queued or running: its files are written when it ends")}
+# (keyed as FastAPI's ``responses`` are, so that it can be merged into theirs)
+_RUNNING: dict[int | str, dict[str, Any]] = {
+    409: error_response("The job is still queued or running: its files are written when it ends"),
+}
 
 
 @router.get("/jobs/{job_id}/report", dependencies=AUTH, summary="The job's full report (JSON, every issue)",

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+from typing import cast
 
 import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -24,7 +25,8 @@ def install(app: FastAPI) -> None:
 # (and its HTML) shows them all (``Services.doors``).
 OFFERS = [
     # FastAPI's document is OpenAPI 3.1; OGC clients read the 3.0 one at /api (api/routes/features.py).
-    ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.1", "OpenAPI 3.1 document of the whole server"),
+    ("service-desc", "/openapi.json", "application/vnd.oai.openapi+json;version=3.1",
+     "OpenAPI 3.1 document of the whole server"),
     ("service-doc", "/docs", "text/html", "Interactive API documentation"),
     ("alternate", "/?f=html", "text/html", "This landing page as HTML"),
     ("status", "/healthz", "application/json", "Health: is the database reachable"),
@@ -38,10 +40,11 @@ def landing(request: Request, f: str | None = None, services: Services = Depends
     base = base_url(request)
     offers = services.doors.offers
     links = [{"rel": rel, "href": base + href, "type": typ, "title": title} for rel, href, typ, title in offers]
+    description = ("Spatial data server of an urban comprehensive-management platform "
+                   "(城市综合管理服务平台): geocoding, OGC API Features and Tiles, vector tiles, bulk loading.")
     body = {
         "title": "urbangis",
-        "description": "Spatial data server of an urban comprehensive-management platform "
-        "(城市综合管理服务平台): geocoding, OGC API Features and Tiles, vector tiles, bulk loading.",
+        "description": description,
         "links": [{"rel": "self", "href": base + "/", "type": "application/json", "title": "This document"}] + links,
     }
     fmt = parse_format(f, ("json", "html"))  # an f of neither is a 400, as on /conformance and /collections
@@ -54,7 +57,7 @@ def landing(request: Request, f: str | None = None, services: Services = Depends
         )
         return HTMLResponse(
             f"<!doctype html><html lang=en><meta charset=utf-8><title>urbangis</title>"
-            f"<h1>urbangis</h1><p>{html.escape(body['description'])}</p><ul>{items}</ul></html>"
+            f"<h1>urbangis</h1><p>{html.escape(description)}</p><ul>{items}</ul></html>"
         )
     return body
 
@@ -67,10 +70,13 @@ def healthz(pool: ConnectionPool = Depends(get_pool)):
             row = conn.execute(
                 "SELECT postgis_lib_version(), (SELECT max(version) FROM schema_migrations)"
             ).fetchone()
+            if row is None:  # cannot be: a SELECT without FROM returns one row
+                raise RuntimeError("the version query returned no row")
     except PoolTimeout as exc:
         # no pooled connection within 5 s: the database is down, or it answers and every pooled
         # connection is busy (slow queries, a lock wait); a monitor must be told which
-        if _answers(pool.conninfo):
+        # make_pool builds every pool of ours from a conninfo string (never psycopg_pool's callable form)
+        if _answers(cast(str, pool.conninfo)):
             waiting = pool.get_stats().get("requests_waiting", 0)
             return JSONResponse(
                 {"status": "busy", "database": "up",
@@ -105,5 +111,8 @@ def _down(exc: Exception) -> JSONResponse:
 @router.get("/version", summary="Server, PostgreSQL and PostGIS versions")
 def get_version(pool: ConnectionPool = Depends(get_pool)):
     with pool.connection(timeout=5) as conn:
-        pg, postgis = conn.execute("SELECT current_setting('server_version'), postgis_full_version()").fetchone()
+        row = conn.execute("SELECT current_setting('server_version'), postgis_full_version()").fetchone()
+    if row is None:  # cannot be: a SELECT without FROM returns one row
+        raise RuntimeError("the version query returned no row")
+    pg, postgis = row
     return {"urbangis": version(), "postgresql": pg, "postgis": postgis}

@@ -4,7 +4,7 @@ If-None-Match) and Cache-Control."""
 from __future__ import annotations
 
 import gzip
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
@@ -101,7 +101,7 @@ def _selection(request: Request, collections: str | None) -> Tileset:
 # -- tile matrix sets -------------------------------------------------------------------------
 def _tms_summary(base: str, tms_id: str) -> dict:
     tms = tmslib.get(tms_id)
-    out = {"id": tms_id, "title": tms.title, "crs": tmslib.crs_uri(tms_id)}
+    out: dict[str, Any] = {"id": tms_id, "title": tms.title, "crs": tmslib.crs_uri(tms_id)}
     if tms.uri:
         out["uri"] = tms.uri
     out["links"] = [
@@ -124,7 +124,9 @@ def tile_matrix_sets(request: Request) -> dict:
 def tile_matrix_set(request: Request, tileMatrixSetId: TmsId) -> dict:
     _tms(tileMatrixSetId)
     doc = tmslib.document(tileMatrixSetId)
-    doc["links"] = [{"rel": "self", "href": f"{base_url(request)}/tileMatrixSets/{tileMatrixSetId}", "type": "application/json"}]
+    doc["links"] = [
+        {"rel": "self", "href": f"{base_url(request)}/tileMatrixSets/{tileMatrixSetId}", "type": "application/json"}
+    ]
     return doc
 
 
@@ -137,7 +139,7 @@ def _tileset_doc(base: str, prefix: str, ts: Tileset, tms_id: str) -> dict:
     """An OGC API - Tiles TileSet document (vector, MVT) for ``ts`` at ``{base}{prefix}``."""
     tms = tmslib.get(tms_id)
     url = f"{base}{prefix}/{tms_id}"
-    doc = {
+    doc: dict[str, Any] = {
         "title": ts.title,
         "description": ts.description,
         "dataType": "vector",
@@ -193,7 +195,8 @@ def collection_tilesets(request: Request, collectionId: str) -> dict:
     return _tilesets_list(base_url(request), f"/collections/{coll.id}/tiles", _tileset(request, coll.id))
 
 
-@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}", summary="A collection's tileset on one tile matrix set")
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}",
+            summary="A collection's tileset on one tile matrix set")
 def collection_tileset(request: Request, collectionId: str, tileMatrixSetId: TmsId) -> dict:
     coll = _collection(request, collectionId)
     _tms(tileMatrixSetId)
@@ -234,7 +237,8 @@ def city_tilejson(request: Request, tileMatrixSetId: TmsId, collections: str | N
     return _tilejson(request, ts, "/tiles", tileMatrixSetId, f"?collections={collections}" if collections else "")
 
 
-@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON 3.0 of a collection's tileset")
+@router.get("/collections/{collectionId}/tiles/{tileMatrixSetId}/tilejson.json",
+            summary="TileJSON 3.0 of a collection's tileset")
 def collection_tilejson(request: Request, collectionId: str, tileMatrixSetId: TmsId) -> dict:
     coll = _collection(request, collectionId)
     return _tilejson(request, _tileset(request, coll.id), f"/collections/{coll.id}/tiles", tileMatrixSetId)
@@ -323,7 +327,10 @@ def collection_tile(
 )
 def city_tile(
     request: Request, tileMatrixSetId: TmsId, tileMatrix: Z, tileRow: Row, tileCol: Col,
-    collections: Annotated[str | None, Query(description="Comma-separated collections to include (default: all)")] = None,
+    collections: Annotated[
+        str | None, Query(description="Comma-separated collections to include (default: all)")
+    ] = None,
     if_none_match: IfNoneMatch = None,
 ) -> Response:
-    return _tile(request, _selection(request, collections), tileMatrixSetId, tileMatrix, tileRow, tileCol, if_none_match)
+    return _tile(request, _selection(request, collections), tileMatrixSetId, tileMatrix, tileRow, tileCol,
+                 if_none_match)

@@ -82,4 +82,8 @@ class LayerReader(Protocol):
     has_geometry: bool
     warnings: list[RowIssue]
 
+    @property
+    def crs_error(self) -> str | None:
+        """A declared CRS that cannot be used; fatal unless --source-crs overrides it."""
+
     def batches(self, size: int) -> Iterator[Batch]: ...

@@ -78,7 +78,7 @@ def coded_domains(gdb: Path, layer: str | None) -> dict[str, tuple[str, dict[str
 def decode(values: list, meanings: dict[str, str]) -> list:
     """The values with each code a domain names replaced by its meaning; the others as they are
     (a code outside the domain is then judged by the checks like any value)."""
-    out = []
+    out: list = []
     for v in values:
         if v is None:
             out.append(v)

@@ -8,7 +8,7 @@ import csv
 import logging
 import re
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Generator, Iterator, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -272,10 +272,10 @@ class TableReader:
         self.kind = kind
         self.layer = sheet
         self.warnings: list[RowIssue] = []
-        self.declared_crs = None
-        self.crs_error = None
-        self.total = None  # exact: a truncated file is one that yields fewer
-        self.estimate = None  # about how many rows, for the progress bar and the choice of lane
+        self.declared_crs: crs_mod.SourceCRS | None = None
+        self.crs_error: str | None = None
+        self.total: int | None = None  # exact: a truncated file is one that yields fewer
+        self.estimate: int | None = None  # about how many rows, for the progress bar and the choice of lane
         self._geocode = geocode
         self._titles = 0  # rows above the column names
         self._header_rows = 1  # 2: a two-row header
@@ -347,9 +347,9 @@ class TableReader:
         if fields[0] == "Field1":
             self._row_offset = 0
         first = self._first_rows()
-        found = [i for i in range(min(len(first), TITLE_ROWS) if first else 0)
-                 if _names_columns(first.columns[c][i] for c in fields)]
-        if not found:
+        found = [i for i in range(min(len(first), TITLE_ROWS))
+                 if _names_columns(first.columns[c][i] for c in fields)] if first is not None else []
+        if first is None or not found:
             raise ReadError(f"{self.path.name}: row 1 holds a title ({fields[0][:40]!r}) and no "
                             f"row below it within {TITLE_ROWS} holds column names")
         self._header_fid = int(first.rows[found[0]])
@@ -376,7 +376,8 @@ class TableReader:
             raise ReadError(f"{self.path.name}: coordinate column {found!r} has no partner "
                             f"(expected one of {', '.join(LON_NAMES)} and one of {', '.join(LAT_NAMES)})")
         self.geocoded = False
-        if self.lon_col is not None:
+        consumed: set[str]
+        if self.lon_col is not None and self.lat_col is not None:  # both or neither (above)
             consumed = {self.lon_col, self.lat_col}
         elif self.wkt_col is not None:
             consumed = {self.wkt_col}
@@ -414,8 +415,9 @@ class TableReader:
         self.declared_crs = crs_mod.SourceCRS(4326, shift)
         label = self.declared_crs.label
         self.warnings.append(RowIssue(None, columns[0], None, f"column(s) {', '.join(columns)} are named for "
-                                      f"{'a Baidu' if shift == 'bd09' else 'an Amap/Tencent'} map: read as {label} and "
-                                      f"converted to CGCS2000 (--source-crs says otherwise if they are not)", "warning"))
+                                      f"{'a Baidu' if shift == 'bd09' else 'an Amap/Tencent'} map: read as {label} "
+                                      "and converted to CGCS2000 (--source-crs says otherwise if they are not)",
+                                      "warning"))
 
     def _first_rows(self) -> Batch | None:
         """A sheet's first rows as GDAL reads them, for what its header is (title rows above it, a
@@ -431,7 +433,9 @@ class TableReader:
         header: then that row is skipped like the header (``_header_fid``)."""
         fields = list(self._rename) or names  # GDAL's names of the columns
         first = self._first_rows()
-        below = [i for i in range(len(first) if first else 0) if int(first.rows[i]) > self._header_fid]
+        if first is None:  # a sheet without rows
+            return names
+        below = [i for i in range(len(first)) if int(first.rows[i]) > self._header_fid]
         merged = _two_row_header(top, [first.columns[c][below[0]] for c in fields]) if below else None
         if merged is None:
             return names
@@ -492,7 +496,7 @@ class TableReader:
             return f"geocoded from column {self.address_col}"
         return "none"
 
-    def _raw_batches(self, size: int) -> Iterator[tuple[np.ndarray, dict[str, list], list]]:
+    def _raw_batches(self, size: int) -> Generator[tuple[np.ndarray, dict[str, list], list], None, None]:
         if self.kind == "csv":
             done = 0
             if not self._dialect.skipinitialspace and self._dialect.quoting != csv.QUOTE_NONE:
@@ -598,17 +602,17 @@ class TableReader:
             issues = [RowIssue(r, None, None, "row has fewer fields than the header (truncated line?)")
                       for r in short]
             issues += [RowIssue(r, None, None, "blank row: skipped", "warning") for r in blank]
-            issues += [RowIssue(r, first, None, "a totals row (its first cell says 合计/总计/小计), not a record: skipped",
-                                "warning") for r in totals]
+            issues += [RowIssue(r, first, None, "a totals row (its first cell says 合计/总计/小计), not a record: "
+                                "skipped", "warning") for r in totals]
             # (a batch of nothing but blank or totals rows is still yielded, for its warnings)
             geoms = wkb = None
-            if self.lon_col:
+            if self.lon_col and self.lat_col:
                 wkb = self._points(rows, cols.pop(self.lon_col), cols.pop(self.lat_col), issues, told)
             elif self.wkt_col:
                 geoms = self._wkt(rows, cols.pop(self.wkt_col), issues)
             elif self.lonlat_col:
                 wkb = self._point_wkb(*_pairs(rows, cols.pop(self.lonlat_col), self.lonlat_col, issues))
-            elif self.geocoded:
+            elif self.geocoded and self.address_col is not None:
                 geoms = self._geocode_rows(rows, cols[self.address_col], issues)
             yield Batch(rows, cols, wkb=wkb, geoms=geoms, issues=issues)
 
@@ -666,6 +670,8 @@ class TableReader:
 
     def _geocode_rows(self, rows, addresses: list, issues: list[RowIssue]) -> np.ndarray:
         out = np.empty(len(addresses), dtype=object)
+        if self._geocode is None:  # geocoded is only ever set with a geocoder
+            raise RuntimeError("geocoding rows without a geocoder")
         todo = [i for i, a in enumerate(addresses) if a]
         found = self._geocode([addresses[i] for i in todo]) if todo else []
         for i, hit in zip(todo, found):

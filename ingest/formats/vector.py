@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import weakref
 from pathlib import Path
-from typing import Iterator
+from typing import Generator
 
 import numpy as np
 import pyarrow as pa
@@ -92,20 +92,19 @@ class VectorReader:
         self.total = int(info["features"]) if known else None
         self.estimate = self.total
         self.has_geometry = info.get("geometry_type") not in (None, "Unknown") or bool(info.get("crs"))
+        self._crs_error: str | None = None
         try:
             self.declared_crs = crs_mod.declared_crs(info.get("crs"))
         except crs_mod.CRSError as exc:
             self.declared_crs = None
             self._crs_error = f"{self.path.name}: {exc}"
-        else:
-            self._crs_error = None
 
     @property
     def crs_error(self) -> str | None:
         """A declared CRS that cannot be used; fatal unless --source-crs overrides it."""
         return self._crs_error
 
-    def batches(self, size: int) -> Iterator[Batch]:
+    def batches(self, size: int) -> Generator[Batch, None, None]:
         """Consecutive batches; row numbers are 1-based feature numbers in file order."""
         start = 1
         try:

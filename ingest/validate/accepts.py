@@ -32,7 +32,8 @@ def describe(layer: Layer) -> dict:
     geometry must lie in, whether an empty value is taken from the location."""
     fields = []
     for f in layer.fields:
-        spec = {"name": f.name, "type": f.kind, "required": f.required and (layer.name, f.name) not in NOT_ALWAYS_REQUIRED}
+        required = f.required and (layer.name, f.name) not in NOT_ALWAYS_REQUIRED
+        spec = {"name": f.name, "type": f.kind, "required": required}
         if f.kind != "text":
             spec["description"] = TYPES[f.kind]
         if (layer.name, f.name) in FORMATS:
@@ -57,8 +58,9 @@ def describe(layer: Layer) -> dict:
             spec["when_empty"] = ("read from the code (12 digits a community, 9 a street, 6 a district; a street's "
                                   "or community's parent is the code less its last 3 digits)")
         fields.append(spec)
-    out = {"name": layer.name, "title_zh": TITLE_ZH[layer.name], "key": layer.key, "fields": fields,
-           "computed": list(layer.computed), "geometry": GEOMETRY.get(layer.geometry) if layer.geometry else None}
+    out: dict[str, object] = {
+        "name": layer.name, "title_zh": TITLE_ZH[layer.name], "key": layer.key, "fields": fields,
+        "computed": list(layer.computed), "geometry": GEOMETRY.get(layer.geometry) if layer.geometry else None}
     if layer.name in OPTIONAL_GEOMETRY:
         out["geometry_optional"] = ("a file without geometry (a code list) updates names, levels and parents and "
                                     "keeps the outlines the database holds; new codes come without one")

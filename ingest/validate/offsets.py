@@ -68,8 +68,9 @@ def verdict(conn: psycopg.Connection, layer: Layer, mapping: dict[str, str], col
         wanted = sorted({c for c, ok in zip(codes, present) if c and ok})
         if not wanted:
             continue
-        areas = dict(conn.execute(f"SELECT code, ST_AsBinary(geom) FROM {table} WHERE code = ANY(%s) "  # noqa: S608
-                                  "AND geom IS NOT NULL", (wanted,)).fetchall())
+        areas: dict[str, bytes] = dict(conn.execute(
+            f"SELECT code, ST_AsBinary(geom) FROM {table} WHERE code = ANY(%s) "  # noqa: S608
+            "AND geom IS NOT NULL", (wanted,)).fetchall())
         rows = [i for i, c in enumerate(codes) if present[i] and c in areas]
         if len(rows) < MIN_TESTED:
             continue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Callable
 
 import numpy as np
 import psycopg
@@ -44,21 +45,32 @@ def supported(layer: Layer) -> bool:
 _WHEN = re.compile(r"^s\.(\w+) = '([^']*)'$")
 
 
+def _condition(when: str) -> tuple[str, str]:
+    """(field, value) of a reference's condition ``s.<field> = '<value>'`` (Ref.when)."""
+    m = _WHEN.match(when)
+    if m is None:  # supported() keeps such a layer out of the direct lane
+        raise ValueError(f"a reference's condition the prechecks cannot read: {when}")
+    return m[1], m[2]
+
+
 class PreChecker:
     """Reference keys and area polygons of one layer's checks, fetched once from the database."""
 
     def __init__(self, conn: psycopg.Connection, layer: Layer) -> None:
         self.layer = layer
+        if layer.geometry is None:  # supported() layers have one
+            raise ValueError(f"{layer.name}: a layer without geometry has no prechecks")
         types, _ = GEOM_TYPES[layer.geometry]
         if layer.geometry == "point":
             types = ("POINT",)  # a one-point MULTIPOINT is unpacked by the merge: staging lane
         self.type_ids = np.array([_SHAPELY_TYPES[t] for t in types])
-        self.refs = []  # (field, function of its values, set of existing keys, (field, value) the rows meet)
+        # (field, function of its values, set of existing keys, (field, value) the rows meet)
+        self.refs: list[tuple[str, Callable[[pa.Array], pa.Array] | None, KeySet, tuple[str, str] | None]] = []
         for ref in REFS.get(layer.name, ()):
             where = sql.SQL(" AND " + ref.where) if ref.where else sql.SQL("")
             keys = _keys(conn, sql.SQL("SELECT {c} FROM {t} t WHERE {c} IS NOT NULL{w}").format(
                 c=sql.Identifier(ref.column), t=sql.Identifier(ref.table), w=where))
-            self.refs.append((ref.field, None, KeySet(keys), _WHEN.match(ref.when).groups() if ref.when else None))
+            self.refs.append((ref.field, None, KeySet(keys), _condition(ref.when) if ref.when else None))
         if layer.name == "components":  # the district the code names (Checker.references)
             keys = _keys(conn, sql.SQL("SELECT code FROM admin_areas"))
             self.refs.append(("code", _EXPR["left(s.code, 6)"][1], KeySet(keys), None))
@@ -113,7 +125,7 @@ class PreChecker:
             if not test.any():
                 continue
             rows = np.flatnonzero(test & pt)
-            if len(rows):  # points: in the area, or within ON_EDGE of it
+            if points is not None and len(rows):  # points: in the area, or within ON_EDGE of it
                 a, x, y = polys[idx[rows]], points.x[rows], points.y[rows]
                 inside = shapely.intersects_xy(a, x, y) if lines else shapely.contains_xy(a, x, y)
                 out = ~inside
@@ -156,7 +168,7 @@ class PreChecker:
     def _geometry(self, geoms: np.ndarray, pt: np.ndarray, points: "Points | None") -> np.ndarray:
         """Present, not empty, of the layer's type, 2D, inside China, valid (Checker.geometry)."""
         ok = np.zeros(len(geoms), bool)
-        if pt.any():  # a finite 2D point is valid; its bounds are itself
+        if points is not None and pt.any():  # a finite 2D point is valid; its bounds are itself
             x, y = points.x[pt], points.y[pt]
             with np.errstate(invalid="ignore"):
                 ok[pt] = (0 in self.type_ids) & (x >= CHINA[0]) & (y >= CHINA[1]) & (x <= CHINA[2]) & (y <= CHINA[3])
@@ -212,7 +224,7 @@ class Deriver:
                 continue
             p = np.empty(len(need), dtype=object)
             pm = points.mask[need] if points is not None else np.zeros(len(need), bool)
-            if pm.any():
+            if points is not None and pm.any():
                 p[pm] = shapely.points(points.x[need[pm]], points.y[need[pm]])
             if (~pm).any():
                 p[~pm] = shapely.point_on_surface(geoms[need[~pm]])

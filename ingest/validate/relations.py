@@ -10,8 +10,11 @@ import time
 
 import psycopg
 from psycopg import sql
+from psycopg.abc import Params
 
 from urbangis.layers.contract import LAYERS, Derived, Inside, Layer, Ref
+
+from .. import fetch
 
 log = logging.getLogger("urbangis.ingest")
 
@@ -61,7 +64,7 @@ class Checker:
         return sql.SQL("NOT EXISTS (SELECT 1 FROM {i} e WHERE e.row_no = {a}.row_no AND e.severity = 'error')").format(
             i=self.i, a=sql.Identifier(alias))
 
-    def add(self, select: sql.Composable, params: tuple = ()) -> int:
+    def add(self, select: sql.Composable, params: Params = ()) -> int:
         """Insert (row_no, field, value, reason, severity) rows produced by ``select``."""
         t0 = time.perf_counter()
         cur = self.conn.execute(
@@ -113,7 +116,7 @@ class Checker:
             .format(s=self.s, ok=self.ok())).fetchall()
         for row_no, reason, gtype in rows:
             target = dim or {"POINT": 1, "MULTIPOINT": 1, "LINESTRING": 2, "MULTILINESTRING": 2}.get(gtype, 3)
-            safe, fixed_wkb = self.conn.execute(sql.SQL(
+            safe, fixed_wkb = fetch.one(self.conn.execute(sql.SQL(
                 "WITH g AS (SELECT geom FROM {s} WHERE row_no = %s), "
                 "f AS (SELECT ST_CollectionExtract(ST_MakeValid(geom), %s) a, "
                 "  CASE WHEN %s = 3 THEN ST_CollectionExtract(ST_MakeValid(geom, 'method=structure'), 3) END b, "
@@ -122,7 +125,7 @@ class Checker:
                 "  WHEN %s = 3 THEN ST_Area(ST_SymDifference(a, b)) <= 0.001 * ST_Area(a) "
                 "  WHEN %s = 2 THEN abs(ST_Length(a) - ST_Length(geom)) <= 0.001 * ST_Length(geom) "
                 "  ELSE false END, a FROM f").format(s=self.s),
-                (row_no, target, target, target, target)).fetchone()
+                (row_no, target, target, target, target)))
             if safe:
                 self.conn.execute(sql.SQL("UPDATE {s} SET geom = %s WHERE row_no = %s").format(s=self.s),
                                   (fixed_wkb, row_no))
@@ -214,7 +217,8 @@ class Checker:
                 "  LIMIT 1), (SELECT t.geom FROM admin_areas t WHERE t.code = s.parent_code)) AS geom) a ON true "
                 "WHERE s.level IN ('street', 'community') AND s.geom IS NOT NULL AND a.geom IS NOT NULL AND {ok} "
                 "AND NOT (ST_Covers(a.geom, ST_PointOnSurface(s.geom)) "
-                "  OR ST_DWithin(a.geom, ST_PointOnSurface(s.geom), {e}))").format(s=self.s, ok=self.ok(), e=sql.SQL(ON_EDGE)))
+                "  OR ST_DWithin(a.geom, ST_PointOnSurface(s.geom), {e}))").format(
+                    s=self.s, ok=self.ok(), e=sql.SQL(ON_EDGE)))
             return
         rules = INSIDE.get(self.layer.name, ())
         if not rules:

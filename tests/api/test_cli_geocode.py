@@ -10,10 +10,9 @@ from pathlib import Path
 
 import pytest
 
-URBANGIS = str(Path(sys.executable).parent / "urbangis")
-
-
 from tests.geocoder.conftest import geo_db  # noqa: F401  (the hand-made gazetteer, shared)
+
+URBANGIS = str(Path(sys.executable).parent / "urbangis")
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,8 @@ def test_geocode_answer_fields(geo_client):
     assert isinstance(body["candidates"], list)
 
 
-@pytest.mark.parametrize("crs", ["EPSG:4490", "http://www.opengis.net/def/crs/EPSG/0/4490", "4490", "EPSG:3857", "EPSG:4538"])
+@pytest.mark.parametrize("crs", ["EPSG:4490", "http://www.opengis.net/def/crs/EPSG/0/4490", "4490", "EPSG:3857",
+                                 "EPSG:4538"])
 def test_geocode_crs(geo_client, crs):
     from pyproj import Transformer
 

@@ -74,7 +74,8 @@ def test_openapi_documents_the_errors_the_server_answers(client):
     upload = spec["paths"]["/ingest/jobs"]["post"]["responses"]
     assert {"202", "400", "413", "415"} <= set(upload)
     assert "404" in spec["paths"]["/geocode"]["get"]["responses"]
-    assert "text/csv" in spec["paths"]["/ingest/jobs/{job_id}/rejected/{layer}.csv"]["get"]["responses"]["200"]["content"]
+    rejected_csv = spec["paths"]["/ingest/jobs/{job_id}/rejected/{layer}.csv"]["get"]
+    assert "text/csv" in rejected_csv["responses"]["200"]["content"]
     r = client.get("/ingest/jobs?limit=0")
     assert r.status_code == 400 and r.json()["code"] == "InvalidParameterValue" and "limit" in r.json()["description"]
 

@@ -95,7 +95,8 @@ def load(info: str) -> None:
     """Insert the fixture gazetteer into the database at ``info`` (one transaction)."""
     with db.connect(info) as conn:
         cur = conn.cursor()
-        cur.executemany("INSERT INTO admin_areas (code, name, level, parent_code, aliases, geom) VALUES (%s,%s,%s,%s,%s,%s)", ADMIN)
+        cur.executemany("INSERT INTO admin_areas (code, name, level, parent_code, aliases, geom)"
+                        " VALUES (%s,%s,%s,%s,%s,%s)", ADMIN)
         cur.executemany(
             "INSERT INTO roads (id, name, aliases, historic_names, kind, district_code, left_from, left_to, right_from,"
             " right_to, left_parity, right_parity, geom) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s)", ROADS)
@@ -109,8 +110,10 @@ def load(info: str) -> None:
                         " VALUES (%s,%s,%s,%s,%s,%s)", STOREFRONTS)
         cur.executemany("INSERT INTO house_numbers (id, parent_kind, parent_id, number, geom)"
                         " VALUES (%s,%s,%s,%s,ST_SetSRID(ST_MakePoint(%s,%s),4490))", HOUSES)
-        cur.executemany("INSERT INTO buildings (id, parent_kind, parent_id, number, geom) VALUES (%s,%s,%s,%s,%s)", BUILDINGS)
+        cur.executemany("INSERT INTO buildings (id, parent_kind, parent_id, number, geom)"
+                        " VALUES (%s,%s,%s,%s,%s)", BUILDINGS)
         cur.executemany("INSERT INTO unit_grids (code, community_code, geom) VALUES (%s,%s,%s)", GRIDS)
         cur.executemany("INSERT INTO responsibility_grids (code, name, district_code, geom) VALUES (%s,%s,%s,%s)", RESP)
-        cur.executemany("INSERT INTO components (code, name, status, owner_dept, geom) VALUES (%s,%s,%s,%s,%s)", COMPONENTS)
+        cur.executemany("INSERT INTO components (code, name, status, owner_dept, geom)"
+                        " VALUES (%s,%s,%s,%s,%s)", COMPONENTS)
         conn.commit()

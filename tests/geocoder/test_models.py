@@ -83,7 +83,8 @@ def test_a_city_adds_a_model_by_configuration(tmp_path, index):
     from urbangis.geocoder.engine import Geocoder
 
     cfg = tmp_path / "models.yaml"
-    cfg.write_text("- {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}\n", encoding="utf-8")
+    cfg.write_text("- {number: 19, name: 院落+楼牌号, parts: [courtyard, building], search: building}\n",
+                   encoding="utf-8")
     models = load_models(cfg)
     assert [m.number for m in models][-1] == 19
     # without the model, 胜利小区 + a building number is answered by the courtyard itself ...

@@ -38,12 +38,15 @@ def test_numerals_in_names_stay(name):
 
 def test_dictionary_protects_names_that_look_like_numbers():
     # a place called 三号院 (numeral + number unit) stays as written when the dictionary knows it
-    protect = lambda text, s, e: text.startswith("三号院") and s < 3
+    def protect(text, s, e):
+        return text.startswith("三号院") and s < 3
+
     assert normalise("三号院5号", protect) == "三号院5号"
     assert normalise("三号院5号") == "3号5号"
 
 
-@pytest.mark.parametrize("text,value", [("一百二十三", 123), ("十", 10), ("十五", 15), ("一二三", 123), ("三千零五", 3005)])
+@pytest.mark.parametrize("text,value", [("一百二十三", 123), ("十", 10), ("十五", 15), ("一二三", 123),
+                                        ("三千零五", 3005)])
 def test_cn_to_int(text, value):
     assert cn_to_int(text) == value
 

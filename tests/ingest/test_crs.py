@@ -71,11 +71,13 @@ def test_real_amap_gcj02_outlines_land_within_5_m_of_wgs84(fresh_db, tmp_path):
         wgs = (DATA / "urumqi_districts_wgs84.geojson").read_text()
         rows = conn.execute(
             "WITH w AS (SELECT f->'properties'->>'district_adcode' code, "
-            "  ST_SetSRID(ST_GeomFromGeoJSON(f->'geometry'), 4490) g FROM jsonb_array_elements(%s::jsonb->'features') f), "
+            "  ST_SetSRID(ST_GeomFromGeoJSON(f->'geometry'), 4490) g "
+            "  FROM jsonb_array_elements(%s::jsonb->'features') f), "
             "v AS (SELECT w.code, (ST_DumpPoints(w.g)).geom p FROM w) "
             "SELECT v.code, ST_Distance(v.p::geography, ST_Boundary(a.geom)::geography) d, "
             "  ST_Distance(v.p::geography, ST_Boundary(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490))::geography) raw "
-            "FROM v JOIN admin_areas a ON a.code = v.code", (wgs, json.dumps(gcj["features"][0]["geometry"]))).fetchall()
+            "FROM v JOIN admin_areas a ON a.code = v.code",
+            (wgs, json.dumps(gcj["features"][0]["geometry"]))).fetchall()
     d = np.array([r[1] for r in rows])
     # Where both sources trace the same boundary, the converted outline is within 5 m (in fact
     # within 1 m); elsewhere the boundary was redrawn between the two data vintages (40 m and more).
@@ -99,7 +101,8 @@ def test_unconverted_gcj02_is_hundreds_of_metres_off(fresh_db, tmp_path):
     with db.connect(fresh_db) as conn:
         load_gazetteer(conn, src)
         med = conn.execute(
-            "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Distance(p::geography, ST_Boundary(a.geom)::geography)) "
+            "SELECT percentile_cont(0.5) WITHIN GROUP "
+            "  (ORDER BY ST_Distance(p::geography, ST_Boundary(a.geom)::geography)) "
             "FROM (SELECT (ST_DumpPoints(ST_SetSRID(ST_GeomFromGeoJSON(%s), 4490))).geom p) v, admin_areas a",
             (json.dumps(w["geometry"]),)).fetchone()[0]
     assert med > 100
@@ -169,8 +172,8 @@ def _components_in_grids(tmp_path, shift: str | None) -> Path:
             from urbangis.ingest.crs import gcj02_to_bd09
 
             lon, lat = (v[0] for v in gcj02_to_bd09(np.array([lon]), np.array([lat])))
-        feats.append(feature({"code": f"6501020101{100 + k:06d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"},
-                             {"type": "Point", "coordinates": [lon, lat]}))
+        props = {"code": f"6501020101{100 + k:06d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"}
+        feats.append(feature(props, {"type": "Point", "coordinates": [lon, lat]}))
     return write_geojson(tmp_path / "components.geojson", feats)
 
 
@@ -183,9 +186,9 @@ def test_web_map_coordinates_passed_off_as_wgs84_are_refused(city_db, tmp_path, 
     rejected one by one)."""
     path = _components_in_grids(tmp_path, shift)
     name = {"gcj02": "GCJ-02", "bd09": "BD-09"}[shift]
-    with db.connect(city_db) as conn, pytest.raises(LoadError, match=f"these look like {name} coordinates .*of the "
-                                                                      rf"first 30 rows naming a unit grid, \d lie in it "
-                                                                      f"as they are, 30 once converted .*--source-crs {shift}"):
+    refused = (f"these look like {name} coordinates .*of the first 30 rows naming a unit grid, "
+               rf"\d lie in it as they are, 30 once converted .*--source-crs {shift}")
+    with db.connect(city_db) as conn, pytest.raises(LoadError, match=refused):
         load_gazetteer(conn, path, LoadOptions(strict=False))
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, path, LoadOptions(source_crs=parse_source_crs(shift)))

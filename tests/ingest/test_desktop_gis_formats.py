@@ -69,7 +69,8 @@ def test_file_geodatabase_folder_and_zip(city_db, tmp_path):
     assert detect_kind(gdb) == "filegdb"
     report = _load(city_db, gdb)
     assert report.outcome == "loaded" and report.loaded == 3
-    assert [(lr.layer, lr.file, lr.source_crs) for lr in report.layers] == [("components", "城管普查.gdb:部件", "EPSG:4538")]
+    assert [(lr.layer, lr.file, lr.source_crs) for lr in report.layers] == [
+        ("components", "城管普查.gdb:部件", "EPSG:4538")]
     assert any("测量控制点" in i["reason"] and "not loaded" in i["reason"] for i in report.issues)
     _assert_loaded(city_db)
     before = fingerprint(city_db)
@@ -175,7 +176,8 @@ def test_city_coordinate_system_without_epsg_code(city_db, tmp_path):
     shp.unlink(), shp.with_suffix(".shx").unlink(), shp.with_suffix(".dbf").unlink()
     xy = [to_local.transform(x, y) for x, y in LONLAT]
     pyogrio.raw.write(shp, shapely.to_wkb(shapely.points(xy)),
-                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object), np.array(["完好"] * 3, dtype=object)],
+                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object),
+                       np.array(["完好"] * 3, dtype=object)],
                       fields=["code", "name", "status"], driver="ESRI Shapefile", crs=local, geometry_type="Point")
     assert abs(xy[0][0] - 51620) < 1000  # 1.6 km east of the local meridian
     report = _load(city_db, shp)
@@ -238,11 +240,14 @@ def test_old_datum_without_known_shift_is_refused_unless_said(city_db, tmp_path)
     xy = [to_b54.transform(x, y) for x, y in LONLAT]
     path = tmp_path / "components.shp"
     pyogrio.raw.write(path, shapely.to_wkb(shapely.points(xy)),
-                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object), np.array(["完好"] * 3, dtype=object)],
-                      fields=["code", "name", "status"], driver="ESRI Shapefile", crs="EPSG:2426", geometry_type="Point")
+                      [np.array(CODES, dtype=object), np.array(NAMES, dtype=object),
+                       np.array(["完好"] * 3, dtype=object)],
+                      fields=["code", "name", "status"], driver="ESRI Shapefile", crs="EPSG:2426",
+                      geometry_type="Point")
     before = fingerprint(city_db)
-    with pytest.raises(LoadError, match=r"Beijing 1954 / 3-degree Gauss-Kruger CM 87E \(EPSG:2426\).*no transformation"
-                                        r".*--source-crs '\+proj=tmerc .*\+ellps=krass .*\+towgs84=dx,dy,dz,rx,ry,rz,ds'"):
+    with pytest.raises(LoadError, match=r"Beijing 1954 / 3-degree Gauss-Kruger CM 87E \(EPSG:2426\)"
+                                        r".*no transformation.*--source-crs '\+proj=tmerc .*\+ellps=krass "
+                                        r".*\+towgs84=dx,dy,dz,rx,ry,rz,ds'"):
         _load(city_db, path)
     assert fingerprint(city_db) == before
     report = _load(city_db, path, source_crs=parse_source_crs(f"{BEIJING54_CM87} {BEIJING54_SHIFT}"))
@@ -302,8 +307,8 @@ def test_surveyors_x_north_y_east_and_zone_numbers(city_db, tmp_path):
     xy = [TO_4538.transform(x, y) for x, y in LONLAT]
     head = "code,name,X,Y\n"
     path = tmp_path / "components.csv"
-    path.write_text(head + "".join(f"{c},{n},{north:.3f},{east:.3f}\n" for c, n, (east, north) in zip(CODES, NAMES, xy)),
-                    encoding="utf-8")
+    rows = "".join(f"{c},{n},{north:.3f},{east:.3f}\n" for c, n, (east, north) in zip(CODES, NAMES, xy))
+    path.write_text(head + rows, encoding="utf-8")
     with pytest.raises(LoadError, match=r"as EPSG:4538 .*100% of them lie in the districts"):
         _load(city_db, path)
     report = _load(city_db, path, source_crs=parse_source_crs("EPSG:4538"))

@@ -98,8 +98,8 @@ def _components(bad: bool) -> list[dict]:
     for i in range(3):
         x0, y0, x1, y1 = grid_box(i)
         for k in range(4):
-            feats.append(feature({"code": f"650102010100{i}{k:03d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"},
-                                 point(x0 + 0.0002 * (k + 1), y0 + 0.0004)))
+            props = {"code": f"650102010100{i}{k:03d}", "name": "井盖", "grid_code": f"650102003001{i + 1:03d}"}
+            feats.append(feature(props, point(x0 + 0.0002 * (k + 1), y0 + 0.0004)))
     # no grid code: derived from the location by the merge
     feats.append(feature({"code": "6501020101009001", "name": "井盖"}, point(87.6190, 43.7894)))
     # a line and a polygon component
@@ -348,8 +348,8 @@ def test_killed_direct_load_leaves_database_unchanged(city_db, tmp_path):
     feats = []
     for i in range(200_000):
         x0, y0, x1, y1 = grid_box(i % 3)
-        feats.append(feature({"code": f"65010201010{i:05d}", "name": "井盖", "grid_code": f"650102003001{i % 3 + 1:03d}"},
-                             point(x0 + 0.0001 + (i % 97) * 0.00001, y0 + 0.0001 + (i % 89) * 0.000008)))
+        props = {"code": f"65010201010{i:05d}", "name": "井盖", "grid_code": f"650102003001{i % 3 + 1:03d}"}
+        feats.append(feature(props, point(x0 + 0.0001 + (i % 97) * 0.00001, y0 + 0.0001 + (i % 89) * 0.000008)))
     path = write_geojson(tmp_path / "components.geojson", feats)
     before = fingerprint(city_db)
     proc = _start_cli_load(city_db, path, "--replace")
@@ -389,7 +389,8 @@ def test_arrays_integers_and_times_direct_equals_staging(city_db, tmp_path, monk
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="urbangis.ingest"), db.connect(city_db) as conn:
             report = load_gazetteer(conn, path, LoadOptions(strict=False))
-            rows = conn.execute("SELECT id, aliases, historic_names, left_from, right_to FROM roads ORDER BY id").fetchall()
+            rows = conn.execute(
+                "SELECT id, aliases, historic_names, left_from, right_to FROM roads ORDER BY id").fetchall()
         out[lane] = (fingerprint(city_db), report.layers[0].inserted, rows)
         assert ("roads" in _direct_layers(caplog)) == (lane == "direct")
     assert out["direct"] == out["staging"]
@@ -596,7 +597,8 @@ def test_swap_lets_readers_through_while_a_session_holds_the_old_table(city_db, 
             threading.Timer(0.1, reader).start()
 
     try:
-        with db.connect(city_db) as conn, pytest.raises(LoadError, match=r"pid \d+ \(DBeaver 23.1, idle in transaction"):
+        with (db.connect(city_db) as conn,
+              pytest.raises(LoadError, match=r"pid \d+ \(DBeaver 23.1, idle in transaction")):
             load_gazetteer(conn, path, LoadOptions(replace=True, progress=start_reader))
         deadline = time.monotonic() + 10
         while not read and time.monotonic() < deadline:

@@ -114,7 +114,8 @@ def test_choosing_a_layer_shows_what_it_needs(page, server):
     rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()
             for r in page.locator("#fields-table tbody tr").all()}
     assert list(rows) == ["code (key)", "name", "status", "owner_dept", "grid_code"], rows
-    assert rows["code (key)"][1] == "是 yes" and "16 digits" in rows["code (key)"][2] and "部件编码" in rows["code (key)"][3]
+    code = rows["code (key)"]
+    assert code[1] == "是 yes" and "16 digits" in code[2] and "部件编码" in code[3]
     assert "an existing unit grid" in rows["grid_code"][4] and "inside its unit grid" in rows["grid_code"][4]
     assert "经度" in page.inner_text("#geometry-help")
     assert "高德经度" in page.inner_text("#geometry-help")  # web-map columns said

@@ -298,8 +298,8 @@ def test_zip_compressed_with_deflate64(city_db, tmp_path, city_dir):
 
 
 def test_missing_required_field(city_db, tmp_path):
-    path = write_geojson(tmp_path / "roads.geojson", [feature({"id": "R7"}, {"type": "LineString",
-                                                                              "coordinates": [[87.62, 43.79], [87.63, 43.79]]})])
+    line = {"type": "LineString", "coordinates": [[87.62, 43.79], [87.63, 43.79]]}
+    path = write_geojson(tmp_path / "roads.geojson", [feature({"id": "R7"}, line)])
     err, _ = _reject(city_db, path, tmp_path)
     assert "lacks required field(s) name" in str(err)
 

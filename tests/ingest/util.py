@@ -15,8 +15,9 @@ def fingerprint(info: str) -> dict[str, str]:
     out = {}
     with db.connect(info) as conn:
         for t in TABLES:
-            out[t] = conn.execute(f"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') "
-                                  f"FROM {t} x").fetchone()[0]
+            out[t] = conn.execute(
+                "SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '') "
+                f"FROM {t} x").fetchone()[0]
     return out
 
 

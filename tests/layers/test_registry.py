@@ -18,7 +18,8 @@ def test_every_collection_matches_a_table(empty_db):
             )
         }
     for coll in registry().values():
-        for column in (coll.id_field, coll.geometry_column, *coll.fields, *([coll.time_field] if coll.time_field else [])):
+        time_field = [coll.time_field] if coll.time_field else []
+        for column in (coll.id_field, coll.geometry_column, *coll.fields, *time_field):
             assert (coll.table, column) in columns, f"{coll.id}: {coll.table}.{column} does not exist"
 
 
@@ -32,7 +33,8 @@ def test_simplify_steps():
     [
         ("collections: {x: {title: X, id_field: id, fields: [a], geometry: blob}}", "geometry must be one of"),
         ("collections: {x: {title: X, fields: [a], geometry: point}}", "missing key(s) id_field"),
-        ("collections: {x: {title: X, id_field: id, fields: [a], geometry: point, colour: red}}", "unknown key(s) colour"),
+        ("collections: {x: {title: X, id_field: id, fields: [a], geometry: point, colour: red}}",
+         "unknown key(s) colour"),
         ("collections: [", "not valid YAML"),
         ("map: {center: [187, 43]}\ncollections: {x: {title: X, id_field: id, fields: [a], geometry: point}}",
          "map.center must be [lon, lat]"),

@@ -20,7 +20,8 @@ INSERT INTO admin_areas (code, name, level, parent_code, aliases, geom) VALUES
  ('650102', '天山区', 'district', '650100', '{}', ST_Multi(ST_MakeEnvelope(87.55, 43.75, 87.65, 43.85, 4490))),
  ('650103', '沙依巴克区', 'district', '650100', '{沙区}', ST_Multi(ST_MakeEnvelope(87.45, 43.75, 87.55, 43.85, 4490))),
  ('650102001', '燕儿窝街道', 'street', '650102', '{}', ST_Multi(ST_MakeEnvelope(87.60, 43.75, 87.65, 43.80, 4490)));
-INSERT INTO roads (id, name, kind, district_code, left_from, left_to, right_from, right_to, left_parity, right_parity, geom) VALUES
+INSERT INTO roads (id, name, kind, district_code, left_from, left_to, right_from, right_to,
+                   left_parity, right_parity, geom) VALUES
  ('R1', '解放南路', 'main', '650102', 1, 99, 2, 98, 'odd', 'even',
   ST_Multi(ST_GeomFromText('LINESTRING(87.60 43.77, 87.61 43.79)', 4490))),
  ('R2', '人民路', 'main', '650102', 10, 50, 20, 60, 'even', 'even',

@@ -76,7 +76,8 @@ def test_ogrinfo_lists_the_sample_city_collections(live_server):
 def test_ogrinfo_reads_with_bbox_and_a_cql2_filter(ogc_server, dbconn):
     out = ogrinfo(f"OAPIF:{ogc_server}/", "cases", "-spat", *map(str, BBOX), "-where", "status = 'closed'")
     got = sorted(re.findall(r"case_no \(String\) = (\S+)", out))
-    want = sql_ids(dbconn, "status = 'closed' AND ST_Intersects(geom, ST_MakeEnvelope(87.56, 43.77, 87.60, 43.80, 4490))")
+    want = sql_ids(dbconn, "status = 'closed' "
+                           "AND ST_Intersects(geom, ST_MakeEnvelope(87.56, 43.77, 87.60, 43.80, 4490))")
     assert got == want and want
 
 
@@ -136,7 +137,8 @@ def test_owslib_conformance_collections_queryables_items(ogc_server, dbconn):
     q = api.collection_queryables("cases")
     assert set(q["properties"]) == set(registry()["cases"].fields) | {"geometry"}
     items = api.collection_items("cases", bbox=list(BBOX), limit=500, filter="status = 'closed'")
-    want = sql_ids(dbconn, "status = 'closed' AND ST_Intersects(geom, ST_MakeEnvelope(87.56, 43.77, 87.60, 43.80, 4490))")
+    want = sql_ids(dbconn, "status = 'closed' "
+                           "AND ST_Intersects(geom, ST_MakeEnvelope(87.56, 43.77, 87.60, 43.80, 4490))")
     assert [f["id"] for f in items["features"]] == want and items["numberMatched"] == len(want)
     one = api.collection_item("cases", want[0])
     assert one["id"] == want[0] and one["geometry"]["type"] == "Point"

@@ -96,6 +96,7 @@ def test_garbage_never_makes_a_500(ogc):
                                               "2024-01-01/x", "99999-01-01"])}
         else:
             params = {key: garbage(3)}
-        path = rnd.choice(["/collections/cases/items", "/collections/admin_areas/items", "/collections/cases/items/C00001"])
+        path = rnd.choice(["/collections/cases/items", "/collections/admin_areas/items",
+                           "/collections/cases/items/C00001"])
         r = ogc.get(path, params=params)
         assert r.status_code < 500, (path, params, r.text)

@@ -168,7 +168,8 @@ def test_crs_of_the_output_follows_the_authority_axis_order(ogc, dbconn, uri, ep
 @pytest.mark.parametrize("value, where", [
     ("2024-01-02T04:00:00Z", "reported_at = '2024-01-02T04:00:00Z'"),
     ("2024-01-02", "reported_at >= '2024-01-02Z' AND reported_at < '2024-01-03Z'"),
-    ("2024-01-10T00:00:00Z/2024-01-20T00:00:00Z", "reported_at BETWEEN '2024-01-10T00:00:00Z' AND '2024-01-20T00:00:00Z'"),
+    ("2024-01-10T00:00:00Z/2024-01-20T00:00:00Z",
+     "reported_at BETWEEN '2024-01-10T00:00:00Z' AND '2024-01-20T00:00:00Z'"),
     ("../2024-01-05T00:00:00Z", "reported_at <= '2024-01-05T00:00:00Z'"),
     ("2024-03-01T00:00:00Z/..", "reported_at >= '2024-03-01T00:00:00Z'"),
     ("2024-02-01/", "reported_at >= '2024-02-01Z'"),
@@ -182,7 +183,8 @@ def test_datetime(ogc, dbconn, value, where):
 
 
 def test_property_filters(ogc, dbconn):
-    fc = ogc.get("/collections/cases/items", params={"status": "closed", "district_code": "650103", "limit": 1000}).json()
+    fc = ogc.get("/collections/cases/items",
+                 params={"status": "closed", "district_code": "650103", "limit": 1000}).json()
     assert ids(fc) == sql_ids(dbconn, "status = 'closed' AND district_code = '650103'")
     # arrays match when one element equals the value
     fc = ogc.get("/collections/admin_areas/items", params={"aliases": "乌市"}).json()

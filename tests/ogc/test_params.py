@@ -24,7 +24,8 @@ def test_bbox_in_geographic_epsg_is_lat_lon(code):
 
 
 def test_bbox_in_4538_is_northing_easting():
-    b = parse_bbox("4850000,550000,4851000,551000", crsmod.parse("http://www.opengis.net/def/crs/EPSG/0/4538", "bbox-crs"))
+    b = parse_bbox("4850000,550000,4851000,551000",
+                   crsmod.parse("http://www.opengis.net/def/crs/EPSG/0/4538", "bbox-crs"))
     assert (b.minx, b.miny, b.maxx, b.maxy) == (550000, 4850000, 551000, 4851000)
 
 

@@ -50,7 +50,8 @@ def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry)
         assert doc["itemCount"] == 2 and doc["extent"]["temporal"]["interval"][0][0] == "1990-01-01T00:00:00Z"
         q = c.get("/collections/heritage_sites/queryables").json()["properties"]
         assert q["site_id"]["type"] == "integer" and "secret" not in q  # only the configured fields
-        fc = c.get("/collections/heritage_sites/items", params={"filter": "grade = '省级'", "datetime": "2000-01-01/.."}).json()
+        fc = c.get("/collections/heritage_sites/items",
+                   params={"filter": "grade = '省级'", "datetime": "2000-01-01/.."}).json()
         assert [f["id"] for f in fc["features"]] == [2] and "secret" not in fc["features"][0]["properties"]
         assert c.get("/collections/heritage_sites/items/1").json()["properties"]["name"] == "八路军驻新疆办事处旧址"
         assert c.get("/collections/heritage_sites/items/x").status_code == 404  # not an integer id

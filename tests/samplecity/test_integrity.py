@@ -31,7 +31,8 @@ def test_real_skeleton_whole(sample_db):
     assert got["street"] == streets and got["community"] == communities
     chain = _all(sample_db, "SELECT code, level, parent_code FROM admin_areas WHERE level IN ('province', 'city')")
     assert sorted(chain) == [("650000", "province", None), ("650100", "city", "650000")]
-    assert _one(sample_db, "SELECT count(*) FROM admin_areas WHERE level = 'district' AND parent_code = '650100'")[0] == 8
+    districts = _one(sample_db, "SELECT count(*) FROM admin_areas WHERE level = 'district' AND parent_code = '650100'")
+    assert districts[0] == 8
 
 
 @pytest.mark.parametrize("level,parent_level", [("street", "district"), ("community", "street")])
@@ -42,16 +43,20 @@ def test_admin_polygons_partition_their_parent(sample_db, level, parent_level):
                ST_Area(ST_Union(c.geom)::geography) AS covered, sum(ST_Area(c.geom::geography)) AS total
         FROM admin_areas p JOIN admin_areas c ON c.parent_code = p.code AND c.level = %s
         WHERE p.level = %s GROUP BY p.code, p.geom
-        HAVING abs(ST_Area(ST_Union(c.geom)::geography) - ST_Area(p.geom::geography)) > 1e-4 * ST_Area(p.geom::geography)
-            OR sum(ST_Area(c.geom::geography)) - ST_Area(ST_Union(c.geom)::geography) > 1e-4 * ST_Area(p.geom::geography)
+        HAVING abs(ST_Area(ST_Union(c.geom)::geography) - ST_Area(p.geom::geography))
+                   > 1e-4 * ST_Area(p.geom::geography)
+            OR sum(ST_Area(c.geom::geography)) - ST_Area(ST_Union(c.geom)::geography)
+                   > 1e-4 * ST_Area(p.geom::geography)
     """, (level, parent_level))
     assert bad == []
 
 
 def test_core_dense_periphery_large(sample_db):
     core, outer = _one(sample_db, """
-        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Area(geom::geography)) FILTER (WHERE code LIKE '650102%%'),
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Area(geom::geography)) FILTER (WHERE code LIKE '650107%%')
+        SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Area(geom::geography))
+                   FILTER (WHERE code LIKE '650102%%'),
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY ST_Area(geom::geography))
+                   FILTER (WHERE code LIKE '650107%%')
         FROM admin_areas WHERE level = 'community'""")
     assert outer > 20 * core
 
@@ -110,10 +115,12 @@ def test_parents_exist(sample_db):
                    (h.parent_kind = 'place' AND EXISTS (SELECT 1 FROM place_names p WHERE p.id = h.parent_id)) OR
                    (h.parent_kind = 'courtyard' AND EXISTS (SELECT 1 FROM courtyards c WHERE c.id = h.parent_id)))),
                (SELECT count(*) FROM buildings b WHERE NOT (
-                   (b.parent_kind = 'house_number' AND EXISTS (SELECT 1 FROM house_numbers h WHERE h.id = b.parent_id)) OR
+                   (b.parent_kind = 'house_number'
+                    AND EXISTS (SELECT 1 FROM house_numbers h WHERE h.id = b.parent_id)) OR
                    (b.parent_kind = 'road' AND EXISTS (SELECT 1 FROM roads r WHERE r.id = b.parent_id)) OR
                    (b.parent_kind = 'place' AND EXISTS (SELECT 1 FROM place_names p WHERE p.id = b.parent_id)) OR
-                   (b.parent_kind = 'organisation' AND EXISTS (SELECT 1 FROM organisations o WHERE o.id = b.parent_id)) OR
+                   (b.parent_kind = 'organisation'
+                    AND EXISTS (SELECT 1 FROM organisations o WHERE o.id = b.parent_id)) OR
                    (b.parent_kind = 'courtyard' AND EXISTS (SELECT 1 FROM courtyards c WHERE c.id = b.parent_id)))),
                (SELECT count(*) FROM organisations o WHERE NOT EXISTS (
                    SELECT 1 FROM house_numbers h WHERE h.parent_id = o.road_id AND h.number = o.house_number)),
@@ -181,7 +188,8 @@ def test_house_numbers_respect_ranges_parity_and_side(sample_db):
 
 def test_cases_cover_workflow_and_cluster(sample_db):
     statuses = {s for (s,) in _all(sample_db, "SELECT DISTINCT status FROM cases")}
-    assert statuses == {"reported", "registered", "dispatched", "handling", "handled", "verified", "closed", "cancelled"}
+    assert statuses == {"reported", "registered", "dispatched", "handling", "handled", "verified", "closed",
+                        "cancelled"}
     assert {k for (k,) in _all(sample_db, "SELECT DISTINCT kind FROM cases")} == {"component", "event"}
     span = _one(sample_db, "SELECT max(reported_at) - min(reported_at) FROM cases")[0]
     assert span.days > 700
@@ -190,8 +198,9 @@ def test_cases_cover_workflow_and_cluster(sample_db):
                            "WHERE c.kind = 'component' AND (k.code IS NULL OR k.major_class <> c.major_class)")[0] == 0
     # near-duplicates: within 50 m and 4 hours of the case they repeat
     dup = _one(sample_db, """
-        SELECT count(*), count(*) FILTER (WHERE ST_DWithin(c.geom::geography, o.geom::geography, 50)
-                                            AND c.reported_at - o.reported_at BETWEEN interval '0' AND interval '4 hours')
+        SELECT count(*), count(*) FILTER (
+                   WHERE ST_DWithin(c.geom::geography, o.geom::geography, 50)
+                   AND c.reported_at - o.reported_at BETWEEN interval '0' AND interval '4 hours')
         FROM cases c JOIN cases o ON o.case_no = c.attrs->>'duplicate_of'""")
     assert dup[0] > 100 and dup[1] == dup[0]
     # clustered: the busiest 5 % of the grids with cases hold far more than 5 % of the cases

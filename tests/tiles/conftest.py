@@ -37,8 +37,10 @@ INSERT INTO responsibility_grids (code, name, district_code, geom) VALUES
   ('TS-001', '燕儿窝责任网格1', '650102', ST_Multi(ST_MakeEnvelope(87.605, 43.785, 87.63, 43.805, 4490)));
 
 INSERT INTO roads (id, name, kind, district_code, geom) VALUES
-  ('R1', '解放南路', 'main', '650102', ST_Multi(ST_SetSRID(ST_MakeLine(ST_MakePoint(87.617, 43.74), ST_MakePoint(87.617, 43.85)), 4490))),
-  ('R2', '人民路', 'main', '650102', ST_Multi(ST_SetSRID(ST_MakeLine(ST_MakePoint(87.56, 43.795), ST_MakePoint(87.68, 43.795)), 4490)));
+  ('R1', '解放南路', 'main', '650102',
+   ST_Multi(ST_SetSRID(ST_MakeLine(ST_MakePoint(87.617, 43.74), ST_MakePoint(87.617, 43.85)), 4490))),
+  ('R2', '人民路', 'main', '650102',
+   ST_Multi(ST_SetSRID(ST_MakeLine(ST_MakePoint(87.56, 43.795), ST_MakePoint(87.68, 43.795)), 4490)));
 
 SELECT setseed(0.25);
 

@@ -58,7 +58,8 @@ def test_gdal_ogcapi_driver_reads_the_tileset(tiles_server):
 
     script = (
         "import json, sys, pyogrio\n"
-        "frame = pyogrio.read_dataframe(sys.argv[1], layer='Zoom level 15', API='TILES', TILEMATRIXSET='WorldCRS84Quad')\n"
+        "frame = pyogrio.read_dataframe(sys.argv[1], layer='Zoom level 15', API='TILES',"
+        " TILEMATRIXSET='WorldCRS84Quad')\n"
         "print(json.dumps([[c, list(g.bounds)] for c, g in zip(frame['code'], frame.geometry)]))\n"
     )
     done = subprocess.run(

@@ -153,7 +153,8 @@ def test_stored_tile_geometry_gives_the_very_same_tiles(fresh_db):
         conn.execute(
             "INSERT INTO unit_grids (code, community_code, geom) "
             "SELECT '650102003001' || lpad((r * 30 + c + 1)::text, 3, '0'), '650102003001', ST_Multi(ST_Rotate("
-            "ST_MakeEnvelope(%(x)s + c * 0.0015, %(y)s + r * 0.0015, %(x)s + (c + 1) * 0.0015, %(y)s + (r + 1) * 0.0015, 4490), "
+            "ST_MakeEnvelope(%(x)s + c * 0.0015, %(y)s + r * 0.0015, "
+            "%(x)s + (c + 1) * 0.0015, %(y)s + (r + 1) * 0.0015, 4490), "
             "0.05, ST_Point(%(x)s + c * 0.0015, %(y)s + r * 0.0015))) "
             "FROM generate_series(0, 29) r, generate_series(0, 29) c",
             {"x": b.left - 15 * 0.0015, "y": b.bottom - 15 * 0.0015})
@@ -197,8 +198,8 @@ def test_stored_tile_geometry_follows_the_data(fresh_db):
     t = WEB.tile(x0, y0, 13)
     with db.connect(fresh_db) as conn:
         conn.execute(COMMUNITY_SQL)
-        conn.execute(f"INSERT INTO unit_grids (code, community_code, geom) VALUES ('650102003001001', '650102003001', {square})",
-                     (x0, y0, x0, y0))
+        conn.execute("INSERT INTO unit_grids (code, community_code, geom)"
+                     f" VALUES ('650102003001001', '650102003001', {square})", (x0, y0, x0, y0))
         conn.commit()
     before = render(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y)["unit_grids"]["features"][0]["geometry"]
     with db.connect(fresh_db) as conn:  # move it by a few metres, as any program might
@@ -206,7 +207,8 @@ def test_stored_tile_geometry_follows_the_data(fresh_db):
         conn.commit()
     after = render_raw(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y)
     assert after == render_raw(fresh_db, [grids], "WebMercatorQuad", t.z, t.x, t.y, stored=False)
-    assert mapbox_vector_tile.decode(after, default_options={"y_coord_down": True})["unit_grids"]["features"][0]["geometry"] != before
+    decoded = mapbox_vector_tile.decode(after, default_options={"y_coord_down": True})
+    assert decoded["unit_grids"]["features"][0]["geometry"] != before
 
 
 def test_tile_geometry_columns_are_generated_and_point_layers_have_none(empty_db):

@@ -16,7 +16,8 @@ from .conftest import CENTRE, N_CASES
 
 MVT = "application/vnd.mapbox-vector-tile"
 WEB = morecantile.tms.get("WebMercatorQuad")
-STYLE_VALIDATOR = ROOT / "web" / "node_modules" / "@maplibre" / "maplibre-gl-style-spec" / "dist" / "gl-style-validate.mjs"
+STYLE_VALIDATOR = (ROOT / "web" / "node_modules" / "@maplibre" / "maplibre-gl-style-spec" / "dist"
+                   / "gl-style-validate.mjs")
 
 
 def tile_path(z: int, lon: float = CENTRE[0], lat: float = CENTRE[1]) -> str:
@@ -41,7 +42,8 @@ def test_collection_tilesets_and_tileset(tiles_client):
     sets = tiles_client.get("/collections/cases/tiles").json()["tilesets"]
     assert len(sets) == 3 and all(s["dataType"] == "vector" for s in sets)
     item = next(link for link in sets[0]["links"] if link["rel"] == "item")
-    assert item["templated"] and item["href"].endswith("/collections/cases/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
+    assert item["templated"]
+    assert item["href"].endswith("/collections/cases/tiles/WebMercatorQuad/{tileMatrix}/{tileRow}/{tileCol}")
     doc = tiles_client.get("/collections/cases/tiles/WebMercatorQuad").json()
     assert doc["tileMatrixSetURI"].endswith("/WebMercatorQuad")
     assert doc["layers"] == [
@@ -56,10 +58,11 @@ def test_city_tileset_lists_every_collection(tiles_client):
 
 
 def test_tile_gzip_and_identity_are_the_same_tile(tiles_client):
-    zipped = tiles_client.get(f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "gzip"})
+    url = f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}"
+    zipped = tiles_client.get(url, headers={"Accept-Encoding": "gzip"})
     assert zipped.status_code == 200 and zipped.headers["content-type"] == MVT
     assert zipped.headers["content-encoding"] == "gzip"
-    plain = tiles_client.get(f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "identity"})
+    plain = tiles_client.get(url, headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     # httpx decodes the gzipped body, so both are the raw tile
     assert zipped.content == plain.content
