@@ -28,7 +28,7 @@ test: deps db-up gate ## Install, start PostGIS, run the quality gate and the te
 
 # The quality gate (CONTRIBUTING.md): ruff over everything, mypy over the packages. mypy names a
 # module by its folder, so it reads the checkout through a link named like the namespace.
-MYPY_PACKAGES := $(foreach p,api geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
+MYPY_PACKAGES := $(foreach p,api cases geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
 gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy)
 	$(BIN)/ruff check .
 	@mkdir -p $(URBANGIS_HOME)/mypy && ln -sfn $(CURDIR) $(URBANGIS_HOME)/mypy/urbangis

@@ -12,13 +12,13 @@ from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
-from .routes import features, geocode, ingest, maps, system, tiles
+from .routes import cases, features, geocode, ingest, maps, system, tiles
 from .services import Doors, open_services
 from .version import version
 
 log = logging.getLogger("urbangis.api")
 
-FAMILIES = (system, features, tiles, geocode, ingest, maps)  # in the order the landing page lists them
+FAMILIES = (system, features, tiles, geocode, cases, ingest, maps)  # in the order the landing page lists them
 
 
 def create_app(database: str | None = None, settings: Settings | None = None) -> FastAPI:

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Mapping
 
 import psycopg
+import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -44,7 +45,7 @@ def parameter(name: str) -> Iterator[None]:
         raise exc.at(name) from None
 
 
-def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
+def _describe_validation(exc: RequestValidationError | pydantic.ValidationError) -> tuple[str, list[dict]]:
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
@@ -54,7 +55,7 @@ def _describe_validation(exc: RequestValidationError) -> tuple[str, list[dict]]:
     return text, problems
 
 
-def _response(status: int, body: dict, headers: dict[str, str] | None = None) -> JSONResponse:
+def _response(status: int, body: dict, headers: Mapping[str, str] | None = None) -> JSONResponse:
     if status == 503:
         headers = {"Retry-After": RETRY_AFTER, **(headers or {})}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -71,6 +72,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        text, problems = _describe_validation(exc)
+        return _response(400, error_body("InvalidParameterValue", text, errors=problems))
+
+    # a model a route builds from a request's values (GET /cases/check's query into a report)
+    @app.exception_handler(pydantic.ValidationError)
+    async def _model(_: Request, exc: pydantic.ValidationError) -> JSONResponse:
         text, problems = _describe_validation(exc)
         return _response(400, error_body("InvalidParameterValue", text, errors=problems))
 
@@ -157,7 +164,9 @@ def document_errors(app: FastAPI, *more: Callable[[dict], None]) -> None:
         app.openapi_schema = spec
         return spec
 
-    app.openapi = openapi
+    # FastAPI's documented way to change the generated document is to replace the app's ``openapi``;
+    # its class declares a method there, which mypy will not let an instance attribute replace.
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def contract_requires(*names: str) -> dict:

@@ -15,6 +15,7 @@ from typing import Callable
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
+from urbangis.cases.service import CaseService, open_service
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.refresh import GeocoderService
 from urbangis.ingest.jobs import JobRunner
@@ -55,12 +56,13 @@ class Services:
     geocoder: GeocoderService
     tiles: TileService
     jobs: JobRunner
+    cases: CaseService
     counts: ResultCache = field(default_factory=ResultCache)  # numberMatched of filtered requests
     matches: ResultCache = field(default_factory=lambda: ResultCache(size=8))  # id lists of small matches
 
     def close(self) -> None:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
-        for step in (self.jobs.stop, self.geocoder.stop, self.tiles.pool.close, self.pool.close):
+        for step in (self.jobs.stop, self.cases.stop, self.geocoder.stop, self.tiles.pool.close, self.pool.close):
             try:
                 step()
             except Exception:  # one failing step must not keep the others from running
@@ -79,8 +81,9 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
+    cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone)
     services = Services(settings, conninfo, collections, view, doors, pool,
-                        Catalog(collections, settings.ogc), geocoder, tiles, jobs)
+                        Catalog(collections, settings.ogc), geocoder, tiles, jobs, cases)
     geocoder.start()
     jobs.start()
     return services

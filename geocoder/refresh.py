@@ -8,12 +8,10 @@ answers; memory briefly holds both.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
-import psycopg
-
 from urbangis.layers.settings import GeocoderSettings
+from urbangis.layers.watch import Watcher
 
 from .engine import Geocoder
 from .index import SOURCE_LAYERS, Index, build_index
@@ -29,41 +27,26 @@ def current_versions(conn) -> dict[str, int]:
     ).fetchall())
 
 
-class GeocoderService:
+class GeocoderService(Watcher):
     """The current :class:`Geocoder` of one database, rebuilt in the background when stale."""
 
+    name = "geocoder-index"
+
     def __init__(self, conninfo: str, settings: GeocoderSettings | None = None, interval: float = 1.0) -> None:
-        self.conninfo = conninfo
+        super().__init__(conninfo, interval)
         self.settings = settings or GeocoderSettings.model_construct()  # the defaults, not the environment
         self.models = load_models(self.settings.models)  # a bad models file stops the start-up, saying why
-        self.interval = interval
         self.geocoder: Geocoder | None = None
-        self.error: str | None = None
         self.builds = 0
-        self._ready = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     @property
     def index(self) -> Index | None:
         g = self.geocoder
         return g.ix if g else None
 
-    def start(self) -> None:
-        """Start the watcher thread; the first index is built at once, in that thread."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="geocoder-index", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def wait_ready(self, timeout: float) -> Geocoder | None:
+    def wait_ready(self, timeout: float) -> Geocoder | None:  # type: ignore[override]
         """The geocoder, waiting up to ``timeout`` s for the first index."""
-        self._ready.wait(timeout)
+        super().wait_ready(timeout)
         return self.geocoder
 
     def rebuild(self, conn) -> None:
@@ -83,30 +66,13 @@ class GeocoderService:
                 break
         self.geocoder = Geocoder(ix, self.models)
         self.builds += 1
-        self.error = None
-        self._ready.set()
+        self.ready()
 
-    def _run(self) -> None:
-        conn = None
-        while not self._stop.is_set():
-            try:
-                if conn is None or conn.closed:
-                    conn = psycopg.connect(self.conninfo, autocommit=True)
-                versions = current_versions(conn)
-                ix = self.index
-                if ix is None or versions != ix.versions:
-                    t0 = time.perf_counter()
-                    self.rebuild(conn)
-                    log.info("geocoder index (re)built in %.1f s", time.perf_counter() - t0)
-            except Exception as exc:  # keep serving the old index; say why in the log and /geocode/status
-                self.error = f"{type(exc).__name__}: {exc}"
-                log.warning("geocoder index refresh failed: %s", self.error)
-                if conn is not None:
-                    try:
-                        conn.close()
-                    except Exception:
-                        pass
-                    conn = None
-            self._stop.wait(self.interval)
-        if conn is not None:
-            conn.close()
+    def refresh(self, conn) -> None:
+        """Rebuild the index when a table it is built from changed (failures keep the old one
+        answering; /geocode/status says why)."""
+        ix = self.index
+        if ix is None or current_versions(conn) != ix.versions:
+            t0 = time.perf_counter()
+            self.rebuild(conn)
+            log.info("geocoder index (re)built in %.1f s", time.perf_counter() - t0)

@@ -115,7 +115,8 @@ CASE_KIND = Enum(("component", "event"), {"部件": "component", "部件类": "c
 # The workflow of GB/T 30428 (上报, 立案, 派遣, 处置, 核查, 结案); the queue a case waits in names the
 # step it has passed, and 办结 / 撤销 are the words of 12345 hotline and 一网统管 exports.
 CASE_STATUS = Enum(("reported", "registered", "dispatched", "handling", "handled", "verified", "closed",
-                    "cancelled"), {
+                    "cancelled", "not_registered"), {
+    "不予立案": "not_registered", "不立案": "not_registered", "未立案": "not_registered",
     "上报": "reported", "已上报": "reported", "受理": "reported", "立案": "registered", "已立案": "registered",
     "派遣": "dispatched", "已派遣": "dispatched", "处置": "handling", "处置中": "handling", "处理中": "handling",
     "已处置": "handled", "处置完成": "handled", "已处理": "handled", "核查": "verified", "已核查": "verified",
@@ -353,9 +354,11 @@ LAYERS: tuple[Layer, ...] = (
         Field("case_no", required=True, code=_c("case_no"), headings=("案件编号", "案卷编号", "案件号", "任务号")),
         Field("kind", required=True, enum=CASE_KIND, headings=("案件类型", "案件类别", "问题类型", "类型")),
         Field("major_class", required=True, code=_c("major_class"), padded=2,
-              headings=("大类编码", "大类代码", "大类")),
+              headings=("大类编码", "大类代码", "大类", "大类名称", "问题大类"),
+              note="or the class dictionary's name of it (市容环境): layers/classes.csv"),
         Field("minor_class", required=True, code=_c("minor_class"), padded=2,
-              headings=("小类编码", "小类代码", "小类")),
+              headings=("小类编码", "小类代码", "小类", "小类名称", "问题小类"),
+              note="or the class dictionary's name of it (暴露垃圾)"),
         Field("component_code", code=_c("component_ref"), headings=("部件编码", "部件标识码")),
         Field("status", required=True, enum=CASE_STATUS,
               headings=("案件状态", "状态", "当前状态", "处置状态", "办理状态")),
@@ -367,15 +370,28 @@ LAYERS: tuple[Layer, ...] = (
               derived=Derived("unit_grids")),
         Field("district_code", code=_c("district"), headings=("区县编码", "区县代码", "行政区划代码"),
               derived=Derived("admin_areas", "level = 'district'")),
+        Field("responsibility_grid", code=_c("responsibility_grid"), headings=("责任网格编码", "责任网格"),
+              derived=Derived("responsibility_grids")),
         Field("reported_at", "time", required=True, headings=("上报时间", "发现时间", "受理时间")),
         Field("closed_at", "time", headings=("结案时间",)),
     ), "point", "案件", "Cases", "Component and event cases (案件) through their workflow.",
         refs=(Ref("component_code", "components", "code", "", "component"),
               Ref("supervisor_id", "supervisors", "id", "", "supervisor"),
               Ref("grid_code", "unit_grids", "code", "", "unit grid"),
-              _DISTRICT_REF),
+              _DISTRICT_REF,
+              Ref("responsibility_grid", "responsibility_grids", "code", "", "responsibility grid")),
         inside=(Inside("grid_code", "s.grid_code", "unit_grids", "unit grid"),
-                Inside("district_code", "s.district_code", "admin_areas", "district"))),
+                Inside("district_code", "s.district_code", "admin_areas", "district"),
+                Inside("responsibility_grid", "s.responsibility_grid", "responsibility_grids",
+                       "responsibility grid"))),
+    Layer("patrol_points", "id", (
+        Field("id", required=True),
+        Field("name", required=True),
+        Field("grid_code", required=True, code=_c("responsibility_grid"), headings=("责任网格编码", "责任网格")),
+    ), "point", "巡更点", "Patrol points",
+        "Patrol points (巡更点) where supervisors check in on their rounds, each in its responsibility grid.",
+        refs=(Ref("grid_code", "responsibility_grids", "code", "", "responsibility grid"),),
+        inside=(Inside("grid_code", "s.grid_code", "responsibility_grids", "responsibility grid"),)),
 )
 
 BY_NAME: dict[str, Layer] = {layer.name: layer for layer in LAYERS}

@@ -145,6 +145,27 @@ class GeocoderSettings(Section):
                                description="metres from a road's centre line to interpolated house numbers")
 
 
+class CasesSettings(Section):
+    """Case operations: the class dictionary, the alerts, supervisors and patrols."""
+
+    model_config = SettingsConfigDict(env_prefix="URBANGIS_CASES_", extra="ignore", frozen=True)
+
+    classes: Path | None = Field(default=None, description="CSV of a city's own case classes, added to "
+                                                           "layers/classes.csv (same columns)")
+    similarity: Path | None = Field(
+        default=None, json_schema_extra={"shown_default": "cases/similarity.yaml"},
+        description="YAML of the similar-case alert's radius, time window and weights, per class")
+    boundary_m: float = Field(default=10.0, ge=0, le=500,
+                              description="GPS tolerance of the cross-grid alert: a report this close to one of "
+                                          "the reporter's own grids is at its boundary, not outside")
+    component_m: float = Field(default=10.0, gt=0, le=200,
+                               description="how far a component case's component may be from the reported point")
+    on_duty_minutes: int = Field(default=30, ge=1, description="a supervisor whose last GPS fix is this recent is on "
+                                                                "duty")
+    checkin_m: float = Field(default=30.0, gt=0, le=1000,
+                             description="how close to a patrol point a check-in must be")
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable: its name, effective value (masked if secret), default and meaning."""
@@ -166,6 +187,7 @@ class Settings:
     tiles: TileSettings
     ingest: IngestSettings
     geocoder: GeocoderSettings
+    cases: CasesSettings
 
     @classmethod
     def from_env(cls, **overrides: Section) -> Settings:
@@ -206,5 +228,5 @@ def _shown(value: object, secret: bool) -> str:
 
 SECTIONS: dict[str, type[Section]] = {
     "database": DatabaseSettings, "server": ServerSettings, "ogc": OgcSettings, "tiles": TileSettings,
-    "ingest": IngestSettings, "geocoder": GeocoderSettings,
+    "ingest": IngestSettings, "geocoder": GeocoderSettings, "cases": CasesSettings,
 }

@@ -33,15 +33,21 @@ def fresh_db():
     db.drop_database(info)
 
 
-@pytest.fixture(scope="session")
-def sample_db():
-    """A database holding the sample city, loaded through the same loader data staff use."""
+def sample_database(prefix: str = "urbangis_test") -> str:
+    """A new database holding the sample city, loaded through the loader data staff use."""
     from urbangis.ingest.gazetteer import load_gazetteer
 
-    info = new_database()
+    info = new_database(prefix)
     with db.connect(info) as conn:
         load_gazetteer(conn, SAMPLE)
         conn.commit()
+    return info
+
+
+@pytest.fixture(scope="session")
+def sample_db():
+    """A database holding the sample city, shared by tests that only read it."""
+    info = sample_database()
     yield info
     db.drop_database(info)
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-PACKAGES = ("api", "geocoder", "ingest", "layers", "ogc", "samplecity", "tiles")
+PACKAGES = ("api", "cases", "geocoder", "ingest", "layers", "ogc", "samplecity", "tiles")
 
 
 @pytest.mark.parametrize("name", PACKAGES)

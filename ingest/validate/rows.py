@@ -14,7 +14,8 @@ from typing import Callable
 
 from psycopg.types.json import Jsonb
 
-from urbangis.layers.contract import ADMIN_LEVEL_DIGITS, CODES, LAYERS, STANDARD_MAJORS, Field, Layer
+from urbangis.layers.classes import UnknownClass, load_classes
+from urbangis.layers.contract import ADMIN_LEVEL_DIGITS, CASE_KIND, CODES, LAYERS, STANDARD_MAJORS, Field, Layer
 
 from ..formats.base import Batch, RowIssue
 
@@ -48,7 +49,8 @@ NOT_ALWAYS_REQUIRED = {(layer.name, f.name) for layer, f in _FIELDS if f.sometim
 FROM_CODE = {(layer.name, f.name) for layer, f in _FIELDS if f.from_code}
 # The Chinese column headings of 数字城管 exports, for the layers such exports carry (cases,
 # components, grids): a field absent under its own name is looked up under these, in this order.
-HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {(layer.name, f.name): f.headings for layer, f in _FIELDS if f.headings}
+HEADINGS: dict[tuple[str, str], tuple[str, ...]] = {
+    (layer.name, f.name): f.headings for layer, f in _FIELDS if f.headings}
 
 
 def missing_required(layer: Layer, mapping: dict[str, str]) -> list[str]:
@@ -157,7 +159,8 @@ def _loose_time(text: str) -> dt.datetime:
     t = " ".join(unicodedata.normalize("NFKC", text).translate(_CN_TIME_UNITS).split()).rstrip(": ")
     m = _LOOSE_TIME.fullmatch(t) or _COMPACT_TIME.fullmatch(t)
     if m is not None:
-        y, mo, d, h, mi, s, frac, zone = (*m.groups(), None, None)[:8]
+        y, mo, d = m[1], m[2], m[3]  # groups that take part in every match
+        h, mi, s, frac, zone = (*m.groups(), None, None)[3:8]
         tz = None
         if zone == "Z":
             tz = dt.timezone.utc
@@ -203,6 +206,8 @@ class RowConverter:
                 issues.extend(_empty_required(f, col, raw, values, rows))
             typed[f.name] = values
             out.append(values)
+        if self.layer.name == "cases":
+            issues.extend(_class_names(rows, typed, self._col))
         issues.extend(self._formats(rows, typed))
         out.append(self._attrs(batch, len(rows)))
         return out, issues
@@ -210,7 +215,7 @@ class RowConverter:
     @staticmethod
     def _typed(f: Field, col: str | None, raw: list | None, rows: list[int], issues: list[RowIssue]) -> list:
         """One field's values, converted to its type; a value that cannot be is an issue (and empty)."""
-        empty = [] if f.kind == "list" else None
+        empty: list | None = [] if f.kind == "list" else None
         if raw is None:
             return [empty] * len(rows)
         if f.kind == "text":
@@ -364,6 +369,36 @@ class RowConverter:
                     for i in late]
         out.sort(key=lambda it: it.row)  # row order, each row's issues in the order of the rules
         return out
+
+
+def _class_names(rows: list[int], t: dict[str, list], col: Callable[[str], str]) -> list[RowIssue]:
+    """Cases whose classes are written as the dictionary's names (大类名称 市容环境, 小类名称 暴露垃圾)
+    get their codes; a name that fits no class, or several, is the row's error. Only the distinct
+    values are looked at when all are codes."""
+    major, minor, kind = t["major_class"], t["minor_class"], t["kind"]
+    named = {v for v in (*set(major), *set(minor)) if v is not None and not v.isdigit()}
+    if not named:
+        return []
+    classes = load_classes()
+    kinds = {**{k: k for k in CASE_KIND.values}, **CASE_KIND.aliases}
+    out = []
+    for i in range(len(rows)):
+        a, b = major[i], minor[i]
+        if (a is None or a.isdigit()) and (b is None or b.isdigit()):
+            continue
+        try:
+            found = classes.resolve(kinds.get(kind[i] or "", None),
+                                    **{"major": a if a and a.isdigit() else None,
+                                       "major_name": a if a and not a.isdigit() else None,
+                                       "minor": b if b and b.isdigit() else None,
+                                       "minor_name": b if b and not b.isdigit() else None})
+        except UnknownClass as exc:
+            out.append(RowIssue(rows[i], col("minor_class" if b and not b.isdigit() else "major_class"),
+                                b if b and not b.isdigit() else a, exc.description))
+            major[i] = minor[i] = None  # one error for the row, not a second one for the format
+            continue
+        major[i], minor[i] = found.major, found.minor
+    return out
 
 
 def _empty_required(f: Field, col: str | None, raw: list | None, values: list, rows: list[int]) -> list[RowIssue]:

@@ -101,8 +101,8 @@ def test_zipped_shapefile_with_prj(city_db, tmp_path):
     assert report.loaded == 3
 
 
-@pytest.mark.parametrize("header", [("lon", "lat"), ("经度", "纬度"), ("X", "Y"), ("lng", "lat"), ("GPS经度", "GPS纬度"),
-                                    ("经度(°)", "纬度(°)")])
+@pytest.mark.parametrize("header", [("lon", "lat"), ("经度", "纬度"), ("X", "Y"), ("lng", "lat"),
+                                    ("GPS经度", "GPS纬度"), ("经度(°)", "纬度(°)")])
 def test_csv_coordinate_columns(city_db, tmp_path, header):
     lines = [f"code,name,{header[0]},{header[1]},remark"]
     for i, ((x, y), n) in enumerate(zip(XY, NAMES), start=1):
@@ -134,8 +134,9 @@ def _same_point_each(info: str, tmp_path, lines: list[str], codes: str, n: int):
 def test_csv_coordinates_in_degrees_minutes_seconds(city_db, tmp_path):
     """Survey sheets and GPS handsets give 度分秒: read in every common spelling to the same point
     as the decimal degrees; an impossible or swapped one is rejected saying why."""
-    forms = [("87°37′12.36″", "43°47′24.72″"), ("87°37'12.36\"", "43°47'24.72\""), ("87度37分12.36秒", "43度47分24.72秒"),
-             ("东经87度37分12.36秒", "北纬43度47分24.72秒"), ("E87°37.206′", "N43°47.412′"), ("87:37:12.36", "43:47:24.72"),
+    forms = [("87°37′12.36″", "43°47′24.72″"), ("87°37'12.36\"", "43°47'24.72\""),
+             ("87度37分12.36秒", "43度47分24.72秒"), ("东经87度37分12.36秒", "北纬43度47分24.72秒"),
+             ("E87°37.206′", "N43°47.412′"), ("87:37:12.36", "43:47:24.72"),
              ("87°37′12.36″E", "43°47′24.72″N"), ("８７°３７′１２.３６″", "４３°４７′２４.７２″")]
     lines = ["code,name,经度,纬度"]
     lines += [f"65010201010001{i:02d},井盖{i},{lon},{lat}" for i, (lon, lat) in enumerate(forms, start=1)]
@@ -164,7 +165,8 @@ def test_csv_coordinates_in_one_column(city_db, tmp_path):
 def test_address_column_holding_coordinates(city_db, tmp_path, column):
     """An address-named column whose values are all coordinate pairs (Amap's API answers location
     as "lng,lat") is read as longitude,latitude, with a warning, not sent to the geocoder."""
-    lines = [f"code,name,{column}", '6501020101000301,井盖1,"87.6201,43.7902"', "6501020101000302,井盖2,87.6201 43.7902"]
+    lines = [f"code,name,{column}", '6501020101000301,井盖1,"87.6201,43.7902"',
+             "6501020101000302,井盖2,87.6201 43.7902"]
     report = _same_point_each(city_db, tmp_path, lines, "650102010100030_", 2)
     assert report.rejected == 0
     assert any(i["reason"] == f"column {column!r} holds coordinates, not addresses: read as longitude,latitude"
@@ -295,7 +297,7 @@ def test_cases_as_chinese_spreadsheets_write_them(city_db, tmp_path):
     assert issues[(2, "minor_class")]["value"] == "2"
     assert issues[(5, "status")]["value"] == "已完成" and issues[(5, "status")]["severity"] == "error"
     assert issues[(5, "status")]["reason"].endswith(
-        "closed, cancelled (or in Chinese: 上报/立案/派遣/处置/已处置/核查/结案/作废)")
+        "closed, cancelled, not_registered (or in Chinese: 上报/立案/派遣/处置/已处置/核查/结案/作废/不予立案)")
     assert "month must be in 1..12" in issues[(5, "reported_at")]["reason"]
     assert report.loaded == 6 and report.rejected == 1
 
@@ -312,6 +314,23 @@ def test_cases_with_chinese_headings(city_db, tmp_path):
         "WHERE case_no = 'H1'")
     assert report.loaded == 1
     assert rows == [("H1", "event", "01", "02", "closed", "12345热线", "井盖缺失", "05-02 09:00", "市政局")]
+
+
+def test_cases_naming_their_classes_by_name(city_db, tmp_path):
+    """An export naming classes instead of codes (大类名称 市容环境, 小类名称 暴露垃圾) loads with the
+    class dictionary's codes (layers/classes.csv); a name it does not have, or one fitting several
+    classes of the kinds given, is that row's error."""
+    report, rows = _load_text(
+        city_db, tmp_path / "案件名称导出.csv",
+        "案件编号,案件类型,大类名称,小类名称,案件状态,上报时间,经度,纬度\n"
+        "N1,事件,市容环境,暴露垃圾,上报,2024/5/1 8:30,87.62,43.79\n"
+        "N2,部件,公用设施,上水井盖,上报,2024/5/1 8:30,87.62,43.79\n"
+        "N3,事件,市容环境,不存在的小类,上报,2024/5/1 8:30,87.62,43.79\n"
+        "N4,事件,04,路面塌陷,上报,2024/5/1 8:30,87.62,43.79\n",
+        "SELECT case_no, kind, major_class, minor_class FROM cases WHERE case_no LIKE 'N_' ORDER BY 1")
+    assert rows == [("N1", "event", "01", "02"), ("N2", "component", "01", "01"), ("N4", "event", "04", "01")]
+    [bad] = [i for i in report.issues if i["row"] == 4]
+    assert bad["field"] == "小类名称" and bad["value"] == "不存在的小类" and "no class" in bad["reason"]
 
 
 def test_blank_rows_are_no_records(city_db, tmp_path):
@@ -385,7 +404,8 @@ def test_xlsx_as_excel_types_it(fresh_db, tmp_path):
     import pandas as pd
 
     frame = pd.DataFrame({"案件编号": ["X1", "X2"], "类型": ["事件", "事件"], "大类": [1, 1], "小类": [2, 2],
-                          "状态": ["已上报", "已结案"], "上报时间": [dt.datetime(2024, 5, 1, 8, 30), dt.datetime(2024, 5, 2, 9)],
+                          "状态": ["已上报", "已结案"],
+                          "上报时间": [dt.datetime(2024, 5, 1, 8, 30), dt.datetime(2024, 5, 2, 9)],
                           "结案时间": [pd.NaT, dt.datetime(2024, 5, 3, 17, 45)],
                           "经度": [87.6191, 87.62], "纬度": [43.7895, 43.79]})
     path = tmp_path / "案件.xlsx"
@@ -420,7 +440,8 @@ def test_xlsx_date_time_cells_keep_their_time(fresh_db, tmp_path, fmt):
     when = book.add_format({"num_format": fmt})
     for c, name in enumerate(["案件编号", "类型", "大类", "小类", "状态", "上报时间", "经度", "纬度"]):
         sheet.write_string(0, c, name)
-    for r, (no, t) in enumerate([("T1", dt.datetime(2024, 5, 1, 9, 30)), ("T2", dt.datetime(2024, 5, 2, 17, 5, 30))], 1):
+    reported = [("T1", dt.datetime(2024, 5, 1, 9, 30)), ("T2", dt.datetime(2024, 5, 2, 17, 5, 30))]
+    for r, (no, t) in enumerate(reported, 1):
         for c, value in enumerate([no, "事件", "01", "02", "已上报"]):
             sheet.write_string(r, c, value)
         sheet.write_datetime(r, 5, t, when)
@@ -457,7 +478,8 @@ def test_excel_97_2003_workbook(city_db, tmp_path):
     """An .xls as 数字城管 systems export it (tests/data/案件2024.xls: a title row, codes and
     coordinates typed as numbers, date cells, an empty sheet) loads like the same .xlsx would:
     every sheet, rows numbered as the sheet shows them, reported under the .xls's own name; also
-    inside a folder (where a workbook's later sheets were left out, .xlsx too). Anything else starting as an OLE2 file (a Word .doc) is refused saying why."""
+    inside a folder (where a workbook's later sheets were left out, .xlsx too). Anything else
+    starting as an OLE2 file (a Word .doc) is refused saying why."""
     import shutil
 
     from tests.paths import ROOT
@@ -490,7 +512,8 @@ def test_excel_97_2003_workbook(city_db, tmp_path):
     assert not any("is not loaded" in i["reason"] for i in again.issues)
     doc = tmp_path / "cases.xls"
     doc.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(1024))
-    with db.connect(city_db) as conn, pytest.raises(LoadError, match="cases.xls: not a readable Excel 97-2003 workbook"):
+    with (db.connect(city_db) as conn,
+          pytest.raises(LoadError, match="cases.xls: not a readable Excel 97-2003 workbook")):
         load_gazetteer(conn, doc)
 
 
@@ -518,7 +541,8 @@ def test_every_sheet_of_a_workbook(city_db, tmp_path, suffix):
     assert rows == [("J1",), ("M1",)]
     assert [(r.file, r.layer, r.rows, r.inserted, r.rejected) for r in report.layers] == [
         (f"案件2024{suffix}:五月", "cases", 1, 1, 0), (f"案件2024{suffix}:六月", "cases", 2, 1, 1),
-        (f"案件2024{suffix}:Sheet3", "cases", 0, 0, 0)][:3 if suffix == ".xlsx" else 2]  # GDAL writes no empty ODS sheet
+        # the empty Sheet3 only in the .xlsx: GDAL writes no empty ODS sheet
+        (f"案件2024{suffix}:Sheet3", "cases", 0, 0, 0)][:3 if suffix == ".xlsx" else 2]
     assert [(i["file"], i["row"], i["value"]) for i in report.issues if i["field"] == "status"] == [
         (f"案件2024{suffix}:六月", 3, "burning")]
     assert suffix == ".ods" or any(i["reason"] == f"案件2024{suffix}:Sheet3: empty, skipped" for i in report.issues)
@@ -543,7 +567,8 @@ def _monthly_exports(tmp_path, prefix: str):
     folder.mkdir()
     for month in (5, 6):
         (folder / f"案件{month}月.csv").write_text(
-            MONTHLY_HEAD + f"{prefix}{month},event,01,02,reported,2024-0{month}-01 08:00,87.619{month - 4},43.789{month}\n",
+            MONTHLY_HEAD
+            + f"{prefix}{month},event,01,02,reported,2024-0{month}-01 08:00,87.619{month - 4},43.789{month}\n",
             encoding="utf-8")
     return folder
 
@@ -555,7 +580,8 @@ def test_a_folder_of_monthly_exports(city_db, tmp_path):
     (folder / "统计.csv").write_text("月份,件数\n5,1\n", encoding="utf-8")
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, folder, LoadOptions(check_only=True))
-    assert [(r.file, r.layer, r.rows) for r in report.layers] == [("案件5月.csv", "cases", 1), ("案件6月.csv", "cases", 1)]
+    assert [(r.file, r.layer, r.rows) for r in report.layers] == [
+        ("案件5月.csv", "cases", 1), ("案件6月.csv", "cases", 1)]
     assert any(i["reason"].startswith("exports/统计.csv is not loaded") for i in report.issues)
 
 
@@ -582,8 +608,10 @@ def test_zip_of_nested_folders_with_chinese_names(city_db, tmp_path, encoding):
     and no layer was recognised) and files in subfolders are found (only the top was looked at)."""
     head = "case_no,kind,major_class,minor_class,status,reported_at,lon,lat\n"
     archive = _zip_with_raw_names(tmp_path / "upload.zip", {
-        "数据/案件/案件5月.csv".encode(encoding): (head + "Z5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n").encode(),
-        "数据/案件/2024/案件6月.csv".encode(encoding): (head + "Z6,event,01,02,reported,2024-06-01 08:00,87.62,43.79\n").encode(),
+        "数据/案件/案件5月.csv".encode(encoding):
+            (head + "Z5,event,01,02,reported,2024-05-01 08:00,87.6191,43.7895\n").encode(),
+        "数据/案件/2024/案件6月.csv".encode(encoding):
+            (head + "Z6,event,01,02,reported,2024-06-01 08:00,87.62,43.79\n").encode(),
         "数据/说明.txt".encode(encoding): "城管委".encode(encoding)})
     with db.connect(city_db) as conn:
         report = load_gazetteer(conn, archive, LoadOptions(check_only=True))
@@ -641,7 +669,8 @@ def test_address_column_is_geocoded(city_db, tmp_path):
                     "G4,event,01,02,reported,2024-05-01 11:00,解放男路12号\n"
                     "G5,event,01,02,reported,2024-05-01 12:00,乌鲁木齐市解放南路１２号\n", encoding="utf-8")
     with db.connect(city_db) as conn:
-        report = load_gazetteer(conn, path, LoadOptions(strict=False, geocode=lazy_address_geocoder(city_db, GeocoderSettings())))
+        geocode = lazy_address_geocoder(city_db, GeocoderSettings())
+        report = load_gazetteer(conn, path, LoadOptions(strict=False, geocode=geocode))
         got = conn.execute("SELECT ST_Distance(c.geom::geography, h.geom::geography) FROM cases c, house_numbers h "
                            "WHERE c.case_no = 'G1' AND h.id = 'H0001'").fetchone()
     assert report.loaded == 4 and report.rejected == 1
@@ -651,7 +680,8 @@ def test_address_column_is_geocoded(city_db, tmp_path):
     warned = {i["row"]: i for i in report.issues if i["severity"] == "warning" and i["field"] == "地址"}
     assert sorted(warned) == [4, 5], report.issues  # not row 6: the city it names is a code prefix (6501)
     assert warned[4]["value"] == "天山区解放南路999号" and warned[4]["reason"].startswith(
-        "placed on the road 解放南路 in 天山区胜利路街道, not at a house number: no. 999 is not in the gazetteer (confidence ")
+        "placed on the road 解放南路 in 天山区胜利路街道, not at a house number: "
+        "no. 999 is not in the gazetteer (confidence ")
     assert "解放男路 read as 解放南路12号" in warned[5]["reason"], warned[5]
 
 
@@ -675,7 +705,8 @@ def _placemark(code: str, name: str, x: float, y: float) -> str:
 def _kml(folders: dict[str, str]) -> str:
     body = "".join(f"<Folder><name>{name}</name>{marks}</Folder>" for name, marks in folders.items())
     return ('<?xml version="1.0" encoding="UTF-8"?>\n<kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
-            f'<name>部件普查</name><Style id="s"><IconStyle><scale>1</scale></IconStyle></Style>{body}</Document></kml>')
+            '<name>部件普查</name><Style id="s"><IconStyle><scale>1</scale></IconStyle></Style>'
+            f'{body}</Document></kml>')
 
 
 def test_kml_folders_and_kmz(city_db, tmp_path):
@@ -761,9 +792,11 @@ def test_two_row_header(city_db, tmp_path):
                                 "WHERE case_no LIKE 'W_'").fetchall()
             conn.execute("DELETE FROM cases WHERE case_no LIKE 'W_'")
         assert rows == [("W1", "01", "02", "closed", "张三", "05-02 09:00")], (path.name, rows)
-        assert report.rejected == 1 and [(i["row"], i["field"]) for i in report.issues if i["severity"] == "error"] == [(4, "案件状态")], report.issues
+        errors = [(i["row"], i["field"]) for i in report.issues if i["severity"] == "error"]
+        assert report.rejected == 1 and errors == [(4, "案件状态")], report.issues
         assert any(i["reason"].startswith("rows 1-2 hold the column names (a two-row header): read as 案件编号, "
-                                          "案件类型, 大类, 小类, 案件状态, 上报时间, 上报人, 结案时间, 结案人, 经度, 纬度")
+                                          "案件类型, 大类, 小类, 案件状态, 上报时间, 上报人, 结案时间, "
+                                          "结案人, 经度, 纬度")
                    for i in report.issues), report.issues
 
 
@@ -841,7 +874,8 @@ def test_replace_with_a_layer_in_several_files_keeps_them_all(city_db, tmp_path)
         report = load_gazetteer(conn, folder, LoadOptions(replace=True))
     with db.connect(city_db) as conn:
         assert conn.execute("SELECT array_agg(case_no ORDER BY case_no) FROM cases").fetchone()[0] == ["R5", "R6"]
-    assert [(r.file, r.inserted, r.deleted) for r in report.layers] == [("案件5月.csv", 1, before), ("案件6月.csv", 1, 0)]
+    assert [(r.file, r.inserted, r.deleted) for r in report.layers] == [
+        ("案件5月.csv", 1, before), ("案件6月.csv", 1, 0)]
 
 
 def test_replace_with_feature_classes_of_one_layer_in_the_direct_lane(fresh_db, tmp_path, city_dir):
@@ -857,8 +891,8 @@ def test_replace_with_feature_classes_of_one_layer_in_the_direct_lane(fresh_db, 
         geoms = shapely.linestrings(np.stack([np.stack([x, y], 1), np.stack([x + 1e-5, y], 1)], 1)) if line \
             else shapely.points(x, y)
         codes = np.array([f"6501020101{start + k:06d}" for k in range(n)], dtype=object)
-        pyogrio.raw.write(gdb, shapely.to_wkb(geoms), [codes, np.full(n, "井盖", dtype=object)], fields=["code", "name"],
-                          layer=name, driver="OpenFileGDB", crs="EPSG:4490",
+        pyogrio.raw.write(gdb, shapely.to_wkb(geoms), [codes, np.full(n, "井盖", dtype=object)],
+                          fields=["code", "name"], layer=name, driver="OpenFileGDB", crs="EPSG:4490",
                           geometry_type="LineString" if line else "Point", append=gdb.exists())
     with db.connect(fresh_db) as conn:
         report = load_gazetteer(conn, gdb, LoadOptions(replace=True))

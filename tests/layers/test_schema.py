@@ -42,7 +42,8 @@ def test_databases_sort_text_by_code_point(empty_db):
     (UTF-8 byte order is code-point order), the same as the cluster's C.UTF-8, but cheaper to sort."""
     words = ["b", "B", "a", "天山区", "水磨沟区", "1", "650102", "65010", "Éa", "_x"]
     with db.connect(empty_db) as conn:
-        assert conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()[0] == "C"
+        collation = conn.execute("SELECT datcollate FROM pg_database WHERE datname = current_database()").fetchone()
+        assert collation[0] == "C"
         got = [r[0] for r in conn.execute("SELECT w FROM unnest(%s::text[]) w ORDER BY w", (words,))]
         upper = conn.execute("SELECT upper('éa')").fetchone()[0]
     assert got == sorted(words)
@@ -51,7 +52,8 @@ def test_databases_sort_text_by_code_point(empty_db):
 
 def test_every_layer_has_a_gist_index(empty_db):
     tables = ["admin_areas", "unit_grids", "responsibility_grids", "roads", "place_names", "courtyards",
-              "house_numbers", "buildings", "organisations", "storefronts", "components", "cases"]
+              "house_numbers", "buildings", "organisations", "storefronts", "components", "cases",
+              "supervisor_fixes", "supervisor_positions", "patrol_points"]
     with db.connect(empty_db) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist (geom)%'"
@@ -103,7 +105,8 @@ def test_well_formed_rows_are_accepted(fresh_db):
             ADMIN,
             f"INSERT INTO unit_grids (code, community_code, geom) VALUES ('650102003001001', '650102003001', {SQUARE})",
             f"INSERT INTO unit_grids (code, community_code, geom) VALUES ('65010200300102', '650102003001', {SQUARE})",
-            "INSERT INTO components (code, name, geom) VALUES ('6501020101000001', '上水井盖', ST_Point(87.6, 43.8, 4490))",
+            "INSERT INTO components (code, name, geom)"
+            " VALUES ('6501020101000001', '上水井盖', ST_Point(87.6, 43.8, 4490))",
         ],
     )
     with db.connect(fresh_db) as conn:
@@ -163,11 +166,11 @@ def test_a_new_status_is_one_edit_of_the_contract(fresh_db):
     with no migration written; a migrate with nothing changed writes nothing."""
     cases = BY_NAME["cases"]
     status = cases.field("status")
-    grown = Enum((*status.enum.values, "not_registered"), status.enum.aliases)
+    grown = Enum((*status.enum.values, "suspended"), status.enum.aliases)
     fields = tuple(dataclasses.replace(f, enum=grown) if f.name == "status" else f for f in cases.fields)
     edited = tuple(dataclasses.replace(layer, fields=fields) if layer.name == "cases" else layer for layer in LAYERS)
     insert = ("INSERT INTO cases (case_no, kind, major_class, minor_class, status, reported_at, geom) "
-              "VALUES ('N1', 'event', '01', '02', 'not_registered', now(), ST_Point(87.6, 43.8, 4490))")
+              "VALUES ('N1', 'event', '01', '02', 'suspended', now(), ST_Point(87.6, 43.8, 4490))")
     with pytest.raises(psycopg.errors.CheckViolation):
         _exec(fresh_db, [insert])
     with db.connect(fresh_db, autocommit=True) as conn:

@@ -38,7 +38,7 @@ def test_nothing_is_read_at_import_time(tmp_path):
 
 def test_no_module_reads_the_environment_itself():
     readers = []
-    for package in ("api", "geocoder", "ingest", "layers", "ogc", "samplecity", "tiles"):
+    for package in ("api", "cases", "geocoder", "ingest", "layers", "ogc", "samplecity", "tiles"):
         for path in (ROOT / package).rglob("*.py"):
             if path.name == "settings.py" and package == "layers":
                 continue
