@@ -295,14 +295,11 @@ class Catalog:
         spec = layout.spec
         geom = sql.Identifier(spec.geometry_column)
         box = None
-        if estimate > EXACT_EXTENT_MAX_ROWS:
-            schema, _, name = spec.table.rpartition(".")
+        if estimate > EXACT_EXTENT_MAX_ROWS:  # the statistics' extent (a partitioned table's: its partitions')
             try:
                 with conn.transaction():
-                    box = _the_row(conn.execute(
-                        "SELECT ST_EstimatedExtent(%s, %s, %s)::geometry",
-                        (schema or "public", name, spec.geometry_column),
-                    ))[0]
+                    box = _the_row(conn.execute("SELECT urbangis_estimated_extent(%s::regclass, %s)::geometry",
+                                                (spec.table, spec.geometry_column)))[0]
             except psycopg.Error:
                 box = None
         if box is None:

@@ -29,7 +29,7 @@ def extents_sql(ts: Tileset) -> sql.Composed:
     parts = [
         sql.SQL(
             "SELECT {cid} AS id, ST_Transform(ST_SetSRID(coalesce("
-            "ST_EstimatedExtent(current_schema(), {tname}, {gname})::geometry, "
+            "urbangis_estimated_extent({tname}::regclass, {gname})::geometry, "
             "(SELECT ST_Extent({gcol}) FROM {table})::geometry), {srid}), 4326) AS g"
         ).format(
             cid=sql.Literal(c.id),

@@ -32,6 +32,14 @@ def test_fixes_tracks_positions_and_the_nearest_on_duty(api, cases_db, beat):
         parts = conn.execute("SELECT count(*) FROM pg_inherits WHERE inhparent = 'supervisor_fixes'::regclass"
                              ).fetchone()[0]
     assert parts >= 1  # a partition per day
+    # tracks and positions are collections like any layer (a partitioned table included)
+    with db.connect(cases_db, autocommit=True) as conn:
+        conn.execute("ANALYZE supervisor_fixes")
+    tracks = api.get("/collections/supervisor_fixes").json()
+    west, _, east, _ = tracks["extent"]["spatial"]["bbox"][0]
+    assert tracks["itemCount"] >= 4 and west - 1e-6 <= lon <= east + 1e-6
+    items = api.get("/collections/supervisor_fixes/items", params={"supervisor_id": beat.supervisor}).json()
+    assert items["numberReturned"] >= 3 and api.get("/styles/city/style.json").status_code == 200
     positions = {f["id"]: f for f in api.get("/supervisors/positions").json()["features"]}
     newest = positions[beat.supervisor]["properties"]
     assert newest["on_duty"] and dt.datetime.fromisoformat(newest["at"]) > now - dt.timedelta(minutes=4)
