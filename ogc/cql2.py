@@ -18,7 +18,7 @@ Only queryable properties may be named; anything else is a 400 naming the proper
 from __future__ import annotations
 
 import os
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
 import orjson
@@ -33,7 +33,7 @@ from pygeofilter.parsers.cql2_text.parser import CQLTransformer
 from . import crs as crsmod
 from .collections import Field, Layout
 from .errors import InvalidParameter
-from .params import coerce_value, parse_datetime
+from .params import coerce_value, naive_zone, parse_datetime
 from .sqlparts import Params, to_storage
 
 GEOMETRY_NAMES = ("geometry",)
@@ -355,7 +355,7 @@ class Translator:
             raise InvalidParameter("filter: a list is only allowed with IN or an array operator", parameter="filter")
         if field is None:
             if isinstance(value, datetime) and value.tzinfo is None:
-                value = value.replace(tzinfo=timezone.utc)
+                value = value.replace(tzinfo=naive_zone())
             return self.params.add(value)
         value = coerce_value(value, field, "filter")
         typ = sql.SQL(field.sql_type if not field.is_array else field.sql_type[:-2])
@@ -503,9 +503,9 @@ class Translator:
 
 def _as_datetime(v, upper: bool) -> datetime:
     if isinstance(v, datetime):
-        return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
+        return v if v.tzinfo else v.replace(tzinfo=naive_zone())
     if isinstance(v, date):
-        start = datetime.combine(v, time(0), tzinfo=timezone.utc)
+        start = datetime.combine(v, time(0), tzinfo=naive_zone())
         return start + timedelta(days=1) - timedelta(microseconds=1) if upper else start
     raise InvalidParameter(f"filter: {v!r} is not a date or a time", parameter="filter")
 

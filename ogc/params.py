@@ -8,9 +8,12 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Iterable
+from datetime import date, datetime, time, timedelta
+from typing import Iterable, Iterator
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -161,37 +164,60 @@ def parse_bbox(value: str, bbox_crs: crsmod.Crs) -> Bbox:
     return Bbox(minx, miny, maxx, maxy, bbox_crs)
 
 
-def _instant(text: str, name: str) -> tuple[datetime, bool]:
-    """A datetime (``True`` when it was a whole day). Naive times are taken as UTC."""
+# The time zone of dates and times written without an offset, for the request being answered:
+# the server's URBANGIS_TIMEZONE (a day is that day in Beijing), set by the route (times_in).
+_NAIVE_ZONE: ContextVar[str] = ContextVar("naive_zone", default="UTC")
+
+
+@contextmanager
+def times_in(zone: str) -> Iterator[None]:
+    """Read dates and times without an offset in ``zone`` within (datetime, property values, CQL2)."""
+    token = _NAIVE_ZONE.set(zone)
+    try:
+        yield
+    finally:
+        _NAIVE_ZONE.reset(token)
+
+
+def naive_zone() -> ZoneInfo:
+    """The zone dates and times without an offset are read in now."""
+    return ZoneInfo(_NAIVE_ZONE.get())
+
+
+def _instant(text: str, name: str, zone: str | None = None) -> tuple[datetime, bool]:
+    """A datetime (``True`` when it was a whole day). A date or a time without an offset is read
+    in ``zone`` (default: :func:`naive_zone`)."""
     text = text.strip()
+    tz = ZoneInfo(zone) if zone else naive_zone()
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime.combine(d, time(0), tzinfo=timezone.utc), True
+            return datetime.combine(d, time(0), tzinfo=tz), True
         dt = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
         raise InvalidParameter(
             f"{name}: {text!r} is not an RFC 3339 date or date-time (e.g. 2024-05-01 or 2024-05-01T08:00:00Z)",
             parameter=name, value=text,
         ) from None
-    return (dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)), False
+    return (dt if dt.tzinfo else dt.replace(tzinfo=tz)), False
 
 
-def parse_datetime(value: str, name: str = "datetime") -> TimeRange:
-    """An instant or a closed/half-open interval (``a/b``, ``../b``, ``a/..``, ``/b``, ``a/``)."""
+def parse_datetime(value: str, name: str = "datetime", zone: str | None = None) -> TimeRange:
+    """An instant or a closed/half-open interval (``a/b``, ``../b``, ``a/..``, ``/b``, ``a/``);
+    dates and times without an offset in ``zone``."""
     value = value.strip()
     if "/" not in value:
-        start, whole_day = _instant(value, name)
+        start, whole_day = _instant(value, name, zone)
         if whole_day:
             return TimeRange(start, start + timedelta(days=1), upper_inclusive=False)
         return TimeRange(start, start)
     if value.count("/") != 1:
         raise InvalidParameter(f"{name}: an interval has exactly one '/', got {value!r}", parameter=name, value=value)
     a, b = (p.strip() for p in value.split("/"))
-    lower = None if a in ("", "..") else _instant(a, name)[0]
+    lower = None if a in ("", "..") else _instant(a, name, zone)[0]
     upper, inclusive = None, True
     if b not in ("", ".."):
-        upper, whole_day = _instant(b, name)
+        upper, whole_day = _instant(b, name, zone)
         if whole_day:
             upper, inclusive = upper + timedelta(days=1), False
     if lower is None and upper is None:
@@ -311,9 +337,9 @@ def coerce_value(value, field: Field, parameter: str, element: bool = False):
             return {"true": True, "false": False}[str(value).lower()]
         if typ in ("timestamptz", "timestamp", "date"):
             if isinstance(value, datetime):
-                return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+                return value if value.tzinfo else value.replace(tzinfo=naive_zone())
             if isinstance(value, date):
-                return value if typ == "date" else datetime.combine(value, time(0), tzinfo=timezone.utc)
+                return value if typ == "date" else datetime.combine(value, time(0), tzinfo=naive_zone())
             r = parse_datetime(str(value), parameter)
             if r.lower is None:  # an interval open at its start ("../2024-05-01") has no value to compare with
                 raise ValueError

@@ -20,7 +20,7 @@ from urbangis.ogc import documents, html, openapi
 from urbangis.ogc.collections import Catalog
 from urbangis.ogc.errors import InvalidParameter
 from urbangis.ogc.items import fetch_item, fetch_page
-from urbangis.ogc.params import parse_format, parse_item, parse_items, wants_html
+from urbangis.ogc.params import parse_format, parse_item, parse_items, times_in, wants_html
 
 from ..services import Services, base_url, get_services
 from ..version import version
@@ -171,7 +171,7 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
     base = base_url(request)
     query = list(request.query_params.multi_items())
     catalog = _catalog(services)
-    with services.pool.connection() as conn:
+    with services.pool.connection() as conn, times_in(services.settings.database.timezone):
         meta = catalog.describe(conn, collectionId)
         q = parse_items(query, meta.layout, catalog.settings)
         page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)

@@ -167,13 +167,13 @@ def test_crs_of_the_output_follows_the_authority_axis_order(ogc, dbconn, uri, ep
 
 @pytest.mark.parametrize("value, where", [
     ("2024-01-02T04:00:00Z", "reported_at = '2024-01-02T04:00:00Z'"),
-    ("2024-01-02", "reported_at >= '2024-01-02Z' AND reported_at < '2024-01-03Z'"),
+    ("2024-01-02", "reported_at >= '2024-01-02 00:00+08' AND reported_at < '2024-01-03 00:00+08'"),
     ("2024-01-10T00:00:00Z/2024-01-20T00:00:00Z",
      "reported_at BETWEEN '2024-01-10T00:00:00Z' AND '2024-01-20T00:00:00Z'"),
     ("../2024-01-05T00:00:00Z", "reported_at <= '2024-01-05T00:00:00Z'"),
     ("2024-03-01T00:00:00Z/..", "reported_at >= '2024-03-01T00:00:00Z'"),
-    ("2024-02-01/", "reported_at >= '2024-02-01Z'"),
-    ("2024-01-03/2024-01-04", "reported_at >= '2024-01-03Z' AND reported_at < '2024-01-05Z'"),
+    ("2024-02-01/", "reported_at >= '2024-02-01 00:00+08'"),
+    ("2024-01-03/2024-01-04", "reported_at >= '2024-01-03 00:00+08' AND reported_at < '2024-01-05 00:00+08'"),
 ])
 def test_datetime(ogc, dbconn, value, where):
     expected = sql_ids(dbconn, where)
