@@ -12,13 +12,14 @@ from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
-from .routes import cases, features, geocode, ingest, maps, system, tiles
+from .routes import case_maps, cases, features, geocode, ingest, maps, system, tiles
 from .services import Doors, open_services
 from .version import version
 
 log = logging.getLogger("urbangis.api")
 
-FAMILIES = (system, features, tiles, geocode, cases, ingest, maps)  # in the order the landing page lists them
+# in the order the landing page lists them; the case maps before the cases (/cases/stats is no case number)
+FAMILIES = (system, features, tiles, geocode, case_maps, cases, ingest, maps)
 
 
 def create_app(database: str | None = None, settings: Settings | None = None) -> FastAPI:

@@ -27,17 +27,14 @@ from psycopg import sql
 
 from urbangis.layers.contract import CASE_STATUS
 
-from .similarity import SimilarityRules
+from .similarity import Similarity, SimilarityRules
 
 EPOCH = 946_684_800  # 2000-01-01 UTC: times are kept as int32 seconds from it (good to 2068)
 NONE = np.iinfo(np.int32).min  # no closing time
 STATUSES = CASE_STATUS.values
 _CODE = {s: i for i, s in enumerate(STATUSES)}
-# a known case counts while it is being dealt with; a closed one within the window; a cancelled or
-# refused one (not registered) never
-OPEN = frozenset({"reported", "registered", "dispatched", "handling", "handled", "verified"})
-CLOSED = "closed"
-_OPEN_CODES = np.array([s in OPEN for s in STATUSES])
+# a known case counts whatever its stage (the alert gives it): a report repeating a problem whose
+# case was just closed, or just judged not a case, is what the operator needs to see too
 
 
 def seconds(epoch: float) -> int:
@@ -149,20 +146,34 @@ class CaseIndex:
         wanted = [(cid, cid == own) for cid in self.majors.get((kind, major), ())
                   if cid == own or rule.same_major > 0]
         mx, my = metres_per_degree(lat)
+        parts = [self._near(cols, rows, lon, lat, t, mx, my, rule, same)
+                 for cid, same in wanted for cols, rows in self._candidates(cid, t - window, t)]
         found: list[Match] = []
-        for cid, same in wanted:
-            for cols, rows in self._candidates(cid, t - window, t):
-                found += self._matches(cols, rows, lon, lat, t, window, mx, my, rule, same, exclude)
-        found.sort(key=lambda m: (-m.score, m.distance_m, m.case_no))
-        return found[:limit]
+        # best first: the rounded score, then the distance, then the number (as the peer orders);
+        # Match objects only for the best (a hot spot holds hundreds of near cases)
+        rows_all = [(cols, r, d, h, sc, same) for cols, rows, d, h, sc, same in parts
+                    for r, d, h, sc in zip(rows.tolist(), d.tolist(), h.tolist(), sc.tolist())]
+        rows_all.sort(key=lambda x: (-x[4], x[2], x[0].case_no[x[1]]))
+        for cols, r, dist, hours, score, same in rows_all:
+            number = cols.case_no[r]
+            case_no = number.decode()
+            if case_no == exclude:
+                continue
+            status = self._moved.get(number, (int(cols.status[r]), 0))[0]
+            _, major, minor = self._names[int(cols.cls[r])]
+            found.append(Match(case_no, dist, hours, same, STATUSES[status], score, major, minor))
+            if len(found) == limit:
+                break
+        return found
 
     def _candidates(self, cid: int, start: int, end: int):
         """(columns, positions) of the cases of class ``cid`` reported within [start, end]."""
         main = self.main
         if cid < len(self._bounds) - 1:
             lo, hi = int(self._bounds[cid]), int(self._bounds[cid + 1])
-            a = lo + int(np.searchsorted(main.t[lo:hi], start, "left"))
-            b = lo + int(np.searchsorted(main.t[lo:hi], end, "right"))
+            # the bounds as int32: a Python int would make numpy cast the whole column (1 ms)
+            a = lo + int(main.t[lo:hi].searchsorted(np.int32(start), "left"))
+            b = lo + int(main.t[lo:hi].searchsorted(np.int32(end), "right"))
             if b > a:
                 yield main, np.arange(a, b)
         tail = self._tail.columns()
@@ -171,28 +182,18 @@ class CaseIndex:
             if len(rows):
                 yield tail, rows
 
-    def _matches(self, cols: _Columns, rows: np.ndarray, lon: float, lat: float, t: int, window: int,
-                 mx: float, my: float, rule, same: bool, exclude: str | None) -> list[Match]:
+    @staticmethod
+    def _near(cols: _Columns, rows: np.ndarray, lon: float, lat: float, t: int, mx: float, my: float,
+              rule: Similarity, same: bool):
+        """The candidates within the radius scoring above 0: (columns, positions, metres, hours,
+        score, same minor class), rounded as the alert shows them (1 dm, 36 s, 1e-4)."""
         d = np.hypot((cols.lon[rows] - lon) * mx, (cols.lat[rows] - lat) * my)
         near = d <= rule.radius_m
         rows, d = rows[near], d[near]
-        out = []
-        for r, dist in zip(rows.tolist(), d.tolist()):
-            number = cols.case_no[r]
-            status, closed = self._moved.get(number, (int(cols.status[r]), int(cols.closed[r])))
-            if not _OPEN_CODES[status] and not (STATUSES[status] == CLOSED and closed != NONE
-                                                and closed >= t - window):
-                continue
-            case_no = number.decode()
-            if case_no == exclude:
-                continue
-            hours = (t - int(cols.t[r])) / 3600
-            score = rule.score(dist, hours, same)
-            if score > 0:
-                kind, major, minor = self._names[int(cols.cls[r])]
-                out.append(Match(case_no, round(dist, 1), round(hours, 2), same, STATUSES[status], round(score, 4),
-                                 major, minor))
-        return out
+        hours = (t - cols.t[rows].astype(np.int64)) / 3600
+        score = rule.scores(d, hours, same)
+        keep = score > 0
+        return cols, rows[keep], np.round(d[keep], 1), np.round(hours[keep], 2), np.round(score[keep], 4), same
 
 
 class _Tail:
@@ -231,15 +232,35 @@ class _Tail:
 READ = ("SELECT case_no, kind || '/' || major_class || '/' || minor_class AS cls, status, "
         "extract(epoch FROM reported_at)::bigint - {epoch} AS t, "
         "coalesce(extract(epoch FROM closed_at)::bigint - {epoch}, {none}) AS closed, "
-        "ST_X(geom) AS lon, ST_Y(geom) AS lat FROM cases")
+        "ST_X(geom) AS lon, ST_Y(geom) AS lat, source, grid_code, district_code, responsibility_grid, supervisor_id "
+        "FROM cases")
+NAMES = ["case_no", "cls", "status", "t", "closed", "lon", "lat", "source", "grid_code", "district_code",
+         "responsibility_grid", "supervisor_id"]
+TYPES = {"case_no": pa.binary(), "cls": pa.string(), "status": pa.string(), "t": pa.int32(), "closed": pa.int32(),
+         "lon": pa.float64(), "lat": pa.float64(), **{n: pa.string() for n in NAMES[7:]}}
 
 
-def build_case_index(conn) -> CaseIndex:
-    """Read every case (one COPY, in the snapshot the version is read in) into a :class:`CaseIndex`."""
+@dataclass
+class CaseTable:
+    """Every case as read in one snapshot: the table's layer_state version and how many of its
+    changes were not logged in case_events (migration 0010), the last case event, the rows, how
+    long it took."""
+
+    version: int
+    table: pa.Table
+    seconds: float
+    unlogged: int = 0
+    last_event: int = 0
+
+
+def read_cases(conn) -> CaseTable:
+    """Read every case with one COPY, in the snapshot the version is read in (Arrow parses it: a
+    million cases a second)."""
     t0 = time.perf_counter()
     conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
     try:
-        version = conn.execute("SELECT version FROM layer_state WHERE layer = 'cases'").fetchone()
+        state = conn.execute("SELECT version, version - logged, (SELECT coalesce(max(id), 0) FROM case_events) "
+                             "FROM layer_state WHERE layer = 'cases'").fetchone()
         buf = io.BytesIO()
         query = sql.SQL(READ.format(epoch=EPOCH, none=int(NONE)))
         with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
@@ -247,17 +268,22 @@ def build_case_index(conn) -> CaseIndex:
                 buf.write(chunk)
     finally:
         conn.execute("ROLLBACK")
-    names = ["case_no", "cls", "status", "t", "closed", "lon", "lat"]
     if buf.tell():
         buf.seek(0)
-        table = pacsv.read_csv(buf, pacsv.ReadOptions(column_names=names),
-                               convert_options=pacsv.ConvertOptions(column_types={
-                                   "case_no": pa.binary(), "cls": pa.string(), "status": pa.string(),
-                                   "t": pa.int32(), "closed": pa.int32(), "lon": pa.float64(), "lat": pa.float64()}))
+        table = pacsv.read_csv(buf, pacsv.ReadOptions(column_names=NAMES),
+                               convert_options=pacsv.ConvertOptions(column_types=TYPES))
     else:
-        table = pa.table({n: pa.array([], type=pa.string()) for n in names})
-    classes, main = _columns(table)
-    return CaseIndex(classes, main, version[0] if version else 0, time.perf_counter() - t0)
+        table = pa.table({n: pa.array([], type=TYPES[n]) for n in NAMES})
+    version, unlogged, last_event = state or (0, 0, 0)
+    return CaseTable(version, table, time.perf_counter() - t0, unlogged, last_event)
+
+
+def build_case_index(conn, cases: CaseTable | None = None) -> CaseIndex:
+    """The :class:`CaseIndex` of every case (read now unless ``cases`` were read already)."""
+    t0 = time.perf_counter()
+    cases = cases or read_cases(conn)
+    classes, main = _columns(cases.table)
+    return CaseIndex(classes, main, cases.version, cases.seconds + time.perf_counter() - t0)
 
 
 def _columns(table: pa.Table) -> tuple[dict[tuple[str, str, str], int], _Columns]:

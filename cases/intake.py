@@ -202,32 +202,39 @@ def match_component(conn: psycopg.Connection, prepared: Prepared, radius_m: floa
         prepared.component_note = f"no {prepared.cls.minor_name} within {radius_m:g} m of the point"
 
 
+# the case and its first event in one statement (one round trip)
 INSERT = """
-INSERT INTO cases (case_no, kind, major_class, minor_class, component_code, status, source, description, address,
-                   supervisor_id, reporter, grid_code, district_code, responsibility_grid, reported_at, geom,
-                   idempotency_key, request_hash, alerts)
-VALUES (to_char(%(at)s::timestamptz, 'YYYYMMDD') || lpad(nextval('case_serial')::text, 8, '0'),
-        %(kind)s, %(major)s, %(minor)s, %(component)s, 'reported', %(source)s, %(description)s, %(address)s,
-        %(supervisor)s, %(reporter)s, %(grid)s, %(district)s, %(resp)s, %(at)s,
-        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490), %(key)s, %(hash)s, %(alerts)s)
-ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-RETURNING case_no
+WITH c AS (
+    INSERT INTO cases (case_no, kind, major_class, minor_class, component_code, status, source, description, address,
+                       supervisor_id, reporter, grid_code, district_code, responsibility_grid, reported_at, geom,
+                       idempotency_key, request_hash, alerts)
+    VALUES (to_char(%(at)s::timestamptz, 'YYYYMMDD') || lpad(nextval('case_serial')::text, 8, '0'),
+            %(kind)s, %(major)s, %(minor)s, %(component)s, 'reported', %(source)s, %(description)s, %(address)s,
+            %(supervisor)s, %(reporter)s, %(grid)s, %(district)s, %(resp)s, %(at)s,
+            ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490), %(key)s, %(hash)s, %(alerts)s)
+    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+    RETURNING case_no),
+e AS (
+    INSERT INTO case_events (case_no, stage, at, actor, note)
+    SELECT case_no, 'reported', %(at)s, %(actor)s, %(note)s FROM c)
+SELECT case_no FROM c
 """
 
 
-def store(conn: psycopg.Connection, prepared: Prepared, alerts: dict) -> str | None:
-    """Insert the case and its first event in the caller's transaction; its number, or None when
-    a case with the same idempotency key exists (nothing stored)."""
+def row_of(prepared: Prepared, alerts: dict) -> dict:
+    """The values of the case's row as stored (:data:`INSERT`'s parameters)."""
     r, place, cls = prepared.report, prepared.place, prepared.cls
-    row = conn.execute(INSERT, {
-        "at": prepared.at, "kind": cls.kind, "major": cls.major, "minor": cls.minor, "component": prepared.component,
-        "source": r.source or ("监督员上报" if r.reporter else None), "description": r.description,
-        "address": r.address or prepared.placed_by, "supervisor": r.reporter, "reporter": r.reported_by,
-        "grid": place.unit_grid, "district": place.code("district"), "resp": place.resp_grid,
-        "lon": place.lon, "lat": place.lat, "key": r.idempotency_key, "hash": r.fingerprint(),
-        "alerts": Jsonb(alerts)}).fetchone()
-    if row is None:
-        return None
-    conn.execute("INSERT INTO case_events (case_no, stage, at, actor, note) VALUES (%s, 'reported', %s, %s, %s)",
-                 (row[0], prepared.at, r.reporter or r.reported_by, r.source))
-    return row[0]
+    return {"at": prepared.at, "kind": cls.kind, "major": cls.major, "minor": cls.minor,
+            "component": prepared.component, "source": r.source or ("监督员上报" if r.reporter else None),
+            "description": r.description, "address": r.address or prepared.placed_by, "supervisor": r.reporter,
+            "reporter": r.reported_by, "grid": place.unit_grid, "district": place.code("district"),
+            "resp": place.resp_grid, "lon": place.lon, "lat": place.lat, "key": r.idempotency_key,
+            "hash": r.fingerprint(), "alerts": Jsonb(alerts), "actor": r.reporter or r.reported_by,
+            "note": r.source}
+
+
+def store(conn: psycopg.Connection, values: dict) -> psycopg.Cursor:
+    """Send the insert of the case and its first event (:func:`row_of`) in the caller's
+    transaction; the cursor's one row is the case's number, none when a case with the same
+    idempotency key exists (nothing stored)."""
+    return conn.execute(INSERT, values)

@@ -6,7 +6,6 @@ import datetime as dt
 
 import psycopg
 
-from .index import CLOSED, OPEN
 from .similarity import SimilarityRules
 
 SIMILAR = """
@@ -16,7 +15,6 @@ SELECT case_no, ST_Distance(c.geom::geography, q.p::geography) AS d,
 FROM cases c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490) AS p) q
 WHERE c.kind = %(kind)s AND c.major_class = %(major)s AND (c.minor_class = %(minor)s OR %(same_major)s > 0)
   AND c.reported_at BETWEEN %(at)s::timestamptz - %(window)s AND %(at)s::timestamptz
-  AND (c.status = ANY(%(open)s) OR (c.status = %(closed)s AND c.closed_at >= %(at)s::timestamptz - %(window)s))
   AND ST_DWithin(c.geom, q.p, %(deg)s)
   AND ST_DWithin(c.geom::geography, q.p::geography, %(radius)s)
 """
@@ -29,8 +27,8 @@ def similar(conn: psycopg.Connection, kind: str, major: str, minor: str, lon: fl
     rule = rules.of(kind, major, minor)
     rows = conn.execute(SIMILAR, {
         "kind": kind, "major": major, "minor": minor, "lon": lon, "lat": lat, "at": at,
-        "same_major": rule.same_major, "window": dt.timedelta(hours=rule.window_h), "open": sorted(OPEN),
-        "closed": CLOSED, "deg": rule.radius_m / 60_000, "radius": rule.radius_m}).fetchall()
+        "same_major": rule.same_major, "window": dt.timedelta(hours=rule.window_h),
+        "deg": rule.radius_m / 60_000, "radius": rule.radius_m}).fetchall()
     out = [(no, d, h, same, status, rule.score(d, h, same)) for no, d, h, same, status in rows]
     return sorted((r for r in out if r[5] > 0), key=lambda r: (-r[5], r[1], r[0]))
 

@@ -1,10 +1,11 @@
 """The case operations of one server: intake with its alerts, the alerts alone, the workflow, and
 the in-memory state they need (the case index, the supervisors), kept fresh in the background.
 
-Freshness: the cases this process stores or moves are put into the index at once. A change made
-by anything else (a load, another server process) is seen in ``layer_state`` within a second and
-the index is read again in the background, the old one answering meanwhile: what another process
-stored in the last seconds may be missed by a similar-case check here until then.
+Freshness: the cases this process stores or moves are put into the indexes at once. What another
+server process stores or moves through the API is logged in ``case_events`` (and counted as logged
+in ``layer_state``, migration 0010): seen within a second, it is read from the log and added (the
+watch loop's interval). Any other change (a bulk load, an UPDATE in psql) makes the indexes be read
+again in the background, the old ones answering meanwhile.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import datetime as dt
 import logging
 import threading
 import time
+import zoneinfo
 from typing import Callable
 
 from urbangis.geocoder.engine import Geocoder
@@ -21,8 +23,11 @@ from urbangis.layers.settings import CasesSettings
 from urbangis.layers.watch import Watcher
 
 from . import intake, workflow
+from .areas import Areas
+from .filters import CaseFilter, parse_filter
 from .grids import Supervisors, cross_grid
-from .index import CaseIndex, Match, build_case_index
+from .index import CaseIndex, Match, build_case_index, read_cases
+from .mapindex import MapIndex
 from .similarity import SimilarityRules
 
 log = logging.getLogger("urbangis.cases")
@@ -51,9 +56,14 @@ class CaseService(Watcher):
         self.rules = rules
         self.zone = zone
         self.index: CaseIndex | None = None
+        self.maps: MapIndex | None = None  # the same cases for maps and statistics
+        self.areas = Areas()
+        self._grid_codes: tuple[int, frozenset[str]] = (0, frozenset())
         self.supervisors = Supervisors({}, {}, {})
         self._people: tuple = ()  # versions of supervisors, supervisor_grids read
-        self._own: set[int] = set()  # layer_state versions of cases this process wrote since the index
+        self._seen = 0  # the cases' layer_state version the indexes hold
+        self._unlogged = -1  # its changes not logged in case_events when the table was read
+        self._mark = 0  # the last case event read
         self._lock = threading.Lock()
 
     def current(self) -> CaseIndex:
@@ -64,33 +74,76 @@ class CaseService(Watcher):
             raise Unavailable("the case index is still being built" + (f": {self.error}" if self.error else ""))
         return self.index
 
+    def maps_ready(self) -> MapIndex:
+        """The map index (503 while the first one is still being read)."""
+        self.current()
+        if self.maps is None:
+            raise Unavailable("the case map index is still being built")
+        return self.maps
+
     def refresh(self, conn) -> None:
-        """Read the supervisors again when they changed, the cases when someone else changed them."""
-        versions = dict(conn.execute("SELECT layer, version FROM layer_state WHERE layer = ANY(%s)",
-                                     (["cases", "supervisors", "supervisor_grids"],)).fetchall())
+        """Read the supervisors again when they changed; the cases' changes from the log when all of
+        them were logged, the whole table otherwise."""
+        rows = conn.execute("SELECT layer, version, version - logged FROM layer_state WHERE layer = ANY(%s)",
+                            (["cases", "supervisors", "supervisor_grids"],)).fetchall()
+        versions = {layer: (v, unlogged) for layer, v, unlogged in rows}
         people = (versions.get("supervisors"), versions.get("supervisor_grids"))
         if people != self._people:
             self.supervisors = Supervisors.read(conn)
             self._people = people
+        version, unlogged = versions.get("cases", (0, 0))
         ix = self.index
-        current = versions.get("cases", 0)
-        if ix is None or ix.added > REBUILD_AFTER or self._foreign_change(ix, current):
-            fresh = build_case_index(conn)
-            with self._lock:
-                self._own = {v for v in self._own if v > fresh.version}
-                self.index = fresh
-            self.ready()
-            log.info("case index of %s cases read in %.1f s", f"{len(fresh):,}", fresh.build_seconds)
+        if ix is None or ix.added > REBUILD_AFTER or unlogged != self._unlogged:
+            self._rebuild(conn)
+        elif version != self._seen:
+            self._seen = version
+            self._catch_up(conn)
 
-    def _foreign_change(self, ix: CaseIndex, current: int) -> bool:
-        """Whether the table changed other than by this process since the index was read."""
+    def _rebuild(self, conn) -> None:
+        table = read_cases(conn)  # one read for both indexes
+        fresh = build_case_index(conn, table)
+        t0 = time.perf_counter()
+        maps = MapIndex.from_table(table.table, table.version, self._reporter_grids())
+        maps.build_seconds = table.seconds + time.perf_counter() - t0
         with self._lock:
-            unknown = [v for v in range(ix.version + 1, current + 1) if v not in self._own]
-        if unknown:
-            time.sleep(0.05)  # one of ours may have committed and not yet been counted: look again
-            with self._lock:
-                unknown = [v for v in unknown if v not in self._own]
-        return bool(unknown)
+            self.index, self.maps = fresh, maps
+            self._seen, self._unlogged, self._mark = table.version, table.unlogged, table.last_event
+        del table
+        self.ready()
+        log.info("case index of %s cases read in %.1f s, map index in %.1f s", f"{len(fresh):,}",
+                 fresh.build_seconds, maps.build_seconds)
+        self._catch_up(conn)  # what was stored while the table was read
+
+    def _catch_up(self, conn) -> None:
+        """Add the cases the log shows stored since the indexes were read, and set the stages of
+        those it shows moved (as the table has them now: applying one twice changes nothing)."""
+        rows = conn.execute(CATCH_UP, (self._mark - EVENT_SLACK,)).fetchall()
+        for row in rows:
+            self._mark = max(self._mark, row[0])
+            self._remember(*row[1:])
+
+    def _remember(self, case_no: str, kind: str, major: str, minor: str, status: str, source: str | None,
+                  reported: float, closed: float | None, lon: float, lat: float, district: str | None,
+                  grid: str | None, resp: str | None, reporter: str | None) -> None:
+        """Put a stored case into both indexes, or its stage when they hold it."""
+        with self._lock:
+            ix, maps = self.index, self.maps
+            if ix is None or maps is None:
+                return
+            if maps.has(case_no):
+                ix.set_status(case_no, status, closed)
+                maps.set_status(case_no, status, closed)
+                return
+            ix.add(case_no, kind, major, minor, status, reported, closed, lon, lat)
+            areas = {"district": district or (grid[:6] if grid else None), "street": grid[:9] if grid else None,
+                     "community": grid[:12] if grid else None, "unit_grid": grid, "responsibility_grid": resp,
+                     "reporter_grid": (self.supervisors.grids_of.get(reporter) or (None,))[0] if reporter
+                     else None}
+            maps.add(case_no, kind, major, minor, status, source, reported, closed, lon, lat, areas)
+
+    def _reporter_grids(self) -> dict[str, str]:
+        """Each supervisor's (first) responsibility grid: where a flow line of theirs starts."""
+        return {who: grids[0] for who, grids in self.supervisors.grids_of.items() if grids}
 
     # -- the alerts ---------------------------------------------------------------------------
     def alerts(self, prepared: intake.Prepared, exclude: str | None = None) -> dict:
@@ -129,26 +182,36 @@ class CaseService(Watcher):
         with self.pool.connection() as conn:
             intake.match_component(conn, prepared, self.settings.component_m)
             alerts = self.alerts(prepared)
-            with conn.transaction():
-                case_no = intake.store(conn, prepared, alerts)
-                if case_no is not None:
-                    version = conn.execute("SELECT version FROM layer_state WHERE layer = 'cases'").fetchone()[0]
-            if case_no is None:  # the same key arrived meanwhile from another request
+            values = intake.row_of(prepared, alerts)
+            with conn.pipeline():  # BEGIN, the insert, COMMIT: one round trip
+                with conn.transaction():
+                    conn.execute(LOGGED)
+                    inserted = intake.store(conn, values)
+                row = inserted.fetchone()
+            if row is None:  # the same key arrived meanwhile from another request
                 stored = self._by_key(report)
                 if stored is None:
                     raise Conflict("a case with this idempotency key was stored and removed meanwhile; retry")
                 return stored, False
-            self._record(version, case_no, prepared)
-            return self.get(case_no, conn), True
+            case_no = row[0]
+            self._remember(case_no, prepared.cls.kind, prepared.cls.major, prepared.cls.minor, "reported",
+                           values["source"], prepared.at.timestamp(), None, values["lon"], values["lat"],
+                           values["district"], values["grid"], values["resp"], values["supervisor"])
+            return self._stored(case_no, values, alerts), True
 
-    def _record(self, version: int, case_no: str, prepared: intake.Prepared) -> None:
-        with self._lock:
-            self._own.add(version)
-            ix = self.index
-            if ix is not None:
-                cls = prepared.cls
-                ix.add(case_no, cls.kind, cls.major, cls.minor, "reported", prepared.at.timestamp(), None,
-                       prepared.place.lon, prepared.place.lat)
+    def _stored(self, case_no: str, values: dict, alerts: dict) -> dict:
+        """The body GET /cases/{no} answers for a case just stored from ``values`` (no read)."""
+        at = values["at"].astimezone(zoneinfo.ZoneInfo(self.zone))  # as the database's session shows it
+        stored = dict(zip(CASE_COLUMNS, (
+            case_no, values["kind"], values["major"], values["minor"], values["component"], "reported",
+            values["source"], values["description"], values["address"], values["supervisor"], values["reporter"],
+            values["grid"], values["district"], values["resp"], None, at, None, values["lon"], values["lat"])))
+        cls = self.classes.get(values["kind"], values["major"], values["minor"])
+        stored["class_name"] = cls.label if cls else None
+        history = [{"stage": "reported", "at": at, "actor": values["actor"], "note": values["note"],
+                    "assigned_to": None}]
+        return {"case": stored, "history": history, "cross_grid": alerts.get("cross_grid"),
+                "similar": alerts.get("similar", []), "notes": alerts.get("notes", [])}
 
     def _by_key(self, report: intake.CaseReport) -> dict | None:
         with self.pool.connection() as conn:
@@ -166,14 +229,25 @@ class CaseService(Watcher):
         """Move a case on (POST /cases/{no}/events); the case as it is then."""
         with self.pool.connection() as conn:
             with conn.transaction():
+                conn.execute(LOGGED)
                 done = workflow.apply(conn, case_no, move)
-                version = conn.execute("SELECT version FROM layer_state WHERE layer = 'cases'").fetchone()[0]
+            closed = done["at"].timestamp() if done["stage"] in workflow.ENDS else None
             with self._lock:
-                self._own.add(version)
-                if self.index is not None:
-                    closed = done["at"].timestamp() if done["stage"] in workflow.ENDS else None
+                if self.index is not None and self.maps is not None:
                     self.index.set_status(case_no, done["stage"], closed)
+                    self.maps.set_status(case_no, done["stage"], closed)
             return {"event": done, "case": self.get(case_no, conn)}
+
+    # -- the maps ------------------------------------------------------------------------------
+    def filter(self, params: dict[str, str]) -> CaseFilter:
+        """The case-map filter of a request's parameters (400 naming a bad one)."""
+        geocoder = self.geocoder()
+        ix = geocoder.ix
+        if self._grid_codes[0] != id(ix):
+            self._grid_codes = (id(ix), frozenset(ix.resp.codes))
+        grids = self._grid_codes[1]
+        return parse_filter(params, self.classes, self.zone, lambda code: code in ix.admin_by_code,
+                            lambda code: code in grids)
 
     def get(self, case_no: str, conn=None) -> dict:
         """A case with its history (GET /cases/{no}); 404 when there is none."""
@@ -191,6 +265,19 @@ class CaseService(Watcher):
                 "cross_grid": alerts.get("cross_grid"), "similar": alerts.get("similar", []),
                 "notes": alerts.get("notes", [])}
 
+
+# this transaction logs each of its changes of cases in case_events (migration 0010)
+LOGGED = "SET LOCAL urbangis.logged = 'on'"
+EVENT_SLACK = 10_000  # events read again: a transaction may commit after a later one (identity order)
+CATCH_UP = """
+SELECT max(e.id), c.case_no, c.kind, c.major_class, c.minor_class, c.status, c.source,
+       extract(epoch FROM c.reported_at)::float8, extract(epoch FROM c.closed_at)::float8, ST_X(c.geom), ST_Y(c.geom),
+       c.district_code, c.grid_code, c.responsibility_grid, c.supervisor_id
+FROM case_events e JOIN cases c USING (case_no)
+WHERE e.id > %s
+GROUP BY c.case_no
+ORDER BY 1
+"""
 
 CASE_COLUMNS = ("case_no", "kind", "major_class", "minor_class", "component_code", "status", "source", "description",
                 "address", "supervisor_id", "reporter", "grid_code", "district_code", "responsibility_grid",

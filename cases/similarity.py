@@ -8,8 +8,9 @@ The score of a known case k for a new report r (both of one class, or of one maj
 
 with d the distance in metres, dt the time between the two reports, class_factor 1 for the same
 minor class and ``same_major`` for another minor class of the same major class; a case beyond the
-radius or the window is not similar at all. Known cases are those reported, registered or being
-handled (any stage before closed), and those closed within the window before the new report.
+radius or the window is not similar at all. A known case counts whatever its stage: a problem
+reported again just after its case was closed, or just after it was judged not a case, is what
+the operator must see too (the alert gives the stage).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from urbangis.layers.classes import KINDS
@@ -45,6 +47,12 @@ class Similarity:
             return 0.0
         near = self.distance * (1 - distance_m / self.radius_m) + self.time * (1 - abs(hours) / self.window_h)
         return near * (1.0 if same_minor else self.same_major)
+
+    def scores(self, distance_m: np.ndarray, hours: np.ndarray, same_minor: bool) -> np.ndarray:
+        """:meth:`score` of many known cases at once."""
+        near = self.distance * (1 - distance_m / self.radius_m) + self.time * (1 - np.abs(hours) / self.window_h)
+        out = near * (1.0 if same_minor else self.same_major)
+        return np.where((distance_m <= self.radius_m) & (np.abs(hours) <= self.window_h), out, 0.0)
 
 
 _KEYS = {f.name for f in fields(Similarity)}

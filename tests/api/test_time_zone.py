@@ -69,7 +69,8 @@ def test_a_time_without_offset_is_beijing_time_everywhere(city_db, tmp_path):
                        {"filter": "reported_at T_DURING INTERVAL('2024-05-01T09:00:00', '2024-05-01T10:00:00')"}):
             page = c.get("/collections/cases/items", params=params).json()
             assert [f["id"] for f in page["features"]] == ["TZ-1"], (params, page)
-        for params in ({"datetime": "2024-05-01T01:30:00"}, {"filter": "reported_at = TIMESTAMP('2024-05-01T01:30:00')"}):
+        for params in ({"datetime": "2024-05-01T01:30:00"},
+                       {"filter": "reported_at = TIMESTAMP('2024-05-01T01:30:00')"}):
             assert c.get("/collections/cases/items", params=params).json()["features"] == []  # not read as UTC
         assert _tile_reported_at(c) == "2024-05-01T09:30:00+08:00"
 

@@ -83,6 +83,20 @@ def test_a_near_duplicate_is_found_and_far_old_or_other_class_cases_are_not(api,
     assert not same_major["same_minor_class"] and same_major["score"] == pytest.approx(hit["score"] / 2, abs=0.01)
 
 
+def test_a_case_judged_not_a_case_is_still_listed_with_its_stage(api, beat):
+    """A report repeating one just cancelled: the operator must see it was judged not a case."""
+    at = dt.datetime(2026, 7, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    lon, lat = _moved(*beat.inside, 6.0, 135.0)
+    first = api.post("/cases", json={"lon": lon, "lat": lat, **EVENT, "reported_at": at.isoformat()})
+    assert first.status_code == 201, first.text
+    case_no = first.json()["case"]["case_no"]
+    moved = api.post(f"/cases/{case_no}/events", json={"to": "cancelled", "actor": "受理员", "note": "重复上报"})
+    assert moved.status_code == 201, moved.text
+    found = _check(api, *_moved(lon, lat, 5.0), reported_at=(at + dt.timedelta(hours=1)).isoformat())["similar"]
+    [hit] = [m for m in found if m["case_no"] == case_no]
+    assert hit["status"] == "cancelled"
+
+
 def test_the_index_answers_what_postgis_answers(cases_db):
     """200 random reports near the sample city's cases: the in-memory index finds exactly the cases
     one PostGIS statement finds, at the same distances, in the same order."""

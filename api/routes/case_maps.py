@@ -1,0 +1,125 @@
+"""The case maps of the supervision-and-command screen (监督指挥): aggregate vector tiles (square
+bins, hexagons, clusters), heat and glow tiles, flows, area statistics with comparisons, hot
+spots, and the cases of a box. Every path takes the same filters (cases/filters.py). The work is
+in ``cases/``; errors carry their statuses."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import Response
+
+from urbangis.cases import aggregate, heat
+from urbangis.cases import search as searchlib
+from urbangis.cases import stats as statslib
+from urbangis.cases.filters import CaseFilter
+from urbangis.cases.service import CaseService
+
+from ..services import Services, get_services
+
+router = APIRouter(tags=["case maps"])
+MVT = "application/vnd.mapbox-vector-tile"
+
+OFFERS = [
+    ("case-tiles", "/cases/tiles/WebMercatorQuad/{z}/{y}/{x}?bins=cluster", MVT,
+     "Aggregate tiles of cases: square bins, hexagons, clusters (filtered)"),
+    ("case-heat", "/cases/heat/WebMercatorQuad/{z}/{y}/{x}.png", "image/png", "Heat (and glow) tiles of cases"),
+    ("case-stats", "/cases/stats?by=district", "application/geo+json", "Case statistics and rankings per area"),
+    ("case-hotspots", "/cases/hotspots", "application/geo+json", "Hot spots (Getis-Ord Gi*) of unit grids"),
+    ("case-flows", "/cases/flows", "application/geo+json", "Cases reported across grids, as flow lines"),
+]
+FILTER_DOC = ("Filters (every case map): datetime (an instant or an OGC interval a/b, ../b, a/..; without an offset "
+              "in the server's time zone), kind, major_class, minor_class (major+minor 0102, or the names), status, "
+              "source (comma-separated lists), area (an admin code of any level), responsibility_grid.")
+TmsId = Annotated[str, Path(description="WebMercatorQuad, CGCS2000Quad or WorldCRS84Quad")]
+
+
+def install(app: FastAPI) -> None:
+    """Include the case map routes."""
+    app.include_router(router)
+
+
+def _cases(services: Services = Depends(get_services)) -> CaseService:
+    return services.cases
+
+
+Cases = Annotated[CaseService, Depends(_cases)]
+
+
+def _filter(request: Request, cases: CaseService) -> CaseFilter:
+    return cases.filter(dict(request.query_params))
+
+
+def _tile_response(data: bytes, total: int, media: str) -> Response:
+    headers = {"Cache-Control": "no-cache", "X-Case-Count": str(total)}
+    return Response(data, media_type=media, headers=headers)
+
+
+@router.get("/cases/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}", response_class=Response,
+            summary="Aggregate tile of cases (MVT): bins or clusters with their counts, and the tile's total",
+            responses={200: {"content": {MVT: {}}}}, description=FILTER_DOC)
+def case_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix: int, tileRow: int, tileCol: int,
+              bins: str = Query("cluster", description="square, hex or cluster")) -> Response:
+    """Layers: `bins` (square or hex: polygons with `count`) or `clusters` (points at the middle of
+    their cases with `count`, `mix` (JSON: cases per major class) and `top`), and `meta` (one feature
+    with the tile's filtered total as `count`). Square bins nest: a tile's bins add up to the
+    filtered cases inside it."""
+    f = _filter(request, cases)
+    ix = cases.maps_ready()
+    data, total = aggregate.tile(ix, cases.classes, tileMatrixSetId, tileMatrix, tileCol, tileRow, ix.compile(f), bins)
+    return _tile_response(data, total, MVT)
+
+
+@router.get("/cases/heat/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}.png", response_class=Response,
+            summary="Heat tile of cases (PNG): kernel density, the heat or the glow (荧光) ramp",
+            responses={200: {"content": {"image/png": {}}}}, description=FILTER_DOC)
+def heat_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix: int, tileRow: int, tileCol: int,
+              ramp: str = Query("heat", description="heat or glow"),
+              scale: float = Query(heat.SCALE, description="cases per km² two-thirds up the ramp")) -> Response:
+    f = _filter(request, cases)
+    ix = cases.maps_ready()
+    png = heat.heat_tile(ix, tileMatrixSetId, tileMatrix, tileCol, tileRow, ix.compile(f), ramp, scale)
+    return Response(png, media_type="image/png", headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/cases/stats", summary="Case statistics per area, ranked (GeoJSON for a choropleth)",
+            description=FILTER_DOC)
+def case_stats(request: Request, cases: Cases,
+               by: str = Query("district", description="district, street, community, unit_grid or "
+                                                       "responsibility_grid"),
+               compare: str | None = Query(None, description="previous or same_period_last_year (needs a datetime "
+                                                             "interval)"),
+               geometry: bool = Query(True, description="include the areas' outlines")) -> dict:
+    f = _filter(request, cases)
+    with cases.pool.connection() as conn:
+        return statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry)
+
+
+@router.get("/cases/hotspots", summary="Hot spots: Getis-Ord Gi* of the unit grids' case counts (GeoJSON)",
+            description=FILTER_DOC)
+def case_hotspots(request: Request, cases: Cases,
+                  adjust: bool = Query(False, description="Benjamini-Hochberg adjusted p-values (p_adjusted)"),
+                  geometry: bool = Query(True, description="include the grids' outlines")) -> dict:
+    f = _filter(request, cases)
+    with cases.pool.connection() as conn:
+        return statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry)
+
+
+@router.get("/cases/flows", summary="Cases reported from one grid (or district) into another, as lines (GeoJSON)",
+            description=FILTER_DOC)
+def case_flows(request: Request, cases: Cases,
+               by: str = Query("responsibility_grid", description="responsibility_grid or district"),
+               limit: int = Query(500, ge=1, le=10_000)) -> dict:
+    f = _filter(request, cases)
+    with cases.pool.connection() as conn:
+        return statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit)
+
+
+@router.get("/cases/search", summary="The filtered cases inside a box (a bin or a cluster clicked on the map)",
+            description=FILTER_DOC)
+def case_search(request: Request, cases: Cases,
+                bbox: str = Query(..., description="minlon,minlat,maxlon,maxlat (CRS84)"),
+                limit: int = Query(50, ge=1, le=1000)) -> dict:
+    f = _filter(request, cases)
+    with cases.pool.connection() as conn:
+        return searchlib.search(conn, searchlib.parse_bbox(bbox), f, limit)
