@@ -23,7 +23,7 @@ from urbangis.layers.errors import Invalid
 from urbangis.tiles import tms as tmslib
 
 from . import kernels
-from .mapindex import Compiled, MapIndex
+from .mapindex import WORLD, Compiled, MapIndex
 
 EXTENT = 4096  # MVT units per tile side
 PX = 256  # pixels per tile side
@@ -45,6 +45,20 @@ class Grid:
 
     def unit_per_px(self) -> float:
         return float(1 << (self.shift - 8))
+
+    def lonlat(self, px: float, py: float) -> tuple[float, float]:
+        """Longitude and latitude of a point given in pixels of the tile."""
+        u = self.ox + px * self.unit_per_px()
+        v = self.oy + py * self.unit_per_px()
+        lon = u / WORLD * 360.0 - 180.0
+        if self.plate:
+            return lon, 90.0 - v / (WORLD / 2) * 180.0
+        return lon, math.degrees(math.atan(math.sinh(math.pi * (1.0 - 2.0 * v / WORLD))))
+
+    def bbox(self, px0: float, py0: float, px1: float, py1: float) -> str:
+        """minlon,minlat,maxlon,maxlat of a box in the tile's pixels (for GET /cases/search)."""
+        (x0, y1), (x1, y0) = self.lonlat(px0, py0), self.lonlat(px1, py1)
+        return f"{x0!r},{y0!r},{x1!r},{y1!r}"
 
 
 def tile_grid(tms_id: str, z: int, x: int, y: int) -> Grid:
@@ -153,8 +167,11 @@ def tile(ix: MapIndex, classes: Classes, tms_id: str, z: int, x: int, y: int, f:
         counts, q0, r0 = _hex(ix, g, z, x, y, f)
         total = int(counts.sum())
         for r, q in zip(*np.nonzero(counts)):
-            features.append({"geometry": _polygon(_hexagon(int(q) + q0, int(r) + r0)),
-                             "properties": {"count": int(counts[r, q])}})
+            ring = _hexagon(int(q) + q0, int(r) + r0)
+            xs, ys = [p[0] / scale for p in ring], [p[1] / scale for p in ring]
+            features.append({"geometry": _polygon(ring),
+                             "properties": {"count": int(counts[r, q]),
+                                            "bbox": g.bbox(min(xs), min(ys), max(xs), max(ys))}})
         layer = "bins"
     else:
         bin_px = CLUSTER_PX if kind == "cluster" else square_px(z)
@@ -169,13 +186,15 @@ def tile(ix: MapIndex, classes: Classes, tms_id: str, z: int, x: int, y: int, f:
                 px = (bx * bin_px + sx[cell] / n / per_px) * scale
                 py = (by * bin_px + sy[cell] / n / per_px) * scale
                 mix, top = _mix(groups[cell * nmix:(cell + 1) * nmix], ix, classes)
+                box = g.bbox(bx * bin_px, by * bin_px, (bx + 1) * bin_px, (by + 1) * bin_px)
                 features.append({"geometry": f"POINT({px:.1f} {py:.1f})",
-                                 "properties": {"count": n, "mix": mix, "top": top}})
+                                 "properties": {"count": n, "mix": mix, "top": top, "bbox": box}})
             else:
                 x0, y0 = bx * bin_px * scale, by * bin_px * scale
                 s = bin_px * scale
                 ring = [(x0, y0), (x0 + s, y0), (x0 + s, y0 + s), (x0, y0 + s), (x0, y0)]
-                features.append({"geometry": _polygon(ring), "properties": {"count": n}})
+                box = g.bbox(bx * bin_px, by * bin_px, (bx + 1) * bin_px, (by + 1) * bin_px)
+                features.append({"geometry": _polygon(ring), "properties": {"count": n, "bbox": box}})
         layer = "clusters" if kind == "cluster" else "bins"
     meta = {"name": "meta", "features": [{"geometry": f"POINT({EXTENT / 2} {EXTENT / 2})",
                                           "properties": {"count": total, "bins": kind}}]}

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import threading
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
@@ -249,6 +250,19 @@ class MapIndex:
         i = self._main_position(case_no)
         if i is not None:
             self.main.st[i], self.main.closed[i] = STATUS_ID[status], closed_t
+
+    def extent(self, zone: str) -> dict:
+        """The span of the cases' report times (in ``zone``), the stages, the sources (for a filter
+        panel)."""
+        parts = [c.t[:n] for c, n in ((self.main, self.main.n), (self.tail, self.tail_n)) if n]
+        times = [int(p.min()) for p in parts], [int(p.max()) for p in parts]
+
+        def when(t: int) -> str:
+            return dt.datetime.fromtimestamp(t + EPOCH, ZoneInfo(zone)).isoformat()
+
+        return {"cases": len(self), "start": when(min(times[0])) if parts else None,
+                "end": when(max(times[1])) if parts else None, "statuses": list(CASE_STATUS.values),
+                "sources": sorted(v for v in self.vocab["src"].values if v is not None)}
 
     # -- filters and runs ----------------------------------------------------------------------
     def compile(self, f: CaseFilter) -> Compiled:

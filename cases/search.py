@@ -68,14 +68,18 @@ def where(f: CaseFilter) -> tuple[sql.Composable, list]:
 
 def search(conn: psycopg.Connection, bbox: tuple[float, float, float, float], f: CaseFilter, limit: int) -> dict:
     """The filtered cases inside ``bbox`` (newest first, at most ``limit``) and how many there are,
-    as GeoJSON."""
+    as GeoJSON. Inside as a bin counts: the west and north edges in, the east and south ones out
+    (a case on the edge of two bins is listed by one)."""
     cond, args = where(f)
-    box = sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490)")
+    box = sql.SQL("geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490) AND ST_X(geom) >= %s AND ST_X(geom) < %s "
+                  "AND ST_Y(geom) > %s AND ST_Y(geom) <= %s")
+    x0, y0, x1, y1 = bbox
+    edges = (x0, y0, x1, y1, x0, x1, y0, y1)
     matched = conn.execute(sql.SQL("SELECT count(*) FROM cases WHERE {} AND {}").format(box, cond),
-                           [*bbox, *args]).fetchone()
+                           [*edges, *args]).fetchone()
     rows = conn.execute(sql.SQL("SELECT {}, ST_X(geom), ST_Y(geom) FROM cases WHERE {} AND {} "
                                 "ORDER BY reported_at DESC, case_no LIMIT %s").format(
-        sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), box, cond), [*bbox, *args, limit]).fetchall()
+        sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), box, cond), [*edges, *args, limit]).fetchall()
     features = [{"type": "Feature", "id": r[0], "properties": dict(zip(COLUMNS, r[:-2])),
                  "geometry": {"type": "Point", "coordinates": [r[-2], r[-1]]}} for r in rows]
     return {"type": "FeatureCollection", "numberMatched": matched[0] if matched else 0,

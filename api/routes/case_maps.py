@@ -115,6 +115,15 @@ def case_flows(request: Request, cases: Cases,
         return statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit)
 
 
+@router.get("/cases/filters", summary="What the case maps' filters can take: the time span of the cases, the "
+            "stages, the sources, the districts (the classes: /cases/classes)")
+def case_filters(cases: Cases) -> dict:
+    ix = cases.maps_ready()
+    with cases.pool.connection() as conn:
+        districts = cases.areas.level(conn, "district")
+    return {**ix.extent(cases.zone), "districts": [{"code": c, "name": districts.names.get(c)} for c in districts.codes]}
+
+
 @router.get("/cases/search", summary="The filtered cases inside a box (a bin or a cluster clicked on the map)",
             description=FILTER_DOC)
 def case_search(request: Request, cases: Cases,

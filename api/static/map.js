@@ -107,7 +107,9 @@
   }
 
   map.on("click", (e) => {
-    const features = map.queryRenderedFeatures(e.point).filter((f) => f.source.startsWith("city"));
+    const all = map.queryRenderedFeatures(e.point);
+    if (all.some((f) => f.source.startsWith("cases"))) return; // the command screen lists those (command.js)
+    const features = all.filter((f) => f.source.startsWith("city"));
     window.lastInspected = features.length ? { layer: features[0].sourceLayer, properties: features[0].properties } : null;
     if (!features.length) return;
     new maplibregl.Popup({ maxWidth: "360px" })

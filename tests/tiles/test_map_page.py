@@ -19,7 +19,9 @@ def page(browser, tiles_server):
 
 
 def wait_idle(page) -> None:
-    page.wait_for_function("window.mapIdle === true", timeout=60_000)
+    """Until the map has drawn everything asked of it, the command screen's case layers included."""
+    page.wait_for_function("window.mapIdle === true && window.caseState && window.caseState.ready === true "
+                           "&& window.urbangisMap.loaded()", timeout=60_000)
 
 
 def test_map_renders_features(page, tiles_server, output_dir):
@@ -38,9 +40,8 @@ def test_layer_switcher_hides_a_group(page, tiles_server):
     page.goto(f"{tiles_server}/map")
     wait_idle(page)
     assert page.evaluate("window.renderedByLayer").get("unit_grids", 0) > 0
-    page.evaluate("window.mapIdle = false")
-    page.uncheck('input[data-group="grids"]')
-    page.evaluate("window.urbangisMap.triggerRepaint()")
+    page.uncheck('input[data-group="grids"]')  # the style changes at once; the next idle has drawn it
+    page.evaluate("window.mapIdle = false; window.urbangisMap.triggerRepaint()")
     wait_idle(page)
     by_layer = page.evaluate("window.renderedByLayer")
     assert "unit_grids" not in by_layer and "responsibility_grids" not in by_layer and "admin_areas" in by_layer
