@@ -62,6 +62,9 @@ def prepare(args) -> str:
             loaded = conn.execute("SELECT count(*) > 0 FROM cases").fetchone()[0]
     except Exception:
         loaded = False
+    if loaded:  # a database loaded by an earlier version: its schema brought up to date
+        with db.connect(info, autocommit=True) as conn:
+            migrate(conn)
     if args.reload or not loaded:
         db.drop_database(info)
         db.create_database(info)

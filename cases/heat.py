@@ -2,9 +2,9 @@
 cases, 256 x 256 PNG, seamless across tile edges.
 
 The density: every case counts into the pixel it lies in; the counts are smoothed with a Gaussian
-of sigma = ``SIGMA_PX`` pixels at every zoom (the bandwidth is 10 pixels of the zoom: 1.5 km at
-z10, 95 m at z14 in Urumqi); the smoothed count per pixel is read as cases per km² (the pixel's
-ground area at the tile's latitude), and coloured by 1 - exp(-density / scale), scale default
+of sigma = ``SIGMA_PX`` pixels at every zoom (the bandwidth is 10 pixels of the zoom: 1.1 km at
+z10, 69 m at z14 in Urumqi); the smoothed count per pixel is read as cases per km² (the pixel's
+ground area at its row's latitude), and coloured by 1 - exp(-density / scale), scale default
 ``SCALE`` cases per km² (``scale=`` takes another). Cases up to 3 sigma outside the tile are
 counted too, so a tile's edge pixels see what lies beyond them and neighbouring tiles meet.
 """

@@ -19,15 +19,33 @@ from numba import njit, prange
 THREADS = 2  # the machines this runs on have two cores; a pass is split in as many parts
 
 
+# bits of ``use``: the filters a pass tests (a column no filter needs is not read at all: the pass
+# over ten million cases is bound by the memory it reads)
+USE_TIME, USE_CLASS, USE_STAGE, USE_SOURCE, USE_AREA, USE_GRID = 1, 2, 4, 8, 16, 32
+
+
 @njit(cache=True, nogil=True, inline="always")
-def _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
-    ti = t[i]
-    return (ti >= t0) & (ti <= t1) & cls_ok[cls[i]] & st_ok[st[i]] & src_ok[src[i]] & area_ok[area[i]] & rg_ok[rg[i]]
+def _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
+    if use == 0:
+        return True
+    if use & 1:
+        ti = t[i]
+        if ti < t0 or ti > t1:
+            return False
+    if use & 2 and not cls_ok[cls[i]]:
+        return False
+    if use & 4 and not st_ok[st[i]]:
+        return False
+    if use & 8 and not src_ok[src[i]]:
+        return False
+    if use & 16 and not area_ok[area[i]]:
+        return False
+    return not (use & 32 and not rg_ok[rg[i]])
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def square_bins(x, y, idx, a, b, mix, nmix, t, cls, st, src, area, rg,
-                t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, ox, oy, shift, nb):
+                t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use, ox, oy, shift, nb):
     """Counts of the filtered cases per bin of an ``nb`` x ``nb`` grid whose bins are 2**shift
     units wide from (ox, oy): rows ``a``..``b`` of the columns (through ``idx`` when it is not
     empty); also the sums of their positions within their bin (for a cluster's middle) and the
@@ -44,7 +62,7 @@ def square_bins(x, y, idx, a, b, mix, nmix, t, cls, st, src, area, rg,
         hi = min(b, lo + step)
         for j in range(lo, hi):
             i = idx[j] if indexed else j
-            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
                 continue
             dx = np.uint32(x[i] - ox)  # wraps to a huge number left of the grid: outside
             dy = np.uint32(y[i] - oy)
@@ -62,7 +80,7 @@ def square_bins(x, y, idx, a, b, mix, nmix, t, cls, st, src, area, rg,
 
 @njit(cache=True, nogil=True, parallel=True)
 def pixel_counts(x, y, idx, a, b, t, cls, st, src, area, rg,
-                 t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, ox, oy, shift, nb):
+                 t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use, ox, oy, shift, nb):
     """Counts of the filtered cases per cell of an ``nb`` x ``nb`` grid of 2**shift units from
     (ox, oy), cells in rows (the heat tiles' pixels)."""
     counts = np.zeros((THREADS, nb * nb), np.int64)
@@ -73,7 +91,7 @@ def pixel_counts(x, y, idx, a, b, t, cls, st, src, area, rg,
         hi = min(b, lo + step)
         for j in range(lo, hi):
             i = idx[j] if indexed else j
-            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
                 continue
             bx = np.uint32(x[i] - ox) >> shift
             by = np.uint32(y[i] - oy) >> shift
@@ -82,48 +100,52 @@ def pixel_counts(x, y, idx, a, b, t, cls, st, src, area, rg,
     return counts.sum(axis=0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, parallel=True)
 def hex_bins(x, y, idx, a, b, t, cls, st, src, area, rg,
-             t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, ox, oy, tile_shift, size, q0, r0, nq, nr):
+             t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use, ox, oy, tile_shift, size, q0, r0, nq, nr):
     """Counts of the filtered cases of one tile (2**tile_shift units from (ox, oy), 256 pixels)
     per pointy-top hexagon of ``size`` pixels (centre to corner), hexagons numbered globally in
     axial coordinates (q, r) of the tile's pixel space shifted by (q0, r0); only cases inside the
     tile are counted, so a tile's hexagons add up to its cases."""
-    counts = np.zeros((nr, nq), np.int64)
+    counts = np.zeros((THREADS, nr, nq), np.int64)
     unit = np.float64(1 << (tile_shift - 8))  # index units per pixel
     indexed = idx.shape[0] > 0
     sqrt3 = np.sqrt(3.0)
-    for j in range(a, b):
-        i = idx[j] if indexed else j
-        if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
-            continue
-        dx = np.uint32(x[i] - ox)
-        dy = np.uint32(y[i] - oy)
-        if (dx >> tile_shift) != 0 or (dy >> tile_shift) != 0:
-            continue
-        px = dx / unit
-        py = dy / unit
-        qf = (sqrt3 / 3 * px - py / 3) / size
-        rf = (2.0 / 3 * py) / size
-        sf = -qf - rf
-        q = np.round(qf)
-        r = np.round(rf)
-        s = np.round(sf)
-        dq, dr, ds = abs(q - qf), abs(r - rf), abs(s - sf)
-        if dq > dr and dq > ds:
-            q = -r - s
-        elif dr > ds:
-            r = -q - s
-        qi = int(q) - q0
-        ri = int(r) - r0
-        if 0 <= qi < nq and 0 <= ri < nr:
-            counts[ri, qi] += 1
-    return counts
+    step = (b - a + THREADS - 1) // THREADS
+    for k in prange(THREADS):
+        lo = a + k * step
+        hi = min(b, lo + step)
+        for j in range(lo, hi):
+            i = idx[j] if indexed else j
+            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
+                continue
+            dx = np.uint32(x[i] - ox)
+            dy = np.uint32(y[i] - oy)
+            if (dx >> tile_shift) != 0 or (dy >> tile_shift) != 0:
+                continue
+            px = dx / unit
+            py = dy / unit
+            qf = (sqrt3 / 3 * px - py / 3) / size
+            rf = (2.0 / 3 * py) / size
+            sf = -qf - rf
+            q = np.round(qf)
+            r = np.round(rf)
+            s = np.round(sf)
+            dq, dr, ds = abs(q - qf), abs(r - rf), abs(s - sf)
+            if dq > dr and dq > ds:
+                q = -r - s
+            elif dr > ds:
+                r = -q - s
+            qi = int(q) - q0
+            ri = int(r) - r0
+            if 0 <= qi < nq and 0 <= ri < nr:
+                counts[k, ri, qi] += 1
+    return counts.sum(axis=0)
 
 
 @njit(cache=True, nogil=True, parallel=True)
 def group_counts(group, ngroups, closed, deadline, nst, idx, a, b, t, cls, st, src, area, rg,
-                 t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+                 t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
     """Per group (an id per case: a district, a unit grid ...; 0 = none) the filtered cases per
     stage, and of those closed, how many within their class's deadline (seconds)."""
     per = np.zeros((THREADS, ngroups, nst), np.int64)
@@ -135,7 +157,7 @@ def group_counts(group, ngroups, closed, deadline, nst, idx, a, b, t, cls, st, s
         hi = min(b, lo + step)
         for j in range(lo, hi):
             i = idx[j] if indexed else j
-            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+            if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
                 continue
             g = group[i]
             per[k, g, st[i]] += 1
@@ -147,13 +169,13 @@ def group_counts(group, ngroups, closed, deadline, nst, idx, a, b, t, cls, st, s
 
 @njit(cache=True, nogil=True)
 def pair_counts(origin, destination, n, idx, a, b, t, cls, st, src, area, rg,
-                t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+                t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
     """The filtered cases per (origin, destination) pair of ids (0 = none: not counted)."""
     out = np.zeros((n, n), np.int64)
     indexed = idx.shape[0] > 0
     for j in range(a, b):
         i = idx[j] if indexed else j
-        if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok):
+        if not _ok(i, t, cls, st, src, area, rg, t0, t1, cls_ok, st_ok, src_ok, area_ok, rg_ok, use):
             continue
         o, d = origin[i], destination[i]
         if o != 0 and d != 0:

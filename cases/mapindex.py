@@ -90,7 +90,17 @@ class Compiled:
 
     def args(self, cols: Columns) -> tuple:
         return (cols.t, cols.cls, cols.st, cols.src, cols.level(self.area_level), cols.level("responsibility_grid"),
-                self.t0, self.t1, self.cls_ok, self.st_ok, self.src_ok, self.area_ok, self.rg_ok)
+                self.t0, self.t1, self.cls_ok, self.st_ok, self.src_ok, self.area_ok, self.rg_ok, self.use)
+
+    @property
+    def use(self) -> int:
+        """The filters that exclude anything (kernels.USE_*): the others' columns are not read."""
+        return ((kernels.USE_TIME if self.t0 > -INT_MAX or self.t1 < INT_MAX else 0)
+                | (kernels.USE_CLASS if not self.cls_ok.all() else 0)
+                | (kernels.USE_STAGE if not self.st_ok.all() else 0)
+                | (kernels.USE_SOURCE if not self.src_ok.all() else 0)
+                | (kernels.USE_AREA if not self.area_ok.all() else 0)
+                | (kernels.USE_GRID if not self.rg_ok.all() else 0))
 
 
 COLUMNS = ("xm", "ym", "xc", "yc", "t", "closed", "cls", "mix", "st", "src", "district", "street", "community",
@@ -211,7 +221,11 @@ class MapIndex:
 
     def _main_position(self, case_no: str) -> int | None:
         key = case_no.encode()
-        k = int(self._sorted_no.searchsorted(np.bytes_(key))) if len(self._by_no) else 0
+        width = self._sorted_no.dtype.itemsize
+        if not len(self._by_no) or len(key) > width:
+            return None
+        # the key in the column's own dtype: another width would make numpy cast the whole column
+        k = int(self._sorted_no.searchsorted(np.array(key, dtype=self._sorted_no.dtype)))
         if k < len(self._by_no) and self._sorted_no[k] == key:
             return int(self._by_no[k])
         return None

@@ -22,11 +22,11 @@ from urbangis.layers.errors import Conflict, NotFound, Unavailable, UrbangisErro
 from urbangis.layers.settings import CasesSettings
 from urbangis.layers.watch import Watcher
 
-from . import intake, workflow
+from . import aggregate, heat, intake, stats, workflow
 from .areas import Areas
 from .filters import CaseFilter, parse_filter
 from .grids import Supervisors, cross_grid
-from .index import CaseIndex, Match, build_case_index, read_cases
+from .index import CaseIndex, Match, build_case_index, read_cases, release_memory
 from .mapindex import MapIndex
 from .similarity import SimilarityRules
 
@@ -109,6 +109,10 @@ class CaseService(Watcher):
             self.index, self.maps = fresh, maps
             self._seen, self._unlogged, self._mark = table.version, table.unlogged, table.last_event
         del table
+        release_memory()
+        warm_kernels(maps, self.classes)
+        self.areas.level(conn, "district")  # what the first map requests need, read now
+        self.areas.contiguity(conn)
         self.ready()
         log.info("case index of %s cases read in %.1f s, map index in %.1f s", f"{len(fresh):,}",
                  fresh.build_seconds, maps.build_seconds)
@@ -283,6 +287,21 @@ CASE_COLUMNS = ("case_no", "kind", "major_class", "minor_class", "component_code
                 "address", "supervisor_id", "reporter", "grid_code", "district_code", "responsibility_grid",
                 "verifier_id", "reported_at", "closed_at", "lon", "lat", "alerts")
 CASE_SQL = ("SELECT " + ", ".join(CASE_COLUMNS[:-3]) + ", ST_X(geom), ST_Y(geom), alerts FROM cases WHERE case_no = %s")
+
+
+def warm_kernels(ix: MapIndex, classes: Classes) -> None:
+    """Run every compiled pass of the case maps once (on the tile of z18 holding the first case), so
+    that no request waits for numba to load them (a second or more each, the first time in a process)."""
+    if not ix.main.n:
+        return
+    f = ix.compile(CaseFilter())
+    for tms, (x, y) in (("WebMercatorQuad", (int(ix.main.xm[0]) >> 14, int(ix.main.ym[0]) >> 14)),
+                        ("CGCS2000Quad", (int(ix.main.xc[0]) >> 13, int(ix.main.yc[0]) >> 13))):
+        for kind in aggregate.KINDS:
+            aggregate.tile(ix, classes, tms, 18, x, y, f, kind)
+        heat.heat_tile(ix, tms, 18, x, y, f)
+    stats.group_counts(ix, "district", f)
+    stats.pair_counts(ix, f)
 
 
 def _match(m: Match, classes: Classes, kind: str) -> dict:

@@ -65,7 +65,7 @@ def _deadline_seconds(ix: MapIndex) -> np.ndarray:
     return out
 
 
-def _per_group(ix: MapIndex, level: str, f: Compiled) -> tuple[np.ndarray, np.ndarray]:
+def group_counts(ix: MapIndex, level: str, f: Compiled) -> tuple[np.ndarray, np.ndarray]:
     """Filtered cases per (group id, stage) and closed on time per group id."""
     n = len(ix.vocab[level])
     per = np.zeros((n, N_STATUS), np.int64)
@@ -113,11 +113,11 @@ def stats(conn: psycopg.Connection, ix: MapIndex, areas: Areas, level: str, f: C
     if compare is not None and compare not in COMPARES:
         raise Invalid(f"compare: {compare!r} is not one of {', '.join(COMPARES)}", parameter="compare", value=compare)
     known = areas.level(conn, level)
-    per, on_time = _per_group(ix, level, ix.compile(f))
+    per, on_time = group_counts(ix, level, ix.compile(f))
     earlier = None
     if compare:
         g = _earlier(f, compare)
-        earlier = _per_group(ix, level, ix.compile(g)), g
+        earlier = group_counts(ix, level, ix.compile(g)), g
     ids = ix.vocab[level].ids
     features: list[dict] = []
     for code in known.codes:
@@ -148,7 +148,7 @@ def hotspots(conn: psycopg.Connection, ix: MapIndex, areas: Areas, f: CaseFilter
              geometry: bool = True) -> dict:
     """Gi* of every unit grid's filtered case count (GeoJSON: code, count, z, p)."""
     codes, indptr, neighbours = areas.contiguity(conn)
-    per, _ = _per_group(ix, "unit_grid", ix.compile(f))
+    per, _ = group_counts(ix, "unit_grid", ix.compile(f))
     ids = ix.vocab["unit_grid"].ids
     x = np.array([per[ids[c]].sum() if c in ids else 0 for c in codes], dtype=np.float64)
     z = gi_star(x, indptr, neighbours)
@@ -199,6 +199,17 @@ def benjamini_hochberg(p: np.ndarray) -> np.ndarray:
     return out
 
 
+def pair_counts(ix: MapIndex, comp: Compiled) -> np.ndarray:
+    """The filtered cases per (reporter's grid id, case's grid id)."""
+    n = max(len(ix.vocab["reporter_grid"]), len(ix.vocab["responsibility_grid"]))  # covers the compiled tail
+    pairs = np.zeros((n, n), np.int64)
+    for cols, rows in ((ix.main, ix.main.n), (comp.tail, comp.tail_n)):
+        if rows:
+            pairs += kernels.pair_counts(cols.reporter_grid, cols.responsibility_grid, n, NONE_IDX, 0, rows,
+                                         *comp.args(cols))
+    return pairs
+
+
 def flows(conn: psycopg.Connection, ix: MapIndex, areas: Areas, f: CaseFilter, by: str = "responsibility_grid",
           limit: int = 500) -> dict:
     """Cases reported from one area into another (迁徙图): the reporting supervisor's responsibility
@@ -208,12 +219,7 @@ def flows(conn: psycopg.Connection, ix: MapIndex, areas: Areas, f: CaseFilter, b
     grids = areas.level(conn, "responsibility_grid")
     vocab_from, vocab_to = ix.vocab["reporter_grid"], ix.vocab["responsibility_grid"]
     comp = ix.compile(f)
-    n = max(len(vocab_from), len(vocab_to))  # after compiling: covers every id of its tail
-    pairs = np.zeros((n, n), np.int64)
-    for cols, rows in ((ix.main, ix.main.n), (comp.tail, comp.tail_n)):
-        if rows:
-            pairs += kernels.pair_counts(cols.reporter_grid, cols.responsibility_grid, n, NONE_IDX, 0, rows,
-                                         *comp.args(cols))
+    pairs = pair_counts(ix, comp)
     totals: dict[tuple[str, str], int] = {}
     for o, d in zip(*np.nonzero(pairs)):
         a, b = vocab_from.values[o], vocab_to.values[d]

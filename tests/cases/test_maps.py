@@ -175,6 +175,17 @@ def test_a_new_case_is_in_every_aggregate_at_once(api, beat):
     assert counts(api, WEB, 15, x, y, status="registered")[0] == registered + 1
 
 
+def test_a_case_read_at_start_moves_on_the_map(api, conn):
+    """A case the index read from the table (not one stored since): moved on, the maps see its stage."""
+    case_no, lon, lat = conn.execute("SELECT case_no, ST_X(geom), ST_Y(geom) FROM cases WHERE status = 'reported' "
+                                     "AND source <> 'bench' ORDER BY case_no LIMIT 1").fetchone()
+    x, y = web_tile(lon, lat, 15)
+    before = {s: counts(api, WEB, 15, x, y, status=s)[0] for s in ("reported", "registered")}
+    assert api.post(f"/cases/{case_no}/events", json={"to": "registered"}).status_code == 201
+    assert counts(api, WEB, 15, x, y, status="reported")[0] == before["reported"] - 1
+    assert counts(api, WEB, 15, x, y, status="registered")[0] == before["registered"] + 1
+
+
 def test_a_case_stored_by_another_server_process_is_caught_up_from_the_log(cases_db, api, beat):
     """Two apps on one database (two worker processes): a case stored through one is in the other's
     maps after its watch loop's next look (a second), without reading the table again."""
@@ -316,10 +327,19 @@ def test_search_lists_the_cases_of_a_clicked_bin(api, conn, centre):
     lon, lat = centre
     box = f"{lon - 0.005},{lat - 0.005},{lon + 0.005},{lat + 0.005}"
     body = api.get("/cases/search", params={"bbox": box, "status": "closed", "limit": 5}).json()
-    truth = sql_count(conn, "geom && ST_MakeEnvelope(%s, %s, %s, %s, 4490) AND status = 'closed'",
-                      (lon - 0.005, lat - 0.005, lon + 0.005, lat + 0.005))
+    # inside as a bin counts: west and north edges in, east and south out
+    truth = sql_count(conn, "ST_X(geom) >= %s AND ST_X(geom) < %s AND ST_Y(geom) > %s AND ST_Y(geom) <= %s "
+                      "AND status = 'closed'", (lon - 0.005, lon + 0.005, lat - 0.005, lat + 0.005))
     assert body["numberMatched"] == truth > 5 and body["numberReturned"] == 5
     assert all(f["properties"]["status"] == "closed" for f in body["features"])
+    # every cluster and square bin of a tile: its bbox lists as many cases as it counts
+    x, y = web_tile(lon, lat, 13)
+    for bins, layer in (("cluster", "clusters"), ("square", "bins")):
+        tile = layers(api, f"/cases/tiles/{WEB}/13/{y}/{x}", bins=bins, status="closed")
+        for f in tile[layer]["features"][:20]:
+            found = api.get("/cases/search", params={"bbox": f["properties"]["bbox"], "status": "closed",
+                                                     "limit": 1}).json()
+            assert found["numberMatched"] == f["properties"]["count"], (bins, f["properties"])
 
 
 @pytest.mark.parametrize("path,params,parameter", [
