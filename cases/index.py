@@ -34,8 +34,6 @@ EPOCH = 946_684_800  # 2000-01-01 UTC: times are kept as int32 seconds from it (
 NONE = np.iinfo(np.int32).min  # no closing time
 STATUSES = CASE_STATUS.values
 _CODE = {s: i for i, s in enumerate(STATUSES)}
-# a known case counts whatever its stage (the alert gives it): a report repeating a problem whose
-# case was just closed, or just judged not a case, is what the operator needs to see too
 
 
 def seconds(epoch: float) -> int:
@@ -161,6 +159,8 @@ class CaseIndex:
             if case_no == exclude:
                 continue
             status = self._moved.get(number, (int(cols.status[r]), 0))[0]
+            if STATUSES[status] not in rules.counted:
+                continue
             _, major, minor = self._names[int(cols.cls[r])]
             found.append(Match(case_no, dist, hours, same, STATUSES[status], score, major, minor))
             if len(found) == limit:

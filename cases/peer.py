@@ -13,7 +13,7 @@ SELECT case_no, ST_Distance(c.geom::geography, q.p::geography) AS d,
        (extract(epoch FROM %(at)s::timestamptz - c.reported_at) / 3600)::float8 AS hours,
        c.minor_class = %(minor)s AS same, c.status
 FROM cases c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490) AS p) q
-WHERE c.kind = %(kind)s AND c.major_class = %(major)s AND (c.minor_class = %(minor)s OR %(same_major)s > 0)
+WHERE c.kind = %(kind)s AND c.status = ANY(%(counted)s) AND c.major_class = %(major)s AND (c.minor_class = %(minor)s OR %(same_major)s > 0)
   AND c.reported_at BETWEEN %(at)s::timestamptz - %(window)s AND %(at)s::timestamptz
   AND ST_DWithin(c.geom, q.p, %(deg)s)
   AND ST_DWithin(c.geom::geography, q.p::geography, %(radius)s)
@@ -28,7 +28,7 @@ def similar(conn: psycopg.Connection, kind: str, major: str, minor: str, lon: fl
     rows = conn.execute(SIMILAR, {
         "kind": kind, "major": major, "minor": minor, "lon": lon, "lat": lat, "at": at,
         "same_major": rule.same_major, "window": dt.timedelta(hours=rule.window_h),
-        "deg": rule.radius_m / 60_000, "radius": rule.radius_m}).fetchall()
+        "counted": sorted(rules.counted), "deg": rule.radius_m / 60_000, "radius": rule.radius_m}).fetchall()
     out = [(no, d, h, same, status, rule.score(d, h, same)) for no, d, h, same, status in rows]
     return sorted((r for r in out if r[5] > 0), key=lambda r: (-r[5], r[1], r[0]))
 

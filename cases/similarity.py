@@ -8,9 +8,10 @@ The score of a known case k for a new report r (both of one class, or of one maj
 
 with d the distance in metres, dt the time between the two reports, class_factor 1 for the same
 minor class and ``same_major`` for another minor class of the same major class; a case beyond the
-radius or the window is not similar at all. A known case counts whatever its stage: a problem
-reported again just after its case was closed, or just after it was judged not a case, is what
-the operator must see too (the alert gives the stage).
+radius or the window is not similar at all. Known cases are those being dealt with (reported,
+registered, dispatched, handling, handled, verified) and those that ended within the window in a
+stage of ``count_ended`` (default: closed). A centre that wants to see a problem reported again
+just after its case was judged not a case adds cancelled and not_registered there.
 """
 from __future__ import annotations
 
@@ -23,6 +24,10 @@ import numpy as np
 import yaml
 
 from urbangis.layers.classes import KINDS
+
+# the stages of a case being dealt with, and those it may end in (GB/T 30428.8; cases/workflow.py)
+OPEN = frozenset({"reported", "registered", "dispatched", "handling", "handled", "verified"})
+ENDED = frozenset({"closed", "cancelled", "not_registered"})
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,13 @@ _KEYS = {f.name for f in fields(Similarity)}
 class SimilarityRules:
     """The rules of every class: the default, a kind's default, a class's own."""
 
-    def __init__(self, default: Similarity, by_kind: dict[str, Similarity], by_class: dict[str, Similarity]) -> None:
+    def __init__(self, default: Similarity, by_kind: dict[str, Similarity], by_class: dict[str, Similarity],
+                 count_ended: frozenset[str] = frozenset({"closed"})) -> None:
         self.default = default
         self.by_kind = by_kind
         self.by_class = by_class
+        self.counted = OPEN | count_ended  # the stages of the cases that count
+
 
     def of(self, kind: str, major: str, minor: str) -> Similarity:
         """The rule of class ``kind`` ``major`` + ``minor``."""
@@ -93,6 +101,9 @@ def load_rules(path: Path | None = None) -> SimilarityRules:
     else:
         text, where = Path(path).read_text(encoding="utf-8"), str(path)
     doc = yaml.safe_load(text) or {}
+    ended = doc.get("count_ended", ["closed"])
+    if not isinstance(ended, list) or set(ended) - ENDED:
+        raise ValueError(f"{where}: count_ended must list stages of {', '.join(sorted(ENDED))}, got {ended!r}")
     default = _rule(Similarity(), doc.get("default") or {}, f"{where}: default")
     by_kind, by_class = {}, {}
     for key, spec in (doc.get("classes") or {}).items():
@@ -105,4 +116,4 @@ def load_rules(path: Path | None = None) -> SimilarityRules:
         kind, _, code = str(key).partition("/")
         if code != "default":
             by_class[str(key)] = _rule(by_kind.get(kind, default), spec, f"{where}: {key}")
-    return SimilarityRules(default, by_kind, by_class)
+    return SimilarityRules(default, by_kind, by_class, frozenset(ended))

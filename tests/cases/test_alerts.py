@@ -83,18 +83,28 @@ def test_a_near_duplicate_is_found_and_far_old_or_other_class_cases_are_not(api,
     assert not same_major["same_minor_class"] and same_major["score"] == pytest.approx(hit["score"] / 2, abs=0.01)
 
 
-def test_a_case_judged_not_a_case_is_still_listed_with_its_stage(api, beat):
-    """A report repeating one just cancelled: the operator must see it was judged not a case."""
+def test_a_cancelled_case_counts_only_where_the_rules_say_so(api, cases_db, beat, tmp_path):
+    """By default a case judged not a case (cancelled) raises no alert; a rules file whose
+    count_ended names cancelled lists it, with its stage."""
     at = dt.datetime(2026, 7, 1, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     lon, lat = _moved(*beat.inside, 6.0, 135.0)
     first = api.post("/cases", json={"lon": lon, "lat": lat, **EVENT, "reported_at": at.isoformat()})
     assert first.status_code == 201, first.text
     case_no = first.json()["case"]["case_no"]
-    moved = api.post(f"/cases/{case_no}/events", json={"to": "cancelled", "actor": "受理员", "note": "重复上报"})
+    moved = api.post(f"/cases/{case_no}/events", json={"to": "cancelled", "actor": "受理员", "note": "无效上报"})
     assert moved.status_code == 201, moved.text
-    found = _check(api, *_moved(lon, lat, 5.0), reported_at=(at + dt.timedelta(hours=1)).isoformat())["similar"]
-    [hit] = [m for m in found if m["case_no"] == case_no]
-    assert hit["status"] == "cancelled"
+    near, later = _moved(lon, lat, 5.0), at + dt.timedelta(hours=1)
+    assert case_no not in [m["case_no"] for m in _check(api, *near, reported_at=later.isoformat())["similar"]]
+    rules_file = tmp_path / "similarity.yaml"
+    rules_file.write_text("count_ended: [closed, cancelled]\n", encoding="utf-8")
+    rules = load_rules(rules_file)
+    with db.connect(cases_db, autocommit=True) as conn:
+        index = build_case_index(conn)
+        [hit] = [m for m in index.similar(EVENT["kind"], EVENT["major_class"], EVENT["minor_class"], *near,
+                                          later.timestamp(), rules, limit=100) if m.case_no == case_no]
+        assert hit.status == "cancelled"
+        truth = peer.similar(conn, EVENT["kind"], EVENT["major_class"], EVENT["minor_class"], *near, later, rules)
+        assert case_no in [t[0] for t in truth]
 
 
 def test_the_index_answers_what_postgis_answers(cases_db):
