@@ -13,7 +13,8 @@ SELECT case_no, ST_Distance(c.geom::geography, q.p::geography) AS d,
        (extract(epoch FROM %(at)s::timestamptz - c.reported_at) / 3600)::float8 AS hours,
        c.minor_class = %(minor)s AS same, c.status
 FROM cases c, (SELECT ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490) AS p) q
-WHERE c.kind = %(kind)s AND c.status = ANY(%(counted)s) AND c.major_class = %(major)s AND (c.minor_class = %(minor)s OR %(same_major)s > 0)
+WHERE c.kind = %(kind)s AND c.status = ANY(%(counted)s) AND c.major_class = %(major)s
+  AND (c.minor_class = %(minor)s OR %(same_major)s > 0)
   AND c.reported_at BETWEEN %(at)s::timestamptz - %(window)s AND %(at)s::timestamptz
   AND ST_DWithin(c.geom, q.p, %(deg)s)
   AND ST_DWithin(c.geom::geography, q.p::geography, %(radius)s)
