@@ -145,8 +145,10 @@ class CaseIndex:
         wanted = [(cid, cid == own) for cid in self.majors.get((kind, major), ())
                   if cid == own or rule.same_major > 0]
         mx, my = metres_per_degree(lat)
+        tail = self._tail.columns()
+        recent = np.flatnonzero((tail.t >= t - window) & (tail.t <= t)) if len(tail) else None
         parts = [self._near(cols, rows, lon, lat, t, mx, my, rule, same)
-                 for cid, same in wanted for cols, rows in self._candidates(cid, t - window, t)]
+                 for cid, same in wanted for cols, rows in self._candidates(cid, t - window, t, tail, recent)]
         found: list[Match] = []
         # best first: the rounded score, then the distance, then the number (as the peer orders);
         # Match objects only for the best (a hot spot holds hundreds of near cases)
@@ -167,8 +169,9 @@ class CaseIndex:
                 break
         return found
 
-    def _candidates(self, cid: int, start: int, end: int):
-        """(columns, positions) of the cases of class ``cid`` reported within [start, end]."""
+    def _candidates(self, cid: int, start: int, end: int, tail: _Columns, recent: np.ndarray | None):
+        """(columns, positions) of the cases of class ``cid`` reported within [start, end]; of the
+        tail, among ``recent`` (its positions within that window, found once per alert)."""
         main = self.main
         if cid < len(self._bounds) - 1:
             lo, hi = int(self._bounds[cid]), int(self._bounds[cid + 1])
@@ -177,9 +180,8 @@ class CaseIndex:
             b = lo + int(main.t[lo:hi].searchsorted(np.int32(end), "right"))
             if b > a:
                 yield main, np.arange(a, b)
-        tail = self._tail.columns()
-        if len(tail):
-            rows = np.flatnonzero((tail.cls == cid) & (tail.t >= start) & (tail.t <= end))
+        if recent is not None and len(recent):
+            rows = recent[tail.cls[recent] == cid]
             if len(rows):
                 yield tail, rows
 
