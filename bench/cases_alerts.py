@@ -15,6 +15,7 @@ psycopg on the same database, query by query, alternating, over the same random 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
 import json
 import os
@@ -22,12 +23,11 @@ import random
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx  # noqa: E402
-from common import ROOT, free_port, log, run  # noqa: E402  (puts ROOT on sys.path)
+from common import ROOT, free_port, http_load, log, run  # noqa: E402  (puts ROOT on sys.path)
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from urbangis.cases import peer  # noqa: E402
@@ -138,8 +138,9 @@ def recall(conn, case_ix, rules, n: int) -> tuple[float, float, int, int, float,
 
 
 def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -> tuple[float, int, int, list]:
-    """POST /cases for ``seconds`` from ``clients`` threads against a server of its own (pinned to
-    one core, the clients to the other): cases stored per second, answers other than 201."""
+    """POST /cases for ``seconds`` from ``clients`` keep-alive connections (common.http_load)
+    against a server of its own (pinned to one core, the clients to the other): cases stored per
+    second, answers other than 201, latencies in ms."""
     port = free_port()
     env = dict(os.environ, URBANGIS_DATABASE_URL=info, URBANGIS_LOG_LEVEL="warning", URBANGIS_POOL_MAX="20")
     server = subprocess.Popen(["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn",
@@ -161,34 +162,18 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
                 raise SystemExit("the server did not start")
             time.sleep(1)
         os.sched_setaffinity(0, {CLIENT_CORE})
-        stored, other, latencies = [0], [0], []
-        stop = time.monotonic() + seconds
-        lock = threading.Lock()
+        rnd = random.Random(7)
 
-        def client(k: int) -> None:
-            rnd = random.Random(k)
-            with httpx.Client(base_url=base, timeout=60) as c:
-                while time.monotonic() < stop:
-                    kind, major, minor, lon, lat, _, who = reports[rnd.randrange(len(reports))]
-                    t0 = time.perf_counter()
-                    r = c.post("/cases", json={"kind": kind, "major_class": major, "minor_class": minor, "lon": lon,
-                                               "lat": lat, "source": "bench", "description": "bench intake"})
-                    ms = (time.perf_counter() - t0) * 1e3
-                    with lock:
-                        latencies.append(ms)
-                        if r.status_code == 201:
-                            stored[0] += 1
-                        else:
-                            other[0] += 1
+        def bodies():
+            while True:
+                kind, major, minor, lon, lat, _, _ = reports[rnd.randrange(len(reports))]
+                yield "POST", "/cases", json.dumps({
+                    "kind": kind, "major_class": major, "minor_class": minor, "lon": lon, "lat": lat,
+                    "source": "bench", "description": "bench intake"}).encode()
 
-        t0 = time.monotonic()
-        threads = [threading.Thread(target=client, args=(k,)) for k in range(clients)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        elapsed = time.monotonic() - t0
-        return stored[0] / elapsed, stored[0], other[0], latencies
+        latencies, elapsed, statuses = asyncio.run(http_load(port, bodies(), clients, seconds))
+        stored = statuses.get(201, 0)
+        return stored / elapsed, stored, sum(statuses.values()) - stored, [s * 1e3 for s in latencies]
     finally:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         server.terminate()

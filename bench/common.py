@@ -5,9 +5,13 @@ TCP on loopback (both servers of a comparison connect the same way).
 Imported by the scripts of this folder as ``common`` (a script's own folder is first on sys.path)."""
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,3 +54,44 @@ def tcp_url(info: str) -> str:
     """The database of ``info`` over TCP on loopback, as a postgresql:// URL."""
     d = _loopback(info)
     return f"postgresql://{d['user']}@{d['host']}:{d['port']}/{d['dbname']}"
+
+
+async def http_load(port: int, requests: Iterable[tuple[str, str, bytes | None]], clients: int,
+                    seconds: float | None = None) -> tuple[list[float], float, Counter]:
+    """``clients`` keep-alive HTTP/1.1 connections to 127.0.0.1:``port`` sending ``requests``
+    ((method, path, JSON body or None), shared among them) as fast as answers come, until they run
+    out or ``seconds`` pass: the latencies (s), the wall time (s) and the count of each status.
+
+    A minimal client written here on purpose: a general one (httpx) spends ~1-3 ms of CPU per
+    request, so on one core it, not the server, would set the figure. Answers must carry a
+    Content-Length (no Accept-Encoding is sent, so none is compressed)."""
+    lat: list[float] = []
+    statuses: Counter = Counter()
+    it = iter(requests)
+    stop = time.perf_counter() + seconds if seconds else float("inf")
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for method, path, body in it:
+                if time.perf_counter() >= stop:
+                    break
+                t = time.perf_counter()
+                head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                if body is not None:
+                    head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                writer.write(head.encode() + b"\r\n" + (body or b""))
+                answer = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in answer.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                lat.append(time.perf_counter() - t)
+                statuses[int(answer[9:12])] += 1
+        finally:
+            writer.close()
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return lat, time.perf_counter() - t0, statuses

@@ -44,6 +44,7 @@ from psycopg.conninfo import conninfo_to_dict  # noqa: E402
 from urbangis.layers import database as db  # noqa: E402
 from urbangis.layers.migrate import migrate  # noqa: E402
 from urbangis.layers.registry import registry  # noqa: E402
+from urbangis.layers.settings import Settings  # noqa: E402
 
 WORK = ROOT / ".urbangis" / "bench" / "features"
 VENV = ROOT / ".urbangis" / "bench-venv" / "pygeoapi"
@@ -79,14 +80,14 @@ FROM generate_series(%(start)s, %(stop)s - 1) AS i
 
 # -- data ---------------------------------------------------------------------------------------
 def prepare_database(cases: int) -> str:
-    info = db.conninfo(dbname=DB_NAME)
+    info = db.conninfo(Settings.from_env().database, dbname=DB_NAME)
     db.create_database(info)
     with db.connect(info, autocommit=True) as conn:
         migrate(conn)
         have = conn.execute("SELECT count(*) FROM cases").fetchone()[0]
         if have != cases:
             log(f"loading {cases:,} synthetic cases into {DB_NAME} ...")
-            conn.execute("TRUNCATE cases")
+            conn.execute("TRUNCATE cases CASCADE")
             step = 100_000
             for start in range(0, cases, step):
                 conn.execute(CASES_SQL, {"start": start, "stop": min(start + step, cases)})

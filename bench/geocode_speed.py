@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from common import http_load  # noqa: E402
+
 SERVER_CORE, CLIENT_CORE = 0, 1
 
 
@@ -166,36 +168,10 @@ def peer_rates(info: str, parsed, points, k: int = 3000) -> dict:
 
 
 async def _load(port: int, paths: list[str], clients: int) -> tuple[list[float], float, int]:
-    """``clients`` keep-alive HTTP/1.1 connections sending ``paths`` as fast as answers come.
-
-    A minimal client written here on purpose: a general one (httpx) spends ~3 ms of CPU per
-    request, so on one core it, not the server, would set the figure."""
-    lat: list[float] = []
-    errors = 0
-    it = iter(paths)
-
-    async def worker():
-        nonlocal errors
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for p in it:
-                t = time.perf_counter()
-                writer.write(f"GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                lat.append(time.perf_counter() - t)
-                errors += status >= 500
-        finally:
-            writer.close()
-
-    t0 = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return lat, time.perf_counter() - t0, errors
+    """``clients`` keep-alive connections sending GET ``paths`` as fast as answers come
+    (common.http_load): latencies, wall time and the count of 5xx answers."""
+    lat, wall, statuses = await http_load(port, (("GET", p, None) for p in paths), clients)
+    return lat, wall, sum(n for status, n in statuses.items() if status >= 500)
 
 
 def http_latency(info: str, queries, points, requests: int, clients: int = 32) -> dict:

@@ -218,7 +218,7 @@ def main() -> None:
     if not cases_csv.exists():
         _run([ogr, "-f", "CSV", str(cases_csv), str(city / "cases.gpkg"), "-lco", "GEOMETRY=AS_XY"])
     with db.connect(ours) as conn:
-        conn.execute("TRUNCATE cases")
+        conn.execute("TRUNCATE cases CASCADE")
         conn.commit()
     print("cases (CSV): urbangis load ...", flush=True)
     t_ours, mem_ours, cpu_ours = _run_measured(
@@ -244,7 +244,7 @@ def main() -> None:
         if args.append_timeout <= 0:
             break
         with db.connect(ours) as conn:
-            conn.execute(f"TRUNCATE {layer}")
+            conn.execute(f"TRUNCATE {layer}" + (" CASCADE" if layer == "cases" else ""))  # its case_events
             conn.commit()
         extra = ([] if layer == "unit_grids"
                  else ["-dialect", "sqlite", "-sql", f"select *, '{{}}' as attrs from {layer}"])

@@ -72,7 +72,7 @@ SERVER_CPU, CLIENT_CPU = "1", 0
 # -- data ---------------------------------------------------------------------------------------
 def prepare_database(name: str, cases: int) -> str:
     """The bench database with >= ``cases`` cases (generated and loaded once); its conninfo."""
-    info = db.conninfo(dbname=name)
+    info = db.conninfo(Settings.from_env().database, dbname=name)
     db.create_database(info)
     with db.connect(info, autocommit=True) as conn:
         migrate(conn)
