@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import mapbox_vector_tile
 import numpy as np
+import shapely
 
 from urbangis.layers.classes import Classes
 from urbangis.layers.errors import Invalid
@@ -136,8 +137,20 @@ def _hexagon(q: int, r: int) -> list[tuple[float, float]]:
     return [(px * scale, py * scale) for px, py in corners + corners[:1]]
 
 
-def _polygon(ring) -> str:
-    return "POLYGON((" + ", ".join(f"{x:.1f} {y:.1f}" for x, y in ring) + "))"
+def _polygon(ring) -> shapely.Polygon:
+    """A bin's ring in MVT units, to a tenth of a unit. Built clockwise on the screen (y down), as
+    MVT wants an exterior ring, so the encoder is told not to check the winding (ENCODING)."""
+    return shapely.Polygon([(round(x, 1), round(y, 1)) for x, y in ring])
+
+
+def _point(x: float, y: float) -> shapely.Point:
+    return shapely.Point(round(x, 1), round(y, 1))
+
+
+# shapely geometries rather than WKT text, and no winding check: the check re-derives every
+# polygon's orientation, which ours has by construction; together they took two thirds of the
+# encoding of a tile of 255 hexagons (15 -> 4.4 ms), the bytes unchanged (tests/cases/test_maps.py)
+ENCODING = {"extents": EXTENT, "y_coord_down": True, "quantize_bounds": None, "check_winding_order": False}
 
 
 def _mix(groups: np.ndarray, ix: MapIndex, classes: Classes) -> tuple[str, str]:
@@ -187,7 +200,7 @@ def tile(ix: MapIndex, classes: Classes, tms_id: str, z: int, x: int, y: int, f:
                 py = (by * bin_px + sy[cell] / n / per_px) * scale
                 mix, top = _mix(groups[cell * nmix:(cell + 1) * nmix], ix, classes)
                 box = g.bbox(bx * bin_px, by * bin_px, (bx + 1) * bin_px, (by + 1) * bin_px)
-                features.append({"geometry": f"POINT({px:.1f} {py:.1f})",
+                features.append({"geometry": _point(px, py),
                                  "properties": {"count": n, "mix": mix, "top": top, "bbox": box}})
             else:
                 x0, y0 = bx * bin_px * scale, by * bin_px * scale
@@ -196,11 +209,9 @@ def tile(ix: MapIndex, classes: Classes, tms_id: str, z: int, x: int, y: int, f:
                 box = g.bbox(bx * bin_px, by * bin_px, (bx + 1) * bin_px, (by + 1) * bin_px)
                 features.append({"geometry": _polygon(ring), "properties": {"count": n, "bbox": box}})
         layer = "clusters" if kind == "cluster" else "bins"
-    meta = {"name": "meta", "features": [{"geometry": f"POINT({EXTENT / 2} {EXTENT / 2})",
+    meta = {"name": "meta", "features": [{"geometry": _point(EXTENT / 2, EXTENT / 2),
                                           "properties": {"count": total, "bins": kind}}]}
-    data = mapbox_vector_tile.encode([{"name": layer, "features": features}, meta],
-                                     default_options={"extents": EXTENT, "y_coord_down": True,
-                                                      "quantize_bounds": None})
+    data = mapbox_vector_tile.encode([{"name": layer, "features": features}, meta], default_options=ENCODING)
     return data, total
 
 

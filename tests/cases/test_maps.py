@@ -12,6 +12,7 @@ import random
 import mapbox_vector_tile
 import numpy as np
 import pytest
+import shapely.geometry
 from PIL import Image
 
 from urbangis.layers import database as db
@@ -117,6 +118,21 @@ def test_clusters_and_hexagons_count_the_tile_s_cases(api, centre, bins):
         assert sum(features) == total and (total == 0 or features)
         square, _ = counts(api, WEB, z, x, y, bins="square")
         assert total == square
+
+
+@pytest.mark.parametrize("bins", ["square", "hex"])
+def test_bins_are_drawn_as_exterior_rings(api, centre, bins):
+    """The encoder is told not to check the winding (cases/aggregate.py ENCODING): every bin's ring
+    must be an exterior ring as MVT defines it (clockwise on the screen, y down), or MapLibre
+    draws it as a hole; and exactly the bins of the tile."""
+    for z in (9, 12, 15):
+        x, y = web_tile(*centre, z)
+        r = api.get(f"/cases/tiles/{WEB}/{z}/{y}/{x}", params={"bins": bins})
+        tile = mapbox_vector_tile.decode(r.content, default_options={"y_coord_down": True})
+        polygons = [shapely.geometry.shape(f["geometry"]) for f in tile["bins"]["features"]]
+        assert polygons and all(p.geom_type == "Polygon" and p.is_valid for p in polygons)
+        # y down: clockwise on the screen is counter-clockwise in the plane's own terms
+        assert all(p.exterior.is_ccw and not p.interiors for p in polygons), (z, bins)
 
 
 def test_a_cluster_carries_its_class_mix_and_splits_as_one_zooms_in(api, centre):
