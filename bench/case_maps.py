@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx  # noqa: E402
 import mapbox_vector_tile  # noqa: E402
-from cases_alerts import prepare  # noqa: E402  (the city and its database)
+from cases_alerts import city_arguments, prepare  # noqa: E402  (the city and its database)
 from common import ROOT, free_port, log  # noqa: E402
 
 from urbangis.layers import database as db  # noqa: E402
@@ -205,9 +205,7 @@ def visibility(client: httpx.Client, conn, rnd: random.Random, rounds: int) -> l
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
-    ap.add_argument("--scale", type=float, default=20.0)
-    ap.add_argument("--work", type=Path, default=Path("/tmp/urbangis-bench-cases"))
-    ap.add_argument("--reload", action="store_true", help="load the city into the bench database again")
+    city_arguments(ap)
     ap.add_argument("--tiles", type=int, default=600, help="aggregate tiles asked of the server (z8-18)")
     ap.add_argument("--peer-tiles", type=int, default=30, help="of them, also asked of the PostGIS peer")
     ap.add_argument("--heat", type=int, default=200, help="heat tiles")

@@ -182,11 +182,17 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
             conn.execute("DELETE FROM cases WHERE source = 'bench'")
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+def city_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options naming the bench city and its database (:func:`prepare`), shared with
+    bench/case_maps.py, which measures on the same city."""
     ap.add_argument("--scale", type=float, default=20.0)
     ap.add_argument("--work", type=Path, default=Path("/tmp/urbangis-bench-cases"))
     ap.add_argument("--reload", action="store_true", help="load the city into the bench database again")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
+    city_arguments(ap)
     ap.add_argument("--queries", type=int, default=2000, help="reports checked by both")
     ap.add_argument("--duplicates", type=int, default=5000, help="near-duplicates (and other cases) for the recall")
     ap.add_argument("--seconds", type=float, default=20.0, help="of intake over HTTP")
