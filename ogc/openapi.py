@@ -49,7 +49,8 @@ def components(s: OgcSettings) -> dict:
         "bbox-crs": _param("bbox-crs", "CRS of bbox (default CRS84).", crs_enum),
         "crs": _param("crs", "CRS of the returned geometries (default CRS84).", crs_enum),
         "datetime": _param("datetime", "Instant or interval (RFC 3339; `..` or empty for an open end) "
-                           "matched against the collection's time field.", {"type": "string"}),
+                           "matched against the collection's time field.", {"type": "string"},
+                           style="form", explode=False),  # as /req/core/fc-time-definition writes it
         "filter": _param("filter", "CQL2 filter on the queryables (see /collections/{collectionId}/queryables).",
                          {"type": "string"}),
         "filter-lang": _param("filter-lang", "Language of filter: cql2-text (default) or cql2-json; cql-text "

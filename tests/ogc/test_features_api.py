@@ -61,6 +61,10 @@ def test_api_is_a_valid_openapi_30_document(ogc):
     validate(doc)  # raises on any violation of the OpenAPI 3.0 schema
     limit = doc["components"]["parameters"]["limit"]["schema"]
     assert limit["maximum"] == 10000 and limit["default"] == 10
+    # the parameters as Part 1's abstract tests define them (ogctests checks these)
+    datetime = doc["components"]["parameters"]["datetime"]
+    assert (datetime["in"], datetime["required"], datetime["schema"]["type"], datetime["style"],
+            datetime["explode"]) == ("query", False, "string", "form", False)
     for cid in registry():
         params = doc["paths"][f"/collections/{cid}/items"]["get"]["parameters"]
         names = {p.get("name") for p in params}
