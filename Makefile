@@ -36,6 +36,7 @@ gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy
 
 setup: deps db-up ## Everything `serve` needs, without serving
 	$(BIN)/urbangis load --if-empty
+	$(BIN)/urbangis samples rounds --if-empty
 
 deps: system-deps venv web ## System packages (apt-get), the Python venv, the map page's JS
 

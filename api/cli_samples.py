@@ -77,3 +77,51 @@ def queries_cmd(out: Path | None, per_model: int, seed: int | None) -> None:
     for kind in NOISES:
         click.echo(f"{kind:16s} {used[kind]:>8,d} {aside[kind]:>32,d}")
     click.echo(f"{len(rows)} queries for {len({r['model'] for r in rows})} models written to {out}")
+
+
+@samples.command("rounds")
+@click.option("--minutes", default=120, show_default=True, type=click.IntRange(1, 24 * 60),
+              help="Length of the round, ending now.")
+@click.option("--every", "step_s", default=60, show_default=True, type=click.IntRange(5, 3600),
+              help="Seconds between two fixes of one supervisor.")
+@click.option("--seed", default=None, type=int, help="Random seed [default: the sample city's].")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database holds GPS fixes already.")
+def rounds_cmd(minutes: int, step_s: int, seed: int | None, if_empty: bool) -> None:
+    """Simulate every supervisor's patrol round (巡查) of the last MINUTES: a walk through the patrol
+    points of their own grids, posted as GPS fixes through the same code as POST
+    /supervisors/fixes. Gives the sample city tracks, last positions and on-duty supervisors."""
+    import datetime as dt
+
+    from tqdm import tqdm
+
+    from urbangis.api.cli import settings
+    from urbangis.cases import patrols
+    from urbangis.layers import database as db
+    from urbangis.samplecity.city import DEFAULT_SEED
+    from urbangis.samplecity.rounds import simulate_round
+
+    config = settings()
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    with db.connect(db.conninfo(config.database)) as conn:
+        present = conn.execute("SELECT EXISTS (SELECT 1 FROM supervisor_fixes)").fetchone()
+        if if_empty and present and present[0]:
+            click.echo("GPS fixes present already: no round simulated")
+            return
+        routes = patrols.patrol_routes(conn)
+        if not routes:
+            click.echo("no supervisor has patrol points (load the sample city first): no round simulated")
+            return
+        fixes = [patrols.Fix(**f) for sid in sorted(routes)
+                 for f in simulate_round(routes[sid], sid, now, minutes, step_s,
+                                         DEFAULT_SEED if seed is None else seed)]
+        accepted = 0
+        with tqdm(total=len(fixes), desc="fixes", unit="fixes", file=sys.stderr) as bar:
+            for k in range(0, len(fixes), patrols.MAX_FIXES):
+                batch = fixes[k:k + patrols.MAX_FIXES]
+                result = patrols.post_fixes(conn, batch, config.database.timezone, now)
+                conn.commit()
+                accepted += result.accepted
+                for bad in result.rejected[:5]:
+                    click.echo(f"set aside: {bad}", err=True)
+                bar.update(len(batch))
+    click.echo(f"{accepted:,} fixes of {len(routes):,} supervisors stored, their last positions moved")

@@ -164,3 +164,14 @@ def check_in(conn: psycopg.Connection, c: CheckIn, max_m: float, zone: str, now:
                  (c.supervisor_id, c.point_id, at, accepted, distance, reasons, c.lon, c.lat))
     return {"accepted": accepted, "supervisor_id": c.supervisor_id, "point_id": c.point_id, "grid": grid,
             "distance_m": round(distance, 1), "at": at, "reasons": reasons}
+
+
+def patrol_routes(conn: psycopg.Connection) -> dict[str, list[tuple[float, float]]]:
+    """Each supervisor's patrol points (lon, lat) over all their grids, in the order of the points'
+    ids: the round a supervisor walks."""
+    routes: dict[str, list[tuple[float, float]]] = {}
+    for sid, x, y in conn.execute(
+            "SELECT sg.supervisor_id, ST_X(p.geom), ST_Y(p.geom) FROM supervisor_grids sg "
+            "JOIN patrol_points p ON p.grid_code = sg.grid_code ORDER BY sg.supervisor_id, p.id"):
+        routes.setdefault(sid, []).append((x, y))
+    return routes

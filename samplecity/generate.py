@@ -14,6 +14,7 @@ from .addresses import road_addresses
 from .cases import case_total, generate_cases
 from .city import DEFAULT_SEED, City, build_city
 from .components import COMPONENTS_PER_SCALE, generate_components
+from .grids import build_patrol_points
 from .places import road_storefronts
 from .writer import LayerWriter, write_csv
 
@@ -57,6 +58,14 @@ def _grids(city: City, out: Path) -> int:
     write_csv(out / "supervisors.csv", ["id", "name", "grid_codes", "phone"],
               [[s.id, s.name, "|".join(s.grid_codes), s.phone] for s in city.supervisors])
     return w.rows + r.rows + len(city.supervisors)
+
+
+def _patrol_points(city: City, out: Path) -> int:
+    w = LayerWriter(out, "patrol_points", ["id", "name", "grid_code"])
+    pts = build_patrol_points(city.resp, city.roads, city.seed)
+    w.write({"id": [p.id for p in pts], "name": [p.name for p in pts], "grid_code": [p.grid_code for p in pts]},
+            [p.geom for p in pts])
+    return w.rows
 
 
 def _roads(city: City, out: Path) -> int:
@@ -209,6 +218,7 @@ def generate(out: Path, seed: int = DEFAULT_SEED, scale: float = 1.0, cases: int
     counts = {"admin_areas": _admin(city, out)}
     counts["unit_grids+responsibility+supervisors"] = _grids(city, out)
     counts["roads"] = _roads(city, out)
+    counts["patrol_points"] = _patrol_points(city, out)
     counts.update(_addresses(city, out, progress))
     counts["components"] = _components(city, out, progress)
     counts["cases"] = _cases(city, out, progress, case_total(scale) if cases is None else cases)

@@ -47,6 +47,14 @@ class RespGrid:
 
 
 @dataclass
+class PatrolPoint:
+    id: str
+    name: str
+    grid_code: str
+    geom: BaseGeometry  # Point, metres
+
+
+@dataclass
 class Supervisor:
     id: str
     name: str
@@ -162,6 +170,51 @@ def build_responsibility(sk: Skeleton, grids: UnitGrids, seed: int) -> tuple[lis
         sups.append(Supervisor(sid, person_name(r), codes, phone))
         i += take
     return resp, sups
+
+
+PATROL_KM2 = 0.25  # one patrol point (巡更点) per this much of a responsibility grid
+PATROL_MAX = 8
+PATROL_MARGIN_M = 5.0  # patrol points keep this far inside their grid
+
+
+def build_patrol_points(resp: list[RespGrid], roads, seed: int) -> list[PatrolPoint]:
+    """Patrol points of each responsibility grid: on the roads crossing it where there are any
+    (a supervisor's round follows the streets), spread along them, else inside the grid; each at
+    least PATROL_MARGIN_M inside its grid, named after its road."""
+    tree = shapely.STRtree([rd.geom for rd in roads])
+    out: list[PatrolPoint] = []
+    for g in resp:
+        inner = g.geom.buffer(-PATROL_MARGIN_M, join_style="mitre")
+        if inner.is_empty:
+            continue
+        r = rng(seed, "patrol", g.code)
+        want = int(min(PATROL_MAX, max(2, round(g.geom.area / 1e6 / PATROL_KM2))))
+        pieces = []  # (road index, line inside the grid)
+        for ri in sorted(int(i) for i in tree.query(inner, predicate="intersects")):
+            part = shapely.intersection(roads[ri].geom, inner)
+            for line in shapely.get_parts(part):
+                if line.geom_type == "LineString" and line.length > 20.0:
+                    pieces.append((ri, line))
+        found: list[tuple[str, BaseGeometry]] = []
+        if pieces:
+            order = r.permutation(len(pieces))
+            for k in range(want):
+                ri, line = pieces[int(order[k % len(order)])]
+                pt = line.interpolate(r.uniform(0.1, 0.9), normalized=True)
+                if all(pt.distance(q) > 50.0 for _, q in found):
+                    found.append((roads[ri].name, pt))
+        x0, y0, x1, y1 = inner.bounds
+        for _ in range(200):  # too few roads: points inside the grid itself
+            if len(found) >= 2:
+                break
+            pt = shapely.Point(r.uniform(x0, x1), r.uniform(y0, y1))
+            if inner.contains(pt):
+                found.append(("", pt))
+        if not found:
+            found.append(("", inner.point_on_surface()))
+        for n, (road, pt) in enumerate(found, start=1):
+            out.append(PatrolPoint(f"{g.code}-{n:02d}", f"{road or g.name}巡更点{n}", g.code, pt))
+    return out
 
 
 # Points placed in a grid keep this far from its edges. A grid edge is straight in metres but is

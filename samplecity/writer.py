@@ -16,7 +16,7 @@ GEOMETRY_TYPE = {
     "admin_areas": "MultiPolygon", "unit_grids": "MultiPolygon", "responsibility_grids": "MultiPolygon",
     "roads": "MultiLineString", "place_names": "Unknown", "courtyards": "Unknown", "house_numbers": "Point",
     "buildings": "Point", "organisations": "Unknown", "storefronts": "Point", "components": "Unknown",
-    "cases": "Point",
+    "cases": "Point", "patrol_points": "Point",
 }
 
 
