@@ -28,6 +28,7 @@ from psycopg import sql
 
 from urbangis.layers.contract import CASE_STATUS
 
+from .kernels import recent_within_radius, within_radius
 from .similarity import Similarity, SimilarityRules
 
 EPOCH = 946_684_800  # 2000-01-01 UTC: times are kept as int32 seconds from it (good to 2068)
@@ -145,15 +146,13 @@ class CaseIndex:
         wanted = [(cid, cid == own) for cid in self.majors.get((kind, major), ())
                   if cid == own or rule.same_major > 0]
         mx, my = metres_per_degree(lat)
-        tail = self._tail.columns()
-        recent = np.flatnonzero((tail.t >= t - window) & (tail.t <= t)) if len(tail) else None
-        parts = [self._near(cols, rows, lon, lat, t, mx, my, rule, same)
-                 for cid, same in wanted for cols, rows in self._candidates(cid, t - window, t, tail, recent)]
+        parts = [self._near_main(wanted, lon, lat, t - window, t, mx, my, rule),
+                 self._near_tail(wanted, own, lon, lat, t - window, t, mx, my, rule)]
         found: list[Match] = []
         # best first: the rounded score, then the distance, then the number (as the peer orders);
         # Match objects only for the best (a hot spot holds hundreds of near cases)
-        rows_all = [(cols, r, d, h, sc, same) for cols, rows, d, h, sc, same in parts
-                    for r, d, h, sc in zip(rows.tolist(), d.tolist(), h.tolist(), sc.tolist())]
+        rows_all = [(cols, r, d, h, sc, same) for cols, rows, d, h, sc, sames in parts
+                    for r, d, h, sc, same in zip(rows.tolist(), d.tolist(), h.tolist(), sc.tolist(), sames.tolist())]
         rows_all.sort(key=lambda x: (-x[4], x[2], x[0].case_no[x[1]]))
         for cols, r, dist, hours, score, same in rows_all:
             number = cols.case_no[r]
@@ -169,34 +168,46 @@ class CaseIndex:
                 break
         return found
 
-    def _candidates(self, cid: int, start: int, end: int, tail: _Columns, recent: np.ndarray | None):
-        """(columns, positions) of the cases of class ``cid`` reported within [start, end]; of the
-        tail, among ``recent`` (its positions within that window, found once per alert)."""
+    def _near_main(self, wanted: list[tuple[int, bool]], lon: float, lat: float, start: int, end: int,
+                   mx: float, my: float, rule: Similarity):
+        """The cases read from the table of the classes ``wanted`` (class id, same minor class)
+        reported within [start, end] and within the rule's radius: a binary search per class
+        (rows are sorted by class, then time), then one compiled pass over the ranges."""
         main = self.main
-        if cid < len(self._bounds) - 1:
-            lo, hi = int(self._bounds[cid]), int(self._bounds[cid + 1])
-            # the bounds as int32: a Python int would make numpy cast the whole column (1 ms)
-            a = lo + int(main.t[lo:hi].searchsorted(np.int32(start), "left"))
-            b = lo + int(main.t[lo:hi].searchsorted(np.int32(end), "right"))
-            if b > a:
-                yield main, np.arange(a, b)
-        if recent is not None and len(recent):
-            rows = recent[tail.cls[recent] == cid]
-            if len(rows):
-                yield tail, rows
+        starts, ends, same = [], [], []
+        for cid, is_own in wanted:
+            if cid < len(self._bounds) - 1:
+                lo, hi = int(self._bounds[cid]), int(self._bounds[cid + 1])
+                # the bounds as int32: a Python int would make numpy cast the whole column (1 ms)
+                starts.append(lo + int(main.t[lo:hi].searchsorted(np.int32(start), "left")))
+                ends.append(lo + int(main.t[lo:hi].searchsorted(np.int32(end), "right")))
+                same.append(is_own)
+        rows, seg, d = within_radius(main.lon, main.lat, np.array(starts, np.int64), np.array(ends, np.int64),
+                                     _NO_ROWS, lon, lat, mx, my, rule.radius_m)
+        return self._scored(main, rows, d, np.array(same, bool)[seg], end, rule)
+
+    def _near_tail(self, wanted: list[tuple[int, bool]], own: int | None, lon: float, lat: float, start: int,
+                   end: int, mx: float, my: float, rule: Similarity):
+        """As :meth:`_near_main` for the cases this process stored since the table was read."""
+        tail = self._tail.columns()
+        if not len(tail):
+            return self._scored(tail, _NO_ROWS, np.empty(0), np.empty(0, bool), end, rule)
+        rows, d = recent_within_radius(tail.lon, tail.lat, tail.t, tail.cls, len(tail),
+                                       np.array([cid for cid, _ in wanted], np.int64), start, end, lon, lat,
+                                       mx, my, rule.radius_m)
+        return self._scored(tail, rows, d, tail.cls[rows] == own, end, rule)
 
     @staticmethod
-    def _near(cols: _Columns, rows: np.ndarray, lon: float, lat: float, t: int, mx: float, my: float,
-              rule: Similarity, same: bool):
-        """The candidates within the radius scoring above 0: (columns, positions, metres, hours,
-        score, same minor class), rounded as the alert shows them (1 dm, 36 s, 1e-4)."""
-        d = np.hypot((cols.lon[rows] - lon) * mx, (cols.lat[rows] - lat) * my)
-        near = d <= rule.radius_m
-        rows, d = rows[near], d[near]
+    def _scored(cols: _Columns, rows: np.ndarray, d: np.ndarray, same: np.ndarray, t: int, rule: Similarity):
+        """The candidates scoring above 0: (columns, positions, metres, hours, score, same minor
+        class), rounded as the alert shows them (1 dm, 36 s, 1e-4)."""
         hours = (t - cols.t[rows].astype(np.int64)) / 3600
         score = rule.scores(d, hours, same)
         keep = score > 0
-        return cols, rows[keep], np.round(d[keep], 1), np.round(hours[keep], 2), np.round(score[keep], 4), same
+        return cols, rows[keep], np.round(d[keep], 1), np.round(hours[keep], 2), np.round(score[keep], 4), same[keep]
+
+
+_NO_ROWS = np.empty(0, np.int64)
 
 
 class _Tail:

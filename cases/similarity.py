@@ -53,10 +53,10 @@ class Similarity:
         near = self.distance * (1 - distance_m / self.radius_m) + self.time * (1 - abs(hours) / self.window_h)
         return near * (1.0 if same_minor else self.same_major)
 
-    def scores(self, distance_m: np.ndarray, hours: np.ndarray, same_minor: bool) -> np.ndarray:
-        """:meth:`score` of many known cases at once."""
+    def scores(self, distance_m: np.ndarray, hours: np.ndarray, same_minor: bool | np.ndarray) -> np.ndarray:
+        """:meth:`score` of many known cases at once (``same_minor`` one for all, or one each)."""
         near = self.distance * (1 - distance_m / self.radius_m) + self.time * (1 - np.abs(hours) / self.window_h)
-        out = near * (1.0 if same_minor else self.same_major)
+        out = near * np.where(same_minor, 1.0, self.same_major)
         return np.where((distance_m <= self.radius_m) & (np.abs(hours) <= self.window_h), out, 0.0)
 
 
