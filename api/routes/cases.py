@@ -31,7 +31,7 @@ def install(app: FastAPI) -> None:
     app.include_router(router)
 
 
-def _cases(services: Services = Depends(get_services)) -> CaseService:
+async def _cases(services: Services = Depends(get_services)) -> CaseService:
     return services.cases
 
 

@@ -27,7 +27,7 @@ from urbangis.layers.contract import BY_NAME, TITLE_ZH
 from urbangis.layers.errors import Conflict, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
 
 from ..errors import error_response, parameter
-from ..services import Services, base_url, get_services
+from ..services import Services, base_url, get_services, services_of
 from .maps import STATIC
 
 log = logging.getLogger("urbangis.api.ingest")
@@ -46,7 +46,7 @@ class NoToken(Unauthorized):
 _bearer = HTTPBearer(auto_error=False, description="URBANGIS_INGEST_TOKEN, when the server sets one")
 
 
-def require_token(services: Services = Depends(get_services),
+async def require_token(services: Services = Depends(get_services),
                   credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> None:
     """The jobs endpoints need the server's ingest token when it has one (URBANGIS_INGEST_TOKEN):
     loads write to the database, and reports and rejected rows hold the data."""
@@ -185,7 +185,7 @@ def _file(media: str, what: str) -> dict:
 
 
 def _runner(request: Request) -> JobRunner:
-    return get_services(request).jobs
+    return services_of(request).jobs
 
 
 def _job_links(base: str, job_id: str, files: dict | None = None) -> list[dict]:
@@ -260,7 +260,7 @@ def layer_template(name: str) -> Response:
                         415: error_response("Not multipart, or a file of a type the loader does not read")})
 async def create_job(request: Request) -> JSONResponse:
     """Queue a load of the uploaded file; answers 202 with the job's id and where to follow it."""
-    settings = get_services(request).settings.ingest
+    settings = services_of(request).settings.ingest
     runner = _runner(request)
     incoming = runner.workdir / f"incoming-{uuid.uuid4().hex}"
     try:

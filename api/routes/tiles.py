@@ -17,7 +17,7 @@ from urbangis.tiles import tilejson as tjlib
 from urbangis.tiles import tms as tmslib
 from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset
 
-from ..services import base_url, get_services
+from ..services import base_url, services_of
 from ..version import version
 
 router = APIRouter(tags=["tiles"])
@@ -55,7 +55,7 @@ def install(app: FastAPI) -> None:
 
 def service(request: Request) -> TileService:
     """The app's tile service."""
-    return get_services(request).tiles
+    return services_of(request).tiles
 
 
 def _tms(tms_id: str) -> None:
@@ -63,15 +63,15 @@ def _tms(tms_id: str) -> None:
 
 
 def _tileset(request: Request, tileset_id: str) -> Tileset:
-    return get_tileset(tileset_id, get_services(request).collections)
+    return get_tileset(tileset_id, services_of(request).collections)
 
 
 def _city(request: Request) -> Tileset:
-    return city_tileset(get_services(request).collections)
+    return city_tileset(services_of(request).collections)
 
 
 def _collection(request: Request, cid: str) -> Collection:
-    services = get_services(request)
+    services = services_of(request)
     coll = services.collections.get(cid)
     if coll is None:
         raise NotFound(f"unknown collection {cid!r}; available: {', '.join(services.collections)}",
@@ -81,7 +81,7 @@ def _collection(request: Request, cid: str) -> Collection:
 
 def _selection(request: Request, collections: str | None) -> Tileset:
     """The city tileset, or the layers named in ``collections`` (OGC geodata-selection)."""
-    services = get_services(request)
+    services = services_of(request)
     city = city_tileset(services.collections)
     if not collections:
         return city
@@ -228,7 +228,7 @@ def _tilejson(request: Request, ts: Tileset, prefix: str, tms_id: str, query: st
         extents = tjlib.layer_extents(conn, ts)
         types = svc.column_types(conn)
     url = f"{base_url(request)}{prefix}/{tms_id}/{{z}}/{{y}}/{{x}}{query}"
-    return tjlib.tilejson(ts, url, extents, types, version(), get_services(request).view)
+    return tjlib.tilejson(ts, url, extents, types, version(), services_of(request).view)
 
 
 @router.get("/tiles/{tileMatrixSetId}/tilejson.json", summary="TileJSON 3.0 of the city tileset")
@@ -272,7 +272,7 @@ def style(request: Request, styleId: str) -> Response:
     svc = service(request)
     with svc.pool.connection() as conn:
         extents = tjlib.layer_extents(conn, ts)
-    middle, zoom = tjlib.opening(ts, extents, get_services(request).view)
+    middle, zoom = tjlib.opening(ts, extents, services_of(request).view)
     doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom)
     return Response(orjson.dumps(doc), media_type="application/vnd.mapbox.style+json")
 
@@ -299,7 +299,7 @@ def _tile(request: Request, ts: Tileset, tms_id: str, z: int, y: int, x: int, if
         state = "off"
     else:
         state = {"cache": "hit", "state": "revalidated"}.get(result.source, "miss")
-    return _tile_response(request, result, get_services(request).settings.tiles.max_age, state)
+    return _tile_response(request, result, services_of(request).settings.tiles.max_age, state)
 
 
 IfNoneMatch = Annotated[str | None, Header(alias="If-None-Match", include_in_schema=False)]
