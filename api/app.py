@@ -50,7 +50,9 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
         lifespan=lifespan,
     )
     errors.install(app)
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    # level 5, not Starlette's default 9: on a 9 MB answer (Gi* of 58,000 unit grids) level 9 takes
+    # 400 ms for 1.76 MB, level 5 115 ms for 1.80 MB
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     for family in FAMILIES:
         family.install(app)
     errors.document_errors(app, features.openapi_limits(settings.ogc))

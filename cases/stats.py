@@ -150,7 +150,8 @@ def hotspots(conn: psycopg.Connection, ix: MapIndex, areas: Areas, f: CaseFilter
     codes, indptr, neighbours = areas.contiguity(conn)
     per, _ = group_counts(ix, "unit_grid", ix.compile(f))
     ids = ix.vocab["unit_grid"].ids
-    x = np.array([per[ids[c]].sum() if c in ids else 0 for c in codes], dtype=np.float64)
+    at = np.array([ids.get(c, -1) for c in codes], dtype=np.int64)
+    x = np.where(at >= 0, per.sum(axis=1)[at], 0).astype(np.float64)
     z = gi_star(x, indptr, neighbours)
     p = _two_sided(z)
     q = benjamini_hochberg(p) if adjust else None
