@@ -12,6 +12,7 @@ from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
+from .head import HeadAsGet
 from .routes import case_maps, cases, features, geocode, ingest, maps, system, tiles
 from .services import Doors, open_services
 from .version import version
@@ -55,5 +56,6 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     for family in FAMILIES:
         family.install(app)
+    app.add_middleware(HeadAsGet)  # outermost: HEAD runs every GET route (api/head.py)
     errors.document_errors(app, features.openapi_limits(settings.ogc))
     return app
