@@ -129,6 +129,37 @@ def test_changes_bump_layer_version(fresh_db):
     assert after == before + 1
 
 
+def test_concurrent_writers_bump_their_own_slots(fresh_db):
+    """Writers of one table count in the slot of their backend (migration 0012): three open
+    transactions change cases at once without waiting for each other's commit, and the view adds
+    exactly one per change, the logged ones in ``logged`` too."""
+    with db.connect(fresh_db) as conn:
+        before = conn.execute("SELECT version, logged FROM layer_state WHERE layer = 'cases'").fetchone()
+    conns = [psycopg.connect(fresh_db) for _ in range(3)]
+    try:
+        pids = [c.info.backend_pid % 16 for c in conns]
+        for k, c in enumerate(conns):
+            c.execute("SET lock_timeout = '2s'")  # a wait on another's slot row would fail the test here
+            if k == 0:
+                c.execute("SET LOCAL urbangis.logged = 'on'")
+            if len(set(pids)) == 3:  # distinct slots: none waits (a shared slot would, as one row did)
+                c.execute("DELETE FROM cases WHERE false")
+        if len(set(pids)) != 3:
+            for c in conns:
+                c.execute("DELETE FROM cases WHERE false")
+                c.commit()
+        for c in conns:
+            c.commit()
+    finally:
+        for c in conns:
+            c.close()
+    with db.connect(fresh_db) as conn:
+        after = conn.execute("SELECT version, logged FROM layer_state WHERE layer = 'cases'").fetchone()
+        slots = conn.execute("SELECT count(*) FROM layer_state_slots WHERE layer = 'cases'").fetchone()[0]
+    assert after == (before[0] + 3, before[1] + 1)
+    assert slots == len({0} | set(pids))  # slot 0 holds the count from before 0012
+
+
 _CODE_VALUES = ["", " ", "a", "A-_z9", "x" * 32, "x" * 33, "x" * 40, "x" * 41, "ab c", "é", "１２", "12\n", "\n12",
                 "01", "00", "1", "650102", "6501020030010", "65010200300100", "650102003001001", "6501020030010011",
                 "65010200300100A", "6501020101000001", "6501020001000001", "6501021001000001", "650102010100001",
