@@ -237,6 +237,7 @@ def main() -> None:
             conn.execute(f"SET statement_timeout = {int(args.peer_timeout * 1000)}")
             # aggregate tiles: a seeded mix of places, zooms 8-18, kinds and filters
             per_zoom: dict[int, list[float]] = {}
+            per_filter: dict[str, list[float]] = {}  # by the parameters a filter sets, and by bins
             ours_tiles, peer_ms, peer_ours, peer_timeouts = [], [], [], 0
             for k in range(args.tiles):
                 lon, lat = places[k % len(places)]
@@ -247,6 +248,8 @@ def main() -> None:
                 ms, _ = time_get(client, f"/cases/tiles/WebMercatorQuad/{z}/{y}/{x}", {**params, "bins": bins})
                 ours_tiles.append(ms)
                 per_zoom.setdefault(z, []).append(ms)
+                per_filter.setdefault("+".join(sorted(params)) or "none", []).append(ms)
+                per_filter.setdefault(f"bins={bins}", []).append(ms)
                 if k < args.peer_tiles and bins != "cluster":
                     t1 = time.perf_counter()
                     try:
@@ -316,6 +319,8 @@ def main() -> None:
           f"{peer_timeouts} peer tile(s) cut off at {args.peer_timeout:g} s and counted as that)")
     by_zoom = ", ".join(f"z{z} {percentiles(v)[1]:.1f}" for z, v in sorted(per_zoom.items()))
     print(f"aggregate tile p95 by zoom: {by_zoom}")
+    by_filter = ", ".join(f"{k} {percentiles(v)[1]:.1f} ({len(v)})" for k, v in sorted(per_filter.items()))
+    print(f"aggregate tile p95 by filter and bins (tiles): {by_filter}")
     print(f"a new case visible in every aggregate (every worker) after: max {max(seen):.2f} s, "
           f"median {statistics.median(seen):.2f} s ({len(seen)} cases)")
     summary["visible_max_s"] = max(seen)
