@@ -102,6 +102,13 @@ def queryables(meta: CollectionMeta, base: str) -> dict:
     }
 
 
+def link_header(links: list[dict]) -> str:
+    """The links of an answer as an HTTP Link header (RFC 8288), beside the ones in its body, as
+    OGC API - Features recommends (clients such as ogctests read the formats offered from it).
+    Hrefs are percent-encoded already; titles are left out (header values are ASCII)."""
+    return ", ".join(f'<{link["href"]}>; rel="{link["rel"]}"; type="{link["type"]}"' for link in links)
+
+
 def page_links(base: str, cid: str, query: list[tuple[str, str]], limit: int, offset: int,
                next_cursor: str | None, returned: int) -> list[dict]:
     """self / alternate / next / prev / collection links of a page of items."""

@@ -189,7 +189,9 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
                             headers=headers)
     # The features are already JSON text made by PostGIS; only the envelope is serialised here.
     body = b'{"type":"FeatureCollection","features":[' + page.features.encode() + b"]," + orjson.dumps(tail)[1:]
-    return Response(body, media_type=GEOJSON, headers=headers)
+    queryables = {"rel": documents.REL_QUERYABLES, "href": f"{base}/collections/{collectionId}/queryables",
+                  "type": "application/schema+json"}
+    return Response(body, media_type=GEOJSON, headers={**headers, "Link": documents.link_header([*links, queryables])})
 
 
 @router.get("/collections/{collectionId}/items/{featureId}", summary="One feature", openapi_extra=ITEM_DOC)
@@ -210,5 +212,5 @@ def get_item(collectionId: str, featureId: str, request: Request, services: Serv
     if fmt == "html" or (request.query_params.get("f") is None and _html(request)):
         return HTMLResponse(html.item_page(collectionId, orjson.loads(text), base, f"{href}?f=json"), headers=headers)
     body = text[:-1].encode() + b',"links":' + orjson.dumps(links) + b"}"
-    return Response(body, media_type=GEOJSON, headers=headers)
+    return Response(body, media_type=GEOJSON, headers={**headers, "Link": documents.link_header(links)})
 

@@ -2,6 +2,7 @@
 Expected answers are computed with plain SQL on the same database, independently of ogc/."""
 from __future__ import annotations
 
+import re
 from datetime import timezone
 
 import pyproj
@@ -106,6 +107,23 @@ def test_collection_extent_comes_from_the_data(ogc, dbconn):
     start, end = doc["extent"]["temporal"]["interval"][0]
     utc = [t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") for t in (lo, hi)]
     assert [start, end] == utc
+
+
+def test_items_and_item_carry_their_links_as_a_link_header(ogc):
+    """The body's links again in an RFC 8288 Link header (ogctests' filtering part reads the formats
+    offered from it), and the collection's queryables."""
+    r = ogc.get("/collections/cases/items", params={"limit": 2})
+    header = {}
+    for href, rel, typ in re.findall(r'<([^>]*)>; rel="([^"]*)"; type="([^"]*)"', r.headers["link"]):
+        header.setdefault((rel, typ), href)
+    body = {(link["rel"], link["type"]): link["href"] for link in r.json()["links"]}
+    assert header[("self", GEOJSON)] == body[("self", GEOJSON)] and len(body) >= 4
+    assert all(header[key] == href for key, href in body.items())
+    assert header[("http://www.opengis.net/def/rel/ogc/1.0/queryables", "application/schema+json")].endswith(
+        "/collections/cases/queryables")
+    fid = r.json()["features"][0]["id"]
+    one = ogc.get(f"/collections/cases/items/{fid}")
+    assert f'/collections/cases/items/{fid}>; rel="self"; type="{GEOJSON}"' in one.headers["link"]
 
 
 def test_items_default_page(ogc, dbconn):
