@@ -420,11 +420,14 @@ def _collect(ctx: _Context, task: Task, stage: str, issues_table: str, result: L
     i, s = sql.Identifier(issues_table), sql.Identifier(stage)
     with conn.cursor(name=f"issues_{task.layer.name}") as cur:
         cur.itersize = 10_000
-        cur.execute(sql.SQL("SELECT row_no, field, value, reason, severity FROM {} ORDER BY row_no NULLS FIRST, "
-                            "severity, field").format(i))
+        # with each issue the row's own key (the code or id staff look the feature up by in their GIS)
+        cur.execute(sql.SQL("SELECT e.row_no, e.field, e.value, e.reason, e.severity, s.{k}::text FROM {i} e "
+                            "LEFT JOIN {s} s ON s.row_no = e.row_no "
+                            "ORDER BY e.row_no NULLS FIRST, e.severity, e.field").format(
+                                i=i, s=s, k=sql.Identifier(task.layer.key)))
         for row in cur:
-            ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": row[0], "field": row[1],
-                             "value": row[2], "reason": row[3], "severity": row[4]}])
+            ctx.issues.add([{"file": task.label, "layer": task.layer.name, "row": row[0], "key": row[5],
+                             "field": row[1], "value": row[2], "reason": row[3], "severity": row[4]}])
     result.rejected, result.warnings = fetch.one(conn.execute(sql.SQL(
         "SELECT count(DISTINCT row_no) FILTER (WHERE severity = 'error'), "
         "count(*) FILTER (WHERE severity <> 'error') FROM {}").format(i)))

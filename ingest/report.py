@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, TextIO
 
 SAMPLE_LIMIT = 1000  # issues kept in memory (the files hold them all)
-COLUMNS = ("file", "layer", "row", "field", "value", "reason", "severity")
+COLUMNS = ("file", "layer", "row", "key", "field", "value", "reason", "severity")
 
 
 @dataclass
@@ -158,7 +158,7 @@ def _cell(value, limit: int) -> str:
     return "".join(kept) + "…"
 
 
-_CAPS = {"file": 28, "layer": 20, "row": 8, "field": 16, "value": 24, "reason": 90, "severity": 8}
+_CAPS = {"file": 28, "layer": 20, "row": 8, "key": 24, "field": 16, "value": 24, "reason": 90, "severity": 8}
 
 
 def _cells(issues: Iterable[dict], limit: int | None = None) -> Iterator[list[str]]:
@@ -186,7 +186,8 @@ def _lines(rows: Iterable[list[str]], widths: list[int]) -> Iterator[str]:
 
 
 def table(issues: Iterable[dict], limit: int | None = None) -> str:
-    """A fixed-width table (CJK-aware) of issues: file, layer, row, field, value, reason, severity."""
+    """A fixed-width table (CJK-aware) of issues: file, layer, row, the row's key, field, value,
+    reason, severity."""
     rows = list(_cells(issues, limit))
     return "\n".join(_lines(rows, _widths(rows)))
 

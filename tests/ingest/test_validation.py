@@ -60,6 +60,7 @@ def test_missing_parent_and_bad_code_formats(city_db, tmp_path):
         feature({"code": "650102097", "name": "错层街道", "level": "town", "parent_code": "650102"}, None)])
     _, report = _reject(city_db, path, tmp_path)
     assert _issue(report, row=2, field="parent_code")["value"] == "650102098"
+    assert _issue(report, row=2, field="parent_code")["key"] == "650102098001"  # the row's own code
     assert "does not exist" in _issue(report, row=2)["reason"]
     assert "6 digits" in _issue(report, row=3, field="code")["reason"]
     assert "must be one of" in _issue(report, row=4, field="level")["reason"]
