@@ -230,12 +230,16 @@ class Checker:
         parts = []
         for rule in rules:
             test = "ST_Intersects(a.geom, s.g)" if rule.lines else inside
+            # the value shown is the field as given (a component's full code), the reason names the
+            # area derived from it (its district 650102)
             parts.append(sql.SQL(
-                "SELECT s.row_no, %s AS field, s.v AS value, 'lies outside its ' || %s || ' ' || s.v AS reason "
-                "FROM (SELECT s.row_no, " + rule.expr + " AS v, s.geom g, ST_PointOnSurface(s.geom) p "
+                "SELECT s.row_no, %s AS field, s.given AS value, 'lies outside its ' || %s || ' ' || s.v AS reason "
+                "FROM (SELECT s.row_no, " + rule.expr + " AS v, s.{f}::text AS given, s.geom g, "
+                "ST_PointOnSurface(s.geom) p "
                 "FROM {s} s WHERE s.geom IS NOT NULL AND " + rule.expr + " IS NOT NULL AND {ok} ORDER BY 2) s "
                 "JOIN {t} a ON a.code = s.v WHERE a.geom IS NOT NULL AND NOT " + test).format(
-                    s=self.s, t=sql.Identifier(rule.table), ok=self.ok(), e=sql.SQL(ON_EDGE)))
+                    s=self.s, t=sql.Identifier(rule.table), ok=self.ok(), e=sql.SQL(ON_EDGE),
+                    f=sql.Identifier(rule.field)))
         params = tuple(x for rule in rules for x in (self.col(rule.field), rule.what))
         self.add(sql.SQL("SELECT row_no, field, value, reason, 'error' FROM ({}) x").format(
             sql.SQL(" UNION ALL ").join(parts)), params)

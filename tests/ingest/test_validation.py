@@ -134,7 +134,9 @@ def test_geometry_outside_declared_district(city_db, tmp_path):
     path = write_geojson(tmp_path / "components.geojson", [
         feature({"code": "6501020101000010", "name": "井盖"}, point(87.45395, 43.68067))])
     _, report = _reject(city_db, path, tmp_path)
-    assert "lies outside its district" in _issue(report, field="code")["reason"]
+    issue = _issue(report, field="code")
+    assert issue["reason"] == "lies outside its district (first 6 digits of the code) 650102"
+    assert issue["value"] == issue["key"] == "6501020101000010"  # the code as given, not its first six digits
 
 
 def test_component_and_event_classes(city_db, tmp_path):
