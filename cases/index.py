@@ -183,15 +183,13 @@ class CaseIndex:
                 ends.append(lo + int(main.t[lo:hi].searchsorted(np.int32(end), "right")))
                 same.append(is_own)
         rows, seg, d = within_radius(main.lon, main.lat, np.array(starts, np.int64), np.array(ends, np.int64),
-                                     _NO_ROWS, lon, lat, mx, my, rule.radius_m)
+                                     lon, lat, mx, my, rule.radius_m)
         return self._scored(main, rows, d, np.array(same, bool)[seg], end, rule)
 
     def _near_tail(self, wanted: list[tuple[int, bool]], own: int | None, lon: float, lat: float, start: int,
                    end: int, mx: float, my: float, rule: Similarity):
         """As :meth:`_near_main` for the cases this process stored since the table was read."""
         tail = self._tail.columns()
-        if not len(tail):
-            return self._scored(tail, _NO_ROWS, np.empty(0), np.empty(0, bool), end, rule)
         rows, d = recent_within_radius(tail.lon, tail.lat, tail.t, tail.cls, len(tail),
                                        np.array([cid for cid, _ in wanted], np.int64), start, end, lon, lat,
                                        mx, my, rule.radius_m)
@@ -205,9 +203,6 @@ class CaseIndex:
         score = rule.scores(d, hours, same)
         keep = score > 0
         return cols, rows[keep], np.round(d[keep], 1), np.round(hours[keep], 2), np.round(score[keep], 4), same[keep]
-
-
-_NO_ROWS = np.empty(0, np.int64)
 
 
 class _Tail:

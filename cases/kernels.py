@@ -219,9 +219,9 @@ def _metres(dlon, dlat, mx, my):
 
 
 @njit(cache=True, nogil=True)
-def within_radius(lon, lat, starts, ends, idx, x, y, mx, my, radius):
+def within_radius(lon, lat, starts, ends, x, y, mx, my, radius):
     """The rows within ``radius`` metres of (x, y) among rows ``starts[k]`` .. ``ends[k] - 1`` of
-    every k (positions into ``idx`` when it is not empty): (rows, their k, metres). Distances on
+    every k: (rows, their k, metres). Distances on
     the local plane of ``mx``, ``my`` metres per degree (exact to millimetres over a few hundred
     metres). Why compiled: a report's candidates are the thousands of cases of its major class
     in the time window; numpy's ten steps over them cost the alert half a millisecond, most of
@@ -232,11 +232,9 @@ def within_radius(lon, lat, starts, ends, idx, x, y, mx, my, radius):
     rows = np.empty(n, np.int64)
     seg = np.empty(n, np.int64)
     dist = np.empty(n, np.float64)
-    indexed = idx.shape[0] > 0
     m = 0
     for k in range(starts.shape[0]):
-        for j in range(starts[k], ends[k]):
-            i = idx[j] if indexed else j
+        for i in range(starts[k], ends[k]):
             d = _metres(lon[i] - x, lat[i] - y, mx, my)
             if d <= radius:
                 rows[m] = i
