@@ -21,14 +21,14 @@ help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 serve: setup ## Install, start PostGIS, load the sample city once, serve on 127.0.0.1:8000
-	$(BIN)/urbangis serve
+	URBANGIS_AUTH=off $(BIN)/urbangis serve --host 127.0.0.1
 
 test: deps db-up gate ## Install, start PostGIS, run the quality gate and the tests
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The quality gate (CONTRIBUTING.md): ruff over everything, mypy over the packages. mypy names a
 # module by its folder, so it reads the checkout through a link named like the namespace.
-MYPY_PACKAGES := $(foreach p,api cases geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
+MYPY_PACKAGES := $(foreach p,access api cases geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
 gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy)
 	$(BIN)/ruff check .
 	@mkdir -p $(URBANGIS_HOME)/mypy && ln -sfn $(CURDIR) $(URBANGIS_HOME)/mypy/urbangis

@@ -12,15 +12,16 @@ from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
+from .guard import Guard
 from .head import HeadAsGet
-from .routes import case_maps, cases, features, geocode, ingest, maps, system, tiles
+from .routes import case_maps, cases, features, geocode, ingest, login, maps, system, tiles
 from .services import Doors, open_services
 from .version import version
 
 log = logging.getLogger("urbangis.api")
 
 # in the order the landing page lists them; the case maps before the cases (/cases/stats is no case number)
-FAMILIES = (system, features, tiles, geocode, case_maps, cases, ingest, maps)
+FAMILIES = (system, features, tiles, geocode, case_maps, cases, ingest, maps, login)
 
 
 def create_app(database: str | None = None, settings: Settings | None = None) -> FastAPI:
@@ -56,6 +57,7 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=5)
     for family in FAMILIES:
         family.install(app)
+    app.add_middleware(Guard)  # limits and the audit log (api/guard.py)
     app.add_middleware(HeadAsGet)  # outermost: HEAD runs every GET route (api/head.py)
     errors.document_errors(app, features.openapi_limits(settings.ogc))
     return app

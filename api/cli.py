@@ -13,6 +13,7 @@ from urbangis.layers.cluster import ClusterError
 from urbangis.layers.migrate import MigrationError, migrate
 from urbangis.layers.settings import Settings
 
+from .cli_access import audit, keys, people
 from .cli_geocode import geocode_cmd, reverse_cmd
 from .cli_samples import samples
 from .version import version as _version
@@ -375,6 +376,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     config = settings()
+    _refuse_open_without_auth(host or config.server.host, config)
     _warn_if_schema_behind(config)
     _warn_if_ingest_open(host or config.server.host, config)
     uvicorn.run(
@@ -387,9 +389,25 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     )
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _refuse_open_without_auth(host: str, config: Settings) -> None:
+    """Access control off is for one person on their own machine: bound anywhere else, refuse."""
+    if config.access.enabled:
+        return
+    if host not in LOOPBACK:
+        raise click.ClickException(
+            f"URBANGIS_AUTH=off with the bind address {host}: anyone who reaches it would read and write every "
+            "area unsigned. Serve on 127.0.0.1, or turn access control on (unset URBANGIS_AUTH) and issue keys "
+            "with `urbangis keys create` (docs/access.md)")
+    click.secho(f"access control is OFF (URBANGIS_AUTH=off): serving unsigned and unscoped on {host} only",
+                fg="yellow", err=True)
+
+
 def _warn_if_ingest_open(host: str, config: Settings) -> None:
     """Bound beyond this machine with no ingest token, anyone who reaches the server can load data."""
-    if host not in ("127.0.0.1", "localhost", "::1") and not config.ingest.token:
+    if host not in LOOPBACK and not config.ingest.token and not config.access.enabled:
         click.secho(f"warning: serving on {host} with the ingest endpoints open to anyone who can reach it; "
                     "set URBANGIS_INGEST_TOKEN to require 'Authorization: Bearer <token>' on /ingest/jobs",
                     fg="yellow", err=True)
@@ -422,6 +440,9 @@ def version_cmd() -> None:
 main.add_command(geocode_cmd)
 main.add_command(reverse_cmd)
 main.add_command(samples)
+main.add_command(keys)
+main.add_command(people)
+main.add_command(audit)
 
 
 if __name__ == "__main__":  # pragma: no cover

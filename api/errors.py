@@ -25,6 +25,8 @@ log = logging.getLogger("urbangis.api")
 RETRY_AFTER = "5"  # seconds a client should wait before retrying a 503
 # Errors raised by libraries, by type: status, code, what the client is told (the cause is logged).
 LIBRARY_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
+    # a row-level security policy refused a write (migration 0013): outside the caller's area
+    (psycopg.errors.InsufficientPrivilege, 403, "Forbidden", "what was sent lies outside the caller's area"),
     (PoolTimeout, 503, "ServiceUnavailable", "every database connection of the server is busy; retry shortly"),
     (psycopg.OperationalError, 503, "ServiceUnavailable", "the database is unavailable"),
 )

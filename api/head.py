@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+SENT = "urbangis.sent_method"  # the scope key of the method a HEAD request was sent with
+
 
 class HeadAsGet:
     def __init__(self, app: ASGIApp) -> None:
@@ -23,4 +25,5 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        # the method as sent stays known: a signature covers it (api/auth.py)
+        await self.app({**scope, "method": "GET", SENT: "HEAD"}, receive, headers_only)

@@ -15,6 +15,7 @@ from typing import Callable
 from fastapi import Request
 from psycopg_pool import ConnectionPool
 
+from urbangis.access.service import AccessService
 from urbangis.cases.service import CaseService, open_service
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.refresh import GeocoderService
@@ -57,12 +58,14 @@ class Services:
     tiles: TileService
     jobs: JobRunner
     cases: CaseService
+    access: AccessService
     counts: ResultCache = field(default_factory=ResultCache)  # numberMatched of filtered requests
     matches: ResultCache = field(default_factory=lambda: ResultCache(size=8))  # id lists of small matches
 
     def close(self) -> None:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
-        for step in (self.jobs.stop, self.cases.stop, self.geocoder.stop, self.tiles.pool.close, self.pool.close):
+        for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop, self.tiles.pool.close,
+                     self.pool.close):
             try:
                 step()
             except Exception:  # one failing step must not keep the others from running
@@ -82,8 +85,10 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
     cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone)
+    access = AccessService(settings.access, conninfo, settings.database.home)
     services = Services(settings, conninfo, collections, view, doors, pool,
-                        Catalog(collections, settings.ogc), geocoder, tiles, jobs, cases)
+                        Catalog(collections, settings.ogc), geocoder, tiles, jobs, cases, access)
+    access.start()
     geocoder.start()
     jobs.start()
     return services

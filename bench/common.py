@@ -56,7 +56,7 @@ def tcp_url(info: str) -> str:
     return f"postgresql://{d['user']}@{d['host']}:{d['port']}/{d['dbname']}"
 
 
-async def http_load(port: int, requests: Iterable[tuple[str, str, bytes | None]], clients: int,
+async def http_load(port: int, requests: Iterable[tuple], clients: int,
                     seconds: float | None = None) -> tuple[list[float], float, Counter]:
     """``clients`` keep-alive HTTP/1.1 connections to 127.0.0.1:``port`` sending ``requests``
     ((method, path, JSON body or None), shared among them) as fast as answers come, until they run
@@ -73,11 +73,13 @@ async def http_load(port: int, requests: Iterable[tuple[str, str, bytes | None]]
     async def worker() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            for method, path, body in it:
+            for method, path, body, *extra in it:  # (a 4th element: headers to send, e.g. a signature)
                 if time.perf_counter() >= stop:
                     break
                 t = time.perf_counter()
-                head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                for name, value in (extra[0] if extra else {}).items():
+                    head += f"{name}: {value}\r\n"
                 if body is not None:
                     head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
                 writer.write(head.encode() + b"\r\n" + (body or b""))

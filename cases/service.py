@@ -17,8 +17,9 @@ import zoneinfo
 from typing import Callable
 
 from urbangis.geocoder.engine import Geocoder
+from urbangis.layers import scope
 from urbangis.layers.classes import Classes
-from urbangis.layers.errors import Conflict, NotFound, Unavailable, UrbangisError
+from urbangis.layers.errors import Conflict, Forbidden, NotFound, Unavailable, UrbangisError
 from urbangis.layers.settings import CasesSettings
 from urbangis.layers.watch import Watcher
 
@@ -150,8 +151,9 @@ class CaseService(Watcher):
         return {who: grids[0] for who, grids in self.supervisors.grids_of.items() if grids}
 
     # -- the alerts ---------------------------------------------------------------------------
-    def alerts(self, prepared: intake.Prepared, exclude: str | None = None) -> dict:
-        """The cross-grid and similar-case alerts of a prepared report."""
+    def alerts(self, prepared: intake.Prepared, exclude: str | None = None, conn=None) -> dict:
+        """The cross-grid and similar-case alerts of a prepared report (a caller bound to an area
+        is told only of the cases it may see: ``conn``, scoped, asks the cases table)."""
         ix = self.current()
         geocoder = self.geocoder()
         crossing, note = cross_grid(geocoder.ix, self.supervisors, prepared.report.reporter, prepared.place,
@@ -159,6 +161,9 @@ class CaseService(Watcher):
         cls = prepared.cls
         similar = ix.similar(cls.kind, cls.major, cls.minor, prepared.place.lon, prepared.place.lat,
                              prepared.at.timestamp(), self.rules, exclude=exclude)
+        if conn is not None and similar and scope.current() is not None:
+            seen = scope.visible(conn, "cases", "case_no", [m.case_no for m in similar])
+            similar = [m for m in similar if m.case_no in seen]
         notes = [n for n in (note, prepared.component_note) if n]
         return {"cross_grid": crossing, "similar": [_match(m, self.classes, cls.kind) for m in similar],
                 "notes": notes}
@@ -166,9 +171,10 @@ class CaseService(Watcher):
     def check(self, report: intake.CaseReport) -> dict:
         """The alerts a report would raise, nothing stored (GET /cases/check)."""
         prepared = self._prepare(report)
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
+            _in_area(conn, prepared)
             intake.match_component(conn, prepared, self.settings.component_m)
-        return {**self.alerts(prepared), "place": _place(prepared)}
+            return {**self.alerts(prepared, conn=conn), "place": _place(prepared)}
 
     def _prepare(self, report: intake.CaseReport) -> intake.Prepared:
         return intake.prepare(report, self.classes, self.geocoder(), self.supervisors, self.zone,
@@ -183,9 +189,10 @@ class CaseService(Watcher):
             if stored is not None:
                 return stored, False
         prepared = self._prepare(report)
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
+            _in_area(conn, prepared)
             intake.match_component(conn, prepared, self.settings.component_m)
-            alerts = self.alerts(prepared)
+            alerts = self.alerts(prepared, conn=conn)
             values = intake.row_of(prepared, alerts)
             with conn.pipeline():  # BEGIN, the insert, COMMIT: one round trip
                 with conn.transaction():
@@ -218,7 +225,7 @@ class CaseService(Watcher):
                 "similar": alerts.get("similar", []), "notes": alerts.get("notes", [])}
 
     def _by_key(self, report: intake.CaseReport) -> dict | None:
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
             row = conn.execute("SELECT case_no, request_hash FROM cases WHERE idempotency_key = %s",
                                (report.idempotency_key,)).fetchone()
             if row is None:
@@ -231,7 +238,7 @@ class CaseService(Watcher):
     # -- the workflow ---------------------------------------------------------------------------
     def move(self, case_no: str, move: workflow.Move) -> dict:
         """Move a case on (POST /cases/{no}/events); the case as it is then."""
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
             with conn.transaction():
                 conn.execute(LOGGED)
                 done = workflow.apply(conn, case_no, move)
@@ -256,7 +263,7 @@ class CaseService(Watcher):
     def get(self, case_no: str, conn=None) -> dict:
         """A case with its history (GET /cases/{no}); 404 when there is none."""
         if conn is None:
-            with self.pool.connection() as c:
+            with scope.connection(self.pool) as c:
                 return self.get(case_no, c)
         row = conn.execute(CASE_SQL, (case_no,)).fetchone()
         if row is None:
@@ -309,6 +316,15 @@ def _match(m: Match, classes: Classes, kind: str) -> dict:
     return {"case_no": m.case_no, "distance_m": m.distance_m, "hours_before": m.hours, "score": m.score,
             "status": m.status, "same_minor_class": m.same_minor, "major_class": m.major, "minor_class": m.minor,
             "class_name": cls.label if cls else None}
+
+
+def _in_area(conn, prepared: intake.Prepared) -> None:
+    """A caller bound to an area reports and checks cases inside it only (403 otherwise; the
+    table's policy would refuse the row as well)."""
+    p = prepared.place
+    if not scope.inside(conn, [(p.lon, p.lat)])[0]:
+        raise Forbidden(f"the case's point ({p.lon:.6f}, {p.lat:.6f}) lies outside the caller's area "
+                        f"{scope.current() or '(none)'}", parameter="lon")
 
 
 def _place(prepared: intake.Prepared) -> dict:

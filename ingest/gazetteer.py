@@ -254,7 +254,8 @@ def _choose_lane(ctx: _Context, job: Prepared, last: bool) -> Lane:
     # rows just deleted from a table other tables' deferred foreign keys point at: its indexes stay
     keep_indexes = bool(job.result.deleted) and merge_mod.referenced(conn, layer)
     (options.progress or _quiet)(layer.name, 0, expected, "reading")
-    direct = aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected))
+    # a caller bound to an area loads through staging, where its rows are checked against the area
+    direct = options.area is None and (aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)))
     return Lane(direct, aside, replacing, keep_indexes, finish=not (options.check_only and last))
 
 
@@ -316,7 +317,7 @@ def _load_staged(ctx: _Context, job: Prepared, lane: Lane) -> LayerReport:
     progress(layer.name, result.rows, result.rows, "validating")
     checker = Checker(conn, layer, stage, issues_table, job.mapping)
     geometry_checks(checker)
-    check_relations(checker)
+    check_relations(checker, ctx.options.area)
     t_check = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "reporting")
     _collect(ctx, job.task, stage, issues_table, result, job.mapping)

@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from urbangis.layers import database as db
+from urbangis.layers import scope
 
 from . import crs as crs_mod
 from . import fetch
@@ -95,8 +96,9 @@ class JobRunner:
         return self.workdir / str(job_id)
 
     def create(self, filename: str, options: dict) -> str:
-        """Register a job (state queued) and return its id; the upload goes in job_dir(id)."""
-        with db.connect(self.conninfo, autocommit=True) as conn:
+        """Register a job (state queued) and return its id; the upload goes in job_dir(id). A caller
+        bound to an area (layers/scope.py) makes jobs of that area: ``options["area"]``."""
+        with db.connect(self.conninfo, autocommit=True) as conn, scope.scoped(conn):
             job_id = fetch.one(conn.execute("INSERT INTO ingest_jobs (filename, options, owner) VALUES (%s, %s, %s) "
                                             "RETURNING id", (filename, Jsonb(options), OWNER)))[0]
         self.job_dir(job_id).mkdir(parents=True, exist_ok=True)
@@ -109,7 +111,7 @@ class JobRunner:
         """Cancel a job: a queued one at once, a running one by asking its server and cancelling the
         statement its load is running. Returns the job's state after the request (None: no such job);
         'running' means the cancellation is under way, 'loaded' etc. that the job had already ended."""
-        with db.connect(self.conninfo, autocommit=True) as conn:
+        with db.connect(self.conninfo, autocommit=True) as conn, scope.scoped(conn):
             if conn.execute("UPDATE ingest_jobs SET state = 'cancelled', phase = 'done', finished_at = now(), "
                             "message = 'cancelled before it started; nothing was loaded' "
                             "WHERE id = %s AND state = 'queued' RETURNING id", (job_id,)).fetchone():
@@ -150,7 +152,8 @@ class JobRunner:
                          (message, job_id))
 
     def get(self, job_id: str) -> dict | None:
-        with db.connect(self.conninfo, autocommit=True) as conn:
+        """A job (None if there is none, or it is of another area than the caller's)."""
+        with db.connect(self.conninfo, autocommit=True) as conn, scope.scoped(conn):
             cur = conn.execute("SELECT id::text, state, filename, options, layer, phase, rows_done, rows_total, "
                                "message, report, created_at, started_at, finished_at FROM ingest_jobs WHERE id = %s",
                                (job_id,))
@@ -160,7 +163,7 @@ class JobRunner:
             return dict(zip(fetch.names(cur), row))
 
     def recent(self, limit: int = 50) -> list[dict]:
-        with db.connect(self.conninfo, autocommit=True) as conn:
+        with db.connect(self.conninfo, autocommit=True) as conn, scope.scoped(conn):
             cur = conn.execute("SELECT id::text, state, filename, options, layer, phase, rows_done, rows_total, "
                                "message, created_at, finished_at FROM ingest_jobs ORDER BY created_at DESC LIMIT %s",
                                (limit,))
@@ -214,6 +217,7 @@ class JobRunner:
                 progress=progress,
                 geocode=self.geocode_factory() if self.geocode_factory else None,
                 timezone=self.timezone,
+                area=opts.get("area"),
             )
             if self.max_unpacked:
                 options.max_unpacked = self.max_unpacked

@@ -18,9 +18,10 @@ Hand-written because no library does this: pg_repack swaps a rebuilt table's fil
 it needs its server extension and rebuilds the rows a table already has.
 
 Only a table whose every dependent object the swap puts back is swapped (:func:`possible`): no
-foreign key, view or rule pointing at it, no row-level or constraint trigger, no policy,
-publication, inheritance or owned sequence, owned by the loading role; any other goes on loading
-in place.
+foreign key, view or rule pointing at it, no row-level or constraint trigger, publication,
+inheritance or owned sequence, owned by the loading role; any other goes on loading in place. Its
+row-level security and policies (access control, migration 0013) are put back with the rest, in
+the same transaction: no reader ever sees the table without them.
 """
 from __future__ import annotations
 
@@ -42,12 +43,13 @@ SUFFIX = "__load"
 # Everything that depends on the table is the table's own and put back by the swap: its indexes
 # and TOAST table, its constraints (key, CHECKs, foreign keys to other tables, and the internal
 # triggers of those), its statement-level triggers (enabled), column defaults, row type, extended
-# statistics (copied by LIKE), grants on the whole table. A view, rule, policy, publication,
+# statistics (copied by LIKE), grants on the whole table, row-level security and its policies. A
+# view, rule, publication,
 # sequence, column grant, another table's foreign key (or its own: it would point at the old
 # table), an UNLOGGED table or one in another tablespace is not, and keeps the load in place.
 _POSSIBLE = """
 SELECT c.relkind = 'r' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
-   AND c.relpersistence = 'p' AND NOT c.relrowsecurity AND c.relreplident = 'd' AND c.reltablespace = 0
+   AND c.relpersistence = 'p' AND c.relreplident = 'd' AND c.reltablespace = 0
    AND NOT EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL)
    AND NOT c.relhassubclass AND NOT c.relispartition
    AND NOT EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = c.oid)
@@ -59,6 +61,8 @@ SELECT c.relkind = 'r' AND c.relowner = (SELECT oid FROM pg_roles WHERE rolname 
         WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
           AND NOT (d.classid = 'pg_class'::regclass AND (d.objid = c.reltoastrelid OR EXISTS (
                    SELECT 1 FROM pg_index x WHERE x.indexrelid = d.objid AND x.indrelid = c.oid)))
+          AND NOT (d.classid = 'pg_policy'::regclass AND EXISTS (
+                   SELECT 1 FROM pg_policy p WHERE p.oid = d.objid AND p.polrelid = c.oid))
           AND NOT (d.classid = 'pg_constraint'::regclass AND EXISTS (
                    SELECT 1 FROM pg_constraint k WHERE k.oid = d.objid AND k.conrelid = c.oid))
           AND NOT (d.classid = 'pg_trigger'::regclass AND EXISTS (
@@ -90,6 +94,8 @@ class Beside:
     grants: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (grantee or None: PUBLIC, ...)
     indexed: list[str] = field(default_factory=list)  # columns some index of the table holds
     comment: str | None = None
+    row_security: tuple[bool, bool] = (False, False)  # enabled, forced
+    policies: list[str] = field(default_factory=list)  # CREATE POLICY ... ON the table
 
 
 def create(conn: psycopg.Connection, layer: Layer) -> Beside:
@@ -117,6 +123,12 @@ def create(conn: psycopg.Connection, layer: Layer) -> Beside:
     b.indexed = [r[0] for r in conn.execute(
         "SELECT DISTINCT a.attname FROM pg_index x JOIN pg_attribute a ON a.attrelid = x.indrelid "
         "AND a.attnum = ANY (x.indkey) WHERE x.indrelid = %s::regclass ORDER BY 1", (t,))]
+    rls = fetch.one(conn.execute("SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = %s::regclass",
+                                 (t,)))
+    b.row_security = (bool(rls[0]), bool(rls[1]))
+    b.policies = [_policy(t, *r) for r in conn.execute(
+        "SELECT policyname, permissive, roles, cmd, qual, with_check FROM pg_policies "
+        "WHERE schemaname = current_schema() AND tablename = %s ORDER BY policyname", (t,))]
     options = fetch.one(conn.execute("SELECT reloptions FROM pg_class WHERE oid = %s::regclass", (t,)))[0]
     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(b.new)))  # only ever one of ours
     conn.execute(sql.SQL(
@@ -164,6 +176,19 @@ def analyze(conn: psycopg.Connection, b: Beside) -> None:
                                                       sql.SQL(", ").join(map(sql.Identifier, b.indexed))))
 
 
+def _policy(table: str, name: str, permissive: str, roles: list[str], cmd: str, qual: str | None,
+            check: str | None) -> str:
+    """The CREATE POLICY statement of a policy as pg_policies shows it."""
+    who = ", ".join("PUBLIC" if r == "public" else sql.Identifier(r).as_string(None) for r in roles)
+    text = (f"CREATE POLICY {sql.Identifier(name).as_string(None)} ON {sql.Identifier(table).as_string(None)} "
+            f"AS {permissive} FOR {cmd} TO {who}")
+    if qual is not None:
+        text += f" USING ({qual})"
+    if check is not None:
+        text += f" WITH CHECK ({check})"
+    return text
+
+
 def swap(conn: psycopg.Connection, b: Beside) -> None:
     """Drop the old table and put the new one in its place, with the old names, triggers, grants
     and comment. Takes the table exclusively (readers wait from here to the commit: catalog
@@ -186,6 +211,12 @@ def swap(conn: psycopg.Connection, b: Beside) -> None:
             sql.SQL(" WITH GRANT OPTION" if grantable else "")))
     if b.comment is not None:
         conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(t, sql.Literal(b.comment)))
+    if b.row_security[0]:
+        conn.execute(sql.SQL("ALTER TABLE {} ENABLE ROW LEVEL SECURITY").format(t))
+    if b.row_security[1]:
+        conn.execute(sql.SQL("ALTER TABLE {} FORCE ROW LEVEL SECURITY").format(t))
+    for statement in b.policies:
+        conn.execute(statement)
     # the COPY into the new table fired no trigger (they were not there yet): fire the table's
     # statement triggers once, as any change of its rows does (layer_state's version: caches,
     # geocoder and OGC collections see the new rows)

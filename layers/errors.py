@@ -72,3 +72,21 @@ class Unavailable(UrbangisError):
     """A part the answer needs is not ready or not reachable; retry later (503)."""
 
     status, code = 503, "ServiceUnavailable"
+
+
+class Forbidden(UrbangisError):
+    """The caller is known but its role may not do this (403)."""
+
+    status, code = 403, "Forbidden"
+
+
+class UriTooLong(UrbangisError):
+    """The request target is over the server's limit (414)."""
+
+    status, code = 414, "URITooLong"
+
+
+class TooManyRequests(UrbangisError):
+    """The caller is over its rate (429, with Retry-After)."""
+
+    status, code = 429, "TooManyRequests"

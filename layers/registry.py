@@ -41,6 +41,7 @@ class Collection:
     tile_fields: tuple[str, ...] | None = None
     color: str = "#3388ff"
     fill_opacity: float = 0.1
+    public: bool = False  # served to callers without credentials (the `public` role); else in-area only
 
     def simplify_at(self, zoom: int) -> float:
         """Simplification tolerance in tile pixels at ``zoom`` (the last step at or below it)."""

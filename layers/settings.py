@@ -166,6 +166,36 @@ class CasesSettings(Section):
                              description="how close to a patrol point a check-in must be")
 
 
+class AccessSettings(Section):
+    """Access control (access/, docs/access.md): signed callers, people, roles, areas, limits."""
+
+    auth: str = Field(default="on", description="access control: `on`, or `off` (allowed only when the server "
+                                                  "listens on 127.0.0.1; `make serve` sets it for the sample city)")
+    auth_key_file: Path | None = Field(
+        default=None, json_schema_extra={"shown_default": "<URBANGIS_HOME>/access.key"},
+        description="file of the 32-byte key that encrypts callers' secrets at rest (made on first use, mode 600)")
+    auth_clock_skew: int = Field(default=300, ge=1, le=3600,
+                                 description="seconds a signature's `created` may differ from the server's clock")
+    auth_key_cache: float = Field(default=2.0, ge=0, le=60,
+                                  description="seconds a caller's key is cached (a revocation takes effect within it)")
+    auth_grace_hours: float = Field(default=24.0, ge=0, description="hours a rotated key stays valid")
+    auth_rate: int = Field(default=6000, ge=1, description="requests a caller may make per minute (then 429)")
+    auth_max_body_kb: int = Field(default=1024, ge=1, description="largest request body but uploads, in KiB (then 413)")
+    auth_max_url: int = Field(default=8192, ge=256, description="longest request target, in bytes (then 414)")
+    auth_lockout: int = Field(default=5, ge=1, description="failed logins in a row that lock a person out")
+    auth_lockout_minutes: float = Field(default=15.0, ge=0, description="minutes a locked-out person waits")
+    auth_idle_minutes: float = Field(default=30.0, ge=0, description="minutes without a request that end a session")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether requests must be signed or come from a logged-in person."""
+        return self.auth.strip().lower() not in OFF
+
+    def key_file(self, home: Path) -> Path:
+        """Where the secrets' key lives."""
+        return self.auth_key_file or home / "access.key"
+
+
 @dataclass(frozen=True)
 class Variable:
     """One environment variable: its name, effective value (masked if secret), default and meaning."""
@@ -188,6 +218,7 @@ class Settings:
     ingest: IngestSettings
     geocoder: GeocoderSettings
     cases: CasesSettings
+    access: AccessSettings
 
     @classmethod
     def from_env(cls, **overrides: Section) -> Settings:
@@ -229,4 +260,5 @@ def _shown(value: object, secret: bool) -> str:
 SECTIONS: dict[str, type[Section]] = {
     "database": DatabaseSettings, "server": ServerSettings, "ogc": OgcSettings, "tiles": TileSettings,
     "ingest": IngestSettings, "geocoder": GeocoderSettings, "cases": CasesSettings,
+    "access": AccessSettings,
 }

@@ -268,7 +268,12 @@ class Translator:
             return sql.SQL("({} IS {}NULL)").format(self.operand(node.lhs).expr, sql.SQL("NOT " if node.not_ else ""))
         if type(node) in _SPATIAL:
             a, b = self._geometry(node.lhs), self._geometry(node.rhs)
-            return sql.SQL("{}({}, {})").format(sql.SQL(_SPATIAL[type(node)]), a, b)
+            test = sql.SQL("{}({}, {})").format(sql.SQL(_SPATIAL[type(node)]), a, b)
+            if type(node) is ast.GeometryDisjoint:
+                return test
+            # every other predicate implies that the boxes meet: `&&` said first is what the
+            # spatial index is used with under a row-level security policy (migration 0013)
+            return sql.SQL("({} && {} AND {})").format(a, b, test)
         if isinstance(node, ast.Relate):
             a, b = self._geometry(node.lhs), self._geometry(node.rhs)
             return sql.SQL("ST_Relate({}, {}, {})").format(a, b, self.params.add(str(node.pattern)))

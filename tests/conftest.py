@@ -2,6 +2,7 @@
 if PostGIS cannot be reached, every test that needs it fails with the reason."""
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -10,6 +11,10 @@ import pytest
 from tests.paths import OUTPUT, SAMPLE
 from urbangis.layers import database as db
 from urbangis.layers.settings import Settings
+
+# The suite tests what each door answers with access control off (as `make serve` runs on
+# 127.0.0.1); tests/access builds its apps with access control on and tests the doors' guards.
+os.environ.setdefault("URBANGIS_AUTH", "off")
 
 
 def new_database(prefix: str = "urbangis_test") -> str:

@@ -14,6 +14,7 @@ from isal import igzip, isal_zlib
 from psycopg import sql
 from psycopg_pool import ConnectionPool
 
+from urbangis.layers import scope
 from urbangis.layers.database import with_options
 from urbangis.layers.registry import Collection, registry
 
@@ -190,7 +191,10 @@ class TileService:
     def _etag(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, state: str | None) -> str | None:
         if not _complete(state, ts):
             return None  # a table without a layer_state row (a view): we cannot tell when it changes
-        digest = hashlib.sha1(f"{self.database}|{ts.fingerprint()}|{self.zone}|{tms_id}|{z}/{x}/{y}|{state}".encode())
+        # the area of a scoped request is part of the tag and of the cache's key: one area's tile is
+        # never answered to another (layers/scope.py)
+        digest = hashlib.sha1(
+            f"{self.database}|{ts.fingerprint()}|{self.zone}|{tms_id}|{z}/{x}/{y}|{scope.key(state or '')}".encode())
         return f'W/"{digest.hexdigest()[:24]}"'
 
     def _gzip(self, raw: bytes) -> bytes:
@@ -199,14 +203,14 @@ class TileService:
     def render(self, ts: Tileset, tms_id: str, z: int, x: int, y: int) -> bytes:
         """The raw (not gzipped) MVT bytes of a tile, straight from PostGIS, no cache."""
         params = mvt.params(tms_id, z, x, y)
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
             row = _run(conn, self.statement(conn, ts, tms_id, z, False), params)
         return bytes(row[0])
 
     def tile(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, if_none_match: str | None = None) -> TileResult:
         """Tile z/x/y of a tileset, gzipped; raises TileError subclasses for bad requests."""
         params = {**mvt.params(tms_id, z, x, y), "tables": list(ts.tables)}
-        with self.pool.connection() as conn:
+        with scope.connection(self.pool) as conn:
             if not (self.cache.enabled or if_none_match):
                 # No cache, no conditional request: one round trip, the state read in the same
                 # snapshot as the tile.
@@ -218,7 +222,8 @@ class TileService:
             if etag_matches(if_none_match, etag):
                 return TileResult(None, etag, not_modified=True, source="state")
             # One cache folder per state of the tileset (every tile of it shares the key).
-            skey = hashlib.sha1(f"{ts.fingerprint()}|{self.zone}|{state}".encode()).hexdigest()[:16] if etag else None
+            skey = hashlib.sha1(f"{ts.fingerprint()}|{self.zone}|{scope.key(state or '')}".encode()).hexdigest()[:16] \
+                if etag else None
             if skey:
                 cached = self.cache.get(ts.id, tms_id, skey, z, x, y)
                 if cached is not None:

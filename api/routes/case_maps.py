@@ -10,12 +10,15 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 
+from urbangis.access import roles as R
 from urbangis.cases import aggregate, heat
 from urbangis.cases import search as searchlib
 from urbangis.cases import stats as statslib
 from urbangis.cases.filters import CaseFilter
 from urbangis.cases.service import CaseService
+from urbangis.layers import scope
 
+from ..auth import allow, in_area, narrowed_area
 from ..services import Services, get_services
 
 router = APIRouter(tags=["case maps"])
@@ -37,7 +40,7 @@ TmsId = Annotated[str, Path(description="WebMercatorQuad, CGCS2000Quad or WorldC
 
 def install(app: FastAPI) -> None:
     """Include the case map routes."""
-    app.include_router(router)
+    app.include_router(router, dependencies=[allow(*R.CASES_READ)])
 
 
 async def _cases(services: Services = Depends(get_services)) -> CaseService:
@@ -48,7 +51,20 @@ Cases = Annotated[CaseService, Depends(_cases)]
 
 
 def _filter(request: Request, cases: CaseService) -> CaseFilter:
-    return cases.filter(dict(request.query_params))
+    params = dict(request.query_params)
+    area = narrowed_area(params.get("area"))
+    if area:
+        params["area"] = area
+    return cases.filter(params)
+
+
+def _in_area(doc: dict, *keys: str) -> dict:
+    """``doc``'s features whose codes (properties ``keys``) all lie in the caller's area: the
+    areas' reference data is read once for every caller, so a scoped answer drops the others."""
+    if scope.current() is not None:
+        doc["features"] = [f for f in doc["features"]
+                           if all(in_area(str(f["properties"].get(k) or "")) for k in keys)]
+    return doc
 
 
 def _geojson(doc: dict) -> Response:
@@ -98,8 +114,9 @@ def case_stats(request: Request, cases: Cases,
                                                              "interval)"),
                geometry: bool = Query(True, description="include the areas' outlines")) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:
-        return _geojson(statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry))
+    with cases.pool.connection() as conn:  # the areas' cache is shared by every caller: read unscoped
+        return _geojson(_in_area(statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry),
+                                 "code"))
 
 
 @router.get("/cases/hotspots", summary="Hot spots: Getis-Ord Gi* of the unit grids' case counts (GeoJSON)",
@@ -108,8 +125,9 @@ def case_hotspots(request: Request, cases: Cases,
                   adjust: bool = Query(False, description="Benjamini-Hochberg adjusted p-values (p_adjusted)"),
                   geometry: bool = Query(True, description="include the grids' outlines")) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:
-        return _geojson(statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry))
+    with cases.pool.connection() as conn:  # (as case_stats)
+        return _geojson(_in_area(statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry),
+                                 "code"))
 
 
 @router.get("/cases/flows", summary="Cases reported from one grid (or district) into another, as lines (GeoJSON)",
@@ -118,15 +136,15 @@ def case_flows(request: Request, cases: Cases,
                by: str = Query("responsibility_grid", description="responsibility_grid or district"),
                limit: int = Query(500, ge=1, le=10_000)) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:
-        return _geojson(statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit))
+    with cases.pool.connection() as conn:  # (as case_stats)
+        return _geojson(_in_area(statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit), "from", "to"))
 
 
 @router.get("/cases/filters", summary="What the case maps' filters can take: the time span of the cases, the "
             "stages, the sources, the districts (the classes: /cases/classes)")
 def case_filters(cases: Cases) -> dict:
     ix = cases.maps_ready()
-    with cases.pool.connection() as conn:
+    with cases.pool.connection() as conn:  # admin areas: public
         districts = cases.areas.level(conn, "district")
     names = [{"code": c, "name": districts.names.get(c)} for c in districts.codes]
     return {**ix.extent(cases.zone), "districts": names}
@@ -138,5 +156,5 @@ def case_search(request: Request, cases: Cases,
                 bbox: str = Query(..., description="minlon,minlat,maxlon,maxlat (CRS84)"),
                 limit: int = Query(50, ge=1, le=1000)) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:
+    with scope.connection(cases.pool) as conn:
         return _geojson(searchlib.search(conn, searchlib.parse_bbox(bbox), f, limit))

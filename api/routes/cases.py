@@ -10,14 +10,18 @@ from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from urbangis.access import roles as R
 from urbangis.cases import patrols, workflow
 from urbangis.cases.intake import CaseReport
 from urbangis.cases.service import CaseService
+from urbangis.layers import scope
 
+from ..auth import allow
 from ..errors import error_response
 from ..services import Services, get_services
 
 router = APIRouter(tags=["cases"])
+READ, WRITE = [allow(*R.CASES_READ)], [allow(*R.CASES_WRITE)]  # the roles of each route
 
 OFFERS = [
     ("cases", "/cases", "application/json", "Case intake (POST) with cross-grid and similar-case alerts"),
@@ -48,7 +52,8 @@ def _jsonable(value):
     return value
 
 
-@router.post("/cases", status_code=201, summary="Take in a case: placed, classified, stored with its alerts",
+@router.post("/cases", dependencies=WRITE, status_code=201,
+             summary="Take in a case: placed, classified, stored with its alerts",
              responses={200: {"description": "A retried request (same idempotency key): the case stored the first "
                                              "time, with `Idempotent-Replayed: true`"},
                         422: error_response("The idempotency key was used for another report")})
@@ -69,7 +74,7 @@ def take_case(cases: Cases, report: CaseReport = Body(...),
     return JSONResponse(_jsonable(body), status_code=201 if created else 200, headers=headers)
 
 
-@router.get("/cases/check", summary="The alerts a report would raise, nothing stored")
+@router.get("/cases/check", dependencies=READ, summary="The alerts a report would raise, nothing stored")
 def check_case(
     cases: Cases,
     lon: float | None = Query(None, description="longitude (or easting in crs)"),
@@ -90,14 +95,16 @@ def check_case(
     return _jsonable(cases.check(report))
 
 
-@router.get("/cases/classes", summary="The class dictionary: major and minor classes of components and events")
+@router.get("/cases/classes", dependencies=READ,
+             summary="The class dictionary: major and minor classes of components and events")
 def case_classes(cases: Cases, kind: str | None = Query(None, description="component or event")) -> dict:
     rows = [c for c in cases.classes.all if kind is None or c.kind == kind]
     return {"classes": [{"kind": c.kind, "major_class": c.major, "major_name": c.major_name, "minor_class": c.minor,
                          "minor_name": c.minor_name} for c in rows]}
 
 
-@router.get("/cases/{case_no}", summary="A case with its history (stage, time, actor) and its alerts")
+@router.get("/cases/{case_no}", dependencies=READ,
+             summary="A case with its history (stage, time, actor) and its alerts")
 def get_case(case_no: str, cases: Cases) -> dict:
     return _jsonable(cases.get(case_no))
 
@@ -111,7 +118,8 @@ class EventIn(BaseModel):
     at: dt.datetime | None = Field(None, description="when (default now); with its offset")
 
 
-@router.post("/cases/{case_no}/events", status_code=201, summary="Move a case on in its workflow (GB/T 30428.8)",
+@router.post("/cases/{case_no}/events", dependencies=WRITE, status_code=201,
+             summary="Move a case on in its workflow (GB/T 30428.8)",
              responses={409: error_response("The workflow does not allow that move from the case's stage")})
 def move_case(case_no: str, event: EventIn, cases: Cases) -> JSONResponse:
     """Moves allowed: reported -> registered | not_registered | cancelled; registered -> dispatched |
@@ -122,10 +130,10 @@ def move_case(case_no: str, event: EventIn, cases: Cases) -> JSONResponse:
     return JSONResponse(_jsonable(done), status_code=201)
 
 
-@router.get("/cases/{case_no}/nearest-supervisors", summary="The on-duty supervisors nearest a case")
+@router.get("/cases/{case_no}/nearest-supervisors", dependencies=READ, summary="The on-duty supervisors nearest a case")
 def nearest_supervisors(case_no: str, cases: Cases, limit: int = Query(5, ge=1, le=50)) -> dict:
     case = cases.get(case_no)["case"]
-    with cases.pool.connection() as conn:
+    with scope.connection(cases.pool) as conn:
         found = patrols.nearest_on_duty(conn, case["lon"], case["lat"], cases.settings.on_duty_minutes, limit,
                                         dt.datetime.now(dt.timezone.utc))
     return _jsonable({"case_no": case_no, "on_duty_minutes": cases.settings.on_duty_minutes, "supervisors": found})
@@ -137,18 +145,19 @@ class FixesIn(BaseModel):
     fixes: list[patrols.Fix] = Field(max_length=patrols.MAX_FIXES)
 
 
-@router.post("/supervisors/fixes", status_code=201, summary="Post a batch of supervisors' GPS fixes")
+@router.post("/supervisors/fixes", dependencies=WRITE, status_code=201,
+             summary="Post a batch of supervisors' GPS fixes")
 def post_fixes(batch: FixesIn, cases: Cases) -> dict:
     """The good fixes are stored (tracks, partitioned by day) and move each supervisor's last known
     position; each bad one is set aside with its index and reason."""
-    with cases.pool.connection() as conn:
+    with scope.connection(cases.pool) as conn:
         result = patrols.post_fixes(conn, batch.fixes, cases.zone, dt.datetime.now(dt.timezone.utc))
     return {"accepted": result.accepted, "rejected": result.rejected, "positions_updated": result.positions_updated}
 
 
-@router.get("/supervisors/positions", summary="Supervisors' last known positions (GeoJSON)")
+@router.get("/supervisors/positions", dependencies=READ, summary="Supervisors' last known positions (GeoJSON)")
 def positions(cases: Cases) -> dict:
-    with cases.pool.connection() as conn:
+    with scope.connection(cases.pool) as conn:
         rows = conn.execute("SELECT p.supervisor_id, s.name, p.at, p.accuracy_m, ST_X(p.geom), ST_Y(p.geom), "
                             "p.at >= now() - make_interval(mins => %s) FROM supervisor_positions p "
                             "JOIN supervisors s ON s.id = p.supervisor_id ORDER BY p.supervisor_id",
@@ -159,11 +168,11 @@ def positions(cases: Cases) -> dict:
         for sid, name, at, acc, x, y, duty in rows]}
 
 
-@router.post("/patrols/checkins", status_code=201, summary="Check in at a patrol point (巡更打卡)")
+@router.post("/patrols/checkins", dependencies=WRITE, status_code=201, summary="Check in at a patrol point (巡更打卡)")
 def check_in(checkin: patrols.CheckIn, cases: Cases) -> dict:
     """Accepted when the supervisor stands inside one of their own grids, the patrol point belongs
     to one of them, and they are within URBANGIS_CASES_CHECKIN_M of it; otherwise `accepted` is false
     and `reasons` say what was wrong. Either way the check-in is recorded."""
-    with cases.pool.connection() as conn:
+    with scope.connection(cases.pool) as conn:
         return _jsonable(patrols.check_in(conn, checkin, cases.settings.checkin_m, cases.zone,
                                           dt.datetime.now(dt.timezone.utc)))

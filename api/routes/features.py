@@ -13,6 +13,8 @@ import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from urbangis.access import roles as R
+from urbangis.layers import scope
 from urbangis.layers.settings import OgcSettings
 from urbangis.ogc import conformance as conf
 from urbangis.ogc import crs as crsmod
@@ -22,6 +24,7 @@ from urbangis.ogc.errors import InvalidParameter
 from urbangis.ogc.items import fetch_item, fetch_page
 from urbangis.ogc.params import parse_format, parse_item, parse_items, times_in, wants_html
 
+from ..auth import allow
 from ..services import Services, base_url, get_services
 from ..version import version
 
@@ -65,7 +68,7 @@ CONFORMANCE = conf.FEATURES
 
 def install(app: FastAPI) -> None:
     """Include the router."""
-    app.include_router(router)
+    app.include_router(router, dependencies=[allow(*R.READ, R.PUBLIC)])
 
 
 def openapi_limits(settings: OgcSettings) -> Callable[[dict], None]:
@@ -116,7 +119,7 @@ def get_conformance(request: Request, services: Services = Depends(get_services)
 def get_api(request: Request, services: Services = Depends(get_services)):
     """The OpenAPI 3.0 document."""
     catalog = _catalog(services)
-    with services.pool.connection() as conn:
+    with scope.connection(services.pool) as conn:
         metas = catalog.available(conn)
     doc = openapi.document(base_url(request), request.app.title, version(), [m.layout for m in metas],
                            catalog.settings)
@@ -128,7 +131,7 @@ def get_collections(request: Request, services: Services = Depends(get_services)
     """Every published collection."""
     _only_f(request)
     base = base_url(request)
-    with services.pool.connection() as conn:
+    with scope.connection(services.pool) as conn:
         metas = _catalog(services).available(conn)
     doc = documents.collections(metas, base)
     if _html(request):
@@ -141,7 +144,7 @@ def _one_collection(request: Request, services: Services, cid: str, build, rende
     """A document about one collection, as JSON or (``render``) HTML."""
     _only_f(request)
     base = base_url(request)
-    with services.pool.connection() as conn:
+    with scope.connection(services.pool) as conn:
         meta = _catalog(services).describe(conn, cid)
     doc = build(meta, base)
     if _html(request):
@@ -171,7 +174,7 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
     base = base_url(request)
     query = list(request.query_params.multi_items())
     catalog = _catalog(services)
-    with services.pool.connection() as conn, times_in(services.settings.database.timezone):
+    with scope.connection(services.pool) as conn, times_in(services.settings.database.timezone):
         meta = catalog.describe(conn, collectionId)
         q = parse_items(query, meta.layout, catalog.settings)
         page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)
@@ -199,7 +202,7 @@ def get_item(collectionId: str, featureId: str, request: Request, services: Serv
     """One feature."""
     base = base_url(request)
     fmt, out_crs = parse_item(request.query_params.multi_items())
-    with services.pool.connection() as conn:
+    with scope.connection(services.pool) as conn:
         layout = _catalog(services).layout(conn, collectionId)
         text = fetch_item(conn, layout, featureId, out_crs)
     href = f"{base}/collections/{collectionId}/items/{featureId}"

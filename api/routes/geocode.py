@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import dataclasses
 import io
+from typing import cast
 
+import numpy as np
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import StreamingResponse
 
+from urbangis.access import roles as R
+from urbangis.access.areas import Outlines
 from urbangis.geocoder.batch import (
     CSV_FIELDS,
     MAX_ROWS,
@@ -24,8 +29,10 @@ from urbangis.geocoder.engine import MAX_QUERY_CHARS, Geocoder, check_query
 from urbangis.geocoder.output import answer_dict, parse_crs, project, reverse_dict, unproject
 from urbangis.geocoder.reverse import DEFAULT_RADIUS, MAX_RADIUS, reverse
 from urbangis.geocoder.suggest import MAX_SUGGESTIONS, suggest
-from urbangis.layers.errors import Invalid, NotFound, TooLarge, Unavailable, UnsupportedMediaType
+from urbangis.layers import scope
+from urbangis.layers.errors import Forbidden, Invalid, NotFound, TooLarge, Unavailable, UnsupportedMediaType
 
+from ..auth import allow
 from ..errors import contract_requires, error_response, parameter
 from ..services import Services, get_services
 
@@ -43,7 +50,30 @@ OFFERS = [
 
 def install(app: FastAPI) -> None:
     """Include the geocoding routes (the index service runs in the app's services)."""
-    app.include_router(router)
+    app.include_router(router, dependencies=[allow(*R.GEOCODE)])
+
+
+_OUTLINES = Outlines()
+
+
+class _InArea:
+    """The geocoder as a caller bound to an area sees it: candidates outside the area's outline
+    (PostgreSQL's, access/areas.py) are not answered."""
+
+    def __init__(self, g: Geocoder, inside):
+        self.g, self.inside, self.ix = g, inside, g.ix
+
+    def __getattr__(self, name: str):  # everything but the answers is the geocoder's own
+        return getattr(self.g, name)
+
+    def geocode(self, text: str, limit: int = 5):
+        ans = self.g.geocode(text, limit)
+        if ans.candidates:
+            xs, ys = np.array([c.x for c in ans.candidates]), np.array([c.y for c in ans.candidates])
+            lon, lat = self.ix.plane.inv(xs, ys)
+            keep = self.inside(lon, lat)
+            ans = dataclasses.replace(ans, candidates=[c for c, k in zip(ans.candidates, keep) if k])
+        return ans
 
 
 async def get_geocoder(services: Services = Depends(get_services)) -> Geocoder:
@@ -55,7 +85,16 @@ async def get_geocoder(services: Services = Depends(get_services)) -> Geocoder:
     if g is None:
         reason = f": {service.error}" if service.error else ""
         raise Unavailable(f"the geocoder index is still being built{reason}; retry in a few seconds")
+    area = scope.current()
+    if area is not None:
+        inside = await asyncio.to_thread(_outline_test, services, area)
+        return cast(Geocoder, _InArea(g, inside))
     return g
+
+
+def _outline_test(services: Services, area: str):
+    with scope.connection(services.pool) as conn:
+        return _OUTLINES.test(conn, area)
 
 
 def _query(q: str | None) -> str:
@@ -101,6 +140,8 @@ async def reverse_geocode(
         raise Invalid("lon and lat are both required", parameter="lon" if lon is None else "lat")
     in_crs = parse_crs(crs)
     glon, glat = unproject(lon, lat, in_crs)
+    if isinstance(g, _InArea) and not g.inside(np.array([glon]), np.array([glat]))[0]:
+        raise Forbidden(f"({lon}, {lat}) lies outside the caller's area {scope.current()!r}", parameter="lon")
     ix = g.ix
     x, y = ix.plane.fwd(glon, glat)
     r = reverse(ix, x, y, radius)
@@ -125,6 +166,8 @@ async def geocode_suggest(
         coords = None
         if s["x"] is not None:
             lon, lat = ix.plane.inv(s["x"], s["y"])
+            if isinstance(g, _InArea) and not g.inside(np.array([lon]), np.array([lat]))[0]:
+                continue
             coords = project(float(lon), float(lat), out_crs)
         items.append({"text": s["text"], "kind": s["kind"], "layer": s["layer"], "id": s["id"], "coordinates": coords})
     return {"query": text, "crs": out_crs, "suggestions": items}

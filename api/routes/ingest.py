@@ -22,10 +22,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.formparsers import MultiPartException, MultiPartParser
 
+from urbangis.access import roles as R
 from urbangis.ingest.jobs import JobRunner
+from urbangis.layers import scope
 from urbangis.layers.contract import BY_NAME, TITLE_ZH
 from urbangis.layers.errors import Conflict, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
 
+from ..auth import Digest, allow
 from ..errors import error_response, parameter
 from ..services import Services, base_url, get_services, services_of
 from .maps import STATIC
@@ -60,7 +63,7 @@ async def require_token(services: Services = Depends(get_services),
                            "the ingest token sent is not this server's")
 
 
-AUTH = [Depends(require_token)]  # on every /ingest/jobs route
+AUTH = [Depends(require_token), allow(*R.INGEST)]  # on every /ingest/jobs route
 
 
 class _TooLarge(Exception):
@@ -82,6 +85,7 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
     if declared and declared.isdigit() and int(declared) > limit + 64 * 1024:
         raise TooLarge(f"upload of {int(declared) >> 20} MiB is over the limit of {limit >> 20} MiB")
     seen = 0
+    digest = Digest.of(request)
 
     async def counted():
         nonlocal seen
@@ -89,6 +93,7 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
             seen += len(chunk)
             if seen > limit + 64 * 1024:
                 raise _TooLarge()
+            digest.update(chunk)
             yield chunk
 
     parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=20)
@@ -98,6 +103,7 @@ async def _read_upload(request: Request, limit: int, dest: Path) -> tuple[Path, 
         raise TooLarge(f"upload is over the limit of {limit >> 20} MiB") from None
     except MultiPartException as exc:
         raise Invalid(f"the multipart body cannot be read: {exc.message}") from None
+    digest.check()
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
         raise Invalid("no file: send the data as a multipart part named 'file'")
@@ -266,6 +272,12 @@ async def create_job(request: Request) -> JSONResponse:
     try:
         path, fields = await _read_upload(request, settings.max_upload_mb << 20, incoming)
         options = _options(fields, request)
+        area = scope.current()
+        if area is not None:
+            if options["replace"]:
+                raise Invalid(f"replace empties the whole layer, beyond the caller's area {area}: load without it "
+                              "(rows are added or updated by their keys)", parameter="replace")
+            options["area"] = area
         _check_file(path, settings.max_unpacked_mb << 20)
         job_id = runner.create(path.name, options)
         target = runner.job_dir(job_id) / "upload"

@@ -10,6 +10,8 @@ import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 
+from urbangis.access import roles as R
+from urbangis.layers import scope
 from urbangis.layers.errors import Invalid, NotFound
 from urbangis.layers.registry import Collection
 from urbangis.tiles import style as stylelib
@@ -17,6 +19,7 @@ from urbangis.tiles import tilejson as tjlib
 from urbangis.tiles import tms as tmslib
 from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset
 
+from ..auth import allow
 from ..services import base_url, services_of
 from ..version import version
 
@@ -50,7 +53,7 @@ OFFERS = [
 
 def install(app: FastAPI) -> None:
     """Include the router (the tile service runs in the app's services)."""
-    app.include_router(router)
+    app.include_router(router, dependencies=[allow(*R.READ, R.PUBLIC)])
 
 
 def service(request: Request) -> TileService:
@@ -224,7 +227,7 @@ def _tilejson(request: Request, ts: Tileset, prefix: str, tms_id: str, query: st
             value=tms_id,
         )
     svc = service(request)
-    with svc.pool.connection() as conn:
+    with scope.connection(svc.pool) as conn:
         extents = tjlib.layer_extents(conn, ts)
         types = svc.column_types(conn)
     url = f"{base_url(request)}{prefix}/{tms_id}/{{z}}/{{y}}/{{x}}{query}"
@@ -270,7 +273,7 @@ def style(request: Request, styleId: str) -> Response:
         raise NotFound(f"unknown style {styleId!r}; available: {CITY}", parameter="styleId", value=styleId)
     ts = _city(request)
     svc = service(request)
-    with svc.pool.connection() as conn:
+    with scope.connection(svc.pool) as conn:
         extents = tjlib.layer_extents(conn, ts)
     middle, zoom = tjlib.opening(ts, extents, services_of(request).view)
     doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom)
@@ -279,7 +282,9 @@ def style(request: Request, styleId: str) -> Response:
 
 # -- tiles ------------------------------------------------------------------------------------
 def _tile_response(request: Request, result: TileResult, max_age: int, cache_state: str) -> Response:
-    headers = {"Cache-Control": f"public, max-age={max_age}", "Vary": "Accept-Encoding", "X-Tile-Cache": cache_state}
+    # a tile of a caller's area is theirs: no shared cache may keep it for another
+    shared = "private" if scope.current() is not None else "public"
+    headers = {"Cache-Control": f"{shared}, max-age={max_age}", "Vary": "Accept-Encoding", "X-Tile-Cache": cache_state}
     if result.etag:
         headers["ETag"] = result.etag
     if result.not_modified:

@@ -244,14 +244,35 @@ class Checker:
         self.add(sql.SQL("SELECT row_no, field, value, reason, 'error' FROM ({}) x").format(
             sql.SQL(" UNION ALL ").join(parts)), params)
 
+    def in_callers_area(self, area: str) -> None:
+        """Rows whose geometry misses the caller's area, or whose key names a feature stored outside
+        it (an update would move another area's feature), are errors: what a caller bound to an area
+        may not write (the same rule as the tables' row-level security, migration 0013)."""
+        layer = self.layer
+        if layer.geometry is None:
+            return
+        self.add(sql.SQL(
+            "SELECT s.row_no, 'geometry', NULL, 'lies outside the caller''s area ' || %s, 'error' "
+            "FROM {s} s LEFT JOIN admin_areas a ON a.code = %s WHERE s.geom IS NOT NULL AND {ok} "
+            "AND (a.geom IS NULL OR NOT ST_Intersects(a.geom, s.geom)) "
+            "UNION ALL "
+            "SELECT s.row_no, %s, s.{k}::text, 'updates a feature outside the caller''s area ' || %s, 'error' "
+            "FROM {s} s JOIN {t} x ON x.{k} = s.{k} LEFT JOIN admin_areas a ON a.code = %s WHERE {ok} "
+            "AND (a.geom IS NULL OR NOT ST_Intersects(a.geom, x.geom))").format(
+                s=self.s, t=sql.Identifier(layer.table), k=sql.Identifier(layer.key), ok=self.ok()),
+            (area, area, self.col(layer.key), area, area))
+
 
 def geometry_checks(checker: Checker) -> None:
     """Geometry checks only (run before anything that reads the geometry)."""
     checker.geometry()
 
 
-def check_relations(checker: Checker) -> None:
-    """Duplicates, references and areas, in that order (later checks skip rows already rejected)."""
+def check_relations(checker: Checker, area: str | None = None) -> None:
+    """Duplicates, references and areas, in that order (later checks skip rows already rejected);
+    with ``area`` (a caller bound to it, docs/access.md), the rows must lie in it."""
     checker.duplicates()
     checker.references()
     checker.inside()
+    if area is not None:
+        checker.in_callers_area(area)

@@ -528,6 +528,9 @@ def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_p
         acl, comment, twins = conn.execute(
             "SELECT has_table_privilege('public', 'components', 'SELECT'), obj_description('components'::regclass), "
             "(SELECT count(*) FROM pg_class WHERE relname LIKE 'components\\_\\_load%%')").fetchone()
+        # access control's row-level security and its policy (migration 0013) came back with it
+        rls = conn.execute("SELECT relrowsecurity, (SELECT array_agg(polname) FROM pg_policy WHERE polrelid = c.oid) "
+                           "FROM pg_class c WHERE c.oid = 'components'::regclass").fetchone()
     assert seen == [(15, "井盖")]
     assert [p for p in phases if p in ("merging", "indexing", "swapping", "done")] == [
         "merging", "indexing", "swapping", "done"]
@@ -537,6 +540,7 @@ def test_big_replace_is_built_aside_and_readers_keep_the_old_rows(city_db, tmp_p
     assert _component_indexes(city_db) == indexes and _constraints(city_db) == constraints
     assert trig == [("components_touch",)]
     assert (acl, comment, twins) == (True, "城市部件 (GB/T 30428.2)", 0)
+    assert rls == (True, ["in_area"])
 
 
 def test_table_a_view_depends_on_loads_in_place(city_db, tmp_path, monkeypatch, caplog):
