@@ -87,7 +87,7 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone)
     access = AccessService(settings.access, conninfo, settings.database.home)
     services = Services(settings, conninfo, collections, view, doors, pool,
-                        Catalog(collections, settings.ogc), geocoder, tiles, jobs, cases, access)
+                        Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access)
     access.start()
     geocoder.start()
     jobs.start()

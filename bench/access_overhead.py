@@ -45,11 +45,18 @@ def start(info: str, port: int, env_extra: dict) -> subprocess.Popen:
 
 
 def wait(port: int, headers_for) -> None:
-    deadline = time.monotonic() + 300
+    """Until the server answers and its background work (the geocoder's and the case maps'
+    indexes, built at start) is done: timing meanwhile would time that work."""
+    deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         try:
-            url = f"http://127.0.0.1:{port}/collections/roads/items?limit=1"
-            if httpx.get(url, headers=headers_for("GET", url), timeout=30).status_code == 200:
+            ok = True
+            for path in ("/collections/roads/items?limit=1", "/cases/filters", "/geocode/status"):
+                url = f"http://127.0.0.1:{port}{path}"
+                r = httpx.get(url, headers=headers_for("GET", url), timeout=60)
+                ok = ok and r.status_code == 200 and (path != "/geocode/status" or r.json().get("ready", True))
+            if ok:
+                time.sleep(2)
                 return
         except httpx.HTTPError:
             pass

@@ -13,6 +13,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
 from .cluster import Cluster
+from .scope import ScopedPool
 from .settings import DatabaseSettings
 
 log = logging.getLogger("urbangis.db")
@@ -112,8 +113,9 @@ def drop_database(info: str) -> None:
 
 
 def make_pool(info: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
-    """An autocommit pool on ``info``, opening in the background."""
-    pool = ConnectionPool(
+    """An autocommit pool on ``info``, opening in the background; its connections take the
+    running request's area (layers/scope.py)."""
+    pool = ScopedPool(
         info,
         min_size=min_size,
         max_size=max_size,

@@ -179,7 +179,7 @@ class AccessSettings(Section):
     auth_key_cache: float = Field(default=2.0, ge=0, le=60,
                                   description="seconds a caller's key is cached (a revocation takes effect within it)")
     auth_grace_hours: float = Field(default=24.0, ge=0, description="hours a rotated key stays valid")
-    auth_rate: int = Field(default=6000, ge=1, description="requests a caller may make per minute (then 429)")
+    auth_rate: int = Field(default=60000, ge=1, description="requests a caller may make per minute (then 429)")
     auth_max_body_kb: int = Field(default=1024, ge=1, description="largest request body but uploads, in KiB (then 413)")
     auth_max_url: int = Field(default=8192, ge=256, description="longest request target, in bytes (then 414)")
     auth_lockout: int = Field(default=5, ge=1, description="failed logins in a row that lock a person out")

@@ -14,14 +14,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import TypeVar
+from typing import Iterator, TypeVar
 
 import psycopg
 from psycopg import sql
+from psycopg_pool import ConnectionPool
 
+from urbangis.layers import scope
 from urbangis.layers.registry import Collection, registry
 from urbangis.layers.settings import OgcSettings
 
@@ -172,8 +175,12 @@ def table_identifier(table: str) -> sql.Identifier:
 class Catalog:
     """The published collections of one app, with their cached descriptions."""
 
-    def __init__(self, collections: dict[str, Collection] | None = None, settings: OgcSettings | None = None) -> None:
+    def __init__(self, collections: dict[str, Collection] | None = None, settings: OgcSettings | None = None,
+                 pool: ConnectionPool | None = None) -> None:
         self._specs = collections if collections is not None else registry()
+        # the descriptions are shared by every caller: read (when the data changed) on a connection
+        # of ``pool`` without the running request's area, not on the caller's (layers/scope.py)
+        self._pool = pool
         self.settings = settings or OgcSettings.model_construct()  # the defaults, not the environment
         self._layouts: dict[str, Layout] = {}
         self._states: dict[str, State] = {}
@@ -198,9 +205,19 @@ class Catalog:
             )
         found = self._layouts.get(cid)
         if found is None:
-            found = self._read_layout(conn, spec)
+            with self._shared(conn) as c:
+                found = self._read_layout(c, spec)
             self._layouts[cid] = found
         return found
+
+    @contextmanager
+    def _shared(self, conn: psycopg.Connection) -> Iterator[psycopg.Connection]:
+        """``conn``, or (when it is a caller's, scoped to an area) an unscoped one of the pool."""
+        if scope.current() is None or self._pool is None:
+            yield conn
+            return
+        with scope.unscoped(), self._pool.connection() as shared:
+            yield shared
 
     def describe(self, conn: psycopg.Connection, cid: str) -> CollectionMeta:
         """Layout and current data state of ``cid`` (state re-read when the data changed)."""
@@ -220,7 +237,8 @@ class Catalog:
             # A full count of a large table costs a scan: not more often than RECOUNT_INTERVAL.
             recount = (cached is None or estimate <= self.settings.exact_count_max
                        or now - cached.counted_at >= RECOUNT_INTERVAL)
-            cached = self._read_state(conn, layout, version, estimate, recount, cached)
+            with self._shared(conn) as c:
+                cached = self._read_state(c, layout, version, estimate, recount, cached)
             with self._lock:
                 self._states[cid] = cached
         return CollectionMeta(layout, cached)

@@ -27,6 +27,8 @@ import orjson
 import psycopg
 from psycopg import sql
 
+from urbangis.layers import scope
+
 from . import cql2
 from . import crs as crsmod
 from .collections import CollectionMeta, Layout, table_identifier
@@ -148,8 +150,10 @@ def _fetch_page(conn: psycopg.Connection, meta: CollectionMeta, q: ItemsParams, 
     params = Params()
     conds = where_clause(layout, q, params)
     key = None
-    if q.filtered and meta.state.version is not None:
-        key = (meta.id, meta.state.version, _and(conds).as_string(conn), tuple(map(repr, params.values.items())))
+    area = scope.current()  # a caller bound to an area: its counts and match lists are its own
+    if (q.filtered or area is not None) and meta.state.version is not None:
+        key = (meta.id, meta.state.version, area, _and(conds).as_string(conn),
+               tuple(map(repr, params.values.items())))
     matched = _number_matched(conn, meta, q, conds, params, counts, key, exact_count_max)
     if matches is not None and key is not None and matched is not None and matched <= MATCH_LIST_MAX:
         page = _page_from_match_list(conn, meta, q, conds, params, matches, key)
@@ -224,8 +228,8 @@ def _page_from_match_list(conn, meta: CollectionMeta, q: ItemsParams, conds, par
 
 def _number_matched(conn, meta: CollectionMeta, q: ItemsParams, conds, params: Params, counts: ResultCache,
                     key, exact_count_max: int) -> int | None:
-    if not q.filtered:
-        return meta.state.count
+    if not q.filtered and scope.current() is None:
+        return meta.state.count  # (the collection's count: not the count of a caller's area)
     if key is not None:
         cached = counts.get(key)
         if cached is not None:

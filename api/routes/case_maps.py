@@ -114,9 +114,10 @@ def case_stats(request: Request, cases: Cases,
                                                              "interval)"),
                geometry: bool = Query(True, description="include the areas' outlines")) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:  # the areas' cache is shared by every caller: read unscoped
-        return _geojson(_in_area(statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry),
-                                 "code"))
+    # the areas' cache is shared by every caller: read unscoped
+    with scope.unscoped(), cases.pool.connection() as conn:
+        doc = statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry)
+    return _geojson(_in_area(doc, "code"))  # (out of unscoped(): the caller's area again)
 
 
 @router.get("/cases/hotspots", summary="Hot spots: Getis-Ord Gi* of the unit grids' case counts (GeoJSON)",
@@ -125,9 +126,9 @@ def case_hotspots(request: Request, cases: Cases,
                   adjust: bool = Query(False, description="Benjamini-Hochberg adjusted p-values (p_adjusted)"),
                   geometry: bool = Query(True, description="include the grids' outlines")) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:  # (as case_stats)
-        return _geojson(_in_area(statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry),
-                                 "code"))
+    with scope.unscoped(), cases.pool.connection() as conn:  # (as case_stats)
+        doc = statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry)
+    return _geojson(_in_area(doc, "code"))
 
 
 @router.get("/cases/flows", summary="Cases reported from one grid (or district) into another, as lines (GeoJSON)",
@@ -136,15 +137,16 @@ def case_flows(request: Request, cases: Cases,
                by: str = Query("responsibility_grid", description="responsibility_grid or district"),
                limit: int = Query(500, ge=1, le=10_000)) -> Response:
     f = _filter(request, cases)
-    with cases.pool.connection() as conn:  # (as case_stats)
-        return _geojson(_in_area(statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit), "from", "to"))
+    with scope.unscoped(), cases.pool.connection() as conn:  # (as case_stats)
+        doc = statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit)
+    return _geojson(_in_area(doc, "from", "to"))
 
 
 @router.get("/cases/filters", summary="What the case maps' filters can take: the time span of the cases, the "
             "stages, the sources, the districts (the classes: /cases/classes)")
 def case_filters(cases: Cases) -> dict:
     ix = cases.maps_ready()
-    with cases.pool.connection() as conn:  # admin areas: public
+    with scope.unscoped(), cases.pool.connection() as conn:  # admin areas: public
         districts = cases.areas.level(conn, "district")
     names = [{"code": c, "name": districts.names.get(c)} for c in districts.codes]
     return {**ix.extent(cases.zone), "districts": names}

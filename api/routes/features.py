@@ -174,6 +174,9 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
     base = base_url(request)
     query = list(request.query_params.multi_items())
     catalog = _catalog(services)
+    # the catalogue (a collection's count, extent and interval, cached per data version) is shared
+    # by every caller and read without an area when it must be (ogc/collections.py); the features
+    # are read under the caller's area
     with scope.connection(services.pool) as conn, times_in(services.settings.database.timezone):
         meta = catalog.describe(conn, collectionId)
         q = parse_items(query, meta.layout, catalog.settings)

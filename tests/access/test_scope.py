@@ -215,3 +215,30 @@ def test_every_view_runs_with_the_callers_rights(access_db):
                              "(SELECT 1 FROM pg_depend d WHERE d.objid = c.oid AND d.deptype = 'e')")  # PostGIS' own
     assert views and all("security_invoker=true" in opts for _, opts in views), views
     assert not _rows(access_db, "SELECT 1 FROM pg_class WHERE relkind = 'm' AND relnamespace = 'public'::regnamespace")
+
+
+def test_counts_are_the_callers_own(access_db, callers):
+    """numberMatched of a scoped caller counts its area (the collection's count is shared metadata
+    and not answered to it), and a count cached for one area is not answered to another."""
+    for name, code in (("tianshan", TIANSHAN), ("saybagh", SAYBAGH), ("tianshan", TIANSHAN)):
+        for path in ("/collections/buildings/items?limit=1", "/collections/buildings/items?limit=1&filter=1%3D1"):
+            got = callers[name].get(path).json()["numberMatched"]
+            inside = _rows(access_db, "SELECT count(*) FROM buildings t, admin_areas a WHERE a.code = %s AND "
+                                      "ST_Intersects(t.geom, a.geom)", code)[0][0]
+            assert got == inside, (name, path)
+
+
+def test_supervisors_fixes_of_a_new_day_in_the_area(access_db, callers):
+    """A day's first fix makes the day's partition: the API's role owns nothing, a database
+    function of the owner's makes it (migration 0013); a fix outside the caller's area is refused."""
+    (who, lon, lat), = _rows(access_db, "SELECT sg.supervisor_id, ST_X(c), ST_Y(c) FROM supervisor_grids sg JOIN "
+                                        "(SELECT code, ST_PointOnSurface(geom) c FROM responsibility_grids "
+                                        " WHERE district_code = %s) g ON g.code = sg.grid_code LIMIT 1", TIANSHAN)
+    at = "2021-05-04T09:30:00+08:00"  # a day no fixture has touched
+    r = callers["tianshan_sub"].post_json("/supervisors/fixes",
+                                          {"fixes": [{"supervisor_id": who, "lon": lon, "lat": lat, "at": at}]})
+    assert r.status_code == 201 and r.json()["accepted"] == 1, r.text
+    assert _rows(access_db, "SELECT to_regclass('supervisor_fixes_20210504') IS NOT NULL")[0][0]
+    r = callers["saybagh_sub"].post_json("/supervisors/fixes",
+                                         {"fixes": [{"supervisor_id": who, "lon": lon, "lat": lat, "at": at}]})
+    assert r.status_code == 403, r.text
