@@ -33,6 +33,7 @@ class AccessService:
         self.keys = KeyCache(self.store, self._connect, settings.auth_key_cache)
         self.verifier = Verifier(self.keys, settings.auth_clock_skew)
         self.rates = RateLimiter(settings.auth_rate)
+        self.logins = RateLimiter(settings.auth_login_rate)  # per address: guessing across accounts
         self.audit = AuditWriter(conninfo, gathered=self._uses_so_far)
         self._uses: dict[tuple[str, str, str | None], int] = {}
         self._uses_lock = threading.Lock()

@@ -183,6 +183,8 @@ class AccessSettings(Section):
     auth_max_body_kb: int = Field(default=1024, ge=1, description="largest request body but uploads, in KiB (then 413)")
     auth_max_url: int = Field(default=8192, ge=256, description="longest request target, in bytes (then 414)")
     auth_lockout: int = Field(default=5, ge=1, description="failed logins in a row that lock a person out")
+    auth_login_rate: int = Field(default=30, ge=1, description="login attempts one address may make per minute "
+                                                                 "(then 429)")
     auth_lockout_minutes: float = Field(default=15.0, ge=0, description="minutes a locked-out person waits")
     auth_idle_minutes: float = Field(default=30.0, ge=0, description="minutes without a request that end a session")
 

@@ -50,7 +50,7 @@ async def login(request: Request) -> Response:
     if not access.enabled:
         raise Conflict("access control is off on this server (URBANGIS_AUTH=off): there is nothing to log in to")
     peer = request.client.host if request.client else ""
-    wait = access.rates.wait_for(f"login@{peer}")
+    wait = access.logins.wait_for(peer)
     if wait:
         over = TooManyRequests(f"too many login attempts from {peer}; retry in {wait} s")
         over.headers = {"Retry-After": str(wait)}

@@ -76,7 +76,7 @@ def _first(info, q, *params):
 @pytest.fixture(scope="session")
 def access_settings(tmp_path_factory):
     return AccessSettings(auth="on", auth_key_cache=0, auth_key_file=tmp_path_factory.mktemp("access") / "access.key",
-                          auth_rate=100_000)
+                          auth_rate=100_000, auth_login_rate=100_000)
 
 
 @pytest.fixture(scope="session")

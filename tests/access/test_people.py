@@ -76,6 +76,17 @@ def test_wrong_passwords_lock_the_account(access_db, access_settings, people):
         assert _login(c, "zhao.lei").status_code == 200
 
 
+def test_logins_from_one_address_are_rate_limited(access_db, access_settings, people):
+    from urbangis.api.app import create_app
+
+    slow = access_settings.model_copy(update={"auth_login_rate": 10})  # bursts of 1, then one each 6 s
+    with TestClient(create_app(access_db, Settings.from_env(access=slow))) as c:
+        first = _login(c, "nobody", "whatever pass")
+        second = _login(c, "nobody.else", "whatever pass")
+        assert first.status_code == 401 and second.status_code == 429
+        assert int(second.headers["retry-after"]) >= 1 and "too many login attempts" in second.json()["description"]
+
+
 def test_a_second_factor_when_set(access_db, access_settings, people):
     from urbangis.api.app import create_app
 
