@@ -41,7 +41,11 @@
   async function getJSON(url) {
     const r = await fetch(url);
     const body = await r.json();
-    if (!r.ok) throw new Error(body.description || r.statusText);
+    if (!r.ok) {
+      const e = new Error(body.description || r.statusText);
+      e.status = r.status;
+      throw e;
+    }
     return body;
   }
 
@@ -49,6 +53,10 @@
     state.errors.push(String(err.message || err));
     const line = $("#case-status") || $("#command");
     line.append(el("p", { class: "error" }, "错误 " + (err.message || err)));
+    if (err.status === 401) {  // access control on and nobody logged in: the cases need a login
+      line.append(el("p", {}, el("a", { href: "/login?next=" + encodeURIComponent(location.pathname) },
+                                 "登录 Log in")));
+    }
   }
 
   // -- the case layers -------------------------------------------------------------------------
