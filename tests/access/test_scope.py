@@ -117,7 +117,7 @@ def test_the_public_sees_public_layers_only(callers, deep_in):
     assert pub.get("/geocode?q=x").status_code == 401
 
 
-def test_geocode_answers_inside_the_area_only(callers, deep_in):
+def test_geocode_answers_inside_the_area_only(access_db, callers, deep_in):
     lon, lat = deep_in[SAYBAGH]
     there = callers["saybagh"].get(f"/reverse?lon={lon}&lat={lat}&radius=2000")
     assert there.status_code == 200 and there.json()["found"], there.text
@@ -127,6 +127,19 @@ def test_geocode_answers_inside_the_area_only(callers, deep_in):
     assert r.status_code == 404 or all(c["admin"].get("district", {}).get("code", TIANSHAN) == TIANSHAN
                                        for c in [r.json()] + r.json()["candidates"]), r.text
     assert callers["tianshan"].get(f"/reverse?lon={lon}&lat={lat}").status_code == 403
+    # a batch, and suggestions, answer only inside the area too
+    for who, found in (("saybagh", True), ("tianshan", False)):
+        r = callers[who].post_json("/geocode/batch", [address])
+        assert r.status_code == 200, r.text
+        row = json.loads(r.content.splitlines()[0])
+        assert row["found"] is found, (who, row)
+        sugg = callers[who].get(f"/geocode/suggest?q={urllib.parse.quote(address[:-2])}").json()["suggestions"]
+        area = SAYBAGH if who == "saybagh" else TIANSHAN
+        for s in sugg:
+            if s["coordinates"]:
+                x, y = s["coordinates"]
+                assert _rows(access_db, "SELECT ST_Intersects(geom, ST_SetSRID(ST_MakePoint(%s, %s), 4490)) FROM "
+                                        "admin_areas WHERE code = %s", x, y, area)[0][0], (who, s)
 
 
 def test_case_intake_alerts_and_reads_stay_in_the_area(access_db, callers, deep_in):
