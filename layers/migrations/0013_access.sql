@@ -1,10 +1,11 @@
 -- 0013: access control (access/, docs/access.md): callers' keys, the audit log, and area scoping
 -- enforced by PostgreSQL's row-level security.
 --
--- The server answers a scoped request in a transaction that takes the role urbangis_api (owning
--- nothing, no BYPASSRLS) and sets the caller's area with set_config('urbangis.area', code, true);
--- every published table's policy then shows that role only the rows whose geometry meets the
--- area's outline in admin_areas. An unset or unknown area shows nothing.
+-- The server answers a scoped request on a connection that takes the role urbangis_api (owning
+-- nothing, no BYPASSRLS) with the caller's area in the setting urbangis.area (session settings
+-- on pooled connections, per transaction on others: layers/scope.py); every published table's
+-- policy then shows that role only the rows whose geometry meets the area's outline in
+-- admin_areas. An unset or unknown area shows nothing.
 
 -- Callers' keys. A shared secret (hmac-*) is stored encrypted with the server's key file
 -- (access/sealing.py: AES-256-GCM); an ed25519 caller's public key is stored as it is.
