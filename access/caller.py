@@ -14,9 +14,5 @@ class Caller:
     area: str | None     # admin code the caller is bound to; "": none (public); None: unscoped (access off)
     via: str
 
-    @property
-    def scoped(self) -> bool:
-        return self.area is not None
-
 
 LOCAL = Caller("local", "admin", None, "off")

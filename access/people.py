@@ -139,13 +139,20 @@ class People:
         else:
             conn.execute("UPDATE access_people SET failures = failures + 1 WHERE login = %s", (login,))
 
+    def cached(self, token: str) -> Person | None:
+        """The person of a session seen within the last minute (no database), or None."""
+        hit = self._seen.get(token_hash(token))
+        if hit is not None and time.monotonic() - hit[0] < 60 and self.idle > timedelta(seconds=60):
+            return hit[1]
+        return None
+
     def session(self, conn_factory, token: str) -> Person | None:
         """The person of a live session (its idle time renewed at most once a minute), or None."""
         h = token_hash(token)
         now = time.monotonic()
-        hit = self._seen.get(h)
-        if hit is not None and now - hit[0] < 60 and self.idle > timedelta(seconds=60):
-            return hit[1]
+        hit = self.cached(token)
+        if hit is not None:
+            return hit
         with conn_factory() as conn:
             row = conn.execute(
                 "UPDATE access_sessions s SET last_seen = now() FROM access_people p WHERE s.token_hash = %s AND "

@@ -6,9 +6,12 @@ import logging
 import threading
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import psycopg
+from psycopg_pool import ConnectionPool
 
+from urbangis.layers import scope
 from urbangis.layers.settings import AccessSettings
 
 from .audit import AuditWriter, Entry
@@ -23,10 +26,11 @@ log = logging.getLogger("urbangis.access")
 
 
 class AccessService:
-    def __init__(self, settings: AccessSettings, conninfo: str, home: Path):
+    def __init__(self, settings: AccessSettings, conninfo: str, home: Path, pool: ConnectionPool):
         self.settings = settings
         self.enabled = settings.enabled
         self.conninfo = conninfo
+        self.pool = pool
         box = SecretBox(settings.key_file(home))
         self.store = KeyStore(box)
         self.people = People(box, settings.auth_lockout, settings.auth_lockout_minutes, settings.auth_idle_minutes)
@@ -39,8 +43,11 @@ class AccessService:
         self._uses_lock = threading.Lock()
 
     @contextmanager
-    def _connect(self):
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+    def _connect(self) -> Iterator[psycopg.Connection]:
+        """A connection of the server's pool as its owner (keys, people and sessions are not the
+        caller's to read): no new connection per lookup, which a key-cache miss would make on the
+        event loop."""
+        with scope.unscoped(), self.pool.connection() as conn:
             yield conn
 
     def start(self) -> None:

@@ -45,12 +45,6 @@ class _Lines:
     def items(self):
         return list(self._lines)
 
-    def __contains__(self, name: str) -> bool:
-        return any(k.lower() == name.lower() for k, _ in self._lines)
-
-    def __iter__(self):
-        return iter(k for k, _ in self._lines)
-
 
 class _Resolver(HTTPSignatureKeyResolver):
     def __init__(self, key: Key):

@@ -94,10 +94,8 @@ async def caller_of(request: Request) -> Caller:
         wait = access.rates.wait_for(who)
         if wait:
             request.state.refusal = "rate"
-            over = TooManyRequests(f"over the rate of {access.settings.auth_rate} requests a minute; retry in "
-                                   f"{wait} s", retry_after=wait)
-            over.headers = {"Retry-After": str(wait)}
-            raise over
+            raise TooManyRequests(f"over the rate of {access.settings.auth_rate} requests a minute; retry in "
+                                  f"{wait} s", retry_after=wait)
     if found.area is not None:
         scope.AREA.set(found.area)
     return found
@@ -108,7 +106,7 @@ async def _person(request: Request, access) -> Caller:
     any area, only public tables)."""
     token = request.cookies.get(COOKIE)
     if token:
-        person = await asyncio.to_thread(access.session, token)
+        person = access.people.cached(token) or await asyncio.to_thread(access.session, token)
         if person is None:
             request.state.refusal = "session ended"
             raise Refusal("session ended (logged out, or idle too long): log in again at /login")

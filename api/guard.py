@@ -12,12 +12,14 @@ import orjson
 
 from urbangis.access.audit import Entry
 
+from .errors import error_body
+
 UPLOADS = ("/ingest/jobs", "/geocode/batch")  # each with its own, larger limit
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _reject(status: int, code: str, text: str):
-    body = orjson.dumps({"code": code, "description": text})
+    body = orjson.dumps(error_body(code, text))
 
     async def send_it(send) -> None:
         await send({"type": "http.response.start", "status": status,

@@ -85,7 +85,7 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
     cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone)
-    access = AccessService(settings.access, conninfo, settings.database.home)
+    access = AccessService(settings.access, conninfo, settings.database.home, pool)
     services = Services(settings, conninfo, collections, view, doors, pool,
                         Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access)
     access.start()

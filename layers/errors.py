@@ -87,6 +87,10 @@ class UriTooLong(UrbangisError):
 
 
 class TooManyRequests(UrbangisError):
-    """The caller is over its rate (429, with Retry-After)."""
+    """The caller is over its rate (429, with Retry-After: the whole seconds to wait)."""
 
     status, code = 429, "TooManyRequests"
+
+    def __init__(self, description: str, retry_after: int, **details: object) -> None:
+        super().__init__(description, retry_after=retry_after, **details)
+        self.headers = {"Retry-After": str(retry_after)}

@@ -17,7 +17,7 @@ from contextvars import ContextVar
 from typing import Iterator
 
 import psycopg
-from psycopg import pq, sql
+from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 API_ROLE = "urbangis_api"
@@ -86,12 +86,7 @@ def scoped(conn: psycopg.Connection, area: str | None = None) -> Iterator[psycop
     if area is None:
         yield conn
         return
-    if conn.info.transaction_status != pq.TransactionStatus.IDLE:  # inside a transaction already
-        with conn.transaction():
-            conn.execute(_SET, (API_ROLE, area))
-            yield conn
-        return
-    with conn.transaction():
+    with conn.transaction():  # (a savepoint inside a transaction already open: settings stay local to it)
         conn.execute(_SET, (API_ROLE, area))
         yield conn
 

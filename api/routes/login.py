@@ -52,9 +52,7 @@ async def login(request: Request) -> Response:
     peer = request.client.host if request.client else ""
     wait = access.logins.wait_for(peer)
     if wait:
-        over = TooManyRequests(f"too many login attempts from {peer}; retry in {wait} s")
-        over.headers = {"Retry-After": str(wait)}
-        raise over
+        raise TooManyRequests(f"too many login attempts from {peer}; retry in {wait} s", retry_after=wait)
     form = await _form(request)
     who, password = form.get("login", "").strip(), form.get("password", "")
     if not who or not password:
