@@ -21,6 +21,11 @@ class Outlines:
         self._seen: dict[str, tuple[float, object]] = {}
         self._lock = threading.Lock()
 
+    def cached(self, area: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray] | None:
+        """The test of ``area`` if its outline was read within :data:`KEEP` seconds (no database)."""
+        hit = self._seen.get(area)
+        return _tester(hit[1]) if hit is not None and time.monotonic() - hit[0] <= KEEP else None
+
     def test(self, conn: psycopg.Connection, area: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
         """A function of lon/lat arrays (CGCS2000 degrees) -> inside ``area``'s outline (nothing is
         inside an unknown or empty area)."""
@@ -33,7 +38,10 @@ class Outlines:
                 shapely.prepare(geom)
             with self._lock:
                 self._seen[area] = hit = (now, geom)
-        geom = hit[1]
-        if geom is None:
-            return lambda lon, lat: np.zeros(np.shape(lon), np.bool_)
-        return lambda lon, lat: shapely.contains_xy(geom, np.asarray(lon, float), np.asarray(lat, float))
+        return _tester(hit[1])
+
+
+def _tester(geom) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    if geom is None:
+        return lambda lon, lat: np.zeros(np.shape(lon), np.bool_)
+    return lambda lon, lat: shapely.contains_xy(geom, np.asarray(lon, float), np.asarray(lat, float))

@@ -87,7 +87,8 @@ async def get_geocoder(services: Services = Depends(get_services)) -> Geocoder:
         raise Unavailable(f"the geocoder index is still being built{reason}; retry in a few seconds")
     area = scope.current()
     if area is not None:
-        inside = await asyncio.to_thread(_outline_test, services, area)
+        # the outline read once a minute (off the event loop), tested in the process in between
+        inside = _OUTLINES.cached(area) or await asyncio.to_thread(_outline_test, services, area)
         return cast(Geocoder, _InArea(g, inside))
     return g
 
