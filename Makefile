@@ -8,7 +8,8 @@ PYTHON       ?= python3
 VENV         := .venv
 BIN          := $(VENV)/bin
 # chromium + a CJK font: the map page is checked in a real headless browser (tests/tiles).
-APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin chromium fonts-wqy-microhei
+# python3-qgis: QGIS 3.22 as Debian ships it opens the layers and draws the style (tests/*/test_qgis.py).
+APT_PACKAGES := postgresql-15 postgresql-15-postgis-3 postgresql-contrib gdal-bin chromium fonts-wqy-microhei python3-qgis
 WEB_VENDOR   := api/static/vendor/maplibre-gl
 PYTEST_ARGS  ?=
 
@@ -51,7 +52,8 @@ db-stop: ## Stop the project-local cluster
 system-deps:
 	@if ls /usr/share/postgresql/*/extension/postgis.control >/dev/null 2>&1 \
 	    && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v ogrinfo >/dev/null \
-	    && command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi; then \
+	    && command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi wenquanyi \
+	    && /usr/bin/python3 -c "import qgis.core" 2>/dev/null; then \
 	  echo "system packages: present"; \
 	elif [ "$$(id -u)" = 0 ]; then \
 	  echo "system packages: installing $(APT_PACKAGES)"; \

@@ -3,16 +3,23 @@ settings name, ``URBANGIS_COLLECTIONS``). Publishing code (ogc/, tiles/, the map
 this; adding a table to the configuration publishes it everywhere."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
 import yaml
+from psycopg import sql
 
 from .contract import BY_TABLE
 
 GEOMETRY_KINDS = ("point", "line", "polygon", "mixed")
+# A part of a mixed collection holds the features of one geometry kind: its id suffix, the
+# dimension of those geometries (ST_Dimension) and its title's words.
+PART_KINDS = {"point": ("points", 0, "点", "points"), "line": ("lines", 1, "线", "lines"),
+              "polygon": ("polygons", 2, "面", "polygons")}
+# The parts a contract layer's geometry rule allows (layers/contract.py).
+_CONTRACT_PARTS = {"areal_or_point": ("point", "polygon"), "any": ("point", "line", "polygon")}
 
 
 class RegistryError(ValueError):
@@ -42,6 +49,12 @@ class Collection:
     color: str = "#3388ff"
     fill_opacity: float = 0.1
     public: bool = False  # served to callers without credentials (the `public` role); else in-area only
+    # A mixed collection is also published as one collection per geometry kind (QGIS and GDAL type
+    # a layer from its first features and drop the others): ``parts`` names the kinds, and each
+    # part is a Collection of its own with ``part_of`` its mixed one and ``dimension`` its kind.
+    parts: tuple[str, ...] = ()
+    part_of: str | None = None
+    dimension: int | None = None
 
     def simplify_at(self, zoom: int) -> float:
         """Simplification tolerance in tile pixels at ``zoom`` (the last step at or below it)."""
@@ -52,12 +65,17 @@ class Collection:
         return self.minzoom <= zoom <= self.maxzoom
 
     @property
+    def family(self) -> str:
+        """The collection a map toggles this one with: the mixed one for a part, else itself."""
+        return self.part_of or self.id
+
+    @property
     def tile_columns(self) -> tuple[str, ...]:
         """The attributes vector tiles carry: ``tile_fields`` if set, else all ``fields``."""
         return self.tile_fields if self.tile_fields is not None else self.fields
 
 
-_KEYS = {f for f in Collection.__dataclass_fields__} - {"id"}
+_KEYS = {f for f in Collection.__dataclass_fields__} - {"id", "part_of", "dimension"}
 _REQUIRED = ("title", "id_field", "fields", "geometry")
 
 
@@ -68,7 +86,8 @@ def _contract_defaults(table: str) -> dict:
     if layer is None:
         return {}
     return {"title": f"{layer.title_zh} {layer.title_en}", "description": layer.description,
-            "id_field": layer.key, "fields": list(layer.published)}
+            "id_field": layer.key, "fields": list(layer.published),
+            "parts": list(_CONTRACT_PARTS.get(layer.geometry or "", ()))}
 
 
 def _build(cid: str, spec: dict, defaults: dict) -> Collection:
@@ -97,7 +116,39 @@ def _build(cid: str, spec: dict, defaults: dict) -> Collection:
         raise RegistryError(f"collection {cid!r}: need 0 <= minzoom <= maxzoom <= 30")
     if not 0 <= float(merged.get("fill_opacity", 0.1)) <= 1:
         raise RegistryError(f"collection {cid!r}: fill_opacity must be between 0 and 1")
+    parts = merged.get("parts") or ()
+    if merged["geometry"] != "mixed":
+        parts = ()  # (a contract layer's default applies to a mixed collection only)
+    if isinstance(parts, str) or not set(parts) <= set(PART_KINDS):
+        raise RegistryError(f"collection {cid!r}: parts must be a list of {', '.join(PART_KINDS)}")
+    merged["parts"] = tuple(k for k in PART_KINDS if k in parts)
     return Collection(id=cid, **merged)
+
+
+def kind_condition(coll: Collection, alias: str | None = None) -> sql.Composable | None:
+    """The SQL condition keeping a part's features (``ST_Dimension`` of its kind), on the geometry
+    column of ``alias``; None for a collection that is not a part."""
+    if coll.dimension is None:
+        return None
+    column = sql.Identifier(*((alias,) if alias else ()), coll.geometry_column)
+    return sql.SQL("ST_Dimension({}) = {}").format(column, sql.Literal(coll.dimension))
+
+
+def part_id(cid: str, kind: str) -> str:
+    """The id of the part of mixed collection ``cid`` holding its ``kind`` features."""
+    return f"{cid}_{PART_KINDS[kind][0]}"
+
+
+def _parts(coll: Collection) -> list[Collection]:
+    """The collections of ``coll``'s geometry kinds (it stays published as it is)."""
+    out = []
+    for kind in coll.parts:
+        _suffix, dimension, zh, en = PART_KINDS[kind]
+        title = coll.title + f" ({zh} {en})"
+        out.append(replace(coll, id=part_id(coll.id, kind), title=title, geometry=kind, parts=(),
+                           part_of=coll.id, dimension=dimension,
+                           description=f"{coll.description} Only the {en} of {coll.id}.".strip()))
+    return out
 
 
 @dataclass(frozen=True)
@@ -148,7 +199,15 @@ def load_registry(path: Path | None = None) -> dict[str, Collection]:
     entries = doc.get("collections") or {}
     if not isinstance(entries, dict) or not entries:
         raise RegistryError(f"{where}: no `collections` mapping")
-    return {cid: _build(cid, spec, defaults) for cid, spec in entries.items()}
+    out: dict[str, Collection] = {}
+    for cid, spec in entries.items():
+        coll = _build(cid, spec, defaults)
+        for c in (coll, *_parts(coll)):
+            if c.id in out:
+                raise RegistryError(f"{where}: collection {c.id!r} is declared twice (a part of a mixed "
+                                    "collection is named <id>_points, _lines or _polygons)")
+            out[c.id] = c
+    return out
 
 
 @lru_cache(maxsize=8)

@@ -25,7 +25,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from urbangis.layers import scope
-from urbangis.layers.registry import Collection, registry
+from urbangis.layers.registry import Collection, kind_condition, registry
 from urbangis.layers.settings import OgcSettings
 
 from . import crs as crsmod
@@ -167,6 +167,12 @@ def _the_row(cur: psycopg.Cursor[_Row]) -> _Row:
     return row
 
 
+def _where(spec: Collection) -> sql.Composable:
+    """`` WHERE`` the condition of a part of a mixed collection, or nothing."""
+    kind = kind_condition(spec)
+    return sql.SQL(" WHERE {}").format(kind) if kind is not None else sql.SQL("")
+
+
 def table_identifier(table: str) -> sql.Identifier:
     """``schema.table`` or ``table`` as a quoted identifier."""
     return sql.Identifier(*table.split(".", 1))
@@ -296,15 +302,17 @@ class Catalog:
                     recount: bool = True, previous: State | None = None) -> State:
         spec = layout.spec
         table = table_identifier(spec.table)
+        where = _where(spec)
         count, counted_at = None, (previous.counted_at if previous else time.monotonic())
         if recount:
-            count = int(_the_row(conn.execute(sql.SQL("SELECT count(*) FROM {}").format(table)))[0])
+            count = int(_the_row(conn.execute(sql.SQL("SELECT count(*) FROM {}{}").format(table, where)))[0])
             counted_at = time.monotonic()
         bbox = self._extent(conn, layout, estimate)
         interval = None
         if layout.time_field is not None:
             t = sql.Identifier(layout.time_field.name)
-            ends = _the_row(conn.execute(sql.SQL("SELECT min({t}), max({t}) FROM {table}").format(t=t, table=table)))
+            ends = _the_row(conn.execute(
+                sql.SQL("SELECT min({t}), max({t}) FROM {table}{where}").format(t=t, table=table, where=where)))
             interval = tuple(ends) if ends[0] is not None else None
         return State(version=version, estimate=estimate, count=count, bbox=bbox, interval=interval,
                      counted_at=counted_at)
@@ -313,7 +321,8 @@ class Catalog:
         spec = layout.spec
         geom = sql.Identifier(spec.geometry_column)
         box = None
-        if estimate > EXACT_EXTENT_MAX_ROWS:  # the statistics' extent (a partitioned table's: its partitions')
+        # the statistics' extent (a partitioned table's: its partitions'); a part's is its own
+        if estimate > EXACT_EXTENT_MAX_ROWS and spec.dimension is None:
             try:
                 with conn.transaction():
                     box = _the_row(conn.execute("SELECT urbangis_estimated_extent(%s::regclass, %s)::geometry",
@@ -322,7 +331,8 @@ class Catalog:
                 box = None
         if box is None:
             box = _the_row(conn.execute(
-                sql.SQL("SELECT ST_Extent({g})::geometry FROM {t}").format(g=geom, t=table_identifier(spec.table))
+                sql.SQL("SELECT ST_Extent({g})::geometry FROM {t}{w}").format(
+                    g=geom, t=table_identifier(spec.table), w=_where(spec))
             ))[0]
         if box is None:
             return None

@@ -23,6 +23,8 @@ FEATURES = [
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
     "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    # Part 5: Schemas (draft): /collections/{id}/schema
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
     # CQL2
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",

@@ -10,6 +10,15 @@ from .collections import CollectionMeta
 
 GEOJSON = "application/geo+json"
 REL_QUERYABLES = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
+REL_SCHEMA = "http://www.opengis.net/def/rel/ogc/1.0/schema"
+# The schema of the GeoJSON features. Written "describedBy": Debian's GDAL (3.6) reads a collection's
+# field types from a link of exactly that spelling (link relations compare case-insensitively, so
+# it is RFC 8288's "describedby" all the same)
+REL_DESCRIBED_BY = "describedBy"
+SCHEMA_JSON = "application/schema+json"
+# Part 5 geometry formats of a part of a mixed collection (its kind, single or multi)
+_KIND_FORMATS = {"point": "geometry-point-or-multipoint", "line": "geometry-linestring-or-multilinestring",
+                 "polygon": "geometry-polygon-or-multipolygon"}
 REL_TILESETS_VECTOR = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
 TRS_GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 
@@ -55,8 +64,12 @@ def collection(meta: CollectionMeta, base: str) -> dict:
         {"rel": "alternate", "href": f"{href}?f=html", "type": "text/html", "title": "This collection as HTML"},
         {"rel": "items", "href": f"{href}/items", "type": GEOJSON, "title": f"Features of {spec.id}"},
         {"rel": "items", "href": f"{href}/items?f=html", "type": "text/html", "title": f"Features of {spec.id} (HTML)"},
-        {"rel": REL_QUERYABLES, "href": f"{href}/queryables", "type": "application/schema+json",
+        {"rel": REL_QUERYABLES, "href": f"{href}/queryables", "type": SCHEMA_JSON,
          "title": "Queryable properties"},
+        {"rel": REL_SCHEMA, "href": f"{href}/schema", "type": SCHEMA_JSON,
+         "title": "Schema of the features' properties (OGC API - Features Part 5)"},
+        {"rel": REL_DESCRIBED_BY, "href": f"{href}/feature-schema", "type": SCHEMA_JSON,
+         "title": "JSON Schema of a GeoJSON feature of this collection"},
         {"rel": REL_TILESETS_VECTOR, "href": f"{href}/tiles", "type": "application/json",
          "title": "Vector tilesets of this collection"},
     ]
@@ -76,8 +89,8 @@ def collections(metas: list[CollectionMeta], base: str) -> dict:
     }
 
 
-def queryables(meta: CollectionMeta, base: str) -> dict:
-    """``/collections/{id}/queryables``: a JSON Schema of the filterable properties."""
+def _properties(meta: CollectionMeta) -> dict:
+    """The JSON Schema of each published property, with its role (id, time, geometry)."""
     props: dict = {}
     for name, f in meta.layout.fields.items():
         s = {"title": name, **f.json_schema()}
@@ -87,18 +100,56 @@ def queryables(meta: CollectionMeta, base: str) -> dict:
             s["x-ogc-role"] = "id"
         props[name] = s
     gtype = meta.layout.geometry_type
-    props["geometry"] = {
-        "title": "geometry",
-        "format": f"geometry-{gtype.lower()}" if gtype != "Geometry" else "geometry-any",
-        "x-ogc-role": "primary-geometry",
-    }
+    fmt = f"geometry-{gtype.lower()}" if gtype != "Geometry" else "geometry-any"
+    if meta.spec.part_of is not None:
+        fmt = _KIND_FORMATS[meta.spec.geometry]
+    props["geometry"] = {"title": "geometry", "format": fmt, "x-ogc-role": "primary-geometry"}
+    return props
+
+
+def queryables(meta: CollectionMeta, base: str) -> dict:
+    """``/collections/{id}/queryables``: a JSON Schema of the filterable properties."""
     return {
         "$schema": "https://json-schema.org/draft/2019-09/schema",
         "$id": f"{base}/collections/{meta.id}/queryables",
         "type": "object",
         "title": meta.spec.title,
-        "properties": props,
+        "properties": _properties(meta),
         "additionalProperties": False,
+    }
+
+
+def schema(meta: CollectionMeta, base: str) -> dict:
+    """``/collections/{id}/schema`` (OGC API - Features Part 5): the features' properties, the
+    geometry and the id among them with their roles; an array field's items typed."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{meta.id}/schema",
+        "type": "object",
+        "title": meta.spec.title,
+        "properties": _properties(meta),
+    }
+
+
+def feature_schema(meta: CollectionMeta, base: str) -> dict:
+    """``/collections/{id}/feature-schema``: the JSON Schema of one GeoJSON feature of the items,
+    which GDAL's OAPIF driver reads its field types from (an array of strings becomes a string
+    list, which it cannot tell from a page whose first values are empty arrays)."""
+    props = _properties(meta)
+    geometry = props.pop("geometry")
+    key = props.get(meta.spec.id_field, {"type": "string"})
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"{base}/collections/{meta.id}/feature-schema",
+        "title": meta.spec.title,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {k: v for k, v in key.items() if k in ("type", "format")},
+            "geometry": {"description": f"GeoJSON geometry ({geometry['format']})", "type": ["object", "null"]},
+            "properties": {"type": "object", "properties": props},
+        },
     }
 
 

@@ -190,15 +190,15 @@ def item_page(cid: str, feature: dict, root: str, json_href: str) -> str:
                  ("items", f"{root}/collections/{cid}/items?f=html")])
 
 
-def queryables_page(cid: str, schema: dict, root: str, json_href: str) -> str:
-    """The queryables as an HTML table."""
+def queryables_page(cid: str, schema: dict, root: str, json_href: str, heading: str = "Queryables") -> str:
+    """The queryables (or the schema) as an HTML table."""
     rows = "".join(
         f"<tr><td><code>{escape(name)}</code></td><td>{escape(str(s.get('type', s.get('format', ''))))}</td>"
         f"<td>{escape(str(s.get('format', '')))}</td></tr>"
         for name, s in schema.get("properties", {}).items()
     )
     body = f"<table><tr><th>property</th><th>type</th><th>format</th></tr>{rows}</table>"
-    return page(f"Queryables of {cid}", body, root, json_href,
+    return page(f"{heading} of {cid}", body, root, json_href,
                 [("collections", f"{root}/collections?f=html"), (cid, f"{root}/collections/{cid}?f=html")])
 
 

@@ -28,6 +28,7 @@ import psycopg
 from psycopg import sql
 
 from urbangis.layers import scope
+from urbangis.layers.registry import kind_condition
 
 from . import cql2
 from . import crs as crsmod
@@ -100,6 +101,9 @@ def _columns(layout: Layout) -> sql.Composable:
 def where_clause(layout: Layout, q: ItemsParams, params: Params) -> list[sql.Composable]:
     """The conditions of ``q`` (bbox, datetime, property filters, CQL2 filter), each parameterised."""
     conds: list[sql.Composable] = []
+    kind = kind_condition(layout.spec)  # a part of a mixed collection: its geometry kind only
+    if kind is not None:
+        conds.append(kind)
     geom = sql.Identifier(layout.spec.geometry_column)
     if q.bbox is not None:
         b = q.bbox
@@ -256,7 +260,9 @@ def fetch_item(conn: psycopg.Connection, layout: Layout, fid: str, crs: crsmod.C
     except Exception:
         raise FeatureNotFound(f"no feature {fid!r} in collection {layout.spec.id!r}",
                               collection=layout.spec.id) from None
-    query = sql.SQL("SELECT {feature} FROM {table} t WHERE t.{id} = {key}::{typ}").format(
+    kind = kind_condition(layout.spec, "t")
+    query = sql.SQL("SELECT {feature} FROM {table} t WHERE t.{id} = {key}::{typ}{kind}").format(
+        kind=sql.SQL(" AND {}").format(kind) if kind is not None else sql.SQL(""),
         feature=feature_json(layout, crs),
         table=table_identifier(layout.spec.table),
         id=sql.Identifier(layout.spec.id_field),

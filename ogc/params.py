@@ -259,11 +259,12 @@ def cursor_position(token: str) -> int | None:
     return doc[1] if len(doc) == 2 else None
 
 
-def parse_items(items: Iterable[tuple[str, str]], layout: Layout, settings: OgcSettings) -> ItemsParams:
+def parse_items(items: Iterable[tuple[str, str]], layout: Layout, settings: OgcSettings,
+                html: bool = False) -> ItemsParams:
     """Parse and check every query parameter of an items request against ``layout`` (``settings``:
-    the default and largest ``limit``)."""
+    the default and largest ``limit``; ``html``: a page for people, shorter by default)."""
     raw = _single(items)
-    out = ItemsParams(limit=settings.default_limit)
+    out = ItemsParams(limit=settings.html_limit if html else settings.default_limit)
     for key, value in raw.items():
         if key in ITEMS_PARAMS:
             continue

@@ -11,7 +11,7 @@ from typing import Mapping, Sequence
 
 from psycopg import sql
 
-from urbangis.layers.registry import Collection
+from urbangis.layers.registry import Collection, kind_condition
 
 from . import tms as tmslib
 
@@ -121,10 +121,11 @@ def layer_sql(
             geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target))
     # Always the storage column's index: as fast as an index on the EPSG:3857 copy (measured), and
     # a tile over its feature limit keeps the same features whichever geometry is drawn.
-    filt = sql.SQL("t.{} && {}").format(
+    filt = sql.SQL("t.{} && {}{}").format(
         sql.Identifier(coll.geometry_column),
         sql.SQL("b.fenv") if coll.storage_crs == target
         else sql.SQL("ST_Transform(b.fenv, {})").format(sql.Literal(coll.storage_crs)),
+        _and_kind(coll),
     )
     tol = tolerance(coll, tms_id, z)
     if tol > 0:
@@ -187,9 +188,11 @@ def point_cte(coll: Collection, tms_id: str) -> sql.Composed:
         sql.SQL("t.{}").format(sql.Identifier(c)) for c in dict.fromkeys((coll.geometry_column, *coll.tile_columns))
     )
     return sql.SQL(
-        ", {name} AS MATERIALIZED (SELECT {cols} FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt} LIMIT {over})"
+        ", {name} AS MATERIALIZED (SELECT {cols} FROM {table} t CROSS JOIN b WHERE t.{gcol} && {filt}{kind} "
+        "LIMIT {over})"
     ).format(
         name=sql.Identifier(_first_name(coll)),
+        kind=_and_kind(coll),
         cols=cols,
         table=sql.Identifier(coll.table),
         gcol=sql.Identifier(coll.geometry_column),
@@ -214,12 +217,22 @@ def _point_layer_sql(coll: Collection, common: dict) -> sql.Composed:
         "(SELECT COALESCE(ST_AsMVT(q, {name}, {extent}, 'geom'), ''::bytea) FROM ("
         "SELECT ST_AsMVTGeom({geom}, b.env, {extent}, {buffer}, true) AS geom{comma}{attrs} "
         "FROM b CROSS JOIN {cells} c "
-        "CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.{gcol} && c.cell "
-        "AND ST_X(t.{gcol}) >= c.x0 AND ST_X(t.{gcol}) < c.x1 "
-        "AND ST_Y(t.{gcol}) >= c.y0 AND ST_Y(t.{gcol}) < c.y1 LIMIT {quota}) t "
+        "CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.{gcol} && c.cell{kind} "
+        "AND {x}(t.{gcol}) >= c.x0 AND {x}(t.{gcol}) < c.x1 "
+        "AND {y}(t.{gcol}) >= c.y0 AND {y}(t.{gcol}) < c.y1 LIMIT {quota}) t "
         "LIMIT {limit}"
         ") q WHERE q.geom IS NOT NULL)"
-    ).format(cells=sql.Identifier(_cells_name(coll.storage_crs)), quota=sql.Literal(quota), **common)
+    ).format(cells=sql.Identifier(_cells_name(coll.storage_crs)), quota=sql.Literal(quota), kind=_and_kind(coll),
+             # a part's table holds other kinds too, which ST_X refuses (whatever the order of the
+             # conditions): its points' coordinates are read as their boxes' corners
+             x=sql.SQL("ST_X" if coll.dimension is None else "ST_XMin"),
+             y=sql.SQL("ST_Y" if coll.dimension is None else "ST_YMin"), **common)
+
+
+def _and_kind(coll: Collection) -> sql.Composable:
+    """`` AND`` the condition of a part of a mixed collection on ``t``, or nothing."""
+    kind = kind_condition(coll, "t")
+    return sql.SQL(" AND {}").format(kind) if kind is not None else sql.SQL("")
 
 
 def _cells_name(srid: int) -> str:

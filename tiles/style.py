@@ -5,7 +5,7 @@ No text labels: a label needs glyph (font) files, which would have to come from 
 features are inspected by clicking instead."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from urbangis.layers.registry import Collection
 
@@ -14,6 +14,9 @@ BACKGROUND = "#f4f1ea"
 
 # Drawing order: areas under lines under points, so nothing small is hidden by a fill.
 _ORDER = {"polygon": 0, "mixed": 1, "line": 2, "point": 3}
+# Only for a mixed collection declared without parts: QGIS' converter of MapLibre styles turns
+# these filters into ones that never match (its layers stay empty, without a warning), so the
+# registry gives mixed collections parts and the city tileset carries those instead.
 _POLYGONS = ["match", ["geometry-type"], ["Polygon", "MultiPolygon"], True, False]
 _LINES = ["match", ["geometry-type"], ["LineString", "MultiLineString"], True, False]
 _POINTS = ["match", ["geometry-type"], ["Point", "MultiPoint"], True, False]
@@ -31,7 +34,9 @@ def source_ids(colls: Sequence[Collection]) -> dict[str, str]:
 
 
 def _meta(coll: Collection) -> dict:
-    return {"urbangis:collection": coll.id, "urbangis:group": coll.group, "urbangis:title": coll.title}
+    # a part is switched on and off with its mixed collection (coll.family)
+    return {"urbangis:collection": coll.family, "urbangis:layer": coll.id, "urbangis:group": coll.group,
+            "urbangis:title": coll.title}
 
 
 def style_layers(coll: Collection, source: str = SOURCE) -> list[dict]:
@@ -68,12 +73,25 @@ def groups(colls: Sequence[Collection]) -> dict[str, list[str]]:
     """Layer-switcher groups: {group: [collection ids]}, in registry order."""
     out: dict[str, list[str]] = {}
     for c in colls:
-        out.setdefault(c.group, []).append(c.id)
+        members = out.setdefault(c.group, [])
+        if c.family not in members:
+            members.append(c.family)
     return out
 
 
-def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[float] | None, zoom: int) -> dict:
-    """The MapLibre (style spec v8) document of the city tileset served at ``tilejson_url``."""
+def _titles(colls: Sequence[Collection], registry: Mapping[str, Collection]) -> dict[str, str]:
+    """Titles of the layers and of the mixed collections their parts belong to (the switcher's)."""
+    out = {c.id: c.title for c in colls}
+    for c in colls:
+        if c.part_of and c.part_of in registry:
+            out.setdefault(c.part_of, registry[c.part_of].title)
+    return out
+
+
+def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[float] | None, zoom: int,
+               registry: Mapping[str, Collection] | None = None) -> dict:
+    """The MapLibre (style spec v8) document of the city tileset served at ``tilejson_url``
+    (``registry``: every collection, for the titles of the mixed ones the layers are parts of)."""
     ordered = sorted(colls, key=lambda c: _ORDER.get(c.geometry, 1))  # stable: registry order within a kind
     sources = source_ids(colls)
     members: dict[str, list[str]] = {}
@@ -84,7 +102,7 @@ def city_style(colls: Sequence[Collection], tilejson_url: str, center: list[floa
         "name": "urbangis city",
         "metadata": {
             "urbangis:groups": groups(colls),
-            "urbangis:titles": {c.id: c.title for c in colls},
+            "urbangis:titles": _titles(colls, registry or {}),
         },
         "sources": {
             source: {

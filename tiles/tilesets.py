@@ -71,13 +71,16 @@ class Tileset:
 
 
 def city_tileset(colls: Mapping[str, Collection] | None = None) -> Tileset:
-    """The multi-layer tileset with every collection as a layer."""
+    """The multi-layer tileset with every collection as a layer; a mixed collection with parts
+    comes as its parts (a layer per geometry kind: a style needs no geometry-type filter, which
+    QGIS cannot read)."""
     colls = colls if colls is not None else registry()
     return Tileset(
         CITY,
         "City: every published layer",
-        "All collections of the registry as layers of one vector tileset, each within its zoom range.",
-        tuple(colls.values()),
+        "All collections of the registry as layers of one vector tileset, each within its zoom range; "
+        "a collection of mixed geometry as a layer per geometry kind.",
+        tuple(c for c in colls.values() if not c.parts),
     )
 
 

@@ -113,9 +113,33 @@ def bounds(tms_id: str, z: int, x: int, y: int) -> TileBounds:
     return TileBounds(b.left, b.bottom, b.right, b.top, _SRID[tms_id])
 
 
-def document(tms_id: str) -> dict:
-    """The OGC 2D TMS JSON document of the set."""
-    return get(tms_id).model_dump(exclude_none=True, mode="json")
+ENCODINGS = ("2.0", "1.0")
+
+
+def document(tms_id: str, encoding: str = "2.0") -> dict:
+    """The OGC 2D TMS JSON document of the set: 2.0 (OGC 17-083r4), or the 1.0 encoding
+    (17-083r2) that Debian's GDAL 3.6 reads (its parser fails on 2.0 with "Invalid tiling
+    matrix set name"). One document cannot be both: GDAL 3.6 needs the 1.0 ``supportedCRS`` at
+    the root, which 2.0 readers such as morecantile refuse."""
+    doc = get(tms_id).model_dump(exclude_none=True, mode="json")
+    if encoding != "1.0":
+        return doc
+    out = {"type": "TileMatrixSetType", "identifier": doc["id"], "title": doc.get("title", doc["id"]),
+           "supportedCRS": crs_uri(tms_id)}
+    if doc.get("uri"):
+        out["wellKnownScaleSet"] = doc["uri"]
+    box = doc.get("boundingBox")
+    if box:
+        out["boundingBox"] = {"type": "BoundingBoxType", "crs": box.get("crs", out["supportedCRS"]),
+                              "lowerCorner": box["lowerLeft"], "upperCorner": box["upperRight"]}
+    # corners in the CRS's axis order, as in 2.0 (EPSG:4490: latitude first)
+    out["tileMatrix"] = [
+        {"type": "TileMatrixType", "identifier": m["id"], "scaleDenominator": m["scaleDenominator"],
+         "topLeftCorner": m["pointOfOrigin"], "tileWidth": m["tileWidth"], "tileHeight": m["tileHeight"],
+         "matrixWidth": m["matrixWidth"], "matrixHeight": m["matrixHeight"]}
+        for m in doc["tileMatrices"]
+    ]
+    return out
 
 
 def crs_uri(tms_id: str) -> str:

@@ -4,6 +4,7 @@ spots, and the cases of a box. Every path takes the same filters (cases/filters.
 in ``cases/``; errors carry their statuses."""
 from __future__ import annotations
 
+import gzip
 from typing import Annotated
 
 import orjson
@@ -73,8 +74,11 @@ def _geojson(doc: dict) -> Response:
     return Response(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/geo+json")
 
 
-def _tile_response(data: bytes, total: int, media: str) -> Response:
-    headers = {"Cache-Control": "no-cache", "X-Case-Count": str(total)}
+def _tile_response(request: Request, data: bytes, total: int, media: str) -> Response:
+    # vector tiles are left alone by the app's gzip middleware (api/app.py): compressed here
+    headers = {"Cache-Control": "no-cache", "X-Case-Count": str(total), "Vary": "Accept-Encoding"}
+    if len(data) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
+        return Response(gzip.compress(data, 5), media_type=media, headers={**headers, "Content-Encoding": "gzip"})
     return Response(data, media_type=media, headers=headers)
 
 
@@ -90,7 +94,7 @@ def case_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix
     f = _filter(request, cases)
     ix = cases.maps_ready()
     data, total = aggregate.tile(ix, cases.classes, tileMatrixSetId, tileMatrix, tileCol, tileRow, ix.compile(f), bins)
-    return _tile_response(data, total, MVT)
+    return _tile_response(request, data, total, MVT)
 
 
 @router.get("/cases/heat/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}.png", response_class=Response,

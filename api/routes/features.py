@@ -167,6 +167,27 @@ def get_queryables(collectionId: str, request: Request, services: Services = Dep
                            "application/schema+json", "/queryables")
 
 
+@router.get("/collections/{collectionId}/schema", summary="Schema of the features (OGC API - Features Part 5)",
+            openapi_extra=QUERYABLES_DOC)
+def get_schema(collectionId: str, request: Request, services: Services = Depends(get_services)):
+    """The JSON Schema of a collection's features: each property's type (an array's items too), and
+    the roles of the id, the time and the geometry."""
+    return _one_collection(request, services, collectionId, documents.schema,
+                           lambda doc, base, href: html.queryables_page(collectionId, doc, base, href, "Schema"),
+                           documents.SCHEMA_JSON, "/schema")
+
+
+@router.get("/collections/{collectionId}/feature-schema", summary="JSON Schema of one GeoJSON feature (for GDAL)",
+            openapi_extra=QUERYABLES_DOC)
+def get_feature_schema(collectionId: str, request: Request, services: Services = Depends(get_services)):
+    """The JSON Schema of one GeoJSON feature of the items (the collection's ``describedBy`` link):
+    GDAL's OAPIF driver types the fields from it instead of guessing from a first page."""
+    return _one_collection(request, services, collectionId, documents.feature_schema,
+                           lambda doc, base, href: html.queryables_page(
+                               collectionId, doc["properties"]["properties"], base, href, "Feature schema"),
+                           documents.SCHEMA_JSON, "/feature-schema")
+
+
 @router.get("/collections/{collectionId}/items", summary="Features: bbox, datetime, property and CQL2 filters, CRS",
             openapi_extra=ITEMS_DOC)
 def get_items(collectionId: str, request: Request, services: Services = Depends(get_services)):
@@ -179,7 +200,7 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
     # are read under the caller's area
     with scope.connection(services.pool) as conn, times_in(services.settings.database.timezone):
         meta = catalog.describe(conn, collectionId)
-        q = parse_items(query, meta.layout, catalog.settings)
+        q = parse_items(query, meta.layout, catalog.settings, html=_html(request))
         page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)
     links = documents.page_links(base, collectionId, query, q.limit, q.offset, page.next_cursor, page.returned)
     tail: dict[str, object] = {"numberReturned": page.returned}

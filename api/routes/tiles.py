@@ -4,7 +4,7 @@ If-None-Match) and Cache-Control."""
 from __future__ import annotations
 
 import gzip
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, FastAPI, Header, Path, Query, Request
@@ -19,6 +19,7 @@ from urbangis.tiles import tilejson as tjlib
 from urbangis.tiles import tms as tmslib
 from urbangis.tiles.tilesets import CITY, TileResult, TileService, Tileset, city_tileset, get_tileset
 
+from .. import ranges
 from ..auth import allow
 from ..services import base_url, services_of
 from ..version import version
@@ -97,7 +98,7 @@ def _selection(request: Request, collections: str | None) -> Tileset:
             parameter="collections",
             value=collections,
         )
-    layers = tuple(c for c in city.layers if c.id in wanted)
+    layers = tuple(c for c in city.layers if c.id in wanted or c.part_of in wanted)  # a mixed one: its parts
     return Tileset(CITY + "+" + "+".join(sorted(wanted)), city.title, city.description, layers)
 
 
@@ -123,14 +124,29 @@ def tile_matrix_sets(request: Request) -> dict:
     }
 
 
-@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set (OGC 2D TMS 2.0 JSON)")
-def tile_matrix_set(request: Request, tileMatrixSetId: TmsId) -> dict:
+@router.get("/tileMatrixSets/{tileMatrixSetId}", summary="One tile matrix set (OGC 2D TMS 2.0 JSON, or 1.0)")
+def tile_matrix_set(request: Request, tileMatrixSetId: TmsId,
+                    encoding: Literal["2.0", "1.0"] = Query(
+                        "2.0", description="2.0 (OGC 17-083r4), or the 1.0 encoding (17-083r2) that GDAL before "
+                                           "3.7 reads (Debian 12's GDAL 3.6: `-co TILING_SCHEME=<this URL>`)")) -> dict:
     _tms(tileMatrixSetId)
-    doc = tmslib.document(tileMatrixSetId)
+    doc = tmslib.document(tileMatrixSetId, encoding)
+    query = "" if encoding == "2.0" else f"?encoding={encoding}"
     doc["links"] = [
-        {"rel": "self", "href": f"{base_url(request)}/tileMatrixSets/{tileMatrixSetId}", "type": "application/json"}
+        {"rel": "self", "href": f"{base_url(request)}/tileMatrixSets/{tileMatrixSetId}{query}",
+         "type": "application/json"}
     ]
     return doc
+
+
+def _tiling_scheme_links(base: str, tms_id: str) -> list[dict]:
+    """The tiling-scheme links of a tileset: the 2.0 document, then the 1.0 encoding. GDAL takes
+    the last such link and reads 1.0 in every version (3.6 only 1.0); other clients take the
+    first, or pick by title."""
+    href = f"{base}/tileMatrixSets/{tms_id}"
+    return [{"rel": REL + "tiling-scheme", "href": href, "type": "application/json", "title": "TMS 2.0"},
+            {"rel": REL + "tiling-scheme", "href": f"{href}?encoding=1.0", "type": "application/json",
+             "title": "TMS 1.0 encoding (GDAL before 3.7)"}]
 
 
 # -- tileset metadata -------------------------------------------------------------------------
@@ -149,7 +165,7 @@ def _tileset_doc(base: str, prefix: str, ts: Tileset, tms_id: str) -> dict:
         "crs": tmslib.crs_uri(tms_id),
         "links": [
             {"rel": "self", "href": url, "type": "application/json", "title": f"{ts.title} ({tms_id})"},
-            {"rel": REL + "tiling-scheme", "href": f"{base}/tileMatrixSets/{tms_id}", "type": "application/json"},
+            *_tiling_scheme_links(base, tms_id),
             {
                 "rel": "item",
                 "href": url + "/{tileMatrix}/{tileRow}/{tileCol}",
@@ -187,7 +203,8 @@ def _tilesets_list(base: str, prefix: str, ts: Tileset) -> dict:
         doc = _tileset_doc(base, prefix, ts, tms_id)
         sets.append(
             {k: doc[k] for k in ("title", "dataType", "crs", "tileMatrixSetURI") if k in doc}
-            | {"links": [{**doc["links"][0], "rel": "self"}, doc["links"][1], doc["links"][2]]}
+            | {"links": [{**doc["links"][0], "rel": "self"},
+                         *(link for link in doc["links"][1:] if link["rel"] in (REL + "tiling-scheme", "item"))]}
         )
     return {"tilesets": sets, "links": [{"rel": "self", "href": base + prefix, "type": "application/json"}]}
 
@@ -276,7 +293,8 @@ def style(request: Request, styleId: str) -> Response:
     with scope.connection(svc.pool) as conn:
         extents = tjlib.layer_extents(conn, ts)
     middle, zoom = tjlib.opening(ts, extents, services_of(request).view)
-    doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom)
+    doc = stylelib.city_style(list(ts.layers), f"{base_url(request)}/tiles/WebMercatorQuad/tilejson.json", middle, zoom,
+                              services_of(request).collections)
     return Response(orjson.dumps(doc), media_type="application/vnd.mapbox.style+json")
 
 
@@ -292,9 +310,18 @@ def _tile_response(request: Request, result: TileResult, max_age: int, cache_sta
     if not result.data:
         # An empty tile: 204, as OGC API - Tiles allows, so clients skip decoding nothing.
         return Response(status_code=204, headers=headers)
+    headers["Accept-Ranges"] = "bytes"
+    body = result.data
     if "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(result.data, media_type=MVT, headers={**headers, "Content-Encoding": "gzip"})
-    return Response(gzip.decompress(result.data), media_type=MVT, headers=headers)
+        headers["Content-Encoding"] = "gzip"
+    else:
+        body = gzip.decompress(body)
+    byte_range = ranges.wanted(request, result.etag)
+    if byte_range is not None:  # of the encoding sent (RFC 9110: ranges apply to the representation)
+        part = ranges.answer(body, byte_range, MVT, headers)
+        if part is not None:
+            return part
+    return Response(body, media_type=MVT, headers=headers)
 
 
 def _tile(request: Request, ts: Tileset, tms_id: str, z: int, y: int, x: int, if_none_match: str | None) -> Response:

@@ -54,7 +54,7 @@ def test_settings_are_read_when_asked(monkeypatch):
     s = Settings.from_env()
     assert s.ogc.default_limit == 250 and s.database.timezone == "Asia/Urumqi"
     monkeypatch.delenv("URBANGIS_OGC_DEFAULT_LIMIT")
-    assert Settings.from_env().ogc.default_limit == 10
+    assert Settings.from_env().ogc.default_limit == 1000
 
 
 def test_a_bad_value_names_the_setting(monkeypatch):

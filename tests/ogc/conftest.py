@@ -28,6 +28,14 @@ INSERT INTO roads (id, name, kind, district_code, left_from, left_to, right_from
   ST_Multi(ST_GeomFromText('LINESTRING(87.58 43.78, 87.63 43.78)', 4490))),
  ('R3', '和平路', 'branch', '650103', 5, 25, 6, 26, 'odd', 'even',
   ST_Multi(ST_GeomFromText('LINESTRING(87.50 43.80, 87.52 43.81)', 4490)));
+UPDATE roads SET aliases = '{人民路东段,人民东路}' WHERE id = 'R2';
+-- components of every geometry kind, a point first (as a client reading the first page sees them)
+INSERT INTO components (code, name, geom) VALUES
+ ('6501020101000001', '井盖', ST_SetSRID(ST_MakePoint(87.600, 43.780), 4490)),
+ ('6501020101000002', '井盖', ST_SetSRID(ST_MakePoint(87.610, 43.780), 4490)),
+ ('6501020201000001', '护栏', ST_GeomFromText('LINESTRING(87.60 43.77, 87.61 43.77)', 4490)),
+ ('6501020301000001', '绿地',
+  ST_GeomFromText('POLYGON((87.60 43.79, 87.61 43.79, 87.61 43.795, 87.60 43.795, 87.60 43.79))', 4490));
 """
 
 # One case every 7 hours from 2024-01-01T00:00Z, on a 20 x 12 grid over central Urumqi.

@@ -53,7 +53,9 @@ def test_collection_tilesets_and_tileset(tiles_client):
 
 def test_city_tileset_lists_every_collection(tiles_client):
     doc = tiles_client.get("/tiles/WebMercatorQuad").json()
-    assert [layer["id"] for layer in doc["layers"]] == list(registry())
+    # a mixed collection comes as its parts, a layer per geometry kind
+    assert [layer["id"] for layer in doc["layers"]] == [c.id for c in registry().values() if not c.parts]
+    assert {"components_points", "components_lines", "components_polygons"} <= {layer["id"] for layer in doc["layers"]}
     assert len(tiles_client.get("/tiles").json()["tilesets"]) == 3
 
 
@@ -131,7 +133,7 @@ def test_tilejson(tiles_client):
     doc = tiles_client.get("/tiles/WebMercatorQuad/tilejson.json").json()
     assert doc["tilejson"] == "3.0.0"
     assert doc["tiles"][0].endswith("/tiles/WebMercatorQuad/{z}/{y}/{x}")
-    assert [v["id"] for v in doc["vector_layers"]] == list(registry())
+    assert [v["id"] for v in doc["vector_layers"]] == [c.id for c in registry().values() if not c.parts]
     w, s, e, n = doc["bounds"]
     assert w <= CENTRE[0] <= e and s <= CENTRE[1] <= n
     lon, lat, zoom = doc["center"]
@@ -150,8 +152,19 @@ def test_style_is_valid_for_maplibre(tiles_client, tmp_path):
     style = r.json()
     assert style["sources"]["city"]["url"].endswith("/tiles/WebMercatorQuad/tilejson.json")
     drawn = {layer["source-layer"] for layer in style["layers"] if "source-layer" in layer}
-    assert drawn == set(registry())
+    assert drawn == {c.id for c in registry().values() if not c.parts}
+    # no filter on the geometry type (QGIS' style converter makes it a filter that never matches):
+    # a mixed collection is drawn from its parts, each by one kind of style layer
+    assert not any("filter" in layer for layer in style["layers"])
+    kinds = {"components_points": "circle", "components_lines": "line", "components_polygons": "fill"}
+    for layer in style["layers"]:
+        if layer.get("source-layer") in kinds:
+            assert layer["type"] in (kinds[layer["source-layer"]], "line")  # (a fill's outline is a line)
+            assert layer["metadata"]["urbangis:collection"] == "components"  # switched with the mixed one
     assert set(style["metadata"]["urbangis:groups"]) == {c.group for c in registry().values()}
+    groups = style["metadata"]["urbangis:groups"]
+    assert groups["components"] == ["components"] and "place_names" in groups["addresses"]
+    assert style["metadata"]["urbangis:titles"]["components"] == registry()["components"].title
     # admin areas stop at z16 in tiles: their own source, which MapLibre overzooms past 16
     admin = next(layer for layer in style["layers"] if layer.get("source-layer") == "admin_areas")
     url = style["sources"][admin["source"]]["url"]
@@ -203,3 +216,77 @@ def test_style_fill_opacity_from_the_registry(tiles_client):
     layers = {layer["id"]: layer for layer in tiles_client.get("/styles/city/style.json").json()["layers"]}
     assert layers["admin_areas-fill"]["paint"]["fill-opacity"] == registry()["admin_areas"].fill_opacity == 0
     assert layers["unit_grids-fill"]["paint"]["fill-opacity"] == registry()["unit_grids"].fill_opacity > 0
+
+
+def test_a_byte_range_of_a_tile(tiles_client):
+    url = f"/collections/cases/tiles/WebMercatorQuad/{tile_path(10)}"
+    plain = {"Accept-Encoding": "identity"}
+    whole = tiles_client.get(url, headers=plain)
+    assert whole.headers["accept-ranges"] == "bytes"
+    size = len(whole.content)
+    part = tiles_client.get(url, headers={**plain, "Range": "bytes=10-99"})
+    assert part.status_code == 206 and part.content == whole.content[10:100]
+    assert part.headers["content-range"] == f"bytes 10-99/{size}"
+    tail = tiles_client.get(url, headers={**plain, "Range": "bytes=-20"})
+    assert tail.status_code == 206 and tail.content == whole.content[-20:]
+    past = tiles_client.get(url, headers={**plain, "Range": f"bytes={size}-"})
+    assert past.status_code == 416 and past.headers["content-range"] == f"bytes */{size}"
+    # several ranges, or an If-Range our weak ETag cannot satisfy: the whole tile
+    assert tiles_client.get(url, headers={**plain, "Range": "bytes=0-1,5-6"}).content == whole.content
+    stale = tiles_client.get(url, headers={**plain, "Range": "bytes=0-9", "If-Range": whole.headers["etag"]})
+    assert stale.status_code == 200 and stale.content == whole.content
+    # the range of the gzipped tile is of its gzip bytes (the representation sent)
+    zipped = tiles_client.get(url, headers={"Accept-Encoding": "gzip", "Range": "bytes=0-1"})
+    assert zipped.status_code == 206 and zipped.headers["content-encoding"] == "gzip"
+    assert "vary" in zipped.headers and zipped.headers["vary"] == "Accept-Encoding"
+
+
+def test_plain_tile_says_vary_once(tiles_client):
+    r = tiles_client.get(f"/tiles/WebMercatorQuad/{tile_path(10)}", headers={"Accept-Encoding": "identity"})
+    assert r.headers.get_list("vary") == ["Accept-Encoding"]
+
+
+def test_tile_matrix_set_in_both_encodings(tiles_client):
+    import morecantile
+
+    for tms_id in ("WebMercatorQuad", "WorldCRS84Quad", "CGCS2000Quad"):
+        v2 = tiles_client.get(f"/tileMatrixSets/{tms_id}").json()
+        assert morecantile.TileMatrixSet.model_validate({k: v for k, v in v2.items() if k != "links"})
+        v1 = tiles_client.get(f"/tileMatrixSets/{tms_id}", params={"encoding": "1.0"}).json()
+        assert v1["type"] == "TileMatrixSetType" and v1["identifier"] == tms_id
+        assert v1["supportedCRS"] == v2["crs"]
+        assert [(m["identifier"], m["topLeftCorner"], m["matrixWidth"]) for m in v1["tileMatrix"]] == [
+            (m["id"], m["pointOfOrigin"], m["matrixWidth"]) for m in v2["tileMatrices"]]
+    bad = tiles_client.get("/tileMatrixSets/WebMercatorQuad", params={"encoding": "3.0"})
+    assert bad.status_code == 400 and bad.json()["errors"][0]["parameter"] == "encoding"
+    # a tileset links both; GDAL takes the last tiling-scheme link
+    links = tiles_client.get("/collections/cases/tiles/WebMercatorQuad").json()["links"]
+    schemes = [link["href"] for link in links if link["rel"].endswith("/tiling-scheme")]
+    assert schemes[0].endswith("/tileMatrixSets/WebMercatorQuad") and schemes[-1].endswith("?encoding=1.0")
+
+
+def test_debian_gdal_reads_the_tile_matrix_set(tiles_server, tmp_path):
+    """Debian's GDAL 3.6 parses the 1.0 encoding (the 2.0 one: 'Invalid tiling matrix set name'):
+    a COG cut on our CGCS2000Quad grid, longitude first, as data staff would make imagery for it."""
+    import re
+
+    src, out = tmp_path / "src.tif", tmp_path / "cog.tif"
+    made = subprocess.run(["gdal_create", "-of", "GTiff", "-outsize", "10", "10", "-bands", "1", "-a_srs",
+                           "EPSG:4490", "-a_ullr", "87.5", "43.9", "87.7", "43.7", str(src)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    for encoding, ok in (("1.0", True), ("2.0", False)):
+        url = f"{tiles_server}/tileMatrixSets/CGCS2000Quad?encoding={encoding}"
+        target = out if ok else tmp_path / "refused.tif"
+        done = subprocess.run(["gdal_translate", "-q", "-of", "COG", "-co", f"TILING_SCHEME={url}", str(src),
+                               str(target)], capture_output=True, text=True, timeout=60)
+        assert (done.returncode == 0) == ok, done.stderr
+    info = subprocess.run(["gdalinfo", str(out)], capture_output=True, text=True, timeout=60).stdout
+    west, north = (float(v) for v in re.search(r"Origin = \(([-\d.]+),([-\d.]+)\)", info).groups())
+    pixel = float(re.search(r"Pixel Size = \(([-\d.]+),", info).group(1))
+    tile = pixel * 256  # CGCS2000Quad: 180 / 2**z degrees a tile, counted from -180 east and 90 south
+    assert abs(180 / tile - round(180 / tile)) < 1e-9
+    # the image's corner lies in the first tile, counted from longitude -180 (not latitude 90)
+    k, m = (west + 180) / tile, (90 - north) / tile
+    assert abs(k - round(k)) < 1e-6 and abs(m - round(m)) < 1e-6, (west, north, tile)
+    assert west <= 87.5 < west + tile and north - tile < 43.9 <= north, (west, north, tile)
