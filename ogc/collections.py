@@ -250,11 +250,15 @@ class Catalog:
         return CollectionMeta(layout, cached)
 
     def available(self, conn: psycopg.Connection) -> list[CollectionMeta]:
-        """Every collection whose table exists, in registry order; missing tables are logged once."""
+        """Every collection whose table exists, in registry order; missing tables are logged once.
+        A part of a mixed collection is listed once it holds features (a city without courtyard
+        points lists no empty "courtyards_points" for GIS users to open; it is served all the same)."""
         out = []
         for cid in self._specs:
             try:
-                out.append(self.describe(conn, cid))
+                meta = self.describe(conn, cid)
+                if meta.spec.part_of is None or meta.state.count != 0:
+                    out.append(meta)
             except CollectionNotFound as exc:
                 if self._problems.get(cid) != exc.description:
                     self._problems[cid] = exc.description

@@ -76,6 +76,10 @@ def test_a_part_serves_its_kind_only(ogc, dbconn):
     assert codes(some) == ["6501020101000002"]
     filtered = ogc.get("/collections/components_polygons/items", params={"filter": "name = '井盖'"}).json()
     assert filtered["numberMatched"] == 0
+    # a part without features is not listed (no empty layer to open in QGIS), yet it is served
+    assert "place_names_points" not in listed and "place_names" in listed
+    empty = ogc.get("/collections/place_names_points/items")
+    assert empty.status_code == 200 and empty.json()["numberReturned"] == 0
 
 
 def test_part_tiles_hold_their_kind(ogc):
