@@ -80,7 +80,8 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max)
     geocoder = GeocoderService(conninfo, settings.geocoder)
     tiles = TileService(make_pool(tile_conninfo(conninfo)), settings.tiles.cache_dir(settings.database.home),
-                        database_name(conninfo), settings.tiles.gzip_level, collections, settings.database.timezone)
+                        database_name(conninfo), settings.tiles.gzip_level, collections, settings.database.timezone,
+                        settings.tiles.max_kb * 1024)
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)

@@ -46,6 +46,7 @@ class Collection:
     simplify: dict[int, float] = field(default_factory=dict)
     tile_feature_limit: int = 20000
     tile_fields: tuple[str, ...] | None = None
+    tile_min_pixels: float = 0.0  # lines and polygons smaller than this (bounding box, tile pixels) left out
     color: str = "#3388ff"
     fill_opacity: float = 0.1
     public: bool = False  # served to callers without credentials (the `public` role); else in-area only
@@ -114,6 +115,8 @@ def _build(cid: str, spec: dict, defaults: dict) -> Collection:
     merged["simplify"] = {int(z): float(t) for z, t in (merged.get("simplify") or {}).items()}
     if not 0 <= int(merged.get("minzoom", 0)) <= int(merged.get("maxzoom", 22)) <= 30:
         raise RegistryError(f"collection {cid!r}: need 0 <= minzoom <= maxzoom <= 30")
+    if float(merged.get("tile_min_pixels", 0)) < 0:
+        raise RegistryError(f"collection {cid!r}: tile_min_pixels must be 0 or more")
     if not 0 <= float(merged.get("fill_opacity", 0.1)) <= 1:
         raise RegistryError(f"collection {cid!r}: fill_opacity must be between 0 and 1")
     parts = merged.get("parts") or ()

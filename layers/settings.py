@@ -108,6 +108,10 @@ class TileSettings(Section):
     # takes 33 ms for 234 kB, longer than PostGIS takes to make the tile. Levels 1-3 are made by
     # ISA-L (the `isal` package), 4x faster than zlib's level 1 for the same size (tiles.tilesets).
     gzip_level: int = Field(default=1, ge=1, le=9, description="gzip level of tiles (1 fastest, 9 smallest)")
+    # map clients recommend tiles under 500 KB (MapLibre parses a tile on one worker; a heavier
+    # one stalls the map); a tile made heavier is made again, thinner (tiles/mvt.py `thinned`)
+    max_kb: int = Field(default=500, ge=0, description="largest raw tile in KB; a heavier one is made again "
+                                                        "with fewer features (0: no limit)")
 
     def cache_dir(self, home: Path) -> Path | None:
         """The cache folder (under ``home`` unless set), or None when the cache is off."""

@@ -6,7 +6,7 @@ ST_AsMVT bytes and the layers are concatenated (an MVT is a sequence of layer me
 concatenating single-layer tiles is a valid multi-layer tile)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Mapping, Sequence
 
 from psycopg import sql
@@ -74,6 +74,19 @@ def stored_geometry(conn) -> dict[tuple[str, str], StoredGeometry]:
     return {key: StoredGeometry(e["mercator"], e["zooms"]) for key, e in found.items()}
 
 
+def pixel_in_storage(coll: Collection, tms_id: str, z: int) -> float:
+    """One pixel of a 256-pixel tile at zoom ``z``, in the units of ``coll``'s storage CRS (degrees
+    of longitude for a geographic one, the usual case). Web Mercator metres are turned into degrees
+    as the projection does along the equator: 1 m = 1 / 111,319.49 degree of longitude."""
+    m = tmslib.get(tms_id).matrix(z)
+    px = m.cellSize * m.tileWidth / TILE_PIXELS  # in the TMS CRS's units
+    tms_geographic = tmslib.srid(tms_id) != 3857
+    storage_geographic = coll.storage_crs in (4490, 4326, 4610, 4214)
+    if tms_geographic == storage_geographic:
+        return px
+    return px / 111319.49 if storage_geographic else px * 111319.49
+
+
 def tolerance(coll: Collection, tms_id: str, z: int) -> float:
     """The simplification tolerance of ``coll`` at zoom ``z``, in units of the TMS CRS."""
     px = coll.simplify_at(z)
@@ -121,11 +134,12 @@ def layer_sql(
             geom = sql.SQL("ST_Transform({}, {})").format(geom, sql.Literal(target))
     # Always the storage column's index: as fast as an index on the EPSG:3857 copy (measured), and
     # a tile over its feature limit keeps the same features whichever geometry is drawn.
-    filt = sql.SQL("t.{} && {}{}").format(
+    filt = sql.SQL("t.{} && {}{}{}").format(
         sql.Identifier(coll.geometry_column),
         sql.SQL("b.fenv") if coll.storage_crs == target
         else sql.SQL("ST_Transform(b.fenv, {})").format(sql.Literal(coll.storage_crs)),
         _and_kind(coll),
+        _and_large_enough(coll, tms_id, z),
     )
     tol = tolerance(coll, tms_id, z)
     if tol > 0:
@@ -227,6 +241,26 @@ def _point_layer_sql(coll: Collection, common: dict) -> sql.Composed:
              # conditions): its points' coordinates are read as their boxes' corners
              x=sql.SQL("ST_X" if coll.dimension is None else "ST_XMin"),
              y=sql.SQL("ST_Y" if coll.dimension is None else "ST_YMin"), **common)
+
+
+def _and_large_enough(coll: Collection, tms_id: str, z: int) -> sql.Composable:
+    """`` AND`` the bounding box of a line or polygon spans ``tile_min_pixels`` at zoom ``z`` (on
+    the stored geometry's box, which PostGIS keeps in the geometry's header), or nothing."""
+    if coll.tile_min_pixels <= 0 or coll.geometry == "point":
+        return sql.SQL("")
+    g = sql.SQL("t.{}::box2d").format(sql.Identifier(coll.geometry_column))  # the header's box, not a scan
+    return sql.SQL(" AND greatest(ST_XMax({g}) - ST_XMin({g}), ST_YMax({g}) - ST_YMin({g})) >= {size}").format(
+        g=g, size=sql.Literal(coll.tile_min_pixels * pixel_in_storage(coll, tms_id, z)))
+
+
+def thinned(coll: Collection, level: int) -> Collection:
+    """``coll`` as a tile over the size budget draws it at thinning ``level`` (0: as configured):
+    each level halves the features a tile may hold and doubles the size (from 1 pixel) below
+    which lines and polygons are left out."""
+    if level <= 0:
+        return coll
+    return replace(coll, tile_feature_limit=max(1, coll.tile_feature_limit >> level),
+                   tile_min_pixels=max(coll.tile_min_pixels, float(1 << (level - 1))))
 
 
 def _and_kind(coll: Collection) -> sql.Composable:

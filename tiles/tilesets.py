@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,9 @@ from .tms import TileError
 log = logging.getLogger("urbangis.tiles")
 
 CITY = "city"
+# Thinning levels a tile over the size budget may go through: at 8 it keeps 1/256 of each
+# layer's feature limit and no line or polygon under 128 pixels.
+MAX_THINNING = 8
 
 
 # Tile statements are LIMITed probes of GiST indexes. Planning with a bind parameter for the
@@ -145,8 +149,10 @@ class TileService:
     """Makes tiles from one database, through an optional disk cache."""
 
     def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6,
-                 collections: Mapping[str, Collection] | None = None, zone: str = "") -> None:
+                 collections: Mapping[str, Collection] | None = None, zone: str = "",
+                 max_bytes: int = 500 * 1024) -> None:
         self.pool = pool
+        self.max_bytes = max_bytes  # a raw tile above it is made again, thinner (0: no limit)
         # the sessions' time zone: tiles write times with its offset, so it is part of a tile's key
         self.zone = zone
         self.collections = collections if collections is not None else registry()
@@ -208,7 +214,22 @@ class TileService:
         params = mvt.params(tms_id, z, x, y)
         with scope.connection(self.pool) as conn:
             row = _run(conn, self.statement(conn, ts, tms_id, z, False), params)
-        return bytes(row[0])
+            return self._within_budget(conn, ts, tms_id, z, params, bytes(row[0]))
+
+    def _within_budget(self, conn, ts: Tileset, tms_id: str, z: int, params: dict, raw: bytes) -> bytes:
+        """``raw``, or when it is over ``max_bytes`` the tile made again at rising thinning levels
+        until it fits (tiles/mvt.py ``thinned``: fewer points, no lines or polygons smaller than a
+        few pixels). Deterministic: the same data gives the same tile. The size a client can take
+        is what decides, not a zoom: a sparse county's tiles stay whole, a city's centre is thinned."""
+        level = 0
+        while self.max_bytes and len(raw) > self.max_bytes and level < MAX_THINNING:
+            # a level halves the features: go straight to the one the excess asks for, then on
+            level = min(MAX_THINNING, max(level + 1, math.ceil(math.log2(len(raw) / self.max_bytes))))
+            thin = Tileset(ts.id, ts.title, ts.description, tuple(mvt.thinned(c, level) for c in ts.layers))
+            raw = bytes(_run(conn, self.statement(conn, thin, tms_id, z, False), params)[0])
+        if level:
+            log.debug("tile %s %s/%s of %s thinned to level %d: %d bytes", tms_id, z, params, ts.id, level, len(raw))
+        return raw
 
     def tile(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, if_none_match: str | None = None) -> TileResult:
         """Tile z/x/y of a tileset, gzipped; raises TileError subclasses for bad requests."""
@@ -218,7 +239,8 @@ class TileService:
                 # No cache, no conditional request: one round trip, the state read in the same
                 # snapshot as the tile.
                 raw, state = _run(conn, self.statement(conn, ts, tms_id, z, True), params)
-                return TileResult(self._gzip(bytes(raw)), self._etag(ts, tms_id, z, x, y, state))
+                raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
+                return TileResult(self._gzip(raw), self._etag(ts, tms_id, z, x, y, state))
             row = conn.execute(STATE_SQL, params).fetchone()  # an aggregate: always one row
             state = row[0] if row is not None else None
             etag = self._etag(ts, tms_id, z, x, y, state)
@@ -232,7 +254,8 @@ class TileService:
                 if cached is not None:
                     return TileResult(cached, etag, source="cache")
             raw = _run(conn, self.statement(conn, ts, tms_id, z, False), params)[0]
-        data = self._gzip(bytes(raw))
+            raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
+        data = self._gzip(raw)
         if skey:
             self.cache.put(ts.id, tms_id, skey, z, x, y, data)
         return TileResult(data, etag)

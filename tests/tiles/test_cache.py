@@ -73,3 +73,36 @@ def test_cache_off(tiles_db, tmp_path, monkeypatch):
         r = client.get(f"/tiles/WebMercatorQuad/{_path(12)}")
         assert r.status_code == 200 and r.headers["x-tile-cache"] == "off" and r.headers["etag"]
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_tile_over_the_size_budget_is_made_thinner(tiles_db, tmp_path):
+    """A tile heavier than URBANGIS_TILE_MAX_KB is made again with fewer points and without the
+    lines and polygons smaller than a few pixels, until it fits; the same every time, cached or not."""
+    from fastapi.testclient import TestClient
+
+    from urbangis.api.app import create_app
+    from urbangis.layers.registry import registry
+    from urbangis.layers.settings import Settings
+    from urbangis.tiles.mvt import thinned
+
+    cases = registry()["cases"]
+    assert (thinned(cases, 0), thinned(cases, 2).tile_feature_limit) == (cases, cases.tile_feature_limit // 4)
+    assert thinned(registry()["roads"], 3).tile_min_pixels == 4.0
+
+    url = f"/tiles/WebMercatorQuad/{_path(12)}"
+    plain = {"Accept-Encoding": "identity"}
+
+    def app(max_kb: int, cache=None):
+        return TestClient(create_app(tiles_db, Settings.from_env(
+            tiles=TileSettings(cache=str(cache) if cache else "off", max_kb=max_kb))))
+
+    with app(0) as whole_client:
+        whole = whole_client.get(url, headers=plain).content
+    assert len(whole) > 100 * 1024  # the 3,000 cases of the test city and its grids
+    with app(100) as thin_client, app(100, tmp_path / "cache") as cached_client:
+        thin = thin_client.get(url, headers=plain).content
+        assert len(thin) <= 100 * 1024 and thin == thin_client.get(url, headers=plain).content
+        assert cached_client.get(url, headers=plain).content == thin == cached_client.get(url, headers=plain).content
+    full, kept = mapbox_vector_tile.decode(whole), mapbox_vector_tile.decode(thin)
+    assert 0 < len(kept["cases"]["features"]) < len(full["cases"]["features"])
+    assert set(kept) <= set(full) and "admin_areas" in kept
