@@ -121,6 +121,8 @@ def _build(cid: str, spec: dict, defaults: dict) -> Collection:
         raise RegistryError(f"collection {cid!r}: fill_opacity must be between 0 and 1")
     parts = merged.get("parts") or ()
     if merged["geometry"] != "mixed":
+        if spec.get("parts"):
+            raise RegistryError(f"collection {cid!r}: parts are for a collection of geometry: mixed")
         parts = ()  # (a contract layer's default applies to a mixed collection only)
     if isinstance(parts, str) or not set(parts) <= set(PART_KINDS):
         raise RegistryError(f"collection {cid!r}: parts must be a list of {', '.join(PART_KINDS)}")

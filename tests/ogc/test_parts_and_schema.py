@@ -48,6 +48,8 @@ def test_the_registry_declares_parts_of_mixed_collections(tmp_path):
     assert list(written(head + "    parts: [polygon]\n")) == ["components", "components_polygons"]
     with pytest.raises(RegistryError, match="parts must be a list of point, line, polygon"):
         written(head + "    parts: [surface]\n")
+    with pytest.raises(RegistryError, match="parts are for a collection of geometry: mixed"):
+        written("collections:\n  roads:\n    geometry: line\n    parts: [line]\n")
     with pytest.raises(RegistryError, match="'components_points' is declared twice"):
         written(head + "  components_points:\n    table: components\n    geometry: point\n")
 
