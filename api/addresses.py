@@ -72,6 +72,8 @@ def placement_note(best) -> str | None:
         where = f"placed at {at} by the road's address ranges: the number is not in the gazetteer"
     elif best.level == "grid":
         where = f"placed at the middle of unit grid {at}"
+    elif best.level == "approximate":
+        where = f"placed at {at}, whose name lacks the road-type word the address gives it (no such road)"
     elif best.score < SURE or len(said) > 1:
         where = f"placed at {at}"
     else:

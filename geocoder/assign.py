@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import islice, product
 
+from urbangis.layers.contract import CODES
+
 from .dictionary import HOW_PENALTY
 from .index import Index
 from .parse import Parse
@@ -40,10 +42,14 @@ class Assignment:
             if value is not None:
                 out[role] = value
         if self.code is not None:
-            out["grid" if len(self.code) in (14, 15) else "component"] = self.code
+            out[self._code_part()] = self.code
         if self.extras:
             out["extras"] = list(self.extras)
         return out
+
+    def _code_part(self) -> str:
+        """The part a code is: a unit grid's or a component's, by its length (layers/contract.py)."""
+        return "grid" if len(self.code or "") in CODES["unit_grid"].lengths else "component"
 
     def parts(self) -> set[str]:
         out = set(self.named)
@@ -52,7 +58,7 @@ class Assignment:
         if self.building is not None:
             out.add("building")
         if self.code is not None:
-            out.add("grid" if len(self.code) in (14, 15) else "component")
+            out.add(self._code_part())
         out.update(lvl for lvl in self.admin if lvl in ("street", "community"))
         return out
 

@@ -11,7 +11,7 @@ from .index import Index
 from .models import MODELS
 from .normalise import basic, has_control_characters, normalise
 from .parse import Parse, parse
-from .query import ADMIN_PARTS, LEVEL_BASE, Candidate, Model
+from .query import ADMIN_PARTS, LEVEL_BASE, NAMED_LAYERS, Candidate, Model
 from .rank import finish
 from .searches import SEARCHES
 
@@ -107,6 +107,9 @@ class Geocoder:
                         c.score *= factor * a.cost
                         c.want = want
                         c.reading = reading
+                        if parsed.suffix_left and c.level == "exact" and c.layer in NAMED_LAYERS:
+                            c.level = "approximate"  # 友好路 -> the place 友好: a name, not the one asked
+                            c.score *= LEVEL_BASE["approximate"]
                     found.extend(cands)
                     break
         unplaced: list[tuple[str, str]] = []

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from typing import Callable
 
+from urbangis.layers.contract import CODES
+
 # Control characters, whitespace and punctuation that never carry meaning in an address.
 _DROP = re.compile(
     r"[\s\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202f\ufeff"
@@ -112,9 +114,39 @@ def unify_variants(text: str) -> str:
     return _ROOM.sub("室", text)
 
 
+# The lengths of the codes a query may give instead of an address (unit grids, components), from
+# the one declaration of code formats (a revision of the standard may change them).
+CODE_LENGTHS = frozenset(CODES["unit_grid"].lengths) | frozenset(CODES["component"].lengths)
+_CODE_LO, _CODE_HI = min(CODE_LENGTHS), max(CODE_LENGTHS)
+# digit groups joined by separators (basic() has dropped spaces and dots and made dashes "-"):
+# 650102-009-005-002, 6501-0201-0200-0145
+_GROUPED = re.compile(r"(?<![0-9-])[0-9]+(?:-[0-9]+)+(?![0-9-])")
+# a label before a code: 单元网格编码：, 部件编码, 网格代码, 标识码, 编号 ...
+_LABEL_OF = r"(?:单元网格|网格|城市部件|部件)"
+_LABEL_WORD = r"(?:编码|标识码|代码|编号|号码|码)"
+_CODE_LABEL = re.compile(rf"(?:{_LABEL_OF}{_LABEL_WORD}?|{_LABEL_WORD})(?=[0-9]{{{_CODE_LO},{_CODE_HI}}}(?![0-9]))")
+# a number sign after a code (单元网格650102009005002号)
+_CODE_SIGN = re.compile(rf"(?<![0-9])([0-9]{{{_CODE_LO},{_CODE_HI}}})号$")
+
+
+def plain_codes(text: str) -> str:
+    """A unit-grid or component code as its digits: separators between digit groups joined when
+    the digits make a code's length (a house number such as 12-3 never does), and the label
+    before it and a 号 after it dropped."""
+
+    def join(m: re.Match) -> str:
+        digits = m.group(0).replace("-", "")
+        return digits if len(digits) in CODE_LENGTHS and len(m.group(0).split("-")[0]) >= 4 else m.group(0)
+
+    text = _GROUPED.sub(join, text)
+    text = _CODE_LABEL.sub("", text)
+    return _CODE_SIGN.sub(r"\1", text)
+
+
 def normalise(text: str, protect: Callable[[str, int, int], bool] | None = None) -> str:
-    """The whole stage: basic cleaning, number words to digits (names protected), variants."""
-    return unify_variants(convert_numerals(basic(text), protect))
+    """The whole stage: basic cleaning, number words to digits (names protected), variants, codes
+    in plain digits."""
+    return plain_codes(unify_variants(convert_numerals(basic(text), protect)))
 
 
 def number_key(number: str) -> str:

@@ -3,8 +3,8 @@ best way to cover the query with them.
 
 Names come from the dictionary (longest keys win where they overlap, since the segmentation
 maximises covered characters); numbers from their unit words (号 house, 栋 building, 单元 unit,
-室 room, 层 floor); codes are 14-16 digit runs. Only what no exact name covers is retried with the
-dictionary's one-edit tolerance.
+室 room, 层 floor); codes are digit runs of a unit grid's or a component's length. Only what no
+exact name covers is retried with the dictionary's one-edit tolerance.
 """
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ import re
 from dataclasses import dataclass, field
 
 from .dictionary import HOW_PENALTY, Dictionary, Entry
+from .normalise import CODE_LENGTHS, ROAD_SUFFIXES
 
 _NUMBER_TOKENS = (
-    ("code", re.compile(r"(?<![0-9])([0-9]{14,16})(?![0-9])")),
+    ("code", re.compile(rf"(?<![0-9])([0-9]{{{min(CODE_LENGTHS)},{max(CODE_LENGTHS)}}})(?![0-9])")),
     ("house", re.compile(r"(?<![0-9A-Z])([0-9]+(?:(?:-|附)[0-9]+)?)号")),
     ("building", re.compile(r"(?<![0-9A-Z])([0-9]+[A-Z]?|[A-Z]+[0-9]*)栋")),
     ("unit", re.compile(r"(?<![0-9])([0-9]+)单元")),
@@ -49,6 +50,9 @@ class Parse:
     text: str
     tokens: list[Token] = field(default_factory=list)
     leftover: int = 0  # characters no token covers
+    # a road-type suffix left over right after a name (友好路 read as the place 友好): what the name
+    # found is not what the query named, so it is no exact match
+    suffix_left: bool = False
 
     def kinds(self) -> list[str]:
         return [t.type for t in self.tokens]
@@ -150,4 +154,6 @@ def parse(words: Dictionary, text: str, tolerant: bool = True) -> Parse:
         if fuzzy:
             path = _segment(text, tokens + fuzzy)
     covered = sum(t.end - t.start for t in path)
-    return Parse(text, path, len(text) - covered)
+    name_ends = {t.end for t in path if t.type == "name"}
+    suffix_left = any(s in name_ends and text[s:e].startswith(ROAD_SUFFIXES) for s, e in _gaps(text, path))
+    return Parse(text, path, len(text) - covered, suffix_left)

@@ -46,7 +46,9 @@ def sig(code: str, level: str) -> str:
     return code[: SIG_LEN.get(level, len(code))]
 
 
-LEVEL_BASE = {"exact": 1.0, "grid": 1.0, "interpolated": 0.85, "road": 0.7, "area": 0.6}
+LEVEL_BASE = {"exact": 1.0, "grid": 1.0, "approximate": 0.8, "interpolated": 0.85, "road": 0.7, "area": 0.6}
+# the named features whose match is "approximate" when the query's name needed a suffix dropped
+NAMED_LAYERS = frozenset({"place_names", "organisations", "courtyards", "storefronts"})
 
 
 @dataclass(slots=True)

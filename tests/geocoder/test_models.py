@@ -65,6 +65,18 @@ def test_model_17_accepts_the_legacy_14_digit_grid_code(geocoder):
     assert (best.model, best.id, best.level) == (17, "65010200300203", "grid")
 
 
+@pytest.mark.parametrize("query", ["650102-003-001-001", "单元网格编码：650102003001001", "6501 0200 3001 001",
+                                   "单元网格６５０１０２００３００１００１号"])
+def test_model_17_reads_a_grid_code_however_it_is_written(geocoder, query):
+    best = geocoder.geocode(query).candidates[0]
+    assert (best.model, best.id, best.level, best.score) == (17, "650102003001001", "grid", 1.0)
+
+
+@pytest.mark.parametrize("query", ["6501-02-02-01-000007", "部件编码:6501020201000007", "6501 0202 0100 0007"])
+def test_model_18_reads_a_component_code_however_it_is_written(geocoder, query):
+    assert geocoder.geocode(query).candidates[0].id == "6501020201000007"
+
+
 def test_model_18_line_component(geocoder, index):
     best = geocoder.geocode("6501020201000007").candidates[0]
     lon, lat = index.plane.inv(best.x, best.y)
@@ -103,3 +115,10 @@ def test_bad_model_configuration_says_what_is_wrong(tmp_path):
     cfg.write_text('[{"number": 20, "parts": ["road"], "search": "teleport"}]')
     with pytest.raises(ValueError, match="unknown search"):
         load_models(cfg)
+
+
+def test_a_name_found_with_a_road_word_left_over_is_not_exact(geocoder):
+    exact = geocoder.geocode("红山").candidates[0]
+    loose = geocoder.geocode("红山路").candidates[0]  # no road 红山路
+    assert exact.level == "exact" and (loose.id, loose.level) == (exact.id, "approximate")
+    assert loose.score < 0.8 < exact.score
