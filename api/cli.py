@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from pathlib import Path
 
 import click
@@ -220,6 +221,54 @@ def db_reset(yes: bool) -> None:
         click.confirm(f"Drop database {db.database_name(info)} and all its data?", abort=True)
     db.drop_database(info)
     _ensure_database()
+
+
+@db_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def db_backup(file: Path | None) -> None:
+    """Dump the whole database to FILE (default: <URBANGIS_HOME>/backups/<database>-<UTC time>.dump).
+
+    One consistent snapshot (pg_dump runs in a single transaction: the server may go on taking
+    cases meanwhile), PostgreSQL's custom format, compressed. Restore it with `urbangis db restore`.
+    """
+    from urbangis.layers import backup as bk
+
+    config = settings()
+    info = db.conninfo(config.database)
+    name = db.database_name(info)
+    path = file or config.database.home / "backups" / f"{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.dump"
+    try:
+        with click.progressbar(length=len(bk.data_tables(info)), label=f"backing up {name}",
+                               item_show_func=lambda t: t or "", file=sys.stderr) as bar:
+            done = bk.backup(info, path, progress=lambda table: bar.update(1, table))
+    except Exception as exc:  # the tool's own words, or the database not reachable
+        _fail(str(exc))
+    click.echo(f"backed up {done.tables} tables of {name} to {done.path} "
+               f"({done.bytes / 1e6:.1f} MB, {done.seconds:.1f} s)")
+
+
+@db_group.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--into", "into", metavar="NAME", help="Database to restore into (default: the configured one). "
+                                                      "It must not exist, unless --replace is given.")
+@click.option("--replace", is_flag=True, help="Drop that database first and restore in its place.")
+def db_restore(file: Path, into: str | None, replace: bool) -> None:
+    """Restore a backup made by `urbangis db backup` into a database of its own: all or nothing
+    (one transaction; on an error the new database is dropped and nothing else is touched)."""
+    from urbangis.layers import backup as bk
+
+    config = settings()
+    info = db.conninfo(config.database, into) if into else db.conninfo(config.database)
+    name = db.database_name(info)
+    if replace and not into:
+        click.confirm(f"Drop database {name} and restore {file.name} in its place?", abort=True)
+    try:
+        with click.progressbar(length=bk.dump_tables(file), label=f"restoring {name}",
+                               item_show_func=lambda t: t or "", file=sys.stderr) as bar:
+            done = bk.restore(file, info, replace=replace, progress=lambda table: bar.update(1, table))
+    except Exception as exc:
+        _fail(str(exc))
+    click.echo(f"restored {done.tables} tables from {file} into {name} ({done.seconds:.1f} s)")
 
 
 # -- loading --------------------------------------------------------------------------------
