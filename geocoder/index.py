@@ -184,6 +184,20 @@ def _name_variants(words: Dictionary, name: str, kind: str, idx: int, how: str =
         words.add(digits, kind, idx, "digits")
 
 
+# The branch of a brand: 中国银行沙依巴克支行, 中国电信天山营业厅, 中国建设银行新华分理处. The brand is the
+# name up to its trade word; the rest names the branch (a place, a district, a number).
+_BRANCH = re.compile(r"^(.{2,}?(?:银行|信用社|电信|移动|联通|邮政|保险|证券|石油|石化|烟草|电力|燃气|自来水|供电))"
+                     r".{1,12}?(?:支行|分行|分理处|营业厅|营业部|营业所|储蓄所|分公司|支公司|分局|加油站|供电所|网点)$")
+
+
+def _brand_variants(words: Dictionary, name: str, idx: int) -> None:
+    """The brand of a branch as a key of its own (how "brand"): a query naming only the brand finds
+    every branch, at lower confidence, and one naming an area as well finds the branch in it."""
+    m = _BRANCH.match(name_key(name))
+    if m:
+        words.add(m.group(1), "org", idx, "brand")
+
+
 def _road_variants(words: Dictionary, name: str, idx: int, how: str) -> None:
     _name_variants(words, name, "road", idx, how)
     split = road_stem(name_key(name))
@@ -401,6 +415,7 @@ def _read_features(ix: Index, read: _Reader) -> None:
         road = ix.road_by_id.get(r.road_id) if r.road_id else None
         ix.orgs.append(Feature(r.id, r.name, r.kind, x, y, road=road, house_number=r.house_number))
         _name_variants(words, r.name, "org", i)
+        _brand_variants(words, r.name, i)
         for a in r.aliases or ():
             _name_variants(words, a, "org", i, "alias")
     for i, r in enumerate(read.rows("storefronts")):

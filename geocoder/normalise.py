@@ -105,9 +105,13 @@ def convert_numerals(text: str, protect: Callable[[str, int, int], bool] | None 
     return "".join(out)
 
 
-def unify_variants(text: str) -> str:
-    """号楼/幢/座/# -> 栋, 号院 -> 号, 房/户 -> 室; drop trailing 附近-like words and a leading 中国."""
-    text = _LEADING_COUNTRY.sub("", text)
+def unify_variants(text: str, protect: Callable[[str, int, int], bool] | None = None) -> str:
+    """号楼/幢/座/# -> 栋, 号院 -> 号, 房/户 -> 室; drop trailing 附近-like words and a leading 中国
+    (the country before an address: 中国新疆...; with a dictionary (``protect``), only when a
+    gazetteer name starts right after it, so 中国银行 and 中国电信 keep their names)."""
+    country = _LEADING_COUNTRY.match(text)
+    if country and (protect is None or protect(text[country.end():], 0, 1)):
+        text = text[country.end():]
     text = _TRAILING_NOISE.sub("", text)
     text = _BUILDING.sub("栋", text).replace("#", "")
     text = _HOUSE_VARIANTS.sub("号", text)
@@ -146,7 +150,7 @@ def plain_codes(text: str) -> str:
 def normalise(text: str, protect: Callable[[str, int, int], bool] | None = None) -> str:
     """The whole stage: basic cleaning, number words to digits (names protected), variants, codes
     in plain digits."""
-    return plain_codes(unify_variants(convert_numerals(basic(text), protect)))
+    return plain_codes(unify_variants(convert_numerals(basic(text), protect), protect))
 
 
 def number_key(number: str) -> str:

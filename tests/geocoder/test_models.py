@@ -122,3 +122,23 @@ def test_a_name_found_with_a_road_word_left_over_is_not_exact(geocoder):
     loose = geocoder.geocode("红山路").candidates[0]  # no road 红山路
     assert exact.level == "exact" and (loose.id, loose.level) == (exact.id, "approximate")
     assert loose.score < 0.8 < exact.score
+
+
+@pytest.mark.parametrize("query,branch", [
+    ("中国银行沙依巴克支行", "O3"),  # the name as it is: 中国 is the brand's, not the country
+    ("中国银行天山支行", "O2"),
+    ("中国银行沙依巴克区支行", "O3"),  # the district written whole
+    ("中国银行沙依巴克分行", "O3"),  # the wrong branch word
+    ("沙依巴克区中国银行", "O3"),  # an area and the brand
+    ("新疆乌鲁木齐市中国银行新华分理处", "O4"),
+])
+def test_the_branch_the_query_names_wins(geocoder, query, branch):
+    assert geocoder.geocode(query).candidates[0].id == branch
+
+
+def test_a_bare_brand_gives_its_branches_at_lower_confidence(geocoder):
+    got = geocoder.geocode("中国银行").candidates
+    assert {c.id for c in got} == {"O2", "O3", "O4"} and len({round(c.score, 6) for c in got}) == 1
+    assert got[0].score <= 0.75
+    # the country before an address is still dropped
+    assert geocoder.geocode("中国新疆乌鲁木齐市天山区解放南路12号").candidates[0].id == "H1"
