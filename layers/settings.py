@@ -84,8 +84,8 @@ class OgcSettings(Section):
 
     model_config = SettingsConfigDict(env_prefix="URBANGIS_OGC_", extra="ignore", frozen=True)
 
-    # GIS clients page by the default the API advertises (Debian's GDAL: 10 per request made an
-    # export of storefronts 4.5x slower than 1,000): whole pages for programs, shorter for people
+    # whole pages for programs, shorter ones for people (GIS clients choose their own: Debian's
+    # GDAL 3.6 asks 10 a page unless given -oo PAGE_SIZE, newer GDAL and QGIS 3.22 ask 1,000)
     default_limit: int = Field(default=1000, ge=1, description="features per page when `limit` is not given")
     html_limit: int = Field(default=100, ge=1, description="features per HTML page when `limit` is not given")
     max_limit: int = Field(default=10000, ge=1, description="largest `limit` accepted; a larger one is a 400")

@@ -140,7 +140,7 @@ def test_items_default_page(ogc, dbconn, monkeypatch):
     assert r.status_code == 200 and r.headers["content-type"] == GEOJSON
     assert r.headers["content-crs"] == f"<{crsmod.CRS84}>"
     fc = r.json()
-    # a whole page for programs (GIS clients page by the advertised default): all 240 cases
+    # a whole page for programs: all 240 cases
     assert fc["type"] == "FeatureCollection" and fc["numberReturned"] == N_CASES == len(fc["features"])
     assert fc["numberMatched"] == N_CASES and fc["timeStamp"].endswith("Z")
     assert ids(fc) == sql_ids(dbconn, "TRUE")
