@@ -249,8 +249,11 @@ def _and_large_enough(coll: Collection, tms_id: str, z: int) -> sql.Composable:
     if coll.tile_min_pixels <= 0 or coll.geometry == "point":
         return sql.SQL("")
     g = sql.SQL("t.{}::box2d").format(sql.Identifier(coll.geometry_column))  # the header's box, not a scan
-    return sql.SQL(" AND greatest(ST_XMax({g}) - ST_XMin({g}), ST_YMax({g}) - ST_YMin({g})) >= {size}").format(
+    large = sql.SQL("greatest(ST_XMax({g}) - ST_XMin({g}), ST_YMax({g}) - ST_YMin({g})) >= {size}").format(
         g=g, size=sql.Literal(coll.tile_min_pixels * pixel_in_storage(coll, tms_id, z)))
+    if coll.geometry == "mixed":  # its points have no size and stay (thinned by the limit alone)
+        large = sql.SQL("(ST_Dimension(t.{}) = 0 OR {})").format(sql.Identifier(coll.geometry_column), large)
+    return sql.SQL(" AND {}").format(large)
 
 
 def thinned(coll: Collection, level: int) -> Collection:

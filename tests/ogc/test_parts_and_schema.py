@@ -154,3 +154,31 @@ def test_debian_gdal_reads_string_lists_and_parts(ogc_server):
         assert f"Geometry: {kind}" in summary and f"Feature Count: {n}" in summary, summary
         features = ogrinfo(f"OAPIF:{ogc_server}", cid)
         assert len(re.findall(r"^OGRFeature", features, re.M)) == n
+
+
+def test_a_thinned_mixed_tile_keeps_its_points(ogc_db):
+    """A tile over the size budget drops lines and polygons smaller than a few pixels; the points of
+    a mixed layer, which have no size, stay (thinned by the feature limit alone)."""
+    import mapbox_vector_tile
+    import morecantile
+
+    from urbangis.layers import database as db
+    from urbangis.layers.registry import registry
+    from urbangis.tiles.tilesets import TileService, collection_tileset, tile_conninfo
+
+    web = morecantile.tms.get("WebMercatorQuad")
+    pool = db.make_pool(tile_conninfo(ogc_db), max_size=1)
+    try:
+        pool.wait()
+
+        def kinds(lat: float, budget: int) -> list[str]:  # budget 1 byte: every thinning level is tried
+            t = web.tile(87.61, lat, 14)
+            service = TileService(pool, None, db.database_name(ogc_db), max_bytes=budget)
+            tile = service.render(collection_tileset(registry()["components"]), "WebMercatorQuad", t.z, t.x, t.y)
+            layer = mapbox_vector_tile.decode(tile).get("components", {"features": []})
+            return sorted(f["geometry"]["type"] for f in layer["features"])
+
+        assert kinds(43.78, 0) == kinds(43.78, 1) == ["Point"]  # the point stays
+        assert kinds(43.77, 0) == ["LineString"] and kinds(43.77, 1) == []  # an 800 m line: under 128 px at z14
+    finally:
+        pool.close()
