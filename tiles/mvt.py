@@ -7,8 +7,10 @@ concatenating single-layer tiles is a valid multi-layer tile)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Mapping, Sequence
 
+import pyproj
 from psycopg import sql
 
 from urbangis.layers.registry import Collection, kind_condition
@@ -74,14 +76,19 @@ def stored_geometry(conn) -> dict[tuple[str, str], StoredGeometry]:
     return {key: StoredGeometry(e["mercator"], e["zooms"]) for key, e in found.items()}
 
 
+@lru_cache(maxsize=64)
+def _geographic(srid: int) -> bool:
+    return pyproj.CRS.from_epsg(srid).is_geographic
+
+
 def pixel_in_storage(coll: Collection, tms_id: str, z: int) -> float:
     """One pixel of a 256-pixel tile at zoom ``z``, in the units of ``coll``'s storage CRS (degrees
     of longitude for a geographic one, the usual case). Web Mercator metres are turned into degrees
     as the projection does along the equator: 1 m = 1 / 111,319.49 degree of longitude."""
     m = tmslib.get(tms_id).matrix(z)
     px = m.cellSize * m.tileWidth / TILE_PIXELS  # in the TMS CRS's units
-    tms_geographic = tmslib.srid(tms_id) != 3857
-    storage_geographic = coll.storage_crs in (4490, 4326, 4610, 4214)
+    tms_geographic = _geographic(tmslib.srid(tms_id))
+    storage_geographic = _geographic(coll.storage_crs)
     if tms_geographic == storage_geographic:
         return px
     return px / 111319.49 if storage_geographic else px * 111319.49

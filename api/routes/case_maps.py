@@ -4,7 +4,6 @@ spots, and the cases of a box. Every path takes the same filters (cases/filters.
 in ``cases/``; errors carry their statuses."""
 from __future__ import annotations
 
-import gzip
 from typing import Annotated
 
 import orjson
@@ -18,9 +17,10 @@ from urbangis.cases import stats as statslib
 from urbangis.cases.filters import CaseFilter
 from urbangis.cases.service import CaseService
 from urbangis.layers import scope
+from urbangis.tiles.tilesets import gzip_tile
 
 from ..auth import allow, in_area, narrowed_area
-from ..services import Services, get_services
+from ..services import Services, get_services, services_of
 
 router = APIRouter(tags=["case maps"])
 MVT = "application/vnd.mapbox-vector-tile"
@@ -78,7 +78,8 @@ def _tile_response(request: Request, data: bytes, total: int, media: str) -> Res
     # vector tiles are left alone by the app's gzip middleware (api/app.py): compressed here
     headers = {"Cache-Control": "no-cache", "X-Case-Count": str(total), "Vary": "Accept-Encoding"}
     if len(data) >= 1024 and "gzip" in request.headers.get("accept-encoding", ""):
-        return Response(gzip.compress(data, 5), media_type=media, headers={**headers, "Content-Encoding": "gzip"})
+        return Response(gzip_tile(data, services_of(request).settings.tiles.gzip_level), media_type=media,
+                        headers={**headers, "Content-Encoding": "gzip"})
     return Response(data, media_type=media, headers=headers)
 
 
