@@ -52,6 +52,8 @@ class Answer:
     # admin areas the query names that the gazetteer holds without an outline (loaded from a code
     # list): no coordinate to answer with, but not unknown either
     unplaced: list[tuple[str, str]] = field(default_factory=list)  # (code, name)
+    # the cities (or districts) the best answers tie between when the query names none of them
+    ambiguous: list[dict] = field(default_factory=list)  # {code, name, level}
 
 
 class Geocoder:
@@ -115,7 +117,8 @@ class Geocoder:
         unplaced: list[tuple[str, str]] = []
         if not found:
             found = self._area_only(parsed, unplaced)
-        return Answer(query, text, finish(ix, found, max(1, limit)), parsed, list(dict.fromkeys(unplaced)))
+        ranked, ambiguous = finish(ix, found, max(1, limit))
+        return Answer(query, text, ranked, parsed, list(dict.fromkeys(unplaced)), ambiguous)
 
     def _area_only(self, parsed: Parse, unplaced: list[tuple[str, str]]) -> list[Candidate]:
         """A query naming only admin areas answers with the deepest one's inner point; those

@@ -156,6 +156,7 @@ class Index:
     stats: dict[str, int] = field(default_factory=dict)
     cache: dict = field(default_factory=dict)  # memoised road-in-area points
     plans: dict = field(default_factory=dict)  # memoised model plans by the parts a query has
+    house_sides: dict = field(default_factory=dict)  # road index -> its known house points per side (interpolate)
     # one tree over every polygon a point is looked up in (admin areas, unit grids, responsibility
     # grids) and one over every feature reverse looks for (house numbers, buildings, roads): one
     # query answers what three would, and shapely's per-call overhead dominates at these sizes

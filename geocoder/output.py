@@ -125,6 +125,7 @@ def answer_dict(ix: Index, ans: Answer, crs: str) -> dict:
     body = {"query": ans.query, "normalised": ans.normalised, "crs": crs, "found": bool(cands)}
     if cands:
         body.update(cands[0])
+    body["ambiguous"] = ans.ambiguous
     body["candidates"] = cands[1:]
     return body
 

@@ -3,6 +3,11 @@
 Confidence = base of the match level x the penalties the reading collected (alias, variant,
 typo, relaxed or unused parts, leftover text) x admin agreement (a candidate outside the area
 the query names keeps 0.6 of its score: the prefix narrows, it never fails the search).
+
+Ambiguity: a provincial gazetteer has a 人民路 in every city. When the best answers tie (equal
+confidence, different features) and lie in different cities (or, within one city, different
+districts), the query did not say which: the answer names the areas (``Ranked.ambiguous``), keeps
+one candidate per area at the top, and divides their confidence by the number of areas.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from .index import Index
 from .query import Candidate, sig
 
 ADMIN_MISMATCH = 0.6
+TIE = 0.995  # candidates within 0.5 % of the best count as tied with it
 
 _DEPTH = {"district": 1, "street": 2, "community": 3}
 
@@ -73,10 +79,37 @@ def _sig(ix: Index, code: str) -> str:
     return sig(code, ix.admin[i].level) if i is not None else code
 
 
-def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
-    """Apply admin agreement, order by confidence, drop duplicates, fill chain and grids."""
+def _ambiguous_areas(ix: Index, cands: list[Candidate], order: list[int], codes: list[str | None]
+                     ) -> tuple[list[dict], list[int]]:
+    """The areas the tied best candidates fall in, when more than one: ([{code, name, level}], the
+    first candidate of each area in ``order``). Cities first; districts when one city holds them all."""
+    if not order:
+        return [], []
+    top = cands[order[0]].score
+    tied = [k for k in order if cands[k].score >= TIE * top]
+    if len({(cands[k].layer, cands[k].id) for k in tied}) < 2:
+        return [], []
+    for width, level in ((4, "city"), (6, "district")):
+        firsts: dict[str, int] = {}
+        for k in tied:
+            code = codes[k]
+            if code is not None and len(code) >= width:
+                firsts.setdefault(code[:width], k)
+        if len(firsts) > 1:
+            areas = []
+            for prefix in firsts:
+                full = prefix + "00" if width == 4 else prefix
+                i = ix.admin_by_code.get(full)
+                areas.append({"code": full, "name": ix.admin[i].name if i is not None else None, "level": level})
+            return areas, list(firsts.values())
+    return [], []
+
+
+def finish(ix: Index, cands: list[Candidate], limit: int) -> tuple[list[Candidate], list[dict]]:
+    """Apply admin agreement, order by confidence, drop duplicates, fill chain and grids; with the
+    areas the best answers are ambiguous between (empty when they are not)."""
     if not cands:
-        return []
+        return [], []
     xs = np.fromiter((c.x for c in cands), float, len(cands))
     ys = np.fromiter((c.y for c in cands), float, len(cands))
     found = areas_at(ix, xs, ys)
@@ -88,6 +121,12 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
         if not any(s.startswith(w) or w.startswith(s) for w in c.want):
             c.score *= ADMIN_MISMATCH
     order = sorted(range(len(cands)), key=lambda k: -cands[k].score)
+    ambiguous, firsts = _ambiguous_areas(ix, cands, order, codes)
+    if ambiguous:
+        for k in order:
+            if cands[k].score >= TIE * cands[order[0]].score:
+                cands[k].score /= len(ambiguous)
+        order = firsts + [k for k in order if k not in set(firsts)]
     picked, seen = [], set()
     for k in order:
         c = cands[k]
@@ -106,7 +145,7 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> list[Candidate]:
             break
     for c in picked:
         c.score = max(0.0, min(1.0, c.score))
-    return picked
+    return picked, ambiguous
 
 
 def standard_address(c: Candidate) -> str:

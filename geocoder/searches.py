@@ -13,7 +13,7 @@ import shapely
 
 from .assign import Assignment
 from .index import Feature, Index, Road, each
-from .interpolate import locate
+from .interpolate import known_sides, locate
 from .query import LEVEL_BASE, SEARCH_NAMES, Candidate, Model
 
 _LEAD = re.compile(r"^[0-9]+")
@@ -101,7 +101,7 @@ def search_house(ix: Index, a: Assignment, model: Model) -> list[Candidate]:
         road = ix.roads[pidx]
         if (road.name, road.district) in done:
             continue
-        hit = locate(road, n, ix.side_offset)
+        hit = locate(road, n, ix.side_offset, known_sides(ix, pidx))
         if hit is not None:
             out.append(Candidate(hit[0], hit[1], model.number, "interpolated", LEVEL_BASE["interpolated"] * pen,
                                  "roads", road.id, road.name + _house_label(house), road.district))

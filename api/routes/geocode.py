@@ -72,7 +72,12 @@ class _InArea:
             xs, ys = np.array([c.x for c in ans.candidates]), np.array([c.y for c in ans.candidates])
             lon, lat = self.ix.plane.inv(xs, ys)
             keep = self.inside(lon, lat)
-            ans = dataclasses.replace(ans, candidates=[c for c, k in zip(ans.candidates, keep) if k])
+            kept = [c for c, k in zip(ans.candidates, keep) if k]
+            # the areas a tie spans, as far as this caller sees them (none outside its area)
+            seen = {a["code"] for c in kept for a in c.chain}
+            areas = [a for a in ans.ambiguous
+                     if any(code.startswith(a["code"][:4] if a["level"] == "city" else a["code"]) for code in seen)]
+            ans = dataclasses.replace(ans, candidates=kept, ambiguous=areas if len(areas) > 1 else [])
         return ans
 
 

@@ -147,3 +147,32 @@ def test_the_zone_of_a_longitude_in_sql_and_python():
         db.drop_database(info)
     assert got == [zone_srid(float(x)) for x in lons] == [4534, 4534, 4534, 4535, 4538, 4538, 4539, 4541, 4554]
     assert math.isclose(zone_srid(88.5), 4539)  # a meridian halfway between two goes east, in both
+
+
+def test_a_name_every_city_has_is_ambiguous_without_a_city(databases):
+    """人民路 in both cities: without a city the answer names both and picks neither with confidence;
+    with the city's name, that city decides and nothing is ambiguous."""
+    g = databases["ab"]
+    ix = g.ix
+    by_name: dict[str, set[str]] = {}
+    for road in ix.roads:
+        by_name.setdefault(road.name, set()).add(road.district or "")
+    # a road name each city has in exactly one district
+    shared = sorted(n for n, districts in by_name.items()
+                    if len(districts) == 2 and {d[:4] for d in districts} == {"6501", "6531"})
+    assert len(shared) >= 5, len(shared)
+    for name in shared[:5]:
+        ans = g.geocode(name, 5)
+        assert [a["code"] for a in ans.ambiguous] in (["650100", "653100"], ["653100", "650100"]), (name, ans.ambiguous)
+        assert {a["level"] for a in ans.ambiguous} == {"city"}
+        tops = ans.candidates[:2]
+        cities = {next(a["code"] for a in c.chain if a["level"] == "district")[:4] for c in tops}
+        assert cities == {"6501", "6531"} and all(c.score <= 0.5 for c in tops), (name, [c.score for c in tops])
+        alone = databases["a"].geocode(name, 5)
+        assert alone.ambiguous == [] and alone.candidates[0].score > 0.5
+        for city, code in ((URUMQI, "6501"), (KASHGAR.name, "6531")):
+            named = g.geocode(city + name, 5)
+            assert named.ambiguous == [], (city, name, named.ambiguous)
+            top = named.candidates[0]
+            assert next(a["code"] for a in top.chain if a["level"] == "district")[:4] == code
+            assert top.score > 0.5
