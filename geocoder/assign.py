@@ -14,8 +14,11 @@ from urbangis.layers.contract import CODES
 
 from .dictionary import HOW_PENALTY
 from .index import Index
+from .normalise import LANE_SUFFIXES
 from .parse import Parse
 from .query import ADMIN_LEVELS, sig
+
+UNREAD = 0.5  # the query names something no name of the gazetteer covers: whatever answers is a guess
 
 MAX_ASSIGNMENTS = 32
 MAX_TRIED = 512
@@ -79,9 +82,18 @@ class Assignment:
 
 def assign(ix: Index, parsed: Parse) -> list[Assignment]:
     """Every consistent reading of the parse, best covered first."""
-    names = [t for t in parsed.tokens if t.type == "name"]
-    options = [_readings(t) for t in names]
+    names, options = [], []
     base = _numbers(parsed)
+    unread = bool(parsed.unread)  # already paid for in base.cost
+    for t in parsed.tokens:
+        if t.type == "name":
+            opts = _readings(t, parsed.suffix_after.get((t.start, t.end)))
+            if opts:
+                names.append(t)
+                options.append(opts)
+            elif not unread:  # all its readings ruled out (东风 of 东风路 before 巷): unread
+                unread = True
+                base.cost *= UNREAD
     out: list[Assignment] = []
     combos = product(*options) if options else iter([()])
     # at most MAX_TRIED readings are looked at: a query repeating an ambiguous name 30 times would
@@ -104,11 +116,18 @@ def assign(ix: Index, parsed: Parse) -> list[Assignment]:
     return out or [base]
 
 
-def _readings(token) -> list[tuple[str, list[tuple[int, float]]]]:
+_STEMS = frozenset({"stem", "stem2", "stem_lane"})
+
+
+def _readings(token, suffix_after: str | None = None) -> list[tuple[str, list[tuple[int, float]]]]:
     """What one name token can be: per kind, its features with their penalties (the best-named
-    within 0.05 of the best: a real name before a suffix variant)."""
+    within 0.05 of the best: a real name before a suffix variant). A road's stem followed by the
+    suffix of the other class (a lane's stem before 路, a road's before 巷) is not that road."""
     by_kind: dict[str, list[tuple[int, float]]] = {}
+    lane_after = suffix_after in LANE_SUFFIXES if suffix_after else None
     for k, e in enumerate(token.entries or ()):
+        if lane_after is not None and e.how in _STEMS and (e.how == "stem_lane") != lane_after:
+            continue
         pen = token.entry_costs[k] if token.entry_costs else HOW_PENALTY.get(e.how, 1.0)
         by_kind.setdefault(e.kind, []).append((e.idx, pen))
     opts = []
@@ -125,7 +144,7 @@ _EXTRA_UNITS = {"unit": "单元", "room": "室", "floor": "层"}
 def _numbers(parsed: Parse) -> Assignment:
     """The numbers of the query (house, building, code, unit/room/floor), which every reading shares."""
     base = Assignment()
-    base.cost = 0.97 ** min(parsed.leftover, 10)
+    base.cost = 0.97 ** min(parsed.leftover, 10) * (UNREAD if parsed.unread else 1.0)
     last_named = False
     for t in parsed.tokens:
         if t.type == "name":

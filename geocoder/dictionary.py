@@ -24,6 +24,7 @@ HOW_PENALTY = {
     "suffix": 0.9,  # 解放南路 found as 解放南街 (road-type suffix swapped)
     "stem": 0.88,  # 解放南路 found as 解放南 (road-type suffix missing)
     "stem2": 0.87,  # the same for a suffix other than 路 (路 is the one most often left out)
+    "stem_lane": 0.87,  # the same for a lane (巷, 胡同): never read before a road's suffix (东风巷 is no 东风大道)
     "brand": 0.75,  # 中国银行 alone, for every branch of the bank (which one the query does not say)
     "fuzzy": 0.8,  # one character wrong
     "fuzzy_indel": 0.78,  # one character missing or extra

@@ -8,13 +8,21 @@ and is pushed ``side_offset`` metres (``URBANGIS_GEOCODER_SIDE_OFFSET``, default
 Slot centres keep the first and last numbers off the road's ends, where the crossing streets are.
 Reverse runs the same rule backwards.
 
-Where the road's side already has house-number points (:func:`known_sides`), those decide instead,
-as Nominatim's interpolation lines do: a missing number stands between the nearest known numbers
-below and above it on the same side and of the same parity, at a distance along the road and an
-offset from it interpolated linearly by number; beyond the last known number it is extrapolated
-with the spacing of the two nearest; and the side's offset (the median of its known points) replaces
-the fixed ``side_offset`` wherever the range rule still places a number. The range rule alone
-remains for roads without points. Real doors do not stand at equal slots 15 m off the centre line.
+Where the road's side already has house-number points (:func:`known_sides`), they correct the
+rule, after Nominatim's interpolation lines (which place a missing number between its known
+neighbours) but without assuming either kind of street: each known number's residual r (where it
+stands along the road minus where its slot is) is measured, and a missing number's slot moves by
+w times the residual its nearest known neighbours of its parity give it (interpolated by number).
+The weight comes from the side's own residuals, read as a drift shared by neighbouring doors plus
+each door's own scatter (a nugget c0, the intercept of the residuals' semivariogram over the first
+lags, in slots): w = D / (D + c0 (t^2 + (1-t)^2)), with D = mean(r^2) - c0 the shared part and t the
+number's share of the way between its neighbours. Doors scattered at random around even slots
+have D ~ 0: w ~ 0 and the slot stands (the neighbours' scatter says nothing of the missing door).
+Doors at uneven spacing drift from their slots together, c0 ~ 0: w ~ 1 and the number stands
+where its neighbours put it, linear interpolation between them (the best guess when spacing varies
+at random). Beyond the last known number the nearest residual carries on (t = 0 or 1). The offset
+to the side is the median of that side's known doors (the other side's when it has none;
+``side_offset`` on roads without any). Sides without ranges interpolate between known neighbours.
 """
 from __future__ import annotations
 
@@ -26,7 +34,7 @@ import shapely
 
 from .index import Index, Road, each
 
-NEIGHBOURS_WIN = 2.0  # how much better the neighbours must place a side's known numbers to replace its ranges
+MAX_LAG = 4  # slots: the semivariogram's lags whose line gives the nugget
 OFFSET = 15.0  # metres, centre line to house fronts (the default of URBANGIS_GEOCODER_SIDE_OFFSET)
 
 
@@ -58,18 +66,64 @@ class KnownSide:
     numbers: np.ndarray  # int
     along: np.ndarray  # metres from the line's first vertex to the foot of the point
     offset: np.ndarray  # metres from the centre line
-    by_range: bool = False  # the side's range rule places its known numbers better than their neighbours do
+    residual: np.ndarray | None = None  # along minus the slot's along, per known number (None: no range)
+    shared: float = 0.0  # D: mean square residual less the nugget (m^2)
+    nugget: float = 0.0  # c0: each door's own scatter about the shared drift (m^2)
+    share: float = 0.0  # D / (D + c0), shrunk toward the city's (see known_sides)
+    judged: int = 0  # known numbers the share was measured on
+
+    def own_share(self) -> float | None:
+        total = self.shared + self.nugget
+        return self.shared / total if total > 0 else None
 
     def median_offset(self) -> float:
         return float(np.median(self.offset))
 
 
+PRIOR_WEIGHT = 30  # known numbers at which a side's own share counts as much as its city's
+PRIOR_ROADS = 200  # roads sampled for a city's share
+MIN_FOR_PRIOR = 8  # known numbers a side needs to count in its city's share
+
+
 def known_sides(ix: Index, pidx: int) -> dict[str, KnownSide]:
     """The road's house-number points with a plain number (``12``, not ``12-1``), per side of the
-    line; computed on first use and kept on the index (``ix.house_sides``)."""
+    line, each with its share of shared drift: its own, shrunk toward the median of its city's
+    sides by the evidence it has (a side of 10 doors says little; a city's streets were laid out
+    and numbered alike). Computed on first use and kept on the index (``ix.house_sides``)."""
     got = ix.house_sides.get(pidx)
     if got is not None:
         return got
+    out = _raw_sides(ix, pidx)
+    prior = _city_share(ix, int(ix.plane.region_at(ix.roads[pidx].x)))
+    for have in out.values():
+        own = have.own_share()
+        if own is not None:
+            have.share = (have.judged * own + PRIOR_WEIGHT * prior) / (have.judged + PRIOR_WEIGHT)
+    if len(ix.house_sides) > 200_000:
+        ix.house_sides.clear()
+    ix.house_sides[pidx] = out
+    return out
+
+
+def _city_share(ix: Index, region: int) -> float:
+    """The median share of drift over the sides of up to PRIOR_ROADS roads of a region (city)."""
+    key = ("city share", region)
+    got = ix.house_sides.get(key)
+    if got is not None:
+        return got
+    roads = [i for i, r in enumerate(ix.roads) if ix.plane.region_at(r.x) == region]
+    shares = []
+    for i in roads[:: max(1, len(roads) // PRIOR_ROADS)]:
+        for have in _raw_sides(ix, i).values():
+            own = have.own_share()
+            if own is not None and have.judged >= MIN_FOR_PRIOR:
+                shares.append(own)
+    share = float(np.median(shares)) if shares else 0.5
+    ix.house_sides[key] = share
+    return share
+
+
+def _raw_sides(ix: Index, pidx: int) -> dict[str, KnownSide]:
     road = ix.roads[pidx]
     table = ix.houses.by_parent.get(("r", pidx)) or {}
     rows = [(int(key), i) for key, pos in table.items() if key.isdigit() for i in each(pos)[:1]]
@@ -93,11 +147,8 @@ def known_sides(ix: Index, pidx: int) -> dict[str, KnownSide]:
             if mask.any():
                 order = np.argsort(numbers[mask], kind="stable")
                 have = KnownSide(numbers[mask][order], along[mask][order], offset[mask][order])
-                have.by_range = _range_fits(road, side, have)
+                _residuals(road, side, have)
                 out[side] = have
-    if len(ix.house_sides) > 200_000:
-        ix.house_sides.clear()
-    ix.house_sides[pidx] = out
     return out
 
 
@@ -106,31 +157,36 @@ def _slot_along(road: Road, f: int, t: int, step: int, n) -> float:
     return road.geom.length * (np.abs(n - f) / step + 0.5) / slots
 
 
-def _range_fits(road: Road, side: str, known: KnownSide) -> bool:
-    """Which rule places this side's missing numbers: leave each known number out in turn and ask
-    both where it stands. The ranges are what the gazetteer declares, so they are kept unless the
-    neighbours place the known numbers at least twice as well (median error): on a road whose
-    doors stand near their even slots the two rules err alike (by the doors' own scatter) and the
-    declaration decides; on a road whose doors stand where they stand, the range rule's error
-    grows along the road and the neighbours win by far. The side's own points decide."""
+def _residuals(road: Road, side: str, known: KnownSide) -> None:
+    """Each known number's residual from its slot on this side, and its shared and own parts."""
     f, t, parity = (road.lf, road.lt, road.lp) if side == "left" else (road.rf, road.rt, road.rp)
     if f is None or t is None:
-        return False
+        return
     step = _step(parity)
+    known.residual = known.along - _slot_along(road, f, t, step, known.numbers)
     inside = (known.numbers >= min(f, t)) & (known.numbers <= max(f, t))
     if step == 2:
         inside &= known.numbers % 2 == f % 2
-    nums, along = known.numbers[inside], known.along[inside]
-    if len(nums) < 3:
-        return True  # too few to judge: the ranges, as without points
-    lo, hi, mid = nums[:-2], nums[2:], nums[1:-1]
-    ok = hi != lo
-    between = along[:-2] + (mid - lo) / np.where(ok, hi - lo, 1) * (along[2:] - along[:-2])
-    err_neighbours = np.abs(between - along[1:-1])[ok]
-    err_range = np.abs(_slot_along(road, f, t, step, mid) - along[1:-1])[ok]
-    if len(err_range) == 0:
-        return True
-    return bool(np.median(err_range) <= NEIGHBOURS_WIN * np.median(err_neighbours))
+    r = known.residual[inside]
+    known.judged = len(r)
+    if len(r) < 2:
+        return
+    by_slot = dict(zip((np.abs(known.numbers[inside] - f) // step).tolist(), r.tolist()))
+    lags, gamma = [], []
+    for k in range(1, MAX_LAG + 1):
+        diffs = [by_slot[s + k] - v for s, v in by_slot.items() if s + k in by_slot]
+        if len(diffs) >= 2:
+            lags.append(k)
+            gamma.append(0.5 * float(np.mean(np.square(diffs))))
+    square = float(np.mean(np.square(r)))
+    if len(lags) >= 2:
+        nugget = float(np.polyfit(lags, gamma, 1)[1])
+    elif lags:
+        nugget = gamma[0]  # one lag cannot tell drift from scatter: take it all as scatter
+    else:
+        nugget = square
+    known.nugget = min(max(nugget, 0.0), square)
+    known.shared = square - known.nugget
 
 
 def _place(road: Road, side: str, d: float, offset: float) -> tuple[float, float, str]:
@@ -143,24 +199,43 @@ def _place(road: Road, side: str, d: float, offset: float) -> tuple[float, float
     return p.x - sgn * ty * offset, p.y + sgn * tx * offset, side
 
 
-def _between(known: KnownSide, n: int, step: int) -> tuple[float, float] | None:
-    """(along, offset) of number ``n`` from the known numbers of its parity on its side."""
-    same = known.numbers % 2 == n % 2 if step == 2 else np.ones(len(known.numbers), dtype=bool)
-    nums, along, off = known.numbers[same], known.along[same], known.offset[same]
-    if len(nums) == 0:
+def _neighbours(known: KnownSide, n: int, step: int) -> tuple[int, int, float] | None:
+    """The known numbers of n's parity around it (lo, hi positions in ``known``) and n's share
+    t of the way from lo to hi (outside 0..1 beyond the first or last known number)."""
+    same = np.flatnonzero(known.numbers % 2 == n % 2) if step == 2 else np.arange(len(known.numbers))
+    nums = known.numbers[same]
+    if len(nums) < 2:
         return None
     k = int(np.searchsorted(nums, n))
-    if 0 < k < len(nums):  # known numbers below and above
-        lo, hi = k - 1, k
-    elif len(nums) >= 2:  # beyond the first or last known: the spacing of the two nearest
-        lo, hi = (0, 1) if k == 0 else (len(nums) - 2, len(nums) - 1)
-    else:
-        return None
+    lo, hi = (k - 1, k) if 0 < k < len(nums) else ((0, 1) if k == 0 else (len(nums) - 2, len(nums) - 1))
     span = nums[hi] - nums[lo]
     if span == 0:
         return None
-    t = (n - nums[lo]) / span
-    return float(along[lo] + t * (along[hi] - along[lo])), float(off[lo] + min(max(t, 0.0), 1.0) * (off[hi] - off[lo]))
+    return int(same[lo]), int(same[hi]), float((n - nums[lo]) / span)
+
+
+def _corrected(known: KnownSide, n: int, step: int, slot: float) -> float:
+    """The slot's along moved by the neighbours' residuals, weighted by the side's shared drift."""
+    near = _neighbours(known, n, step)
+    if near is None or known.residual is None or known.share <= 0.0:
+        return slot
+    lo, hi, t = near
+    r = known.residual
+    if 0.0 <= t <= 1.0:
+        shift, spread = r[lo] + t * (r[hi] - r[lo]), t * t + (1 - t) * (1 - t)
+    else:
+        shift, spread = (r[lo] if t < 0 else r[hi]), 1.0
+    w = known.share / (known.share + (1.0 - known.share) * spread)
+    return slot + w * float(shift)
+
+
+def _between(known: KnownSide, n: int, step: int) -> float | None:
+    """Along of number ``n`` between (or beyond) its known neighbours, for sides without ranges."""
+    near = _neighbours(known, n, step)
+    if near is None:
+        return None
+    lo, hi, t = near
+    return float(known.along[lo] + t * (known.along[hi] - known.along[lo]))
 
 
 def locate(road: Road, n: int, offset: float = OFFSET, known: dict[str, KnownSide] | None = None,
@@ -173,12 +248,9 @@ def locate(road: Road, n: int, offset: float = OFFSET, known: dict[str, KnownSid
             continue
         step = _step(parity)
         have = known.get(side)
-        if have is not None and not have.by_range:
-            hit = _between(have, n, step)
-            if hit is not None:
-                return _place(road, side, *hit)
         d = float(_slot_along(road, f, t, step, n))
         if have is not None:
+            d = _corrected(have, n, step, d)
             offset = have.median_offset()
         elif known:
             offset = float(np.median(np.concatenate([k.offset for k in known.values()])))
@@ -188,9 +260,9 @@ def locate(road: Road, n: int, offset: float = OFFSET, known: dict[str, KnownSid
         for side, have in known.items():
             nums = have.numbers[have.numbers % 2 == n % 2]
             if len(nums) and nums[0] < n < nums[-1]:
-                hit = _between(have, n, 2)
-                if hit is not None:
-                    return _place(road, side, *hit)
+                along = _between(have, n, 2)
+                if along is not None:
+                    return _place(road, side, along, have.median_offset())
     return None
 
 

@@ -39,6 +39,7 @@ _LEADING_COUNTRY = re.compile(r"^(?:中华人民共和国|中国)")
 
 # Road-type suffixes, longest first; a road called X路 is also found as X街, X大街 ... (penalised).
 ROAD_SUFFIXES = ("大街", "大道", "胡同", "路", "街", "巷", "道")
+LANE_SUFFIXES = frozenset({"胡同", "巷"})  # a lane is not a road: 东风巷 is not 东风大道 with its suffix swapped
 
 
 def cn_to_int(text: str) -> int | None:
@@ -126,7 +127,7 @@ _CODE_LO, _CODE_HI = min(CODE_LENGTHS), max(CODE_LENGTHS)
 # 650102-009-005-002, 6501-0201-0200-0145
 _GROUPED = re.compile(r"(?<![0-9-])[0-9]+(?:-[0-9]+)+(?![0-9-])")
 # a label before a code: 单元网格编码：, 部件编码, 网格代码, 标识码, 编号 ...
-_LABEL_OF = r"(?:单元网格|网格|城市部件|部件)"
+_LABEL_OF = r"(?:(?:万米)?单元网格|网格|城市部件|部件)"
 _LABEL_WORD = r"(?:编码|标识码|代码|编号|号码|码)"
 _CODE_LABEL = re.compile(rf"(?:{_LABEL_OF}{_LABEL_WORD}?|{_LABEL_WORD})(?=[0-9]{{{_CODE_LO},{_CODE_HI}}}(?![0-9]))")
 # a number sign after a code (单元网格650102009005002号)

@@ -53,6 +53,11 @@ class Parse:
     # a road-type suffix left over right after a name (友好路 read as the place 友好): what the name
     # found is not what the query named, so it is no exact match
     suffix_left: bool = False
+    # stretches of two or more Chinese characters that no name covers (a road, place or branch the
+    # gazetteer does not have: 雪松路 in 库车市雪松路52号), fillers such as 附近 aside
+    unread: list[str] = field(default_factory=list)
+    # the road-type suffix left over right after a name token, by the token's (start, end)
+    suffix_after: dict[tuple[int, int], str] = field(default_factory=dict)
 
     def kinds(self) -> list[str]:
         return [t.type for t in self.tokens]
@@ -151,9 +156,42 @@ def parse(words: Dictionary, text: str, tolerant: bool = True) -> Parse:
     gaps = [(s, e) for s, e in _gaps(text, path) if e - s >= 1]
     if tolerant and gaps and any(not text[s:e].isdigit() for s, e in gaps):
         fuzzy = _fuzzy_tokens(words, text, [(s, e) for s, e in gaps if not text[s:e].isdigit()])
-        if fuzzy:
+        for _ in range(4):  # without the names glued to unread text, until none is
             path = _segment(text, tokens + fuzzy)
+            glued = [t for t in path if t.fuzzy and _glued(text, path, t)]
+            if not glued:
+                break
+            fuzzy = [t for t in fuzzy if all(t is not g for g in glued)]
     covered = sum(t.end - t.start for t in path)
+    rest = _gaps(text, path)
     name_ends = {t.end for t in path if t.type == "name"}
-    suffix_left = any(s in name_ends and text[s:e].startswith(ROAD_SUFFIXES) for s, e in _gaps(text, path))
-    return Parse(text, path, len(text) - covered, suffix_left)
+    suffix_left = any(s in name_ends and text[s:e].startswith(ROAD_SUFFIXES) for s, e in rest)
+    unread = [run for s, e in rest for run in _HAN_RUN.findall(text[s:e]) if run not in FILLERS]
+    gap_at = {s: text[s:e] for s, e in rest}
+    suffix_after = {}
+    for t in path:
+        gap = gap_at.get(t.end) if t.type == "name" else None
+        suffix = next((x for x in ROAD_SUFFIXES if gap and gap.startswith(x)), None)
+        if suffix:
+            suffix_after[(t.start, t.end)] = suffix
+    return Parse(text, path, len(text) - covered, suffix_left, unread, suffix_after)
+
+
+_HAN = re.compile(r"[\u4e00-\u9fff]")
+_HAN_RUN = re.compile(r"[\u4e00-\u9fff]{2,}")
+# words around an address that name nothing of the gazetteer
+FILLERS = frozenset({"附近", "旁边", "对面", "门口", "东侧", "西侧", "南侧", "北侧", "路口", "交叉口", "一带", "周边",
+                     "路边", "门前", "楼下", "院内", "中国"})
+
+
+def _glued(text: str, path: list[Token], token: Token) -> bool:
+    """A name found with one edit that runs into characters nothing covers (尼喀巷 in 哈尼喀巷, 星巴扎
+    in 红星巴扎) is a piece of a longer name the gazetteer does not have: more than one edit away."""
+    covered: set[int] = set()
+    for t in path:
+        covered.update(range(t.start, t.end))
+    before, after = token.start - 1, token.end
+    if before >= 0 and before not in covered and _HAN.match(text[before]):
+        return True
+    return after < len(text) and after not in covered and bool(_HAN.match(text[after])) \
+        and not text[after:].startswith(ROAD_SUFFIXES) and text[after] != "号"

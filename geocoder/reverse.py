@@ -1,8 +1,8 @@
 """Reverse geocoding: a coordinate -> nearest house number or building, the road with its
 interpolated number, the admin chain, the unit and responsibility grids, and distances.
 
-Nearest-neighbour queries run on shapely STRtrees built over the metric plane, so "nearest" is
-nearest in metres, not in degrees.
+Nearest-neighbour queries run on k-d trees (house numbers, buildings) and a shapely STRtree
+(roads) built over the metric plane, so "nearest" is nearest in metres, not in degrees.
 """
 from __future__ import annotations
 
@@ -52,44 +52,33 @@ class ReverseAnswer:
         return "".join(names) + self.label
 
 
-FIRST_RING = 40.0  # metres: most points have their house, building and road this close
+FIRST_RING = 40.0  # metres: most roads are this close
 
 
 def _nearest_each(ix: Index, pt, x: float, y: float, radius: float) -> list[tuple[int, float] | None]:
-    """Nearest house number, building and road within ``radius``: one tree query for all three,
-    in a small ring first and the full radius only for what the ring did not hold."""
+    """Nearest house number, building and road within ``radius``: the points from their k-d
+    trees, the road from a tree query in a small ring first and the full radius only when the
+    ring holds none."""
     out: list[tuple[int, float] | None] = [None, None, None]
-    tree, geoms = ix.near_tree, ix.near_geoms  # built together (index._combined_trees)
+    for kind, tree in ((0, ix.near_houses), (1, ix.near_buildings)):
+        if tree is not None:
+            d, i = tree.query((x, y), k=1, distance_upper_bound=radius)
+            if np.isfinite(d):
+                out[kind] = (int(i), float(d))
+    tree, geoms = ix.road_tree, ix.road_geoms  # built together (index._combined_trees)
     if tree is None or geoms is None:
         return out
-    h_end, b_end = ix.near_bounds
     ring = min(radius, FIRST_RING)
     while True:
-        # a bounding-box query (no GEOS predicate per candidate); exact distances follow, in
-        # numpy for points and by GEOS for the few roads
-        idx = tree.query(shapely.box(x - ring, y - ring, x + ring, y + ring))
-        if len(idx):
-            idx.sort()
-            h_cut, b_cut = np.searchsorted(idx, (h_end, b_end)).tolist()
-            parts = (idx[:h_cut], idx[h_cut:b_cut], idx[b_cut:])
-            for kind in (0, 1, 2):
-                part = parts[kind]
-                if out[kind] is not None or not len(part):
-                    continue
-                if kind < 2:
-                    src = ix.houses if kind == 0 else ix.buildings
-                    pos = part if kind == 0 else part - h_end
-                    d = np.hypot(src.xs[pos] - x, src.ys[pos] - y)
-                    k = int(d.argmin())
-                    if d[k] <= ring:
-                        out[kind] = (int(pos[k]), float(d[k]))
-                else:
-                    d = shapely.distance(geoms[part], pt)
-                    k = int(d.argmin())
-                    if d[k] <= ring:
-                        out[kind] = (int(part[k] - b_end), float(d[k]))
-        # a building nearer than the house found in the ring would be in the ring too
-        if ring >= radius or (out[0] is not None and out[2] is not None):
+        # a bounding-box query (no GEOS predicate per candidate), then exact distances by GEOS
+        part = tree.query(shapely.box(x - ring, y - ring, x + ring, y + ring))
+        if len(part):
+            d = shapely.distance(geoms[part], pt)
+            k = int(d.argmin())
+            if d[k] <= ring:
+                out[2] = (int(part[k]), float(d[k]))
+                return out
+        if ring >= radius:
             return out
         ring = radius
 
