@@ -19,6 +19,7 @@ from .query import Candidate, sig
 
 ADMIN_MISMATCH = 0.6
 TIE = 0.995  # candidates within 0.5 % of the best count as tied with it
+SAME_READING = 0.8  # ... and those of the same reading within 20 % (exact number vs interpolated)
 
 _DEPTH = {"district": 1, "street": 2, "community": 3}
 
@@ -79,14 +80,22 @@ def _sig(ix: Index, code: str) -> str:
     return sig(code, ix.admin[i].level) if i is not None else code
 
 
+def _tied(cands: list[Candidate], order: list[int]) -> list[int]:
+    """The candidates tied with the best: as good as it, or the same reading of the query answered
+    nearly as well (富民北路7号: the number itself in one city, interpolated on that city's 富民北路
+    in another)."""
+    best = cands[order[0]]
+    return [k for k in order if cands[k].score >= TIE * best.score
+            or (cands[k].score >= SAME_READING * best.score and cands[k].reading == best.reading)]
+
+
 def _ambiguous_areas(ix: Index, cands: list[Candidate], order: list[int], codes: list[str | None]
                      ) -> tuple[list[dict], list[int]]:
     """The areas the tied best candidates fall in, when more than one: ([{code, name, level}], the
     first candidate of each area in ``order``). Cities first; districts when one city holds them all."""
     if not order:
         return [], []
-    top = cands[order[0]].score
-    tied = [k for k in order if cands[k].score >= TIE * top]
+    tied = _tied(cands, order)
     if len({(cands[k].layer, cands[k].id) for k in tied}) < 2:
         return [], []
     for width, level in ((4, "city"), (6, "district")):
@@ -123,9 +132,8 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> tuple[list[Candidat
     order = sorted(range(len(cands)), key=lambda k: -cands[k].score)
     ambiguous, firsts = _ambiguous_areas(ix, cands, order, codes)
     if ambiguous:
-        for k in order:
-            if cands[k].score >= TIE * cands[order[0]].score:
-                cands[k].score /= len(ambiguous)
+        for k in _tied(cands, order):
+            cands[k].score /= len(ambiguous)
         order = firsts + [k for k in order if k not in set(firsts)]
     picked, seen = [], set()
     for k in order:

@@ -176,3 +176,37 @@ def test_a_name_every_city_has_is_ambiguous_without_a_city(databases):
             top = named.candidates[0]
             assert next(a["code"] for a in top.chain if a["level"] == "district")[:4] == code
             assert top.score > 0.5
+
+
+def _outcomes(g: Geocoder, rows: list[dict]) -> dict[str, int]:
+    """Per query without a city: right (best answer within 10 m, not ambiguous), flagged (the
+    answer names the ambiguity and one of its candidates is right), wrong (anything else)."""
+    geod = Geod(ellps="GRS80")
+    out = {"right": 0, "flagged": 0, "wrong": 0}
+
+    def near(c, r) -> bool:
+        lon, lat = g.ix.plane.inv(c.x, c.y)
+        return geod.inv(float(lon), float(lat), r["lon"], r["lat"])[2] <= 10.0
+
+    for r in rows:
+        ans = g.geocode(r["query"], 5)
+        if ans.candidates and not ans.ambiguous and near(ans.candidates[0], r):
+            out["right"] += 1
+        elif ans.ambiguous and any(near(c, r) for c in ans.candidates):
+            out["flagged"] += 1
+        else:
+            out["wrong"] += 1
+    return out
+
+
+def test_without_a_city_each_query_is_right_or_says_it_is_ambiguous(databases, second_city):
+    """The same queries without the city's name, in the province database: those whose names only
+    one city has are answered as alone; those both cities have name the ambiguity with the right
+    answer among the candidates; at most 1 % of what each city answers alone goes wrong."""
+    _, rows_b = second_city
+    for key, rows in (("a", _queries_a()), ("b", rows_b)):
+        bare = [r for r in rows if URUMQI not in r["query"] and KASHGAR.name not in r["query"]]
+        alone = _hits(databases[key], bare)
+        got = _outcomes(databases["ab"], bare)
+        assert got["flagged"] > 0, got  # the two cities share road names: some queries are ambiguous
+        assert got["right"] + got["flagged"] >= alone - 0.01 * len(bare), (key, got, alone, len(bare))
