@@ -56,15 +56,16 @@ def tcp_url(info: str) -> str:
     return f"postgresql://{d['user']}@{d['host']}:{d['port']}/{d['dbname']}"
 
 
-async def http_load(port: int, requests: Iterable[tuple], clients: int,
-                    seconds: float | None = None) -> tuple[list[float], float, Counter]:
+async def http_load(port: int, requests: Iterable[tuple], clients: int, seconds: float | None = None,
+                    per_tag: dict | None = None) -> tuple[list[float], float, Counter]:
     """``clients`` keep-alive HTTP/1.1 connections to 127.0.0.1:``port`` sending ``requests``
     ((method, path, JSON body or None), shared among them) as fast as answers come, until they run
     out or ``seconds`` pass: the latencies (s), the wall time (s) and the count of each status.
 
     A minimal client written here on purpose: a general one (httpx) spends ~1-3 ms of CPU per
     request, so on one core it, not the server, would set the figure. Answers must carry a
-    Content-Length (no Accept-Encoding is sent, so none is compressed)."""
+    Content-Length (no Accept-Encoding is sent, so none is compressed). With ``per_tag``, a
+    request's 5th element is its tag: ``per_tag[tag]`` collects (latency, status) of each."""
     lat: list[float] = []
     statuses: Counter = Counter()
     it = iter(requests)
@@ -89,8 +90,11 @@ async def http_load(port: int, requests: Iterable[tuple], clients: int,
                     if line[:15].lower() == b"content-length:":
                         length = int(line[15:])
                 await reader.readexactly(length)
-                lat.append(time.perf_counter() - t)
-                statuses[int(answer[9:12])] += 1
+                took, status = time.perf_counter() - t, int(answer[9:12])
+                lat.append(took)
+                statuses[status] += 1
+                if per_tag is not None and len(extra) > 1:
+                    per_tag.setdefault(extra[1], []).append((took, status))
         finally:
             writer.close()
 

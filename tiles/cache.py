@@ -10,9 +10,11 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 log = logging.getLogger("urbangis.tiles")
+RETIRE_AFTER = 30.0  # seconds since an older state's folder was last written before it is removed
 
 
 class TileCache:
@@ -50,21 +52,44 @@ class TileCache:
             if state_dir not in self._known_states:
                 self._retire_other_states(state_dir)
                 self._known_states.add(state_dir)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{y}.", suffix=".tmp")
+            for attempt in (1, 2):
+                try:
+                    self._write(path, y, data)
+                    break
+                except FileNotFoundError:
+                    # another process retired this state's folder as we wrote (it saw a state
+                    # we had not seen yet): write it again, or leave the tile uncached
+                    if attempt == 2:
+                        raise
+        except OSError as exc:
+            log.warning("tile cache: cannot write %s: %s", path, exc)
+
+    @staticmethod
+    def _write(path: Path, y: int, data: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{y}.", suffix=".tmp")
+        try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             os.replace(tmp, path)
-        except OSError as exc:
-            log.warning("tile cache: cannot write %s: %s", path, exc)
+        except FileNotFoundError:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def _retire_other_states(self, state_dir: Path) -> None:
         """Remove the folders of other (older) states of the same tileset and TMS."""
         parent = state_dir.parent
         if not parent.is_dir():
             return
+        now = time.time()
         for other in parent.iterdir():
-            if other != state_dir and other.is_dir():
+            try:
+                # a folder written to within the grace period may be a newer state another
+                # worker process has seen first: leave it for a later change to remove
+                fresh = now - other.stat().st_mtime < RETIRE_AFTER
+            except FileNotFoundError:
+                continue
+            if other != state_dir and other.is_dir() and not fresh:
                 log.info("tile cache: data changed, removing %s", other)
                 shutil.rmtree(other, ignore_errors=True)
                 self._known_states.discard(other)

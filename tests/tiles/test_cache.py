@@ -7,6 +7,8 @@ import morecantile
 from tests.conftest import new_database
 from urbangis.layers import database as db
 from urbangis.layers.settings import TileSettings
+from urbangis.tiles import cache as cache_module
+from urbangis.tiles.cache import TileCache
 
 from .conftest import CENTRE, add_cases, tile_client
 
@@ -33,7 +35,8 @@ def test_second_request_is_a_hit_with_the_same_bytes(tiles_db, tmp_path):
         assert client.get(url, headers={"If-None-Match": first.headers["etag"]}).status_code == 304
 
 
-def test_a_change_to_the_data_invalidates_the_cache(tmp_path):
+def test_a_change_to_the_data_invalidates_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_module, "RETIRE_AFTER", 0.0)  # the old state's folder goes at once
     info = new_database()
     try:
         add_cases(info, 50)
@@ -106,3 +109,20 @@ def test_a_tile_over_the_size_budget_is_made_thinner(tiles_db, tmp_path):
     full, kept = mapbox_vector_tile.decode(whole), mapbox_vector_tile.decode(thin)
     assert 0 < len(kept["cases"]["features"]) < len(full["cases"]["features"])
     assert set(kept) <= set(full) and "admin_areas" in kept
+
+
+def test_workers_writing_two_states_keep_each_others_folders(tmp_path, monkeypatch):
+    """Two worker processes, one of which has seen a newer state first: neither removes the
+    other's fresh folder (a tile written into a folder removed under it would be lost, with a
+    warning), and a folder older than RETIRE_AFTER goes when a new state is first written."""
+    a, b = TileCache(tmp_path), TileCache(tmp_path)
+    a.put("city", "WebMercatorQuad", "s1", 14, 1, 1, b"one")
+    b.put("city", "WebMercatorQuad", "s2", 14, 1, 1, b"two")
+    a.put("city", "WebMercatorQuad", "s1", 14, 1, 2, b"one more")
+    assert b.get("city", "WebMercatorQuad", "s2", 14, 1, 1) == b"two"
+    assert a.get("city", "WebMercatorQuad", "s1", 14, 1, 1) == b"one"  # not removed by b's first write
+    assert a.get("city", "WebMercatorQuad", "s1", 14, 1, 2) == b"one more"
+    monkeypatch.setattr(cache_module, "RETIRE_AFTER", 0.0)
+    c = TileCache(tmp_path)
+    c.put("city", "WebMercatorQuad", "s3", 14, 1, 1, b"three")
+    assert sorted(p.name for p in (tmp_path / "city" / "WebMercatorQuad").iterdir()) == ["s3"]
