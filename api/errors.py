@@ -28,6 +28,9 @@ LIBRARY_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     # a row-level security policy refused a write (migration 0013): outside the caller's area
     (psycopg.errors.InsufficientPrivilege, 403, "Forbidden", "what was sent lies outside the caller's area"),
     (PoolTimeout, 503, "ServiceUnavailable", "every database connection of the server is busy; retry shortly"),
+    # statement_timeout (URBANGIS_STATEMENT_TIMEOUT) stopped it; a subclass of OperationalError
+    (psycopg.errors.QueryCanceled, 503, "ServiceUnavailable",
+     "the request's database statement ran longer than the server allows and was stopped; retry, or ask for less"),
     (psycopg.OperationalError, 503, "ServiceUnavailable", "the database is unavailable"),
 )
 

@@ -77,9 +77,12 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     path = settings.server.collections
     collections = registry(Path(path) if path else None)
     view = map_view(Path(path) if path else None)
-    pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max)
+    pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max,
+                     settings.database.pool_wait, settings.database.statement_timeout)
     geocoder = GeocoderService(conninfo, settings.geocoder)
-    tiles = TileService(make_pool(tile_conninfo(conninfo)), settings.tiles.cache_dir(settings.database.home),
+    tiles = TileService(make_pool(tile_conninfo(conninfo), wait=settings.database.pool_wait,
+                                  statement_timeout=settings.database.statement_timeout),
+                        settings.tiles.cache_dir(settings.database.home),
                         database_name(conninfo), settings.tiles.gzip_level, collections, settings.database.timezone,
                         settings.tiles.max_kb * 1024)
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),

@@ -366,11 +366,13 @@ class Cluster:
                 removed = True
         return removed
 
-    def stop(self) -> bool:
+    def stop(self, mode: str = "fast") -> bool:
+        """Stop the server (pg_ctl's ``mode``: smart, fast, or immediate: no checkpoint, the next
+        start recovers from the WAL); return False when it was not running."""
         if not self.running():
             return False
         pg_ctl = find_pg_bin() / "pg_ctl"
-        self._run([pg_ctl, "stop", "-D", self.data_dir, "-m", "fast", "-w", "-t", "60"])
+        self._run([pg_ctl, "stop", "-D", self.data_dir, "-m", mode, "-w", "-t", "60"])
         return True
 
     def wait_ready(self, timeout: float = 30.0) -> None:

@@ -112,9 +112,13 @@ def drop_database(info: str) -> None:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def make_pool(info: str, min_size: int = 1, max_size: int = 10) -> ConnectionPool:
+def make_pool(info: str, min_size: int = 1, max_size: int = 10, wait: float = 30.0,
+              statement_timeout: float = 0.0) -> ConnectionPool:
     """An autocommit pool on ``info``, opening in the background; its connections take the
-    running request's area (layers/scope.py)."""
+    running request's area (layers/scope.py). ``wait``: seconds a caller waits for a connection;
+    ``statement_timeout``: seconds a statement may run on them (0: no limit)."""
+    if statement_timeout:
+        info = with_options(info, f"-c statement_timeout={int(statement_timeout * 1000)}")
     pool = ScopedPool(
         info,
         min_size=min_size,
@@ -122,6 +126,7 @@ def make_pool(info: str, min_size: int = 1, max_size: int = 10) -> ConnectionPoo
         kwargs={"autocommit": True},
         open=False,
         name="urbangis",
+        timeout=wait,
     )
     pool.open(wait=False)
     return pool

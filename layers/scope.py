@@ -12,13 +12,18 @@ Connections outside a pool (ingest jobs) are scoped per transaction by :func:`sc
 """
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Iterator
 
 import psycopg
 from psycopg import sql
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+log = logging.getLogger("urbangis.layers")
 
 API_ROLE = "urbangis_api"
 AREA: ContextVar[str | None] = ContextVar("urbangis_area", default=None)
@@ -45,13 +50,52 @@ class ScopedPool(ConnectionPool):
     """A pool whose connections take the running request's area (or none) when they are taken."""
 
     def getconn(self, timeout: float | None = None) -> psycopg.Connection:
-        conn = super().getconn(timeout)
+        conn = self._wait(self.timeout if timeout is None else timeout)
         try:
             _take_area(conn, AREA.get())
         except BaseException:
             self.putconn(conn)
             raise
         return conn
+
+
+    def _wait(self, timeout: float) -> psycopg.Connection:
+        """A connection within ``timeout`` seconds; a pool that gives none within PROBE_AFTER asks
+        whether the database can be reached at all (one shared probe a second), and when it
+        cannot, says so (OperationalError: a 503 "unavailable") instead of waiting out the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                return super().getconn(max(min(left, PROBE_AFTER), 0.001))
+            except PoolTimeout:
+                if time.monotonic() >= deadline:
+                    raise
+                info = self.conninfo if isinstance(self.conninfo, str) else self.conninfo()
+                if not reachable(info):
+                    raise psycopg.OperationalError("the database cannot be reached") from None
+
+
+PROBE_AFTER = 2.0  # seconds of waiting for a pooled connection before asking whether the database is up
+_PROBE_LOCK = threading.Lock()
+_PROBED: dict[str, tuple[float, bool]] = {}  # conninfo -> (when, reachable)
+
+
+def reachable(info: str) -> bool:
+    """Whether a new connection to ``info`` can be made (at most one attempt a second per
+    database, shared by every waiting request)."""
+    with _PROBE_LOCK:
+        when, ok = _PROBED.get(info, (0.0, True))
+        if time.monotonic() - when < 1.0:
+            return ok
+        try:
+            psycopg.connect(info, connect_timeout=2).close()
+            ok = True
+        except psycopg.OperationalError as exc:
+            log.warning("the database cannot be reached: %s", exc)
+            ok = False
+        _PROBED[info] = (time.monotonic(), ok)
+        return ok
 
 
 def _take_area(conn: psycopg.Connection, area: str | None) -> None:

@@ -46,6 +46,11 @@ class DatabaseSettings(Section):
     db_name: str = Field(default="urbangis", description="database name on the embedded cluster")
     pool_min: int = Field(default=1, ge=0, description="connections the server's pool keeps open")
     pool_max: int = Field(default=10, ge=1, description="most connections the server's pool opens")
+    pool_wait: float = Field(default=30.0, gt=0, description="seconds a request waits for a free pooled connection "
+                                                            "before a 503 (a database that cannot be reached is "
+                                                            "answered within ~2 s instead)")
+    statement_timeout: float = Field(default=60.0, ge=0, description="seconds a request's SQL statement may run "
+                                                                    "before PostgreSQL stops it (a 503); 0: no limit")
     timezone: str = Field(
         default="Asia/Shanghai",
         description="time zone of every database session: times written without an offset are read in it, "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 
@@ -48,8 +49,16 @@ class Watcher:
         self._ready.set()
 
     def wait_ready(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` seconds for the first :meth:`ready`; whether it came."""
-        return self._ready.wait(timeout)
+        """Wait up to ``timeout`` seconds for the first :meth:`ready`; whether it came. A refresh
+        that has failed (the database cannot be reached) ends the wait at once: the caller answers
+        503 now rather than after ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if self._ready.wait(max(min(left, 0.2), 0.0)):
+                return True
+            if self.error is not None or left <= 0:
+                return False
 
     def _run(self) -> None:
         conn: psycopg.Connection | None = None

@@ -145,3 +145,39 @@ def test_errors_are_json_with_a_message(client):
     r = client.get("/no/such/thing")
     assert r.status_code == 404
     assert r.json() == {"code": "NotFound", "description": "Not Found"}
+
+
+def test_a_database_that_cannot_be_reached_is_a_prompt_503_not_a_wait_for_the_pool(monkeypatch):
+    """Requests that find no pooled connection (the database is down, the pool is reconnecting)
+    are told the database is unavailable, with Retry-After, after one probe: not "busy" after
+    waiting out the pool's 30 s."""
+    monkeypatch.setenv("URBANGIS_POOL_WAIT", "30")
+    app = create_app("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=1")
+    with TestClient(app) as c:
+        for path in ("/collections/roads/items?limit=1", "/cases/check?kind=event&major_class=01&minor_class=01"
+                                                           "&lon=87.6&lat=43.8"):
+            r = c.get(path)
+            assert r.status_code == 503 and r.headers["retry-after"], (path, r.status_code)
+            body = r.json()
+            assert body["code"] == "ServiceUnavailable" and "busy" not in body["description"], body
+        assert c.get("/collections/roads/items?limit=1").json()["description"] == "the database is unavailable"
+
+
+def test_a_statement_over_the_limit_is_stopped_and_answered_503(sample_db, monkeypatch):
+    """URBANGIS_STATEMENT_TIMEOUT: a request's statement that runs longer is stopped by PostgreSQL
+    and answered 503 saying so; the pooled connection is fine afterwards."""
+    from urbangis.layers import scope
+
+    monkeypatch.setenv("URBANGIS_STATEMENT_TIMEOUT", "0.3")
+    app = create_app(sample_db)
+
+    def slow() -> dict:
+        with scope.connection(app.state.services.pool) as conn:
+            return {"slept": conn.execute("SELECT pg_sleep(3)::text").fetchone()[0]}
+
+    app.add_api_route("/test-slow", slow)
+    with TestClient(app) as c:
+        r = c.get("/test-slow")
+        assert r.status_code == 503 and r.headers["retry-after"]
+        assert "ran longer than the server allows" in r.json()["description"]
+        assert c.get("/collections/roads/items?limit=1").status_code == 200
