@@ -20,7 +20,9 @@ number's share of the way between its neighbours. Doors scattered at random arou
 have D ~ 0: w ~ 0 and the slot stands (the neighbours' scatter says nothing of the missing door).
 Doors at uneven spacing drift from their slots together, c0 ~ 0: w ~ 1 and the number stands
 where its neighbours put it, linear interpolation between them (the best guess when spacing varies
-at random). Beyond the last known number the nearest residual carries on (t = 0 or 1). The offset
+at random). A side of a few doors says little, so its share D / (D + c0) is shrunk toward the
+median share of its city's sides with the weight of PRIOR_WEIGHT doors (:func:`known_sides`).
+Beyond the last known number the nearest residual carries on (t = 0 or 1). The offset
 to the side is the median of that side's known doors (the other side's when it has none;
 ``side_offset`` on roads without any). Sides without ranges interpolate between known neighbours.
 """

@@ -4,10 +4,11 @@ Confidence = base of the match level x the penalties the reading collected (alia
 typo, relaxed or unused parts, leftover text) x admin agreement (a candidate outside the area
 the query names keeps 0.6 of its score: the prefix narrows, it never fails the search).
 
-Ambiguity: a provincial gazetteer has a 人民路 in every city. When the best answers tie (equal
-confidence, different features) and lie in different cities (or, within one city, different
-districts), the query did not say which: the answer names the areas (``Ranked.ambiguous``), keeps
-one candidate per area at the top, and divides their confidence by the number of areas.
+Ambiguity: a provincial gazetteer has a 人民路 in every city. When the best answers tie (within
+0.5 %, or the same reading of the query within 20 %; different features) and lie in different
+cities (or, within one city, different districts), the query did not say which: the answer names
+the areas (``Answer.ambiguous``), keeps one candidate per area at the top, and divides their
+confidence by the number of areas.
 """
 from __future__ import annotations
 
@@ -134,7 +135,8 @@ def finish(ix: Index, cands: list[Candidate], limit: int) -> tuple[list[Candidat
     if ambiguous:
         for k in _tied(cands, order):
             cands[k].score /= len(ambiguous)
-        order = firsts + [k for k in order if k not in set(firsts)]
+        first = set(firsts)
+        order = firsts + [k for k in order if k not in first]
     picked, seen = [], set()
     for k in order:
         c = cands[k]

@@ -58,7 +58,6 @@ class ScopedPool(ConnectionPool):
             raise
         return conn
 
-
     def _wait(self, timeout: float) -> psycopg.Connection:
         """A connection within ``timeout`` seconds; a pool that gives none within PROBE_AFTER asks
         whether the database can be reached at all (one shared probe a second), and when it
