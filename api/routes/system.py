@@ -9,8 +9,10 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from urbangis.layers.scope import reachable
 from urbangis.ogc.params import parse_format
 
+from ..errors import RETRY_AFTER
 from ..services import Services, base_url, get_pool, get_services
 from ..version import version
 
@@ -76,14 +78,14 @@ def healthz(pool: ConnectionPool = Depends(get_pool)):
         # no pooled connection within 5 s: the database is down, or it answers and every pooled
         # connection is busy (slow queries, a lock wait); a monitor must be told which
         # make_pool builds every pool of ours from a conninfo string (never psycopg_pool's callable form)
-        if _answers(cast(str, pool.conninfo)):
+        if reachable(cast(str, pool.conninfo)):
             waiting = pool.get_stats().get("requests_waiting", 0)
             return JSONResponse(
                 {"status": "busy", "database": "up",
                  "description": f"the database answers, but none of the server's {pool.max_size} pooled "
                                 f"connections came free within 5 s ({waiting} requests waiting): requests are "
                                 "waiting on the database (slow queries or a lock)"},
-                status_code=503,
+                status_code=503, headers={"Retry-After": RETRY_AFTER},
             )
         return _down(exc)
     except (psycopg.Error, Exception) as exc:
@@ -91,20 +93,10 @@ def healthz(pool: ConnectionPool = Depends(get_pool)):
     return {"status": "ok", "database": "up", "postgis": row[0], "schema_version": row[1]}
 
 
-def _answers(info: str) -> bool:
-    """Whether a connection of its own (outside the pool) reaches the database within 2 s."""
-    try:
-        with psycopg.connect(info, connect_timeout=2, autocommit=True) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except psycopg.Error:
-        return False
-
-
 def _down(exc: Exception) -> JSONResponse:
     return JSONResponse(
         {"status": "unavailable", "database": "down", "description": f"database unreachable: {exc}"},
-        status_code=503,
+        status_code=503, headers={"Retry-After": RETRY_AFTER},
     )
 
 

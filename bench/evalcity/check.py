@@ -104,8 +104,8 @@ def _loader_rows(folder: Path) -> list[str]:
     """The loader's own reader and row checks (ingest.formats.vector, ingest.validate.rows): column
     matching, declared CRS, types, formats, enumerations, required fields."""
     try:
-        from ingest.formats.vector import VectorReader
-        from ingest.validate.rows import RowConverter, match_columns, missing_required
+        from urbangis.ingest.formats.vector import VectorReader
+        from urbangis.ingest.validate.rows import RowConverter, match_columns, missing_required
     except ImportError as exc:  # the check above still runs
         return [f"loader row checks skipped ({exc})"]
     problems = []

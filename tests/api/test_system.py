@@ -18,7 +18,7 @@ def test_healthz_reports_a_down_database():
     app = create_app("host=127.0.0.1 port=1 user=nobody dbname=none connect_timeout=1")
     with TestClient(app) as c:
         r = c.get("/healthz")
-    assert r.status_code == 503
+    assert r.status_code == 503 and r.headers["retry-after"]
     assert r.json()["database"] == "down"
 
 
