@@ -117,6 +117,9 @@ def _gaps(text: str, path: list[Token]) -> list[tuple[int, int]]:
     return gaps
 
 
+# road-type words a query means when it ends a name with them (道 alone is too often part of a
+# name: 二道桥, 头道沟)
+_SAID = tuple(x for x in ROAD_SUFFIXES if x != "道")
 MAX_FUZZY_SPANS = 600
 FUZZY_LOSS = 1.2
 FUZZY_MIN_SPAN = 3
@@ -137,6 +140,11 @@ def _fuzzy_tokens(words: Dictionary, text: str, gaps: list[tuple[int, int]]) -> 
     out = []
     for s, e in spans[:MAX_FUZZY_SPANS]:
         found = words.fuzzy(text[s:e])
+        # a road-type word the query ends the stretch with is what it says the thing is: no edit
+        # may change or drop it (雪松路 is not the place 雪松城 with a typo)
+        said = next((x for x in _SAID if text[s:e].endswith(x)), None)
+        if said:
+            found = [(key, how) for key, how in found if key.endswith(said)]
         if not found:
             continue
         entries, costs = [], []
@@ -193,5 +201,6 @@ def _glued(text: str, path: list[Token], token: Token) -> bool:
     before, after = token.start - 1, token.end
     if before >= 0 and before not in covered and _HAN.match(text[before]):
         return True
-    return after < len(text) and after not in covered and bool(_HAN.match(text[after])) \
-        and not text[after:].startswith(ROAD_SUFFIXES) and text[after] != "号"
+    # a road-type word left after it counts too: 萨依巴路 is a road name of its own, not the place
+    # 萨依巴格 with a character missing and 路 added
+    return after < len(text) and after not in covered and bool(_HAN.match(text[after])) and text[after] != "号"

@@ -113,3 +113,20 @@ def test_province_city_and_county_short_names_are_read(city):
         assert ans.parse is not None and ans.parse.unread == [], (prefix, ans.parse.unread)
         top = ans.candidates[0]
         assert top.level == "exact" and top.score >= 0.9 and _metres(g, top, clean) <= 10.0, (prefix, top)
+
+
+def test_a_road_word_is_never_edited_away(city):
+    """One edit is a typo, but not when it turns what the query calls a road into a place:
+    X路 is not the place or courtyard X城 / X园 / X院 with its last character mistyped."""
+    g, _ = city
+    ix = g.ix
+    roads = {r.name for r in ix.roads}
+    tried = 0
+    for f in ix.places + ix.courtyards:
+        stem = f.name[:-1]
+        if len(f.name) < 3 or f.name[-1] in "路街巷道" or any(r.startswith(stem) for r in roads):
+            continue
+        tried += 1
+        for c in g.geocode(stem + "路", 5).candidates:
+            assert c.id != f.id, (stem + "路", f.name, c.level, c.score)
+    assert tried >= 20, tried
