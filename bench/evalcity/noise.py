@@ -203,7 +203,11 @@ class Noiser:
             if stem[-1] in CN_DIGITS and nxt[:1] in CN_DIGITS + "十百":
                 continue
             cands.append((p, stem))
-        pick = self._choice(cands)
+        return self._apply(self._choice(cands))
+
+    @staticmethod
+    def _apply(pick) -> bool:
+        """Give the chosen part its new text (False when there was nothing to choose)."""
         if pick is None:
             return False
         pick[0].text, pick[0].changed = pick[1], True
@@ -217,11 +221,7 @@ class Noiser:
             for name in self.other.get(p.feature, {}).get(which, []):
                 if self.lex.names_alone(name, p.feature):
                     cands.append((p, name))
-        pick = self._choice(cands)
-        if pick is None:
-            return False
-        pick[0].text, pick[0].changed = pick[1], True
-        return True
+        return self._apply(self._choice(cands))
 
     def alias(self, d: Draft) -> bool:
         return self._other(d, "aliases")

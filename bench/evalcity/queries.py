@@ -171,29 +171,26 @@ class Candidates:
     def model(self, m: int) -> list[Draft]:
         return getattr(self, f"m{m}")()
 
-    def m1(self):
+    def _road_in(self, model: int, areas, parts_of) -> list[Draft]:
+        """Models 1/2: each road inside each area it alone of its name crosses."""
         out = []
         for r in self.t.roads:
-            for s in self.t.streets:
-                if any(q.name == r.name and q.id != r.id and q.geom.intersects(s.geom) for q in self.t.roads):
+            for a in areas:
+                if any(q.name == r.name and q.id != r.id and q.geom.intersects(a.geom) for q in self.t.roads):
                     continue
-                d = self._inside(1, r, s, [Part("street", s.name, ("admin_areas", s.code))])
+                d = self._inside(model, r, a, parts_of(a))
                 if d:
                     out.append(d)
         return out
 
+    def m1(self):
+        return self._road_in(1, self.t.streets, lambda s: [Part("street", s.name, ("admin_areas", s.code))])
+
     def m2(self):
-        out = []
-        for r in self.t.roads:
-            for c in self.t.communities:
-                if any(q.name == r.name and q.id != r.id and q.geom.intersects(c.geom) for q in self.t.roads):
-                    continue
-                s = self.street[c.parent]
-                d = self._inside(2, r, c, [Part("street", s.name, ("admin_areas", s.code)),
-                                           Part("community", c.name, ("admin_areas", c.code))])
-                if d:
-                    out.append(d)
-        return out
+        def parts(c):
+            s = self.street[c.parent]
+            return [Part("street", s.name, ("admin_areas", s.code)), Part("community", c.name, ("admin_areas", c.code))]
+        return self._road_in(2, self.t.communities, parts)
 
     def m3(self):
         present, missing = [], []
