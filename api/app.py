@@ -17,6 +17,7 @@ from .guard import Guard
 from .head import HeadAsGet
 from .routes import case_maps, cases, features, geocode, ingest, login, maps, system, tiles
 from .services import Doors, open_services
+from .tile_hits import TileHits
 from .version import version
 
 log = logging.getLogger("urbangis.api")
@@ -62,6 +63,7 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
     for family in FAMILIES:
         family.install(app)
     app.add_middleware(Guard)  # limits and the audit log (api/guard.py)
-    app.add_middleware(HeadAsGet)  # outermost: HEAD runs every GET route (api/head.py)
+    app.add_middleware(HeadAsGet)  # HEAD runs every GET route (api/head.py)
+    app.add_middleware(TileHits)  # outermost: cached tiles answered before the framework (api/tile_hits.py)
     errors.document_errors(app, features.openapi_limits(settings.ogc))
     return app

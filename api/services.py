@@ -20,6 +20,7 @@ from urbangis.cases.service import CaseService, open_service
 from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.refresh import GeocoderService
 from urbangis.ingest.jobs import JobRunner
+from urbangis.layers.changes import LayerStates
 from urbangis.layers.database import database_name, make_pool
 from urbangis.layers.errors import Unavailable
 from urbangis.layers.registry import Collection, MapView, map_view, registry
@@ -64,8 +65,9 @@ class Services:
 
     def close(self) -> None:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
-        for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop, self.tiles.pool.close,
-                     self.pool.close):
+        states = self.tiles.states
+        for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop,
+                     *((states.stop,) if states is not None else ()), self.tiles.pool.close, self.pool.close):
             try:
                 step()
             except Exception:  # one failing step must not keep the others from running
@@ -80,11 +82,13 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max,
                      settings.database.pool_wait, settings.database.statement_timeout)
     geocoder = GeocoderService(conninfo, settings.geocoder)
+    cache_dir = settings.tiles.cache_dir(settings.database.home)
+    # the tilesets' states in memory: only worth a listening connection when tiles are cached
+    states = LayerStates(conninfo) if cache_dir is not None else None
     tiles = TileService(make_pool(tile_conninfo(conninfo), wait=settings.database.pool_wait,
                                   statement_timeout=settings.database.statement_timeout),
-                        settings.tiles.cache_dir(settings.database.home),
-                        database_name(conninfo), settings.tiles.gzip_level, collections, settings.database.timezone,
-                        settings.tiles.max_kb * 1024)
+                        cache_dir, database_name(conninfo), settings.tiles.gzip_level, collections,
+                        settings.database.timezone, settings.tiles.max_kb * 1024, states)
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
@@ -93,6 +97,8 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     services = Services(settings, conninfo, collections, view, doors, pool,
                         Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access)
     access.start()
+    if states is not None:
+        states.start()
     geocoder.start()
     jobs.start()
     return services

@@ -16,6 +16,7 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool
 
 from urbangis.layers import scope
+from urbangis.layers.changes import LayerStates
 from urbangis.layers.database import with_options
 from urbangis.layers.registry import Collection, registry
 
@@ -70,8 +71,13 @@ class Tileset:
         return tuple(sorted({c.table for c in self.layers}))
 
     def fingerprint(self) -> str:
-        """Digest of the registry entries: a changed configuration is a changed tile."""
-        return hashlib.sha1(repr(self.layers).encode()).hexdigest()[:12]
+        """Digest of the registry entries: a changed configuration is a changed tile (computed
+        once per tileset object: the repr of the city's collections is long)."""
+        found = self.__dict__.get("_fingerprint")
+        if found is None:
+            found = hashlib.sha1(repr(self.layers).encode()).hexdigest()[:12]
+            object.__setattr__(self, "_fingerprint", found)
+        return found
 
 
 def city_tileset(colls: Mapping[str, Collection] | None = None) -> Tileset:
@@ -116,6 +122,11 @@ class TileResult:
     not_modified: bool = False
     source: str = "database"
 
+    @property
+    def answered(self) -> bool:
+        """Whether it answers the request (bytes or a 304), not only tells the ETag."""
+        return self.data is not None or self.not_modified
+
 
 def etag_matches(header: str | None, etag: str | None) -> bool:
     """Weak comparison of an If-None-Match header with our ETag (RFC 9110 13.1.2)."""
@@ -150,8 +161,9 @@ class TileService:
 
     def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6,
                  collections: Mapping[str, Collection] | None = None, zone: str = "",
-                 max_bytes: int = 500 * 1024) -> None:
+                 max_bytes: int = 500 * 1024, states: LayerStates | None = None) -> None:
         self.pool = pool
+        self.states = states  # the tilesets' states kept in memory (layers/changes.py), if listening
         self.max_bytes = max_bytes  # a raw tile above it is made again, thinner (0: no limit)
         # the sessions' time zone: tiles write times with its offset, so it is part of a tile's key
         self.zone = zone
@@ -234,31 +246,66 @@ class TileService:
     def tile(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, if_none_match: str | None = None) -> TileResult:
         """Tile z/x/y of a tileset, gzipped; raises TileError subclasses for bad requests."""
         params = {**mvt.params(tms_id, z, x, y), "tables": list(ts.tables)}
-        with scope.connection(self.pool) as conn:
-            if not (self.cache.enabled or if_none_match):
+        if not (self.cache.enabled or if_none_match):
+            with scope.connection(self.pool) as conn:
                 # No cache, no conditional request: one round trip, the state read in the same
                 # snapshot as the tile.
                 raw, state = _run(conn, self.statement(conn, ts, tms_id, z, True), params)
                 raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
                 return TileResult(self._gzip(raw), self._etag(ts, tms_id, z, x, y, state))
-            row = conn.execute(STATE_SQL, params).fetchone()  # an aggregate: always one row
-            state = row[0] if row is not None else None
-            etag = self._etag(ts, tms_id, z, x, y, state)
-            if etag_matches(if_none_match, etag):
-                return TileResult(None, etag, not_modified=True, source="state")
-            # One cache folder per state of the tileset (every tile of it shares the key).
-            skey = hashlib.sha1(f"{ts.fingerprint()}|{self.zone}|{scope.key(state or '')}".encode()).hexdigest()[:16] \
-                if etag else None
-            if skey:
-                cached = self.cache.get(ts.id, tms_id, skey, z, x, y)
-                if cached is not None:
-                    return TileResult(cached, etag, source="cache")
+        # The tileset's state: kept in memory while the server listens for changes (no round
+        # trip at all for a cached tile), else read from the database.
+        state = self.states.get(ts.tables) if self.states is not None else None
+        known = self._known(ts, tms_id, z, x, y, state, if_none_match) if state is not None else None
+        if known is not None and known.answered:
+            return known
+        with scope.connection(self.pool) as conn:
+            if state is None:
+                token = self.states.token() if self.states is not None else None
+                row = conn.execute(STATE_SQL, params).fetchone()  # an aggregate: always one row
+                state = row[0] if row is not None else None
+                if state is not None and self.states is not None:
+                    self.states.keep(ts.tables, state, token)
+                known = self._known(ts, tms_id, z, x, y, state, if_none_match)
+                if known.answered:
+                    return known
             raw = _run(conn, self.statement(conn, ts, tms_id, z, False), params)[0]
             raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
         data = self._gzip(raw)
+        skey = self._state_key(ts, state)
         if skey:
             self.cache.put(ts.id, tms_id, skey, z, x, y, data)
-        return TileResult(data, etag)
+        return TileResult(data, known.etag if known is not None else None)
+
+    def cached(self, ts: Tileset, tms_id: str, z: int, x: int, y: int,
+               if_none_match: str | None = None) -> TileResult | None:
+        """The tile from memory and the disk cache only (no database, no connection): a hit or a
+        304, or None when the state is not known in memory or the tile is not cached."""
+        state = self.states.get(ts.tables) if self.states is not None and self.cache.enabled else None
+        if state is None:
+            return None
+        known = self._known(ts, tms_id, z, x, y, state, if_none_match)
+        return known if known.answered else None
+
+    def _state_key(self, ts: Tileset, state: str | None) -> str | None:
+        """The cache folder of a tileset's state (every tile of it shares the key); None when
+        the state cannot tell when the data changes."""
+        if not _complete(state, ts):
+            return None
+        return hashlib.sha1(f"{ts.fingerprint()}|{self.zone}|{scope.key(state or '')}".encode()).hexdigest()[:16]
+
+    def _known(self, ts: Tileset, tms_id: str, z: int, x: int, y: int, state: str | None,
+               if_none_match: str | None) -> TileResult:
+        """What the state alone answers: a 304, a cache hit, or (data None) only the ETag."""
+        etag = self._etag(ts, tms_id, z, x, y, state)
+        if etag_matches(if_none_match, etag):
+            return TileResult(None, etag, not_modified=True, source="state")
+        skey = self._state_key(ts, state)
+        if skey:
+            cached = self.cache.get(ts.id, tms_id, skey, z, x, y)
+            if cached is not None:
+                return TileResult(cached, etag, source="cache")
+        return TileResult(None, etag)
 
 
 def _run(conn, query: str, params: dict) -> tuple:
