@@ -15,6 +15,7 @@ from urbangis.layers.settings import Settings
 from . import errors
 from .guard import Guard
 from .head import HeadAsGet
+from .read_after import ReadAfterWrites
 from .routes import case_maps, cases, features, geocode, ingest, login, maps, system, tiles
 from .services import Doors, open_services
 from .tile_hits import TileHits
@@ -63,6 +64,8 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
     for family in FAMILIES:
         family.install(app)
     app.add_middleware(Guard)  # limits and the audit log (api/guard.py)
+    if settings.database.database_url_read:
+        app.add_middleware(ReadAfterWrites)  # a caller reads their own writes (api/read_after.py)
     app.add_middleware(HeadAsGet)  # HEAD runs every GET route (api/head.py)
     app.add_middleware(TileHits)  # outermost: cached tiles answered before the framework (api/tile_hits.py)
     errors.document_errors(app, features.openapi_limits(settings.ogc))

@@ -21,9 +21,10 @@ from urbangis.geocoder.engine import Geocoder
 from urbangis.geocoder.refresh import GeocoderService
 from urbangis.ingest.jobs import JobRunner
 from urbangis.layers.changes import LayerStates
-from urbangis.layers.database import database_name, make_pool
+from urbangis.layers.database import database_name, in_time_zone, make_pool
 from urbangis.layers.errors import Unavailable
 from urbangis.layers.registry import Collection, MapView, map_view, registry
+from urbangis.layers.replicas import ReadPool
 from urbangis.layers.settings import Settings
 from urbangis.ogc.collections import Catalog
 from urbangis.ogc.items import ResultCache
@@ -54,6 +55,7 @@ class Services:
     view: MapView
     doors: Doors
     pool: ConnectionPool
+    reads: ReadPool  # connections of read-only routes: a standby's when usable (layers/replicas.py)
     catalog: Catalog
     geocoder: GeocoderService
     tiles: TileService
@@ -67,7 +69,7 @@ class Services:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
         states = self.tiles.states
         for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop,
-                     *((states.stop,) if states is not None else ()), self.tiles.pool.close, self.pool.close):
+                     *((states.stop,) if states is not None else ()), self.tiles.pool.close, self.reads.close):
             try:
                 step()
             except Exception:  # one failing step must not keep the others from running
@@ -79,22 +81,29 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     path = settings.server.collections
     collections = registry(Path(path) if path else None)
     view = map_view(Path(path) if path else None)
-    pool = make_pool(conninfo, settings.database.pool_min, settings.database.pool_max,
-                     settings.database.pool_wait, settings.database.statement_timeout)
+    db = settings.database
+    pool = make_pool(conninfo, db.pool_min, db.pool_max, db.pool_wait, db.statement_timeout)
+    # reads on a standby when one is configured (layers/replicas.py), else on the primary
+    standby = in_time_zone(db.database_url_read, db.timezone) if db.database_url_read else None
+    reads = ReadPool(pool, make_pool(standby, db.pool_min, db.pool_max, db.pool_wait, db.statement_timeout)
+                     if standby else None, conninfo, standby or "", db.read_max_lag)
     geocoder = GeocoderService(conninfo, settings.geocoder)
     cache_dir = settings.tiles.cache_dir(settings.database.home)
     # the tilesets' states in memory: only worth a listening connection when tiles are cached
     states = LayerStates(conninfo) if cache_dir is not None else None
-    tiles = TileService(make_pool(tile_conninfo(conninfo), wait=settings.database.pool_wait,
-                                  statement_timeout=settings.database.statement_timeout),
+    tile_pool = make_pool(tile_conninfo(conninfo), wait=db.pool_wait, statement_timeout=db.statement_timeout)
+    tile_standby = make_pool(tile_conninfo(standby), wait=db.pool_wait, statement_timeout=db.statement_timeout) \
+        if standby else None
+    tiles = TileService(ReadPool(tile_pool, tile_standby, conninfo, standby or "", db.read_max_lag)
+                        if standby else tile_pool,
                         cache_dir, database_name(conninfo), settings.tiles.gzip_level, collections,
                         settings.database.timezone, settings.tiles.max_kb * 1024, states)
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),
                      geocode_factory=lambda: geocode_function(_current(geocoder)),
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
-    cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone)
+    cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone, reads)
     access = AccessService(settings.access, conninfo, settings.database.home, pool)
-    services = Services(settings, conninfo, collections, view, doors, pool,
+    services = Services(settings, conninfo, collections, view, doors, pool, reads,
                         Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access)
     access.start()
     if states is not None:

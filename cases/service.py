@@ -48,9 +48,10 @@ class CaseService(Watcher):
     name = "case-index"
 
     def __init__(self, conninfo: str, pool, geocoder: Callable[[], Geocoder], settings: CasesSettings,
-                 classes: Classes, rules: SimilarityRules, zone: str, interval: float = 1.0) -> None:
+                 classes: Classes, rules: SimilarityRules, zone: str, reads=None, interval: float = 1.0) -> None:
         super().__init__(conninfo, interval)
         self.pool = pool
+        self.reads = reads if reads is not None else pool  # a case and its history: a ReadPool may use a standby
         self.geocoder = geocoder
         self.settings = settings
         self.classes = classes
@@ -263,7 +264,7 @@ class CaseService(Watcher):
     def get(self, case_no: str, conn=None) -> dict:
         """A case with its history (GET /cases/{no}); 404 when there is none."""
         if conn is None:
-            with scope.connection(self.pool) as c:
+            with scope.connection(self.reads) as c:  # a standby's when usable (layers/replicas.py)
                 return self.get(case_no, c)
         row = conn.execute(CASE_SQL, (case_no,)).fetchone()
         if row is None:
@@ -335,14 +336,14 @@ def _place(prepared: intake.Prepared) -> dict:
 
 
 def open_service(conninfo: str, pool, geocoder: Callable[[], Geocoder], settings: CasesSettings,
-                 zone: str) -> CaseService:
+                 zone: str, reads=None) -> CaseService:
     """A started case service (its index read in the background)."""
     from urbangis.layers.classes import load_classes
 
     from .similarity import load_rules
 
     service = CaseService(conninfo, pool, geocoder, settings, load_classes(settings.classes),
-                          load_rules(settings.similarity), zone)
+                          load_rules(settings.similarity), zone, reads)
     service.start()
     return service
 

@@ -36,7 +36,7 @@ class LayerStates:
 
     def __init__(self, conninfo: str) -> None:
         self.conninfo = conninfo
-        self._kept: dict[tuple[str, ...], str] = {}
+        self._kept: dict[tuple[str, ...], tuple[str, int]] = {}  # tables -> (state, WAL position read at)
         self._lock = threading.Lock()
         self._epoch = 0  # moves at every notification and every (re)connection
         self._listening = False
@@ -45,15 +45,16 @@ class LayerStates:
         self._barriers: dict[str, threading.Event] = {}
 
     # -- readers --------------------------------------------------------------------------
-    def get(self, tables: tuple[str, ...]) -> str | None:
-        """The kept state of ``tables`` (sorted), or None (not kept, or not listening)."""
+    def get(self, tables: tuple[str, ...]) -> tuple[str, int] | None:
+        """The kept state of ``tables`` (sorted) and the primary's WAL position it was read at,
+        or None (not kept, or not listening)."""
         return self._kept.get(tables) if self._listening else None
 
     def token(self) -> int | None:
         """Taken before reading a state from the database; None when not listening."""
         return self._epoch if self._listening else None
 
-    def keep(self, tables: tuple[str, ...], state: str, token: int | None) -> None:
+    def keep(self, tables: tuple[str, ...], state: tuple[str, int], token: int | None) -> None:
         """Keep ``state`` of ``tables`` if nothing changed since ``token`` was taken."""
         if token is None:
             return

@@ -366,6 +366,23 @@ class Cluster:
                 removed = True
         return removed
 
+    def init_standby(self, primary: "Cluster") -> None:
+        """Make this (not yet initialised) cluster a streaming standby of the running ``primary``:
+        a base backup over its socket (``pg_basebackup -R``: standby.signal and the primary's
+        conninfo written), then this cluster's own port and socket. ``start`` starts it
+        replaying. For trying replicas on one machine (tests/layers/test_replicas.py)."""
+        if self._as_root:
+            self._prepare_as_root()
+        if self.initialised:
+            raise ClusterError(f"{self.data_dir} holds a cluster already")
+        self.home.mkdir(parents=True, exist_ok=True)
+        for d in (self.data_dir, self.socket_dir, self.log_file.parent):
+            self._own(d)
+        os.chmod(self.data_dir, 0o700)
+        self._run([find_pg_bin() / "pg_basebackup", "-h", primary.socket_dir, "-p", str(primary.port),
+                   "-U", SUPERUSER, "-D", self.data_dir, "-R", "-X", "stream", "-c", "fast"])
+        self._write_conf(_pick_port(self.preferred_port))
+
     def stop(self, mode: str = "fast") -> bool:
         """Stop the server (pg_ctl's ``mode``: smart, fast, or immediate: no checkpoint, the next
         start recovers from the WAL); return False when it was not running."""

@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
-from typing import Iterator
+from typing import Iterator, Protocol
 
 import psycopg
 from psycopg import sql
@@ -110,11 +110,17 @@ def _take_area(conn: psycopg.Connection, area: str | None) -> None:
     conn._urbangis_area = area  # type: ignore[attr-defined]
 
 
+class Pool(Protocol):
+    """A psycopg pool, or anything handing out its connections the same way (layers/replicas.py)."""
+
+    def connection(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+
 @contextmanager
-def connection(pool: ConnectionPool) -> Iterator[psycopg.Connection]:
+def connection(pool: Pool) -> Iterator[psycopg.Connection]:
     """A connection of ``pool`` scoped to the running request's area (if it has one)."""
     with pool.connection() as conn:
-        if not isinstance(pool, ScopedPool):
+        if not (isinstance(pool, ScopedPool) or getattr(pool, "takes_area", False)):
             with scoped(conn):
                 yield conn
         else:

@@ -38,6 +38,11 @@ class DatabaseSettings(Section):
 
     database_url: str | None = Field(
         default=None, description="libpq URL of an existing PostGIS database; when set, no cluster is started")
+    database_url_read: str | None = Field(
+        default=None, description="libpq URL of a streaming standby for reads (features, tiles, a case, case maps); "
+                                  "writes stay on the primary (docs/scale-out.md)")
+    read_max_lag: float = Field(default=5.0, ge=0, description="seconds a standby may lag behind the primary "
+                                                              "before reads skip it")
     home: Path = Field(default_factory=_default_home, json_schema_extra={"shown_default": "./.urbangis"},
                        description="state folder of the embedded cluster (data, socket, log), the tile cache "
                                    "and the ingest jobs")
@@ -55,7 +60,7 @@ class DatabaseSettings(Section):
         default="Asia/Shanghai",
         description="time zone of every database session: times written without an offset are read in it, "
                     "and times are answered with its offset (Beijing time, as government systems record)")
-    secrets: ClassVar[tuple[str, ...]] = ("database_url",)
+    secrets: ClassVar[tuple[str, ...]] = ("database_url", "database_url_read")
 
     @field_validator("timezone")
     @classmethod

@@ -19,6 +19,7 @@ from urbangis.layers import scope
 from urbangis.layers.changes import LayerStates
 from urbangis.layers.database import with_options
 from urbangis.layers.registry import Collection, registry
+from urbangis.layers.replicas import READ_AFTER, ReadPool, lsn_value
 
 from . import mvt
 from .cache import TileCache
@@ -143,6 +144,8 @@ STATE_SQL = (
     "extract(epoch FROM updated_at)::text, ',' ORDER BY layer), '') || '|' || count(*) "
     "FROM layer_state WHERE layer = ANY(%(tables)s)"
 )
+# the state and the primary's WAL position as it was read (asked of the primary only)
+STATE_AT_SQL = f"SELECT ({STATE_SQL}), pg_current_wal_lsn()::text"
 
 
 def gzip_tile(raw: bytes, level: int = 1) -> bytes:
@@ -159,10 +162,11 @@ def gzip_tile(raw: bytes, level: int = 1) -> bytes:
 class TileService:
     """Makes tiles from one database, through an optional disk cache."""
 
-    def __init__(self, pool: ConnectionPool, cache_root: Path | None, database: str, gzip_level: int = 6,
+    def __init__(self, pool: ConnectionPool | ReadPool, cache_root: Path | None, database: str, gzip_level: int = 6,
                  collections: Mapping[str, Collection] | None = None, zone: str = "",
                  max_bytes: int = 500 * 1024, states: LayerStates | None = None) -> None:
-        self.pool = pool
+        self.pool = pool  # renders: a ReadPool may send them to a standby (layers/replicas.py)
+        self.primary = getattr(pool, "primary", pool)  # the tilesets' states: always the primary's
         self.states = states  # the tilesets' states kept in memory (layers/changes.py), if listening
         self.max_bytes = max_bytes  # a raw tile above it is made again, thinner (0: no limit)
         # the sessions' time zone: tiles write times with its offset, so it is part of a tile's key
@@ -254,37 +258,46 @@ class TileService:
                 raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
                 return TileResult(self._gzip(raw), self._etag(ts, tms_id, z, x, y, state))
         # The tileset's state: kept in memory while the server listens for changes (no round
-        # trip at all for a cached tile), else read from the database.
-        state = self.states.get(ts.tables) if self.states is not None else None
-        known = self._known(ts, tms_id, z, x, y, state, if_none_match) if state is not None else None
-        if known is not None and known.answered:
-            return known
-        with scope.connection(self.pool) as conn:
-            if state is None:
-                token = self.states.token() if self.states is not None else None
-                row = conn.execute(STATE_SQL, params).fetchone()  # an aggregate: always one row
-                state = row[0] if row is not None else None
-                if state is not None and self.states is not None:
-                    self.states.keep(ts.tables, state, token)
-                known = self._known(ts, tms_id, z, x, y, state, if_none_match)
-                if known.answered:
-                    return known
-            raw = _run(conn, self.statement(conn, ts, tms_id, z, False), params)[0]
-            raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
+        # trip at all for a cached tile), else read from the primary, with the primary's WAL
+        # position then: a tile made on a standby is made once the standby has replayed that far
+        # (layers/replicas.py), so a tile of older data is never kept under a newer state.
+        kept = self.states.get(ts.tables) if self.states is not None else None
+        if kept is not None:
+            state, at = kept
+            known = self._known(ts, tms_id, z, x, y, state, if_none_match)
+            if known.answered:
+                return known
+        else:
+            token = self.states.token() if self.states is not None else None
+            with scope.connection(self.primary) as conn:
+                state, lsn = conn.execute(STATE_AT_SQL, params).fetchone() or (None, "0/0")  # (always a row)
+            at = lsn_value(lsn)
+            if state is not None and self.states is not None:
+                self.states.keep(ts.tables, (state, at), token)
+            known = self._known(ts, tms_id, z, x, y, state, if_none_match)
+            if known.answered:
+                return known
+        after = READ_AFTER.set(max(at, READ_AFTER.get() or 0))
+        try:
+            with scope.connection(self.pool) as conn:
+                raw = _run(conn, self.statement(conn, ts, tms_id, z, False), params)[0]
+                raw = self._within_budget(conn, ts, tms_id, z, params, bytes(raw))
+        finally:
+            READ_AFTER.reset(after)
         data = self._gzip(raw)
         skey = self._state_key(ts, state)
         if skey:
             self.cache.put(ts.id, tms_id, skey, z, x, y, data)
-        return TileResult(data, known.etag if known is not None else None)
+        return TileResult(data, known.etag)
 
     def cached(self, ts: Tileset, tms_id: str, z: int, x: int, y: int,
                if_none_match: str | None = None) -> TileResult | None:
         """The tile from memory and the disk cache only (no database, no connection): a hit or a
         304, or None when the state is not known in memory or the tile is not cached."""
-        state = self.states.get(ts.tables) if self.states is not None and self.cache.enabled else None
-        if state is None:
+        kept = self.states.get(ts.tables) if self.states is not None and self.cache.enabled else None
+        if kept is None:
             return None
-        known = self._known(ts, tms_id, z, x, y, state, if_none_match)
+        known = self._known(ts, tms_id, z, x, y, kept[0], if_none_match)
         return known if known.answered else None
 
     def _state_key(self, ts: Tileset, state: str | None) -> str | None:

@@ -120,7 +120,7 @@ def case_stats(request: Request, cases: Cases,
                geometry: bool = Query(True, description="include the areas' outlines")) -> Response:
     f = _filter(request, cases)
     # the areas' cache is shared by every caller: read unscoped
-    with scope.unscoped(), cases.pool.connection() as conn:
+    with scope.unscoped(), cases.reads.connection() as conn:
         doc = statslib.stats(conn, cases.maps_ready(), cases.areas, by, f, compare, geometry)
     return _geojson(_in_area(doc, "code"))  # (out of unscoped(): the caller's area again)
 
@@ -131,7 +131,7 @@ def case_hotspots(request: Request, cases: Cases,
                   adjust: bool = Query(False, description="Benjamini-Hochberg adjusted p-values (p_adjusted)"),
                   geometry: bool = Query(True, description="include the grids' outlines")) -> Response:
     f = _filter(request, cases)
-    with scope.unscoped(), cases.pool.connection() as conn:  # (as case_stats)
+    with scope.unscoped(), cases.reads.connection() as conn:  # (as case_stats)
         doc = statslib.hotspots(conn, cases.maps_ready(), cases.areas, f, adjust, geometry)
     return _geojson(_in_area(doc, "code"))
 
@@ -142,7 +142,7 @@ def case_flows(request: Request, cases: Cases,
                by: str = Query("responsibility_grid", description="responsibility_grid or district"),
                limit: int = Query(500, ge=1, le=10_000)) -> Response:
     f = _filter(request, cases)
-    with scope.unscoped(), cases.pool.connection() as conn:  # (as case_stats)
+    with scope.unscoped(), cases.reads.connection() as conn:  # (as case_stats)
         doc = statslib.flows(conn, cases.maps_ready(), cases.areas, f, by, limit)
     return _geojson(_in_area(doc, "from", "to"))
 
@@ -151,7 +151,7 @@ def case_flows(request: Request, cases: Cases,
             "stages, the sources, the districts (the classes: /cases/classes)")
 def case_filters(cases: Cases) -> dict:
     ix = cases.maps_ready()
-    with scope.unscoped(), cases.pool.connection() as conn:  # admin areas: public
+    with scope.unscoped(), cases.reads.connection() as conn:  # admin areas: public
         districts = cases.areas.level(conn, "district")
     names = [{"code": c, "name": districts.names.get(c)} for c in districts.codes]
     return {**ix.extent(cases.zone), "districts": names}
@@ -163,5 +163,5 @@ def case_search(request: Request, cases: Cases,
                 bbox: str = Query(..., description="minlon,minlat,maxlon,maxlat (CRS84)"),
                 limit: int = Query(50, ge=1, le=1000)) -> Response:
     f = _filter(request, cases)
-    with scope.connection(cases.pool) as conn:
+    with scope.connection(cases.reads) as conn:
         return _geojson(searchlib.search(conn, searchlib.parse_bbox(bbox), f, limit))

@@ -133,7 +133,7 @@ def move_case(case_no: str, event: EventIn, cases: Cases) -> JSONResponse:
 @router.get("/cases/{case_no}/nearest-supervisors", dependencies=READ, summary="The on-duty supervisors nearest a case")
 def nearest_supervisors(case_no: str, cases: Cases, limit: int = Query(5, ge=1, le=50)) -> dict:
     case = cases.get(case_no)["case"]
-    with scope.connection(cases.pool) as conn:
+    with scope.connection(cases.reads) as conn:
         found = patrols.nearest_on_duty(conn, case["lon"], case["lat"], cases.settings.on_duty_minutes, limit,
                                         dt.datetime.now(dt.timezone.utc))
     return _jsonable({"case_no": case_no, "on_duty_minutes": cases.settings.on_duty_minutes, "supervisors": found})
@@ -157,7 +157,7 @@ def post_fixes(batch: FixesIn, cases: Cases) -> dict:
 
 @router.get("/supervisors/positions", dependencies=READ, summary="Supervisors' last known positions (GeoJSON)")
 def positions(cases: Cases) -> dict:
-    with scope.connection(cases.pool) as conn:
+    with scope.connection(cases.reads) as conn:
         rows = conn.execute("SELECT p.supervisor_id, s.name, p.at, p.accuracy_m, ST_X(p.geom), ST_Y(p.geom), "
                             "p.at >= now() - make_interval(mins => %s) FROM supervisor_positions p "
                             "JOIN supervisors s ON s.id = p.supervisor_id ORDER BY p.supervisor_id",

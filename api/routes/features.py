@@ -198,7 +198,7 @@ def get_items(collectionId: str, request: Request, services: Services = Depends(
     # the catalogue (a collection's count, extent and interval, cached per data version) is shared
     # by every caller and read without an area when it must be (ogc/collections.py); the features
     # are read under the caller's area
-    with scope.connection(services.pool) as conn, times_in(services.settings.database.timezone):
+    with scope.connection(services.reads) as conn, times_in(services.settings.database.timezone):
         meta = catalog.describe(conn, collectionId)
         q = parse_items(query, meta.layout, catalog.settings, html=_html(request))
         page = fetch_page(conn, meta, q, services.counts, services.matches, catalog.settings.exact_count_max)
@@ -226,7 +226,7 @@ def get_item(collectionId: str, featureId: str, request: Request, services: Serv
     """One feature."""
     base = base_url(request)
     fmt, out_crs = parse_item(request.query_params.multi_items())
-    with scope.connection(services.pool) as conn:
+    with scope.connection(services.reads) as conn:
         layout = _catalog(services).layout(conn, collectionId)
         text = fetch_item(conn, layout, featureId, out_crs)
     href = f"{base}/collections/{collectionId}/items/{featureId}"
