@@ -13,6 +13,7 @@ from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
 from . import errors
+from .auth import without_security
 from .guard import Guard
 from .head import HeadAsGet
 from .read_after import ReadAfterWrites
@@ -68,5 +69,7 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
         app.add_middleware(ReadAfterWrites)  # a caller reads their own writes (api/read_after.py)
     app.add_middleware(HeadAsGet)  # HEAD runs every GET route (api/head.py)
     app.add_middleware(TileHits)  # outermost: cached tiles answered before the framework (api/tile_hits.py)
-    errors.document_errors(app, features.openapi_limits(settings.ogc))
+    # with access control off the document says so: no operation asks for a signature
+    open_doors = () if settings.access.enabled else (without_security,)
+    errors.document_errors(app, features.openapi_limits(settings.ogc), *open_doors)
     return app

@@ -32,6 +32,9 @@ LIBRARY_ERRORS: tuple[tuple[type[Exception], int, str, str], ...] = (
     (psycopg.errors.QueryCanceled, 503, "ServiceUnavailable",
      "the request's database statement ran longer than the server allows and was stopped; retry, or ask for less"),
     (psycopg.OperationalError, 503, "ServiceUnavailable", "the database is unavailable"),
+    # a value the database cannot take as sent (a NUL character in text, a number out of its
+    # type's range): the client's; the reason is added to the answer (_library_handler)
+    (psycopg.DataError, 400, "InvalidParameterValue", "a value sent cannot be stored as it is"),
 )
 
 
@@ -106,6 +109,8 @@ def install(app: FastAPI) -> None:
 def _library_handler(status: int, code: str, description: str):
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         log.error("%s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+        if status < 500 and isinstance(exc, psycopg.DataError):  # what about the value was wrong
+            return _response(status, error_body(code, f"{description}: {str(exc).splitlines()[0]}"))
         return _response(status, error_body(code, description))
 
     return handle
@@ -157,6 +162,9 @@ def document_errors(app: FastAPI, *more: Callable[[dict], None]) -> None:
                 if responses.pop("422", None) is not None or op.get("parameters") or op.get("requestBody"):
                     responses.setdefault("400", error_response("Bad request: the body says which parameter or "
                                                                "value is wrong, and why"))
+                if op.get("requestBody"):
+                    responses.setdefault("413", error_response("The body is over the server's limit "
+                                                               "(URBANGIS_AUTH_MAX_BODY_KB, or the upload's own)"))
                 if "{" in path:
                     responses.setdefault("404", error_response("Not found: nothing of that name or id"))
                 if op.get("security"):

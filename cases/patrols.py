@@ -8,9 +8,10 @@ import datetime as dt
 import math
 import zoneinfo
 from dataclasses import dataclass
+from typing import Annotated
 
 import psycopg
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from urbangis.layers.errors import Invalid, NotFound
 
@@ -18,15 +19,26 @@ MAX_FIXES = 10_000  # per request
 FUTURE_SLACK = dt.timedelta(minutes=5)
 
 
+def _time_text(value):
+    """A time as JSON sends one: an ISO 8601 string (a number is not read as seconds since 1970)."""
+    if isinstance(value, (int, float)):  # (bool is an int too)
+        raise ValueError("a time is an ISO 8601 string, e.g. 2026-03-01T09:30:00+08:00")
+    return value
+
+
+IsoTime = Annotated[dt.datetime, BeforeValidator(_time_text)]
+
+
 class Fix(BaseModel):
     """One GPS fix."""
 
     supervisor_id: str = Field(min_length=1, max_length=100)
-    lon: float = Field(description="CGCS2000 longitude")
-    lat: float = Field(description="CGCS2000 latitude")
-    at: dt.datetime = Field(description="when; without an offset, in the server's time zone")
-    accuracy_m: float | None = Field(default=None, ge=0, le=10_000)
-    speed_mps: float | None = Field(default=None, ge=0, le=100)
+    # numbers as JSON numbers: strict, so "12" or true is refused, not read as a number
+    lon: float = Field(strict=True, description="CGCS2000 longitude")
+    lat: float = Field(strict=True, description="CGCS2000 latitude")
+    at: IsoTime = Field(description="when; without an offset, in the server's time zone")
+    accuracy_m: float | None = Field(default=None, strict=True, ge=0, le=10_000)
+    speed_mps: float | None = Field(default=None, strict=True, ge=0, le=100)
 
 
 class CheckIn(BaseModel):
@@ -34,9 +46,9 @@ class CheckIn(BaseModel):
 
     supervisor_id: str = Field(min_length=1, max_length=100)
     point_id: str = Field(min_length=1, max_length=100)
-    lon: float
-    lat: float
-    at: dt.datetime | None = Field(default=None, description="when (default now)")
+    lon: float = Field(strict=True)
+    lat: float = Field(strict=True)
+    at: IsoTime | None = Field(default=None, description="when (default now)")
 
 
 @dataclass

@@ -40,6 +40,7 @@ from .mapindex import N_STATUS, STATUS_ID, Compiled, MapIndex
 
 STAGES = CASE_STATUS.values
 COMPARES = ("previous", "same_period_last_year")
+FLOW_LEVELS = ("responsibility_grid", "district")  # what flows are drawn between
 NONE_IDX = np.zeros(0, np.int64)
 
 
@@ -215,7 +216,7 @@ def flows(conn: psycopg.Connection, ix: MapIndex, areas: Areas, f: CaseFilter, b
           limit: int = 500) -> dict:
     """Cases reported from one area into another (迁徙图): the reporting supervisor's responsibility
     grid (or its district) to the case's, as GeoJSON lines with counts, most first."""
-    if by not in ("responsibility_grid", "district"):
+    if by not in FLOW_LEVELS:
         raise Invalid(f"by: {by!r} is not responsibility_grid or district", parameter="by", value=by)
     grids = areas.level(conn, "responsibility_grid")
     vocab_from, vocab_to = ix.vocab["reporter_grid"], ix.vocab["responsibility_grid"]

@@ -14,6 +14,7 @@ from urbangis.access import roles as R
 from urbangis.cases import aggregate, heat
 from urbangis.cases import search as searchlib
 from urbangis.cases import stats as statslib
+from urbangis.cases.areas import LEVELS
 from urbangis.cases.filters import CaseFilter
 from urbangis.cases.service import CaseService
 from urbangis.layers import scope
@@ -68,6 +69,14 @@ def _in_area(doc: dict, *keys: str) -> dict:
     return doc
 
 
+GEOJSON_ANSWER: dict = {200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}}}
+
+
+def _one_of(values) -> dict:
+    """The OpenAPI ``enum`` of a parameter the route checks itself (its 400 names the choices)."""
+    return {"enum": list(values)}
+
+
 def _geojson(doc: dict) -> Response:
     """A (large) GeoJSON answer, encoded by orjson (FastAPI's own encoder takes seconds for the 58,000
     unit grids of a hot-spot map)."""
@@ -87,7 +96,8 @@ def _tile_response(request: Request, data: bytes, total: int, media: str) -> Res
             summary="Aggregate tile of cases (MVT): bins or clusters with their counts, and the tile's total",
             responses={200: {"content": {MVT: {}}}}, description=FILTER_DOC)
 def case_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix: int, tileRow: int, tileCol: int,
-              bins: str = Query("cluster", description="square, hex or cluster")) -> Response:
+              bins: str = Query("cluster", description="square, hex or cluster",
+                                json_schema_extra=_one_of(aggregate.KINDS))) -> Response:
     """Layers: `bins` (square or hex: polygons with `count`) or `clusters` (points at the middle of
     their cases with `count`, `mix` (JSON: cases per major class) and `top`), and `meta` (one feature
     with the tile's filtered total as `count`). Square bins nest: a tile's bins add up to the
@@ -102,7 +112,7 @@ def case_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix
             summary="Heat tile of cases (PNG): kernel density, the heat or the glow (荧光) ramp",
             responses={200: {"content": {"image/png": {}}}}, description=FILTER_DOC)
 def heat_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix: int, tileRow: int, tileCol: int,
-              ramp: str = Query("heat", description="heat or glow"),
+              ramp: str = Query("heat", description="heat or glow", json_schema_extra=_one_of(heat.RAMPS)),
               scale: float = Query(heat.SCALE, description="cases per km² two-thirds up the ramp")) -> Response:
     f = _filter(request, cases)
     ix = cases.maps_ready()
@@ -111,12 +121,12 @@ def heat_tile(request: Request, cases: Cases, tileMatrixSetId: TmsId, tileMatrix
 
 
 @router.get("/cases/stats", summary="Case statistics per area, ranked (GeoJSON for a choropleth)",
-            description=FILTER_DOC)
+            description=FILTER_DOC, response_class=Response, responses=GEOJSON_ANSWER)
 def case_stats(request: Request, cases: Cases,
                by: str = Query("district", description="district, street, community, unit_grid or "
-                                                       "responsibility_grid"),
+                                                       "responsibility_grid", json_schema_extra=_one_of(LEVELS)),
                compare: str | None = Query(None, description="previous or same_period_last_year (needs a datetime "
-                                                             "interval)"),
+                                                             "interval)", json_schema_extra=_one_of(statslib.COMPARES)),
                geometry: bool = Query(True, description="include the areas' outlines")) -> Response:
     f = _filter(request, cases)
     # the areas' cache is shared by every caller: read unscoped
@@ -126,7 +136,7 @@ def case_stats(request: Request, cases: Cases,
 
 
 @router.get("/cases/hotspots", summary="Hot spots: Getis-Ord Gi* of the unit grids' case counts (GeoJSON)",
-            description=FILTER_DOC)
+            description=FILTER_DOC, response_class=Response, responses=GEOJSON_ANSWER)
 def case_hotspots(request: Request, cases: Cases,
                   adjust: bool = Query(False, description="Benjamini-Hochberg adjusted p-values (p_adjusted)"),
                   geometry: bool = Query(True, description="include the grids' outlines")) -> Response:
@@ -137,9 +147,10 @@ def case_hotspots(request: Request, cases: Cases,
 
 
 @router.get("/cases/flows", summary="Cases reported from one grid (or district) into another, as lines (GeoJSON)",
-            description=FILTER_DOC)
+            description=FILTER_DOC, response_class=Response, responses=GEOJSON_ANSWER)
 def case_flows(request: Request, cases: Cases,
-               by: str = Query("responsibility_grid", description="responsibility_grid or district"),
+               by: str = Query("responsibility_grid", description="responsibility_grid or district",
+                               json_schema_extra=_one_of(statslib.FLOW_LEVELS)),
                limit: int = Query(500, ge=1, le=10_000)) -> Response:
     f = _filter(request, cases)
     with scope.unscoped(), cases.reads.connection() as conn:  # (as case_stats)

@@ -112,7 +112,8 @@ def get_case(case_no: str, cases: Cases) -> dict:
 class EventIn(BaseModel):
     """A step of the workflow."""
 
-    to: str = Field(description="the stage the case moves to: " + ", ".join(workflow.NEXT))
+    to: str = Field(description="the stage the case moves to: " + ", ".join(workflow.NEXT),
+                    json_schema_extra={"enum": list(workflow.NEXT)})
     actor: str | None = Field(None, max_length=200, description="who moves it (an operator, a department)")
     note: str | None = Field(None, max_length=workflow.MAX_NOTE)
     at: dt.datetime | None = Field(None, description="when (default now); with its offset")
@@ -168,7 +169,8 @@ def positions(cases: Cases) -> dict:
         for sid, name, at, acc, x, y, duty in rows]}
 
 
-@router.post("/patrols/checkins", dependencies=WRITE, status_code=201, summary="Check in at a patrol point (巡更打卡)")
+@router.post("/patrols/checkins", dependencies=WRITE, status_code=201, summary="Check in at a patrol point (巡更打卡)",
+             responses={404: error_response("No supervisor or patrol point of that id")})
 def check_in(checkin: patrols.CheckIn, cases: Cases) -> dict:
     """Accepted when the supervisor stands inside one of their own grids, the patrol point belongs
     to one of them, and they are within URBANGIS_CASES_CHECKIN_M of it; otherwise `accepted` is false

@@ -232,9 +232,9 @@ _BATCH_BODY = {
         "description": "Up to 100,000 addresses: a JSON list (strings, or {id, q} objects), a CSV body "
         "(column q, address, query or 地址; optional id; UTF-8 or GBK), or a multipart upload (field 'file').",
         "content": {
-            "application/json": {"schema": {"type": "array", "items": {"oneOf": [
-                {"type": "string"},
-                {"type": "object", "properties": {"id": {"type": "string"}, "q": {"type": "string"}}}]}},
+            # a row of another shape is answered with its own error, in its place (the batch goes on)
+            "application/json": {"schema": {"type": "array", "items": {
+                "description": "an address, or an object {id, q}; any other row is answered with an error"}},
                 "example": ["天山区解放南路12号3号楼", {"id": "case-17", "q": "二道桥5号"}]},
             "text/csv": {"schema": {"type": "string"}, "example": "id,address\n1,解放南路12号\n"},
             "multipart/form-data": {"schema": {"type": "object", "properties": {

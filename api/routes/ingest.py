@@ -186,8 +186,9 @@ _UPLOAD_DOC = {
 
 
 def _file(media: str, what: str) -> dict:
-    """An OpenAPI 200 response of a file of type ``media``."""
-    return {"description": what, "content": {media: {"schema": {"type": "string"}}}}
+    """An OpenAPI 200 response of a file of type ``media`` (a JSON file is an object, text is a string)."""
+    kind = "object" if media.endswith("json") else "string"
+    return {"description": what, "content": {media: {"schema": {"type": kind}}}}
 
 
 def _runner(request: Request) -> JobRunner:
@@ -380,8 +381,14 @@ def job_report_table(request: Request, job_id: uuid.UUID) -> FileResponse:
 @router.get("/jobs/{job_id}/rejected", dependencies=AUTH, summary="The rows the job set aside (GeoJSON)",
             response_class=FileResponse,
             responses={200: _file("application/geo+json", "the rejected rows"), **_RUNNING})
-def job_rejected(request: Request, job_id: uuid.UUID) -> FileResponse:
-    return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json", "set no rows aside")
+def job_rejected(request: Request, job_id: uuid.UUID) -> Response:
+    """An ended job that set no rows aside answers an empty collection (the rows it set aside: none)."""
+    try:
+        return _job_file(request, job_id, "report.rejected.geojson", "application/geo+json", "set no rows aside")
+    except NotFound:
+        if _runner(request).get(str(job_id)) is None:
+            raise
+        return Response(b'{"type":"FeatureCollection","features":[]}', media_type="application/geo+json")
 
 
 @router.get("/jobs/{job_id}/rejected/{layer}.csv", dependencies=AUTH,

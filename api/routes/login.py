@@ -43,7 +43,8 @@ async def _form(request: Request) -> dict:
 
 
 @router.post("/login", summary="Log in: a session cookie (HttpOnly) for the pages",
-             responses={401: {"description": "wrong login or password, a missing one-time code, or locked out"}})
+             responses={401: {"description": "wrong login or password, a missing one-time code, or locked out"},
+                        409: {"description": "access control is off on this server: there is nothing to log in to"}})
 async def login(request: Request) -> Response:
     services = services_of(request)
     access = services.access

@@ -5,7 +5,7 @@ import html
 from typing import cast
 
 import psycopg
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from psycopg_pool import ConnectionPool, PoolTimeout
 
@@ -38,7 +38,9 @@ OFFERS = [
 
 @router.get("/", summary="Landing page: what this server offers",
             openapi_extra={"responses": {"200": {"content": {"text/html": {}}}}})
-def landing(request: Request, f: str | None = None, services: Services = Depends(get_services)):
+def landing(request: Request, services: Services = Depends(get_services),
+            f: str | None = Query(None, description="json or html (default: as the Accept header asks)",
+                                  json_schema_extra={"enum": ["json", "html"]})):
     base = base_url(request)
     offers = services.doors.offers
     links = [{"rel": rel, "href": base + href, "type": typ, "title": title} for rel, href, typ, title in offers]

@@ -79,3 +79,15 @@ def test_check_in_rules(api, beat, patrol_point):
                                                "lon": lon, "lat": lat}).status_code == 404
     assert api.post("/patrols/checkins", json={"supervisor_id": "S99999", "point_id": "PP-1",
                                                "lon": lon, "lat": lat}).status_code == 404
+
+
+def test_fixes_refuse_what_json_would_not_send_and_text_the_database_cannot_keep(api, beat):
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    lon, lat = beat.inside
+    good = {"supervisor_id": beat.supervisor, "lon": lon, "lat": lat, "at": now}
+    for bad, field in (({"lon": str(lon)}, "lon"), ({"at": 1765000000}, "at"), ({"speed_mps": True}, "speed_mps")):
+        r = api.post("/supervisors/fixes", json={"fixes": [{**good, **bad}]})
+        assert r.status_code == 400 and field in r.text, (bad, r.text)
+    # a NUL character reaches the database's text fields no more than any other store: a 400 saying so
+    r = api.post("/supervisors/fixes", json={"fixes": [{**good, "supervisor_id": beat.supervisor + "\u0000"}]})
+    assert r.status_code == 400 and "cannot contain NUL" in r.json()["description"], r.text
