@@ -12,16 +12,14 @@ targeted ones are in tests/ogc (CQL2) and tests/geocoder."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import sample_database, served
-from tests.paths import ROOT
+from tests.venvs import pinned
 from urbangis.layers import database as db
 
 VERSION = "4.32.5"
@@ -32,16 +30,7 @@ SEED = 3
 
 @pytest.fixture(scope="session")
 def schemathesis_cli() -> Path:
-    home = Path(os.environ.get("URBANGIS_HOME", ROOT / ".urbangis"))
-    venv = home / f"schemathesis-{VERSION}"
-    st = venv / "bin" / "st"
-    if not (venv / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"schemathesis=={VERSION}"],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-2000:]
-        (venv / ".installed").touch()
-    return st
+    return pinned("schemathesis", VERSION) / "bin" / "st"
 
 
 @pytest.fixture(scope="module")

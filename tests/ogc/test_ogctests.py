@@ -8,16 +8,14 @@ fail for want of what that one should have stored (docs/ogc.md). The test checks
 failures are exactly that, and that a correct parser finds the link."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.paths import ROOT
+from tests.venvs import pinned
 
 VERSION = "0.1.15"
 RUN = """
@@ -29,16 +27,7 @@ sys.exit(run_ogctests(sys.argv[1], sys.argv[2], ["-q", "-p", "no:cacheprovider",
 
 @pytest.fixture(scope="session")
 def ogctests_python() -> Path:
-    home = Path(os.environ.get("URBANGIS_HOME", ROOT / ".urbangis"))
-    venv = home / f"ogctests-{VERSION}"
-    python = venv / "bin" / "python"
-    if not (venv / ".installed").exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, timeout=300)
-        done = subprocess.run([str(python), "-m", "pip", "install", "-q", f"ogctests=={VERSION}"],
-                              capture_output=True, text=True, timeout=900)
-        assert done.returncode == 0, done.stderr[-2000:]
-        (venv / ".installed").touch()
-    return python
+    return pinned("ogctests", VERSION) / "bin" / "python"
 
 
 def outcomes(python: Path, scope: str, url: str, tmp_path: Path) -> dict[str, str | None]:
