@@ -49,28 +49,31 @@ class TileHits:
             match = _PATH.match(scope["path"])
             if match is not None:
                 try:
-                    answered = await self._answer(scope, send, match)
+                    found = self._answer(scope, match)
                 except Exception:  # noqa: BLE001 - the route answers instead, and says what failed
                     log.exception("cached tile path failed; the route answers %s", scope["path"])
-                    answered = False
-                if answered:
+                    found = None
+                if found is not None:  # (sent outside the try: a half-sent answer is never sent twice)
+                    result, private, max_age = found
+                    await _send(send, result, private, max_age, scope["method"] == "HEAD")
                     return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, send: Send, match: re.Match) -> bool:
+    def _answer(self, scope: Scope, match: re.Match) -> tuple[TileResult, bool, int] | None:
+        """(the cached answer, whether it is private, its max-age), or None: the route decides."""
         services = services_of_scope(scope)
         if services is None or match["tms"] not in self._tms:
-            return False
+            return None
         headers = dict(scope.get("headers") or ())
         if b"range" in headers or b"gzip" not in headers.get(b"accept-encoding", b""):
-            return False
+            return None
         coll = match["coll"]
         ours, area = _area(services, scope, headers, coll)
         if not ours:
-            return False
+            return None
         ts = self._tileset(services, coll)
         if ts is None:
-            return False
+            return None
         inm = headers.get(b"if-none-match")
         token = area_scope.AREA.set(area)  # (the route sets the caller's area the same way)
         try:
@@ -79,9 +82,8 @@ class TileHits:
         finally:
             area_scope.AREA.reset(token)
         if result is None:
-            return False
-        await _send(send, result, area is not None, services.settings.tiles.max_age, scope["method"] == "HEAD")
-        return True
+            return None
+        return result, area is not None, services.settings.tiles.max_age
 
     def _tileset(self, services, coll: str | None) -> Tileset | None:
         key = (id(services.collections), coll or "")
