@@ -24,7 +24,7 @@ from urbangis.layers.changes import LayerStates
 from urbangis.layers.database import database_name, in_time_zone, make_pool
 from urbangis.layers.errors import Unavailable
 from urbangis.layers.registry import Collection, MapView, map_view, registry
-from urbangis.layers.replicas import ReadPool
+from urbangis.layers.replicas import ReadPool, StandbyWatch
 from urbangis.layers.settings import Settings
 from urbangis.ogc.collections import Catalog
 from urbangis.ogc.items import ResultCache
@@ -67,9 +67,10 @@ class Services:
 
     def close(self) -> None:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
-        states = self.tiles.states
+        states, watch = self.tiles.states, self.reads.watch
         for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop,
-                     *((states.stop,) if states is not None else ()), self.tiles.pool.close, self.reads.close):
+                     *((states.stop,) if states is not None else ()), *((watch.stop,) if watch is not None else ()),
+                     self.tiles.pool.close, self.reads.close):
             try:
                 step()
             except Exception:  # one failing step must not keep the others from running
@@ -85,8 +86,9 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     pool = make_pool(conninfo, db.pool_min, db.pool_max, db.pool_wait, db.statement_timeout)
     # reads on a standby when one is configured (layers/replicas.py), else on the primary
     standby = in_time_zone(db.database_url_read, db.timezone) if db.database_url_read else None
+    watch = StandbyWatch(conninfo, standby, db.read_max_lag) if standby else None  # one probe for both pools
     reads = ReadPool(pool, make_pool(standby, db.pool_min, db.pool_max, db.pool_wait, db.statement_timeout)
-                     if standby else None, conninfo, standby or "", db.read_max_lag)
+                     if standby else None, watch)
     geocoder = GeocoderService(conninfo, settings.geocoder)
     cache_dir = settings.tiles.cache_dir(settings.database.home)
     # the tilesets' states in memory: only worth a listening connection when tiles are cached
@@ -94,8 +96,7 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
     tile_pool = make_pool(tile_conninfo(conninfo), wait=db.pool_wait, statement_timeout=db.statement_timeout)
     tile_standby = make_pool(tile_conninfo(standby), wait=db.pool_wait, statement_timeout=db.statement_timeout) \
         if standby else None
-    tiles = TileService(ReadPool(tile_pool, tile_standby, conninfo, standby or "", db.read_max_lag)
-                        if standby else tile_pool,
+    tiles = TileService(ReadPool(tile_pool, tile_standby, watch) if standby else tile_pool,
                         cache_dir, database_name(conninfo), settings.tiles.gzip_level, collections,
                         settings.database.timezone, settings.tiles.max_kb * 1024, states)
     jobs = JobRunner(conninfo, settings.ingest.jobs_folder(settings.database.home),

@@ -2,7 +2,7 @@
 
 A :class:`ReadPool` is what read-only routes take their connections from (features, tiles, a
 case and its history, case maps). It hands out a connection of the standby's pool when the
-standby is usable, of the primary's otherwise:
+standby is usable, of the primary's otherwise, as one :class:`StandbyWatch` per process says:
 
 - **lag**: a probe (one connection to each side, every :data:`PROBE_EVERY` seconds) compares the
   standby's replayed WAL position with the primary's current one; the standby's lag is 0 when it
@@ -56,35 +56,85 @@ class StandbyState:
     why: str = "not probed yet"
 
 
+class StandbyWatch:
+    """One probe of a standby (a thread, a connection to each side), shared by every ReadPool of
+    the process that reads from it: the server's pool and the tiles' pool ask the same question."""
+
+    def __init__(self, primary_info: str, standby_info: str, max_lag: float = 5.0) -> None:
+        self.max_lag = max_lag
+        self.state = StandbyState(False)
+        self._infos = (primary_info, standby_info)
+        self._pools: list[ConnectionPool] = []  # the standby's pools, checked when it goes or comes back
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._probe_loop, name="urbangis-standby-probe", daemon=True)
+        self._thread.start()
+
+    def serves(self, pool: ConnectionPool) -> None:
+        self._pools.append(pool)
+
+    def usable(self) -> bool:
+        """Whether reads may go to the standby: in recovery, answering, lagging at most the bound,
+        and past the caller's last write (READ_AFTER) when it sent one."""
+        state = self.state
+        if not state.usable or state.lag > self.max_lag:
+            return False
+        after = READ_AFTER.get()
+        return after is None or state.replayed >= after
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _probe_loop(self) -> None:
+        primary_info, standby_info = self._infos
+        conns: dict[str, psycopg.Connection] = {}
+        while not self._stop.is_set():
+            was = self.state.usable
+            try:
+                for side, info in (("primary", primary_info), ("standby", standby_info)):
+                    if side not in conns or conns[side].closed:
+                        conns[side] = psycopg.connect(info, autocommit=True, connect_timeout=2)
+                self.state = probe(conns["primary"], conns["standby"])
+            except psycopg.Error as exc:
+                if was:
+                    log.warning("the standby is skipped: %s", exc)
+                self.state = StandbyState(False, why=str(exc).strip() or type(exc).__name__)
+                for conn in conns.values():
+                    conn.close()
+                conns.clear()
+            if was != self.state.usable:
+                # the standby went away or came back: drop the pooled connections that broke
+                # (a restarted standby ended them; the pool would hand them out once more)
+                for pool in self._pools:
+                    pool.check()
+            self._stop.wait(PROBE_EVERY)
+        for conn in conns.values():
+            conn.close()
+
+
 class ReadPool:
-    """Connections for reads: the standby's when usable and caught up with the caller, else the
+    """Connections for reads: the standby's when ``watch`` finds it usable for this read, else the
     primary's. ``standby`` None: always the primary's."""
 
     takes_area = True  # its pools are scoped pools (layers/scope.py): connections come with the area
 
     def __init__(self, primary: ConnectionPool, standby: ConnectionPool | None = None,
-                 primary_info: str = "", standby_info: str = "", max_lag: float = 5.0) -> None:
+                 watch: StandbyWatch | None = None) -> None:
         self.primary = primary
-        self.standby = standby
-        self.max_lag = max_lag
-        self._infos = (primary_info, standby_info)
-        self.state = StandbyState(False)
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        if standby is not None:
-            self._thread = threading.Thread(target=self._probe_loop, name="urbangis-standby-probe", daemon=True)
-            self._thread.start()
+        self.standby = standby if watch is not None else None
+        self.watch = watch
+        if self.standby is not None and watch is not None:
+            watch.serves(self.standby)
 
-    # -- choosing -------------------------------------------------------------------------
+    @property
+    def state(self) -> StandbyState:
+        return self.watch.state if self.watch is not None else StandbyState(False, why="no standby")
+
     def chosen(self) -> ConnectionPool:
         """The pool this read goes to."""
-        state = self.state
-        if self.standby is None or not state.usable or state.lag > self.max_lag:
-            return self.primary
-        after = READ_AFTER.get()
-        if after is not None and state.replayed < after:
-            return self.primary  # the caller wrote something the standby has not replayed yet
-        return self.standby
+        if self.standby is not None and self.watch is not None and self.watch.usable():
+            return self.standby
+        return self.primary
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -107,38 +157,10 @@ class ReadPool:
         return total
 
     def close(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        """Close its pools (the watch is stopped by whoever made it)."""
         for pool in (self.standby, self.primary):
             if pool is not None:
                 pool.close()
-
-    # -- probing --------------------------------------------------------------------------
-    def _probe_loop(self) -> None:
-        primary_info, standby_info = self._infos
-        conns: dict[str, psycopg.Connection] = {}
-        while not self._stop.is_set():
-            was = self.state.usable
-            try:
-                for side, info in (("primary", primary_info), ("standby", standby_info)):
-                    if side not in conns or conns[side].closed:
-                        conns[side] = psycopg.connect(info, autocommit=True, connect_timeout=2)
-                self.state = probe(conns["primary"], conns["standby"])
-            except psycopg.Error as exc:
-                if was:
-                    log.warning("the standby is skipped: %s", exc)
-                self.state = StandbyState(False, why=str(exc).strip() or type(exc).__name__)
-                for conn in conns.values():
-                    conn.close()
-                conns.clear()
-            if was != self.state.usable and self.standby is not None:
-                # the standby went away or came back: drop the pooled connections that broke
-                # (a restarted standby ended them; the pool would hand them out once more)
-                self.standby.check()
-            self._stop.wait(PROBE_EVERY)
-        for conn in conns.values():
-            conn.close()
 
 
 def probe(primary: psycopg.Connection, standby: psycopg.Connection) -> StandbyState:
