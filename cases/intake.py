@@ -202,7 +202,8 @@ def match_component(conn: psycopg.Connection, prepared: Prepared, radius_m: floa
         prepared.component_note = f"no {prepared.cls.minor_name} within {radius_m:g} m of the point"
 
 
-# the case and its first event in one statement (one round trip)
+# the case and its first event in one statement (one round trip); an idempotency key stored before
+# fails in the statement's trigger (migration 0015: case_numbers_idempotency_key)
 INSERT = """
 WITH c AS (
     INSERT INTO cases (case_no, kind, major_class, minor_class, component_code, status, source, description, address,
@@ -212,13 +213,15 @@ WITH c AS (
             %(kind)s, %(major)s, %(minor)s, %(component)s, 'reported', %(source)s, %(description)s, %(address)s,
             %(supervisor)s, %(reporter)s, %(grid)s, %(district)s, %(resp)s, %(at)s,
             ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4490), %(key)s, %(hash)s, %(alerts)s)
-    ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
     RETURNING case_no),
 e AS (
     INSERT INTO case_events (case_no, stage, at, actor, note)
     SELECT case_no, 'reported', %(at)s, %(actor)s, %(note)s FROM c)
 SELECT case_no FROM c
 """
+
+
+KEY_TAKEN = "case_numbers_idempotency_key"
 
 
 def row_of(prepared: Prepared, alerts: dict) -> dict:
@@ -235,6 +238,6 @@ def row_of(prepared: Prepared, alerts: dict) -> dict:
 
 def store(conn: psycopg.Connection, values: dict) -> psycopg.Cursor:
     """Send the insert of the case and its first event (:func:`row_of`) in the caller's
-    transaction; the cursor's one row is the case's number, none when a case with the same
-    idempotency key exists (nothing stored)."""
+    transaction; the cursor's one row is the case's number. A case with the same idempotency key
+    stored meanwhile fails the transaction with a unique violation of ``KEY_TAKEN``."""
     return conn.execute(INSERT, values)

@@ -16,8 +16,10 @@ import time
 import zoneinfo
 from typing import Callable
 
+import psycopg
+
 from urbangis.geocoder.engine import Geocoder
-from urbangis.layers import scope
+from urbangis.layers import partitions, scope
 from urbangis.layers.classes import Classes
 from urbangis.layers.errors import Conflict, Forbidden, NotFound, Unavailable, UrbangisError
 from urbangis.layers.settings import CasesSettings
@@ -67,6 +69,8 @@ class CaseService(Watcher):
         self._unlogged = -1  # its changes not logged in case_events when the table was read
         self._mark = 0  # the last case event read
         self._lock = threading.Lock()
+        self.months = partitions.Months()  # the month partitions of cases known to exist
+        self._ahead_on: dt.date | None = None  # the day the months ahead were last made
 
     def current(self) -> CaseIndex:
         """The index (503 while the first one is still being read)."""
@@ -89,6 +93,10 @@ class CaseService(Watcher):
         rows = conn.execute("SELECT layer, version, version - logged FROM layer_state WHERE layer = ANY(%s)",
                             (["cases", "supervisors", "supervisor_grids"],)).fetchall()
         versions = {layer: (v, unlogged) for layer, v, unlogged in rows}
+        today = dt.datetime.now(zoneinfo.ZoneInfo(self.zone)).date()
+        if today != self._ahead_on:  # at start and on each new day: this month's and the next ones' partitions
+            partitions.ahead(conn, today)
+            self._ahead_on = today
         people = (versions.get("supervisors"), versions.get("supervisor_grids"))
         if people != self._people:
             self.supervisors = Supervisors.read(conn)
@@ -195,11 +203,17 @@ class CaseService(Watcher):
             intake.match_component(conn, prepared, self.settings.component_m)
             alerts = self.alerts(prepared, conn=conn)
             values = intake.row_of(prepared, alerts)
-            with conn.pipeline():  # BEGIN, the insert, COMMIT: one round trip
-                with conn.transaction():
-                    conn.execute(LOGGED)
-                    inserted = intake.store(conn, values)
-                row = inserted.fetchone()
+            self.months.ensure(conn, prepared.at.astimezone(zoneinfo.ZoneInfo(self.zone)).date())
+            try:
+                with conn.pipeline():  # BEGIN, the insert, COMMIT: one round trip
+                    with conn.transaction():
+                        conn.execute(LOGGED)
+                        inserted = intake.store(conn, values)
+                    row = inserted.fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                if exc.diag.constraint_name != intake.KEY_TAKEN:
+                    raise
+                row = None
             if row is None:  # the same key arrived meanwhile from another request
                 stored = self._by_key(report)
                 if stored is None:
@@ -227,7 +241,8 @@ class CaseService(Watcher):
 
     def _by_key(self, report: intake.CaseReport) -> dict | None:
         with scope.connection(self.pool) as conn:
-            row = conn.execute("SELECT case_no, request_hash FROM cases WHERE idempotency_key = %s",
+            row = conn.execute("SELECT c.case_no, c.request_hash FROM urbangis_case_by_key(%s) k JOIN cases c "
+                               "ON c.case_no = k.case_no AND c.reported_at = k.reported_at",
                                (report.idempotency_key,)).fetchone()
             if row is None:
                 return None
@@ -287,7 +302,7 @@ SELECT max(e.id), c.case_no, c.kind, c.major_class, c.minor_class, c.status, c.s
        c.district_code, c.grid_code, c.responsibility_grid, c.supervisor_id
 FROM case_events e JOIN cases c USING (case_no)
 WHERE e.id > %s
-GROUP BY c.case_no
+GROUP BY c.case_no, c.reported_at  -- the key (the columns depend on it)
 ORDER BY 1
 """
 

@@ -27,6 +27,7 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from urbangis.layers import migrate as migrate_mod
+from urbangis.layers import partitions
 from urbangis.layers.contract import BY_NAME
 
 from . import crs as crs_mod
@@ -143,11 +144,12 @@ def _load_layer(ctx: _Context, task: Task, last: bool = False) -> LayerReport:
     if job is None:  # an empty sheet of a file said to be one layer: skipped
         return result
     lane = _choose_lane(ctx, job, last)
-    if lane.direct:
-        done = _load_direct(ctx, job, lane)
-        if done is not None:
-            return done
-    return _load_staged(ctx, job, lane)
+    done = _load_direct(ctx, job, lane) if lane.direct else None
+    if done is None:
+        done = _load_staged(ctx, job, lane)
+    if job.layer.table in partitions.BY_MONTH and lane.finish:  # rows of months without a partition: moved into theirs
+        partitions.settle(ctx.conn)
+    return done
 
 
 # -- stage 1: prepare --------------------------------------------------------------------------

@@ -59,12 +59,14 @@ class MergeCounts:
 
 
 def secondary_indexes(conn: psycopg.Connection, layer: Layer) -> list[tuple[str, str]]:
-    """(name, definition) of the table's indexes that back no constraint (GiST, lookups)."""
-    return conn.execute(
+    """(name, definition) of the table's indexes that back no constraint (GiST, lookups). A
+    partitioned table's index is written ``ON ONLY`` the table, which would make it again without
+    its partitions' indexes: the definition given makes them too."""
+    return [(name, definition.replace(" ON ONLY ", " ON ", 1)) for name, definition in conn.execute(
         "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
         "WHERE x.indrelid = %s::regclass "
         "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)",
-        (layer.table,)).fetchall()
+        (layer.table,))]
 
 
 def drop_indexes(conn: psycopg.Connection, layer: Layer) -> list[str]:

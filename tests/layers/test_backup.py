@@ -52,7 +52,8 @@ def test_backup_and_restore_give_back_every_row(sample_db, tmp_path, monkeypatch
         assert f"into {target}" in done.stdout
         before, after = fingerprint(sample_db), fingerprint(restored)
         assert after == before
-        assert before["public.house_numbers"][0] > 1000 and before["public.cases"][0] > 0
+        cases = sum(n for t, (n, _) in before.items() if t.startswith("public.cases_"))  # a table per month
+        assert before["public.house_numbers"][0] > 1000 and cases > 0
         # PostGIS, the policies and the API role came along: the restored copy serves as the original
         with db.connect(restored) as conn:
             assert conn.execute("SELECT count(*) FROM pg_policies WHERE tablename = 'cases'").fetchone()[0] >= 1

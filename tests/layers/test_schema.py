@@ -56,7 +56,8 @@ def test_every_layer_has_a_gist_index(empty_db):
               "supervisor_fixes", "supervisor_positions", "patrol_points"]
     with db.connect(empty_db) as conn:
         rows = conn.execute(
-            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist (geom)%'"
+            "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist (geom)%' "
+            "AND NOT EXISTS (SELECT 1 FROM pg_inherits i WHERE i.inhrelid = format('%I', tablename)::regclass)"
         ).fetchall()
     assert sorted(tables) == sorted(r[0] for r in rows)
 
