@@ -125,7 +125,7 @@ def peer_tile(conn, bins: str, z: int, x: int, y: int, where: str, args: list) -
 
 def start_server(info: str, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, URBANGIS_DATABASE_URL=info, URBANGIS_LOG_LEVEL="warning")
+    env = dict(os.environ, URBANGIS_DATABASE_URL=info, URBANGIS_LOG_LEVEL="warning", URBANGIS_AUTH="off")
     cmd = [sys.executable, "-m", "uvicorn", "urbangis.api.app:create_app", "--factory", "--port", str(port),
            "--log-level", "warning", "--workers", str(workers)]
     server = subprocess.Popen(cmd, cwd=ROOT, env=env)

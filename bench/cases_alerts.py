@@ -145,24 +145,29 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
     against a server of its own (pinned to one core, the clients to the other): cases stored per
     second, answers other than 201, latencies in ms."""
     port = free_port()
-    env = dict(os.environ, URBANGIS_DATABASE_URL=info, URBANGIS_LOG_LEVEL="warning", URBANGIS_POOL_MAX="20")
+    # access control off, as the other benches but bench/access_overhead.py (which measures its cost)
+    env = dict(os.environ, URBANGIS_DATABASE_URL=info, URBANGIS_LOG_LEVEL="warning", URBANGIS_POOL_MAX="20",
+               URBANGIS_AUTH="off")
     server = subprocess.Popen(["taskset", "-c", str(SERVER_CORE), sys.executable, "-m", "uvicorn",
                                "urbangis.api.app:create_app", "--factory", "--port", str(port), "--log-level",
                                "warning"], cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 600
+        status = None
         while True:  # ready when both indexes answer (a check needs them)
             try:
                 kind, major, minor, lon, lat, _, _ = reports[0]
                 r = httpx.get(f"{base}/cases/check", params={"kind": kind, "major_class": major, "minor_class": minor,
                                                             "lon": lon, "lat": lat}, timeout=120)
+                status = r.status_code
                 if r.status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
+                raise SystemExit(f"the server did not answer a check within 600 s (last status {status}, "
+                                 f"exit code {server.poll()})")
             time.sleep(1)
         os.sched_setaffinity(0, {CLIENT_CORE})
         rnd = random.Random(7)
