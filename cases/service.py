@@ -94,8 +94,9 @@ class CaseService(Watcher):
                             (["cases", "supervisors", "supervisor_grids"],)).fetchall()
         versions = {layer: (v, unlogged) for layer, v, unlogged in rows}
         today = dt.datetime.now(zoneinfo.ZoneInfo(self.zone)).date()
-        if today != self._ahead_on:  # at start and on each new day: this month's and the next ones' partitions
+        if today != self._ahead_on:  # at start and each new day: this month's and the next ones' partitions
             partitions.ahead(conn, today)
+            partitions.settle(conn)  # cases that waited in the default partition (a month not made in time)
             self._ahead_on = today
         people = (versions.get("supervisors"), versions.get("supervisor_grids"))
         if people != self._people:

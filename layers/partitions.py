@@ -3,9 +3,11 @@ the rows of the default partition moved into their months.
 
 A partition is named ``cases_YYYYMM`` for the month of the session's time zone (Beijing time unless
 configured). Intake asks for its case's month once per process and month (the answer is kept);
-the server makes this month's and the next months' at start; a load that brought cases of months
-without a partition (they land in ``cases_default``, where they are still found, only not pruned)
-settles them at its end, in its own transaction. The work is SQL functions of the migration, run
+the server makes this month's and the next months' at start and each new day, and settles the
+default partition then; a load that brought cases of months without a partition (they land in
+``cases_default``, where they are still found, only not pruned) settles them at its end, in its
+transaction. Making a partition waits at most 2 s for its locks (migration 0016), else leaves
+the rows in the default partition. The work is SQL functions of the migration, run
 with the owner's rights: the API's role owns nothing.
 """
 from __future__ import annotations

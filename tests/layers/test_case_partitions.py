@@ -127,3 +127,18 @@ def test_the_sample_city_loads_into_month_partitions(sample_db):
             "count(*) FILTER (WHERE tableoid = 'cases_default'::regclass), count(*) FROM cases").fetchone()
         numbers = conn.execute("SELECT count(*) FROM case_numbers").fetchone()[0]
     assert total > 0 and loose == 0 and months >= 12 and numbers == total
+
+
+def test_making_a_month_waits_at_most_two_seconds_for_a_long_reader(fresh_db):
+    import time
+
+    with db.connect(fresh_db) as reader, db.connect(fresh_db, autocommit=True) as conn:
+        conn.execute(INSERT, ("W1", dt.datetime(2018, 3, 3, tzinfo=BEIJING)))  # in the default partition
+        reader.execute("SELECT count(*) FROM cases").fetchone()  # a long read holds the default partition
+        t0 = time.monotonic()
+        assert conn.execute("SELECT urbangis_cases_partition('2018-03-01')").fetchone()[0] is False
+        assert 1.5 < time.monotonic() - t0 < 10  # it gave up after lock_timeout, nothing made
+        assert conn.execute("SELECT to_regclass('cases_201803')").fetchone()[0] is None
+        assert _month_of(conn, "W1") == "cases_default"
+        reader.rollback()
+        assert partitions.settle(conn) == 1 and _month_of(conn, "W1") == "cases_201803"
