@@ -142,3 +142,41 @@ def test_making_a_month_waits_at_most_two_seconds_for_a_long_reader(fresh_db):
         assert _month_of(conn, "W1") == "cases_default"
         reader.rollback()
         assert partitions.settle(conn) == 1 and _month_of(conn, "W1") == "cases_201803"
+
+
+def test_a_statement_racing_a_settle_sees_every_moved_row(fresh_db):
+    """A reader planned while rows move out of the default partition must not miss them: the move
+    takes the table first, so a statement arriving meanwhile waits and is planned with the new
+    partition (migration 0016)."""
+    import threading
+    import time
+
+    with db.connect(fresh_db, autocommit=True) as conn:
+        for i in range(50):
+            conn.execute(INSERT, (f"M{i:02d}", dt.datetime(2017, 8, 1 + i % 28, tzinfo=BEIJING)))
+    counted: list[int] = []
+    with db.connect(fresh_db) as holder, db.connect(fresh_db, autocommit=True) as mover, \
+            db.connect(fresh_db, autocommit=True) as reader, db.connect(fresh_db, autocommit=True) as watch:
+        holder.execute("SELECT count(*) FROM cases").fetchone()  # a statement of a transaction still open
+        settle = threading.Thread(target=lambda: partitions.settle(mover))
+        settle.start()
+
+        def waiting(n: int) -> bool:
+            return watch.execute("SELECT count(*) FROM pg_locks WHERE NOT granted").fetchone()[0] >= n
+
+        deadline = time.monotonic() + 5
+        while not waiting(1):  # the move waits for the open reader
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        read = threading.Thread(target=lambda: counted.append(reader.execute(
+            "SELECT count(*) FROM cases WHERE reported_at >= '2017-08-01' AND reported_at < '2017-09-01'"
+        ).fetchone()[0]))
+        read.start()
+        while not waiting(2):  # and a new reader waits behind it
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        holder.rollback()
+        settle.join(10)
+        read.join(10)
+        assert counted == [50]
+        assert _month_of(mover, "M00") == "cases_201708"
