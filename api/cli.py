@@ -16,6 +16,7 @@ from urbangis.layers.settings import Settings
 
 from .cli_access import audit, keys, people
 from .cli_geocode import geocode_cmd, reverse_cmd
+from .cli_heritage import heritage
 from .cli_samples import samples
 from .version import version as _version
 
@@ -297,9 +298,12 @@ def db_restore(file: Path, into: str | None, replace: bool) -> None:
 @click.option("--batch-size", default=50_000, show_default=True, help="Rows read and COPYed per batch.")
 @click.option("--encoding", help="Text encoding of .dbf/.csv files that do not say it (default: detected).")
 @click.option("--if-empty", is_flag=True, help="Load only when the database holds no gazetteer yet.")
+@click.option("--outside-china", is_flag=True,
+              help="Accept rows outside China (lon 73..136, lat 3..54), which are otherwise refused as a wrong CRS "
+                   "or swapped coordinates: demonstration data over foreign imagery (data-samples/heritage-demo).")
 def load(source: Path | None, layer: str | None, source_crs: str | None, strict: bool, replace: bool,
          check_only: bool, report_path: Path | None, batch_size: int, encoding: str | None,
-         if_empty: bool) -> None:
+         if_empty: bool, outside_china: bool) -> None:
     """Load a gazetteer, a layer file, or a zip of them, validated, in one transaction.
 
     SOURCE is a folder of layer files named after the contract layers (roads.geojson,
@@ -336,7 +340,7 @@ def load(source: Path | None, layer: str | None, source_crs: str | None, strict:
     options = LoadOptions(source_crs=crs, strict=strict, replace=replace, layer=layer, batch_size=batch_size,
                           report_path=report_path, progress=_progress_bars(bars), encoding=encoding,
                           geocode=lazy_address_geocoder(info, config.geocoder), check_only=check_only,
-                          timezone=config.database.timezone)
+                          timezone=config.database.timezone, outside_china=outside_china)
     report, failure = None, None
     try:
         with db.connect(info) as conn:
@@ -489,6 +493,7 @@ def version_cmd() -> None:
 main.add_command(geocode_cmd)
 main.add_command(reverse_cmd)
 main.add_command(samples)
+main.add_command(heritage)
 main.add_command(keys)
 main.add_command(people)
 main.add_command(audit)

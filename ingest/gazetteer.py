@@ -42,7 +42,7 @@ from .plan import Task, plan
 from .report import IssueLog, LayerReport, RejectedWriter, Report, is_special, write_json, write_table
 from .validate import RowConverter, check_relations, gauss_kruger, geometry_checks, match_columns, offsets
 from .validate.prechecks import Deriver
-from .validate.relations import DERIVED, OPTIONAL_GEOMETRY, Checker
+from .validate.relations import CHINA, DERIVED, OPTIONAL_GEOMETRY, WORLD, Checker
 from .validate.rows import missing_required
 
 log = logging.getLogger("urbangis.ingest")
@@ -257,7 +257,8 @@ def _choose_lane(ctx: _Context, job: Prepared, last: bool) -> Lane:
     keep_indexes = bool(job.result.deleted) and merge_mod.referenced(conn, layer)
     (options.progress or _quiet)(layer.name, 0, expected, "reading")
     # a caller bound to an area loads through staging, where its rows are checked against the area
-    direct = options.area is None and (aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)))
+    direct = options.area is None and not options.outside_china and (
+        aside or (not keep_indexes and direct_mod.eligible(conn, layer, expected)))
     return Lane(direct, aside, replacing, keep_indexes, finish=not (options.check_only and last))
 
 
@@ -317,7 +318,8 @@ def _load_staged(ctx: _Context, job: Prepared, lane: Lane) -> LayerReport:
     stage, issues_table = _stage(ctx, job)
     t_read = time.perf_counter()
     progress(layer.name, result.rows, result.rows, "validating")
-    checker = Checker(conn, layer, stage, issues_table, job.mapping)
+    checker = Checker(conn, layer, stage, issues_table, job.mapping,
+                      extent=WORLD if ctx.options.outside_china else CHINA)
     geometry_checks(checker)
     check_relations(checker, ctx.options.area)
     t_check = time.perf_counter()

@@ -45,4 +45,5 @@ class LoadOptions:
     max_unpacked: int = MAX_TOTAL  # zip archives: largest total unpacked size
     source_label: str | None = None  # how the report names the source (default: its path)
     check_only: bool = False  # validate and report what a load would do, then roll it back
+    outside_china: bool = False  # rows may lie anywhere (demonstration data over foreign imagery)
     area: str | None = None  # admin code of the caller's area: rows outside it, or updating rows outside it, are errors

@@ -30,6 +30,7 @@ GEOM_TYPES: dict[str, tuple[tuple[str, ...], int | None]] = {
 OPTIONAL_GEOMETRY = {layer.name for layer in LAYERS if layer.optional_geometry}
 # China's extent with a margin: data outside it is in the wrong CRS or has lon/lat swapped.
 CHINA = (73.0, 3.0, 136.0, 54.0)
+WORLD = (-180.0, -90.0, 180.0, 90.0)  # a load with --outside-china (demonstration data over foreign imagery)
 REFS: dict[str, tuple[Ref, ...]] = {layer.name: layer.refs for layer in LAYERS if layer.refs}
 INSIDE: dict[str, tuple[Inside, ...]] = {layer.name: layer.inside for layer in LAYERS if layer.inside}
 # The merge derives these codes in SQL (merge._derive), a bulk load's reading process with GEOS
@@ -49,9 +50,11 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {layer.name: layer.natural_key for la
 class Checker:
     """Runs the checks of one layer against its staging and issues tables."""
 
-    def __init__(self, conn: psycopg.Connection, layer: Layer, stage: str, issues: str, columns: dict[str, str]):
+    def __init__(self, conn: psycopg.Connection, layer: Layer, stage: str, issues: str, columns: dict[str, str],
+                 extent: tuple[float, float, float, float] = CHINA):
         self.conn = conn
         self.layer = layer
+        self.extent = extent  # where rows may lie (lon0, lat0, lon1, lat1)
         self.s = sql.Identifier(stage)
         self.i = sql.Identifier(issues)
         self.columns = columns  # contract field -> name in the file, for messages
@@ -102,8 +105,8 @@ class Checker:
             "    THEN 'lies outside China (lon 73..136, lat 3..54): wrong CRS, or longitude and latitude swapped?' "
             "  END r FROM {s}) g WHERE r IS NOT NULL").format(s=self.s, l=sql.SQL(self.layer.name)),
             {"types": list(types), "any": self.layer.geometry == "any", "names": " or ".join(types),
-             "optional": self.layer.name in OPTIONAL_GEOMETRY, "x0": CHINA[0], "y0": CHINA[1], "x1": CHINA[2],
-             "y1": CHINA[3]})
+             "optional": self.layer.name in OPTIONAL_GEOMETRY, "x0": self.extent[0], "y0": self.extent[1],
+             "x1": self.extent[2], "y1": self.extent[3]})
         self._repair(dim)
 
     def _repair(self, dim: int | None) -> None:
