@@ -21,7 +21,7 @@ export URBANGIS_HOME ?= $(CURDIR)/.urbangis
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-serve: setup ## Install, start PostGIS, load the sample city once, serve on 127.0.0.1:8000
+serve: setup ## Install, start PostGIS, load the sample city (and heritage sample) once, serve on 127.0.0.1:8000
 	URBANGIS_AUTH=off $(BIN)/urbangis serve --host 127.0.0.1
 
 test: deps db-up gate ## Install, start PostGIS, run the quality gate and the tests
@@ -29,7 +29,7 @@ test: deps db-up gate ## Install, start PostGIS, run the quality gate and the te
 
 # The quality gate (CONTRIBUTING.md): ruff over everything, mypy over the packages. mypy names a
 # module by its folder, so it reads the checkout through a link named like the namespace.
-MYPY_PACKAGES := $(foreach p,access api cases geocoder ingest layers ogc samplecity tiles,-p urbangis.$(p))
+MYPY_PACKAGES := $(foreach p,access api cases geocoder heritage ingest layers ogc samplecity tiles,-p urbangis.$(p))
 gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy)
 	$(BIN)/ruff check .
 	@mkdir -p $(URBANGIS_HOME)/mypy && ln -sfn $(CURDIR) $(URBANGIS_HOME)/mypy/urbangis
@@ -38,6 +38,7 @@ gate: venv ## Lint (ruff: style, imports, complexity <= 15) and type-check (mypy
 setup: deps db-up ## Everything `serve` needs, without serving
 	$(BIN)/urbangis load --if-empty
 	$(BIN)/urbangis samples rounds --if-empty
+	$(BIN)/urbangis heritage samples --if-empty
 
 deps: system-deps venv web ## System packages (apt-get), the Python venv, the map page's JS
 

@@ -25,6 +25,7 @@ CASES_WRITE = (ADMIN, SUBSYSTEM)           # intake, the workflow, supervisors' 
 GEOCODE = (ADMIN, DATA, ANALYST, SUBSYSTEM)
 INGEST = (ADMIN, DATA)
 AUDIT = (ADMIN, AUDITOR)
+HERITAGE_REVIEW = (ADMIN, ANALYST)         # an inspector's review of a change patch
 
 
 def check(role: str) -> str:

@@ -17,7 +17,7 @@ from .auth import without_security
 from .guard import Guard
 from .head import HeadAsGet
 from .read_after import ReadAfterWrites
-from .routes import case_maps, cases, features, geocode, ingest, login, maps, system, tiles
+from .routes import case_maps, cases, features, geocode, heritage, ingest, login, maps, system, tiles
 from .services import Doors, open_services
 from .tile_hits import TileHits
 from .version import version
@@ -25,7 +25,7 @@ from .version import version
 log = logging.getLogger("urbangis.api")
 
 # in the order the landing page lists them; the case maps before the cases (/cases/stats is no case number)
-FAMILIES = (system, features, tiles, geocode, case_maps, cases, ingest, maps, login)
+FAMILIES = (system, features, tiles, geocode, case_maps, cases, heritage, ingest, maps, login)
 
 
 def create_app(database: str | None = None, settings: Settings | None = None) -> FastAPI:

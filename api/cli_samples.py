@@ -53,6 +53,17 @@ def generate_cmd(scale: float, out: Path | None, seed: int | None, cases: int | 
     click.echo(f"written to {out}")
 
 
+@samples.command("heritage")
+def heritage_cmd() -> None:
+    """Write the heritage sample: data-samples/heritage (the five national historic cities of
+    Xinjiang at their real county seats, synthetic zones and streets) and data-samples/heritage-demo
+    (a demonstration site over each real imagery pair). `urbangis heritage samples` loads them."""
+    from urbangis.samplecity.heritage import write
+
+    for layer, n in write().items():
+        click.echo(f"{layer}: {n} rows")
+
+
 @samples.command("queries")
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="JSON Lines file [default: data-samples/urumqi_queries.jsonl].")

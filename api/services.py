@@ -28,6 +28,7 @@ from urbangis.layers.replicas import ReadPool, StandbyWatch
 from urbangis.layers.settings import Settings
 from urbangis.ogc.collections import Catalog
 from urbangis.ogc.items import ResultCache
+from urbangis.tiles.imagery import ImageryTiles
 from urbangis.tiles.tilesets import TileService, tile_conninfo
 
 from .addresses import geocode_function
@@ -62,13 +63,14 @@ class Services:
     jobs: JobRunner
     cases: CaseService
     access: AccessService
+    imagery: ImageryTiles  # raster tiles of the heritage imagery epochs
     counts: ResultCache = field(default_factory=ResultCache)  # numberMatched of filtered requests
     matches: ResultCache = field(default_factory=lambda: ResultCache(size=8))  # id lists of small matches
 
     def close(self) -> None:
         """Stop the background work and close the pools (the reverse of :func:`open_services`)."""
         states, watch = self.tiles.states, self.reads.watch
-        for step in (self.access.stop, self.jobs.stop, self.cases.stop, self.geocoder.stop,
+        for step in (self.access.stop, self.imagery.close, self.jobs.stop, self.cases.stop, self.geocoder.stop,
                      *((states.stop,) if states is not None else ()), *((watch.stop,) if watch is not None else ()),
                      self.tiles.pool.close, self.reads.close):
             try:
@@ -104,8 +106,9 @@ def open_services(settings: Settings, conninfo: str, doors: Doors) -> Services:
                      max_unpacked=settings.ingest.max_unpacked_mb << 20, timezone=settings.database.timezone)
     cases = open_service(conninfo, pool, _current(geocoder), settings.cases, settings.database.timezone, reads)
     access = AccessService(settings.access, conninfo, settings.database.home, pool)
+    imagery = ImageryTiles(settings.heritage.imagery_folder(settings.database.home))
     services = Services(settings, conninfo, collections, view, doors, pool, reads,
-                        Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access)
+                        Catalog(collections, settings.ogc, pool), geocoder, tiles, jobs, cases, access, imagery)
     access.start()
     if states is not None:
         states.start()

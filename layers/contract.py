@@ -125,6 +125,21 @@ CASE_STATUS = Enum(("reported", "registered", "dispatched", "handling", "handled
     "待处置": "dispatched", "待核查": "handled", "待结案": "verified", "办结": "closed", "已办结": "closed",
     "撤销": "cancelled", "已撤销": "cancelled"})
 
+# Heritage (heritage/, docs/heritage.md): 历史文化名城/名镇/名村, 历史文化街区, 历史建筑, 文物保护单位; the
+# levels of a listing; the zones of a protection plan (保护规划) and what a zone says of new building.
+SITE_KIND = Enum(("city", "town", "village", "historic_district", "historic_building", "listed_relic"), {
+    "历史文化名城": "city", "名城": "city", "历史文化名镇": "town", "名镇": "town", "历史文化名村": "village",
+    "名村": "village", "历史文化街区": "historic_district", "街区": "historic_district",
+    "历史建筑": "historic_building", "文物保护单位": "listed_relic", "文保单位": "listed_relic"})
+SITE_LEVEL = Enum(("national", "regional"), {"国家级": "national", "国家": "national", "自治区级": "regional",
+                                             "省级": "regional", "自治区": "regional"})
+ZONE_KIND = Enum(("core", "construction_control", "environmental_coordination"), {
+    "核心保护范围": "core", "核心保护区": "core", "保护范围": "core", "建设控制地带": "construction_control",
+    "建控地带": "construction_control", "环境协调区": "environmental_coordination",
+    "环境协调区域": "environmental_coordination"})
+NEW_CONSTRUCTION = Enum(("forbidden", "allowed"), {"禁止": "forbidden", "不允许": "forbidden", "允许": "allowed",
+                                                    "可以": "allowed"})
+
 
 # -- relations --------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -392,6 +407,40 @@ LAYERS: tuple[Layer, ...] = (
         "Patrol points (巡更点) where supervisors check in on their rounds, each in its responsibility grid.",
         refs=(Ref("grid_code", "responsibility_grids", "code", "", "responsibility grid"),),
         inside=(Inside("grid_code", "s.grid_code", "responsibility_grids", "responsibility grid"),)),
+    Layer("heritage_sites", "id", (
+        Field("id", required=True),
+        Field("name", required=True, headings=("名称", "保护对象名称")),
+        Field("kind", required=True, enum=SITE_KIND, headings=("类型", "保护对象类型")),
+        Field("level", required=True, enum=SITE_LEVEL, headings=("级别", "公布级别")),
+        Field("district_code", code=_c("district"), headings=("区县编码", "行政区划代码"),
+              note="the county (区县) the site lies in; a site may lie outside the loaded admin areas"),
+        Field("provenance", required=True, headings=("来源", "数据来源"),
+              note="where the outline comes from; sample data says `synthetic`"),
+    ), "multipolygon", "历史文化保护对象", "Heritage sites",
+        "Historic cities, towns, villages and districts, historic buildings and listed relics, national or "
+        "regional, each with its outline.", short_zh="保护对象"),
+    Layer("protection_zones", "id", (
+        Field("id", required=True),
+        Field("site_id", required=True, headings=("保护对象编号",)),
+        Field("name", required=True, headings=("名称",)),
+        Field("zone_kind", required=True, enum=ZONE_KIND, headings=("区划类型", "保护区划")),
+        Field("new_construction", enum=NEW_CONSTRUCTION, headings=("新建",),
+              note="empty: forbidden in a core protection area, allowed elsewhere"),
+        Field("max_height_m", "int", headings=("限高", "建筑限高")),
+        Field("max_footprint_change", "int", headings=("占地变化上限",),
+              note="per cent of a building's footprint it may change by"),
+        Field("provenance", required=True, headings=("来源", "数据来源")),
+    ), "multipolygon", "保护区划", "Protection zones",
+        "Core protection areas, construction-control zones and environmental-coordination zones of a site, "
+        "with their rules.",
+        refs=(Ref("site_id", "heritage_sites", "id", "", "heritage site"),)),
+    Layer("historic_streets", "id", (
+        Field("id", required=True),
+        Field("site_id", required=True, headings=("保护对象编号",)),
+        Field("name", required=True, headings=("名称", "街巷名称")),
+        Field("provenance", required=True, headings=("来源", "数据来源")),
+    ), "multilinestring", "历史街巷", "Historic streets", "Historic streets and lanes of a site.",
+        refs=(Ref("site_id", "heritage_sites", "id", "", "heritage site"),)),
 )
 
 BY_NAME: dict[str, Layer] = {layer.name: layer for layer in LAYERS}

@@ -162,6 +162,21 @@ class GeocoderSettings(Section):
                                description="metres from a road's centre line to interpolated house numbers")
 
 
+class HeritageSettings(Section):
+    """Heritage-change monitoring: imagery epochs and change detection (docs/heritage.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="URBANGIS_HERITAGE_", extra="ignore", frozen=True)
+
+    imagery_dir: Path | None = Field(default=None, json_schema_extra={"shown_default": "<URBANGIS_HOME>/imagery"},
+                                     description="where registered imagery epochs are kept as Cloud-Optimized GeoTIFFs")
+    max_residual_px: float = Field(default=0.3, gt=0, description="co-registration residual (pixels) above which a "
+                                                                   "change detection is refused")
+
+    def imagery_folder(self, home: Path) -> Path:
+        """Where the epochs' COGs live."""
+        return self.imagery_dir or home / "imagery"
+
+
 class CasesSettings(Section):
     """Case operations: the class dictionary, the alerts, supervisors and patrols."""
 
@@ -238,6 +253,7 @@ class Settings:
     geocoder: GeocoderSettings
     cases: CasesSettings
     access: AccessSettings
+    heritage: HeritageSettings
 
     @classmethod
     def from_env(cls, **overrides: Section) -> Settings:
@@ -279,5 +295,5 @@ def _shown(value: object, secret: bool) -> str:
 SECTIONS: dict[str, type[Section]] = {
     "database": DatabaseSettings, "server": ServerSettings, "ogc": OgcSettings, "tiles": TileSettings,
     "ingest": IngestSettings, "geocoder": GeocoderSettings, "cases": CasesSettings,
-    "access": AccessSettings,
+    "access": AccessSettings, "heritage": HeritageSettings,
 }

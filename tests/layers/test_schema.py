@@ -53,7 +53,8 @@ def test_databases_sort_text_by_code_point(empty_db):
 def test_every_layer_has_a_gist_index(empty_db):
     tables = ["admin_areas", "unit_grids", "responsibility_grids", "roads", "place_names", "courtyards",
               "house_numbers", "buildings", "organisations", "storefronts", "components", "cases",
-              "supervisor_fixes", "supervisor_positions", "patrol_points"]
+              "supervisor_fixes", "supervisor_positions", "patrol_points", "heritage_sites", "protection_zones",
+              "historic_streets", "imagery_epochs", "change_patches"]
     with db.connect(empty_db) as conn:
         rows = conn.execute(
             "SELECT tablename FROM pg_indexes WHERE indexdef ILIKE '%USING gist (geom)%' "

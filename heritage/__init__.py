@@ -1,0 +1,1 @@
+"""Heritage-site monitoring: change detection between two image epochs and footprint comparison."""

@@ -1,0 +1,129 @@
+"""Heritage data in PostGIS: a site's zones, the patches of a detection run (stored once per run,
+each with its zone and the rules it breaks), and an inspector's review of a patch."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+import psycopg
+import shapely
+from shapely.geometry import shape
+
+from urbangis.layers.errors import Invalid, NotFound
+
+from .detect import Patch, to_geojson
+from .rules import Zone, patch_violations, zone_of
+
+REVIEWS = ("待核查", "属实", "不属实")
+REVIEW_ALIASES = {"pending": "待核查", "confirmed": "属实", "rejected": "不属实"}
+
+
+@dataclass(frozen=True)
+class Stored:
+    run: str
+    patches: int
+    violations: int
+    already: bool  # the run was stored before: nothing was written again
+
+
+def site_zones(conn: psycopg.Connection, site_id: str) -> list[tuple[Zone, object]]:
+    """The zones of ``site_id`` with their outlines in lon/lat (NotFound when there is no such site)."""
+    if conn.execute("SELECT 1 FROM heritage_sites WHERE id = %s", (site_id,)).fetchone() is None:
+        raise NotFound(f"no heritage site {site_id!r}", parameter="site", value=site_id)
+    rows = conn.execute("SELECT id, site_id, name, zone_kind, new_construction, max_height_m, max_footprint_change, "
+                        "ST_AsBinary(geom) FROM protection_zones WHERE site_id = %s ORDER BY id", (site_id,)).fetchall()
+    return [(Zone(*r[:7]), shapely.from_wkb(bytes(r[7]))) for r in rows]
+
+
+def site_outline(conn: psycopg.Connection, site_id: str):
+    row = conn.execute("SELECT ST_AsBinary(geom) FROM heritage_sites WHERE id = %s", (site_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no heritage site {site_id!r}", parameter="site", value=site_id)
+    return shapely.from_wkb(bytes(row[0]))
+
+
+def run_key(site_id: str, before: str, after: str, settings: str) -> str:
+    """The identity of a detection run: the same site, images and parameters are the same run."""
+    return hashlib.sha256("\x1f".join((site_id, before, after, settings)).encode()).hexdigest()[:24]
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def epoch_of(conn: psycopg.Connection, digest: str) -> int | None:
+    """The registered epoch made of the file whose SHA-256 is ``digest`` (ingest/imagery.py names
+    the COG by it), if any."""
+    row = conn.execute("SELECT id FROM imagery_epochs WHERE path LIKE %s ORDER BY id LIMIT 1",
+                       (f"%-{digest[:16]}.tif",)).fetchone()
+    return row[0] if row else None
+
+
+def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], before_date: dt.date,
+             after_date: dt.date, run: str, before_epoch: int | None = None, after_epoch: int | None = None,
+             replace: bool = False) -> Stored:
+    """Store the patches of one run for ``site_id`` in one transaction: each with the zone it lies in
+    and the rules it breaks. A run stored before is left as it is (its reviews kept) unless
+    ``replace``."""
+    if before_date >= after_date:
+        raise Invalid(f"the before date {before_date} is not before the after date {after_date}",
+                      parameter="before_date", value=str(before_date))
+    zones = site_zones(conn, site_id)
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"heritage-run-{run}",))
+        have = (conn.execute("SELECT count(*) FROM change_patches WHERE run = %s", (run,)).fetchone() or (0,))[0]
+        if have and not replace:
+            broken = (conn.execute("SELECT count(*) FROM change_patches WHERE run = %s AND violations <> '{}'",
+                                   (run,)).fetchone() or (0,))[0]
+            result = Stored(run, have, broken, True)
+        else:
+            conn.execute("DELETE FROM change_patches WHERE run = %s", (run,))
+            rows = [_row(feature, zones, site_id, before_epoch, after_epoch, before_date, after_date, run)
+                    for feature in to_geojson(patches)["features"]]
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO change_patches (site_id, zone_id, before_epoch, after_epoch, before_date, after_date, "
+                    "class, area_m2, confidence, violations, run, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4490))", rows)
+            result = Stored(run, len(rows), sum(1 for r in rows if r[9]), False)
+    conn.commit()  # (the reads above opened the transaction: the block was a savepoint of it)
+    return result
+
+
+def _row(feature: dict, zones: list[tuple[Zone, object]], site_id: str, before_epoch: int | None,
+         after_epoch: int | None, before_date: dt.date, after_date: dt.date, run: str) -> tuple:
+    """The change_patches row of one patch (a GeoJSON feature in lon/lat): its zone and violations."""
+    geom = shape(feature["geometry"])
+    props = feature["properties"]
+    cls = props["class"].replace(" ", "_")
+    zone = zone_of(geom, zones)
+    multi = geom if geom.geom_type == "MultiPolygon" else shapely.multipolygons(shapely.get_parts(geom))
+    return (site_id, zone.id if zone else None, before_epoch, after_epoch, before_date, after_date, cls,
+            props["area_m2"], props["confidence"], patch_violations(cls, zone), run, shapely.to_wkb(multi))
+
+
+def review(conn: psycopg.Connection, patch_id: int, status: str, by: str, note: str | None = None) -> dict:
+    """An inspector's review of a patch (待核查 / 属实 / 不属实, or pending / confirmed / rejected)."""
+    value = REVIEW_ALIASES.get(status.strip().lower(), status.strip())
+    if value not in REVIEWS:
+        raise Invalid(f"review: {status!r} is not one of {', '.join(REVIEWS)} (or pending, confirmed, rejected)",
+                      parameter="review", value=status)
+    row = conn.execute("UPDATE change_patches SET review = %s, reviewed_by = %s, reviewed_at = now(), review_note = %s "
+                       "WHERE id = %s RETURNING id, review, reviewed_by, reviewed_at, review_note",
+                       (value, by, note, patch_id)).fetchone()
+    if row is None:
+        raise NotFound(f"no change patch {patch_id}", parameter="id", value=patch_id)
+    conn.commit()
+    return {"id": row[0], "review": row[1], "reviewed_by": row[2], "reviewed_at": row[3].isoformat(),
+            "review_note": row[4]}
+
+
+def check_dates(date_from: dt.date | None, date_to: dt.date | None) -> None:
+    if date_from and date_to and date_from > date_to:
+        raise Invalid(f"from {date_from} is after to {date_to}", parameter="from", value=str(date_from))

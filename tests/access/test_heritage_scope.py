@@ -1,0 +1,52 @@
+"""Heritage doors under access control: a district's caller sees and reviews its own sites and
+patches only (row-level security), and only the roles that inspect may review."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from urbangis.layers import database as db
+
+from .conftest import SAYBAGH, TIANSHAN, Caller
+
+
+@pytest.fixture(scope="module")
+def two_sites(access_db):
+    """A site with one patch in each of two districts (each a small square inside its district)."""
+    ids = {}
+    with db.connect(access_db) as conn:
+        for code in (TIANSHAN, SAYBAGH):
+            site = f"T{code}"
+            conn.execute(
+                "INSERT INTO heritage_sites (id, name, kind, level, district_code, provenance, geom) "
+                "SELECT %s, %s, 'historic_district', 'regional', %s, 'synthetic: test', "
+                "ST_Multi(ST_Expand(ST_PointOnSurface(geom), 0.002)) FROM admin_areas WHERE code = %s "
+                "ON CONFLICT (id) DO NOTHING", (site, f"街区 {code}", code, code))
+            ids[code] = conn.execute(
+                "INSERT INTO change_patches (site_id, before_date, after_date, class, area_m2, confidence, run, geom) "
+                "SELECT id, '2019-01-01', '2024-01-01', 'new_construction', 100, 0.9, %s, "
+                "ST_Multi(ST_Expand(ST_PointOnSurface(geom), 0.0002)) FROM heritage_sites WHERE id = %s RETURNING id",
+                (f"test-{code}", site)).fetchone()[0]
+        conn.commit()
+    return ids
+
+
+def test_a_district_sees_and_reviews_only_its_own(secured, issue, two_sites):
+    mine = Caller(secured, issue("analyst", TIANSHAN))
+    listed = {s["id"] for s in mine.get("/heritage/sites").json()["sites"]}
+    assert f"T{TIANSHAN}" in listed and f"T{SAYBAGH}" not in listed
+    assert mine.get(f"/heritage/sites/T{SAYBAGH}/report").status_code == 404
+    report = mine.get(f"/heritage/sites/T{TIANSHAN}/report").json()
+    assert [p["id"] for p in report["patches"]] == [two_sites[TIANSHAN]]
+
+    def review(caller, patch):
+        body = json.dumps({"review": "属实"}).encode()
+        return caller.request("PATCH", f"/heritage/patches/{patch}", body, {"content-type": "application/json"})
+
+    assert review(mine, two_sites[SAYBAGH]).status_code == 404  # invisible, so not found
+    done = review(mine, two_sites[TIANSHAN])
+    assert done.status_code == 200 and done.json()["reviewed_by"].startswith("test")
+    subsystem = Caller(secured, issue("subsystem", TIANSHAN))
+    assert review(subsystem, two_sites[TIANSHAN]).status_code == 403
+    assert Caller(secured, None).get("/heritage/sites").status_code == 401

@@ -1,0 +1,126 @@
+"""Change detection on small semi-synthetic pairs cut from the real NAIP image."""
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from pyproj import Transformer
+
+from tests.heritage.images import naip_crop, write
+from urbangis.heritage import detect as D
+from urbangis.heritage import synthetic
+from urbangis.heritage.grid import grid_of
+from urbangis.layers.geodesy import zone_srid
+
+SMALL = D.Params(sample_blocks=4, sample_size=192)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """A 384 x 384 px semi-synthetic pair (NAIP 2009, south-west quarter) with a 0.3 px shift."""
+    tmp = tmp_path_factory.mktemp("pair")
+    img, transform, crs = naip_crop(340, 0, 384)
+    p = synthetic.make_pair(img, seed=11, transform=transform, n_new=8, n_demolished=4, n_altered=3, n_veg=3)
+    return write(tmp / "b.tif", p.before, transform, crs), write(tmp / "a.tif", p.after, transform, crs), p.truth
+
+
+def _hits(patches, truth):
+    found = [any(q.geometry.intersects(t.geometry) and q.geometry.intersection(t.geometry).area > 0 for q in patches)
+             for t in truth]
+    return found
+
+
+def test_pasted_patches_found_with_their_class(pair):
+    before, after, truth = pair
+    patches = D.detect(before, after, progress=False, params=SMALL)
+    found = _hits(patches, truth)
+    assert np.mean(found) >= 0.9, [(t.cls, t.pixels) for t, f in zip(truth, found) if not f]
+    tp = sum(any(q.geometry.intersects(t.geometry) for t in truth) for q in patches)
+    assert tp / len(patches) >= 0.8
+    right = Counter()
+    for t in truth:
+        over = [q for q in patches if q.geometry.intersection(t.geometry).area > 0]
+        if over:
+            best = max(over, key=lambda q: q.geometry.intersection(t.geometry).area)
+            right[(t.cls, best.cls == t.cls)] += 1
+    # most found patches get their class; objects appearing are the surest
+    assert sum(v for (_, ok), v in right.items() if ok) >= 0.75 * sum(right.values()), right
+    ok, bad = right[("new construction", True)], right[("new construction", False)]
+    assert ok >= 0.75 * (ok + bad), right
+    assert all(0 <= q.confidence <= 1 for q in patches)
+    assert all(q.pixels >= SMALL.mmu_px for q in patches)
+
+
+def test_windowed_equals_single_block(pair):
+    before, after, _ = pair
+    grid = grid_of(before)
+    model = D.learn(before, after, grid, SMALL)
+    whole = D.detect(before, after, progress=False, params=D.Params(block=4096), model=model)
+    tiled = D.detect(before, after, progress=False, params=D.Params(block=64, margin=16), model=model)
+    assert len(whole) == len(tiled) > 0
+
+    def key(p):
+        return (round(p.geometry.bounds[0], 3), round(p.geometry.bounds[1], 3))
+    for a, b in zip(sorted(whole, key=key), sorted(tiled, key=key)):
+        assert a.geometry.symmetric_difference(b.geometry).area < 1e-6
+        assert a.pixels == b.pixels and a.cls == b.cls
+        assert a.area_m2 == pytest.approx(b.area_m2, rel=1e-9)
+        assert a.confidence == pytest.approx(b.confidence, abs=1e-5)  # float32 sums in another order
+
+
+def test_zones_clip_the_patches(pair):
+    before, after, _ = pair
+    with rasterio.open(before) as src:
+        left, bottom, right, top = src.bounds
+    half = shapely.box(left, bottom, (left + right) / 2, top)  # the west half, in the image CRS
+    patches = D.detect(before, after, zones=[half], zones_crs=None, progress=False, params=SMALL)
+    assert patches and all(half.buffer(1e-6).contains(p.geometry) for p in patches)
+    # the same zone given in CRS84 lon/lat
+    t = Transformer.from_crs(grid_of(before).crs, "OGC:CRS84", always_xy=True)
+    ll = shapely.transform(half.segmentize(10), lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    again = D.detect(before, after, zones=ll, progress=False, params=SMALL)
+    assert abs(len(again) - len(patches)) <= 1
+
+
+def test_area_is_measured_in_the_gauss_kruger_zone(tmp_path):
+    # a synthetic pair in Beijing (CGCS2000 lon/lat): a 10 x 10 px roof appears on textured ground
+    rng = np.random.default_rng(3)
+    ground = np.clip(rng.normal(110, 6, (4, 200, 200)), 1, 255).astype(np.uint8)
+    ground[3] = np.clip(ground[3].astype(int) + 40, 1, 255)  # NIR above red: grass
+    after = ground.copy()
+    after[:, 90:100, 60:70] = np.array([200, 200, 205, 210], np.uint8)[:, None, None]
+    transform = Affine(0.00005, 0, 116.30, 0, -0.00005, 39.95)
+    b = write(tmp_path / "b.tif", ground, transform, "EPSG:4490")
+    a = write(tmp_path / "a.tif", after, transform, "EPSG:4490")
+    patches = D.detect(b, a, progress=False, params=D.Params(sample_blocks=4, sample_size=100, coregister=False))
+    assert len(patches) == 1
+    p = patches[0]
+    assert p.cls == "new construction"
+    srid = zone_srid(116.305)
+    assert srid == 4548  # CGCS2000 3-degree Gauss-Kruger, CM 117E
+    t = Transformer.from_crs("EPSG:4490", f"EPSG:{srid}", always_xy=True)
+    in_zone = shapely.transform(p.geometry, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+    assert p.area_m2 == pytest.approx(in_zone.area, rel=1e-9)
+    # and it is the 100 pixels it covers, each about 4.27 m x 5.56 m at 39.95 N
+    assert p.pixels == 100 and p.area_m2 == pytest.approx(100 * in_zone.area / p.pixels, rel=1e-9)
+    assert 2200 < p.area_m2 < 2500
+
+
+def test_metric_crs_outside_china_is_the_utm_zone():
+    assert D.metric_crs(-99.0, 47.1).to_epsg() == 32614  # the NAIP tile, North Dakota
+    assert D.metric_crs(121.47, 31.23).to_epsg() == zone_srid(121.47)  # Shanghai: CGCS2000 GK
+
+
+def test_geojson_is_crs84_with_the_properties(pair):
+    before, after, _ = pair
+    gj = D.to_geojson(D.detect(before, after, progress=False, params=SMALL))
+    assert gj["type"] == "FeatureCollection" and gj["features"]
+    for f in gj["features"]:
+        assert set(f["properties"]) >= {"class", "area_m2", "confidence"}
+        assert f["properties"]["class"] in D.CLASSES
+        lon, lat = shapely.geometry.shape(f["geometry"]).centroid.coords[0]
+        assert -100 < lon < -98.9 and 47 < lat < 47.1

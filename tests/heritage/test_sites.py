@@ -1,0 +1,216 @@
+"""Heritage sites, zones, imagery epochs, stored patches, the rules, the report and the review, on
+PostGIS and over HTTP (the detection itself: test_detect.py)."""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+import shapely
+from PIL import Image
+from pyproj import Transformer
+from rio_cogeo.cogeo import cog_validate
+from shapely.geometry import shape
+
+from urbangis.heritage import store
+from urbangis.heritage.detect import Patch
+from urbangis.heritage.rules import Zone, building_violations, patch_violations, zone_of
+from urbangis.ingest.gazetteer import LoadRejected, load_gazetteer
+from urbangis.ingest.imagery import ImageryError, describe, register
+from urbangis.layers import database as db
+from urbangis.tiles.imagery import ImageryTiles, OutsideImage
+
+from .conftest import NAIP, SAMPLES, imagery_folder
+
+CITIES = {"HC653101": "653101", "HC650402": "650402", "HC654027": "654027", "HC652902": "652902",
+          "HC654002": "654002"}
+
+
+def test_the_five_historic_cities_lie_in_their_real_counties(heritage_db):
+    counties = {f["properties"]["district_adcode"]: shape(f["geometry"]) for f in json.loads(
+        (SAMPLES / "real" / "heritage_counties_cgcs2000.geojson").read_text("utf-8"))["features"]}
+    with db.connect(heritage_db) as conn:
+        rows = conn.execute("SELECT id, district_code, kind, level, provenance, ST_AsBinary(geom) FROM heritage_sites "
+                            "WHERE id LIKE 'HC%' ORDER BY id").fetchall()
+        zones = conn.execute("SELECT site_id, zone_kind, count(*) FROM protection_zones GROUP BY 1, 2").fetchall()
+        streets = conn.execute("SELECT count(*) FROM historic_streets").fetchone()[0]
+    assert {r[0]: r[1] for r in rows} == CITIES
+    for _id, code, kind, level, provenance, wkb in rows:
+        outline = shapely.from_wkb(bytes(wkb))
+        assert (kind, level) == ("city", "national") and provenance.startswith("synthetic")
+        assert counties[code].buffer(1e-6).contains(outline), code
+    kinds = {(site, kind) for site, kind, n in zones if n == 1}
+    assert all((site, k) in kinds for site in CITIES for k in ("core", "construction_control",
+                                                                 "environmental_coordination"))
+    assert streets == 15
+
+
+def test_demonstration_sites_load_only_when_said_to_lie_outside_china(fresh_db):
+    with db.connect(fresh_db) as conn, pytest.raises(LoadRejected) as caught:
+        load_gazetteer(conn, SAMPLES / "heritage-demo")
+    assert "outside China" in str(caught.value)
+    assert caught.value.report is not None and caught.value.report.errors == 8
+
+
+def test_registration_makes_a_valid_cog_once(heritage_db, tmp_path):
+    with db.connect(heritage_db) as conn:
+        first = register(conn, NAIP[0], dt.date(2009, 8, 18), imagery_folder(), site_id="HD-NAIP")
+        again = register(conn, NAIP[0], dt.date(2009, 8, 18), imagery_folder(), site_id="HD-NAIP")
+        n = conn.execute("SELECT count(*) FROM imagery_epochs").fetchone()[0]
+        footprint = shapely.from_wkb(bytes(conn.execute("SELECT ST_AsBinary(geom) FROM imagery_epochs WHERE id = %s",
+                                                        (first.id,)).fetchone()[0]))
+    assert first.id == again.id and n == 2
+    valid, errors, _ = cog_validate(str(first.path))
+    assert valid, errors
+    assert first.pixel_m == pytest.approx(5.0) and first.bands == 4
+    x0, y0, x1, y1 = footprint.bounds  # the UTM 14N tile, in CGCS2000 degrees
+    assert -99.19 < x0 < x1 < -99.12 and 47.0 < y0 < y1 < 47.04
+    bad = tmp_path / "not-an-image.tif"
+    bad.write_text("hello")
+    with db.connect(heritage_db) as conn:
+        with pytest.raises(ImageryError, match="not a readable raster"):
+            register(conn, bad, dt.date(2020, 1, 1), imagery_folder())
+        with pytest.raises(ImageryError, match="no heritage site"):
+            register(conn, NAIP[0], dt.date(2009, 8, 18), imagery_folder(), site_id="nowhere")
+    assert describe(NAIP[1])["crs"] == "EPSG:26914"
+
+
+def test_raster_tiles_of_an_epoch(heritage_db):
+    import morecantile
+
+    with db.connect(heritage_db) as conn:
+        rel = conn.execute("SELECT path FROM imagery_epochs ORDER BY id LIMIT 1").fetchone()[0]
+    tiles = ImageryTiles(imagery_folder())
+    t = morecantile.tms.get("WebMercatorQuad").tile(-99.155, 47.02, 15)
+    img = Image.open(io.BytesIO(tiles.tile(rel, t.z, t.x, t.y)))
+    assert img.size == (256, 256) and img.mode == "RGBA"
+    assert len(np.unique(np.asarray(img).reshape(-1, 4), axis=0)) > 1000  # imagery, not an empty tile
+    with pytest.raises(OutsideImage):
+        tiles.tile(rel, 15, 0, 0)
+    tiles.close()
+
+
+def _zone(kind: str, new: str | None = None, height: int | None = None, change: int | None = None) -> Zone:
+    return Zone(f"z-{kind}", "s", kind, kind, new, height, change)
+
+
+def test_rules():
+    core, control, env = _zone("core"), _zone("construction_control", height=15, change=10), \
+        _zone("environmental_coordination", "forbidden")
+    assert patch_violations("new_construction", core) and not patch_violations("new_construction", control)
+    assert patch_violations("new_construction", env)  # forbidden there by its own rule
+    assert patch_violations("demolition", core) and not patch_violations("demolition", control)
+    assert patch_violations("alteration", core) and not patch_violations("alteration", control)
+    assert patch_violations("vegetation_loss", env) and not patch_violations("vegetation_gain", env)
+    assert patch_violations("new_construction", None) == []
+    assert building_violations("altered", control, height_m=18) == [
+        "18 m high where the zone allows 15 m (建设控制地带 construction_control)"]
+    assert building_violations("altered", control, footprint_change_pct=25)
+    assert not building_violations("altered", control, height_m=12, footprint_change_pct=-8)
+    square = shapely.box(0, 0, 10, 10)
+    zones = [(control, shapely.box(0, 0, 100, 100)), (core, shapely.box(8, 8, 20, 20))]
+    assert zone_of(square, zones) is core  # the strictest zone it touches
+    assert zone_of(shapely.box(50, 50, 60, 60), zones) is control
+    assert zone_of(shapely.box(500, 500, 510, 510), zones) is None
+
+
+def _patches_in_zones(conn) -> list[Patch]:
+    """A square of 30 m at the middle of each zone ring of HD-NAIP, in the imagery's UTM zone."""
+    to_utm = Transformer.from_crs("EPSG:4490", "EPSG:26914", always_xy=True)
+    out = []
+    for kind, cls in (("core", "new construction"), ("construction_control", "new construction"),
+                      ("environmental_coordination", "vegetation loss")):
+        wkb = conn.execute("SELECT ST_AsBinary(ST_PointOnSurface(geom)) FROM protection_zones WHERE id = %s",
+                           (f"HD-NAIP-{kind}",)).fetchone()[0]
+        p = shapely.transform(shapely.from_wkb(bytes(wkb)), to_utm.transform, interleaved=False)
+        square = shapely.box(p.x - 15, p.y - 15, p.x + 15, p.y + 15)
+        out.append(Patch(square, cls, square.area, 0.8, 36, 9.0, "EPSG:26914"))
+    return out
+
+
+def test_a_run_is_stored_once_with_zones_and_violations(heritage_db):
+    with db.connect(heritage_db) as conn:
+        patches = _patches_in_zones(conn)
+        run = store.run_key("HD-NAIP", "a", "b", "test")
+        first = store.save_run(conn, "HD-NAIP", patches, dt.date(2009, 8, 18), dt.date(2020, 8, 31), run, 1, 2)
+        again = store.save_run(conn, "HD-NAIP", patches, dt.date(2009, 8, 18), dt.date(2020, 8, 31), run, 1, 2)
+        rows = conn.execute("SELECT zone_id, class, violations, round(area_m2) FROM change_patches WHERE run = %s "
+                            "ORDER BY zone_id", (run,)).fetchall()
+        with pytest.raises(Exception, match="not before"):
+            store.save_run(conn, "HD-NAIP", patches, dt.date(2020, 8, 31), dt.date(2009, 8, 18), "x")
+    assert (first.patches, first.violations, first.already) == (3, 2, False)
+    assert (again.patches, again.already) == (3, True)
+    assert [(z, c, bool(v), a) for z, c, v, a in rows] == [
+        ("HD-NAIP-construction_control", "new_construction", False, 900),
+        ("HD-NAIP-core", "new_construction", True, 900),
+        ("HD-NAIP-environmental_coordination", "vegetation_loss", True, 900)]
+
+
+def test_report_review_and_views_over_http(heritage_api, heritage_db):
+    with db.connect(heritage_db) as conn:
+        run = store.run_key("HD-NAIP", "c", "d", "http")
+        store.save_run(conn, "HD-NAIP", _patches_in_zones(conn), dt.date(2009, 8, 18), dt.date(2020, 8, 31), run, 1, 2)
+        ids = [r[0] for r in conn.execute("SELECT id FROM change_patches WHERE run = %s ORDER BY id", (run,))]
+    r = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "2009-01-01", "to": "2020-12-31"})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["totals"]["patches"] == len(doc["patches"]) >= 3
+    assert sum(v["count"] for v in doc["by_class"].values()) == doc["totals"]["patches"]
+    assert sum(z["count"] for z in doc["by_zone"].values()) == doc["totals"]["patches"]
+    assert doc["totals"]["violations"] == len(doc["violations"]) == sum(1 for p in doc["patches"] if p["violations"])
+    assert heritage_api.get("/heritage/sites/HD-NAIP/report", params={"to": "2015-01-01"}).json()["totals"][
+        "patches"] == 0
+    page = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"f": "html"})
+    assert page.status_code == 200 and "影像示范区" in page.text and "maplibre-gl.js" in page.text
+    assert f"/heritage/patches/{ids[0]}/view.png?when=before" in page.text
+    view = heritage_api.get(f"/heritage/patches/{ids[0]}/view.png", params={"when": "after"})
+    assert view.status_code == 200 and Image.open(io.BytesIO(view.content)).size[0] > 0
+
+    done = heritage_api.patch(f"/heritage/patches/{ids[0]}", json={"review": "confirmed", "note": "seen"})
+    assert done.status_code == 200 and done.json()["review"] == "属实" and done.json()["reviewed_by"]
+    assert heritage_api.patch(f"/heritage/patches/{ids[1]}", json={"review": "不属实"}).json()["review"] == "不属实"
+    bad = heritage_api.patch(f"/heritage/patches/{ids[0]}", json={"review": "maybe"})
+    assert bad.status_code == 400 and "review" in bad.json()["errors"][0]["parameter"]
+    assert heritage_api.patch("/heritage/patches/987654321", json={"review": "属实"}).status_code == 404
+    reviews = heritage_api.get("/heritage/sites/HD-NAIP/report").json()["reviews"]
+    assert reviews["属实"] >= 1 and reviews["不属实"] >= 1
+
+
+def test_bad_requests(heritage_api):
+    assert heritage_api.get("/heritage/sites/nowhere/report").status_code == 404
+    r = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "2020-01-01", "to": "2010-01-01"})
+    assert r.status_code == 400 and r.json()["parameter"] == "from"
+    assert heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "yesterday"}).status_code == 400
+    assert heritage_api.get("/heritage/imagery/1/tiles/WebMercatorQuad/3/9/9.png").status_code == 404
+    assert heritage_api.get("/heritage/imagery/999/tiles/WebMercatorQuad/15/0/0.png").status_code == 404
+    assert heritage_api.get("/heritage/imagery/1/tiles/WebMercatorQuad/15/0/0.gif").status_code in (404, 422, 400)
+    listed = heritage_api.get("/heritage/sites").json()["sites"]
+    assert {s["id"] for s in listed} >= set(CITIES) | {"HD-NAIP", "HD-LANDSAT"}
+    assert heritage_api.get("/heritage/imagery", params={"site": "HD-NAIP"}).json()["epochs"][0]["pixel_m"] == 5.0
+
+
+def test_the_detect_command_writes_and_stores_once(heritage_db, tmp_path):
+    from click.testing import CliRunner
+
+    from urbangis.api.cli import main
+
+    out = tmp_path / "patches.geojson"
+    args = ["heritage", "detect", "--before", str(NAIP[0]), "--after", str(NAIP[1]), "--site", "HD-NAIP",
+            "--out", str(out), "--no-progress"]
+    env = {"URBANGIS_DATABASE_URL": heritage_db}
+    first = CliRunner().invoke(main, args, env=env)
+    assert first.exit_code == 0, first.output
+    features = json.loads(out.read_text("utf-8"))["features"]
+    assert features and all({"class", "area_m2", "confidence"} <= set(f["properties"]) for f in features)
+    run = re.search(r"run (\w+): ", first.output).group(1)
+    with db.connect(heritage_db) as conn:
+        n, epochs = conn.execute("SELECT count(*), count(*) FILTER (WHERE before_epoch IS NOT NULL AND after_epoch IS "
+                                 "NOT NULL) FROM change_patches WHERE run = %s", (run,)).fetchone()
+    assert n == len(features) == epochs
+    again = CliRunner().invoke(main, args, env=env)
+    assert again.exit_code == 0 and "already stored" in again.output
+    wrong = CliRunner().invoke(main, [*args[:6], "--site", "nowhere", "--out", str(out), "--no-progress"], env=env)
+    assert wrong.exit_code == 1 and "no heritage site 'nowhere'" in wrong.output

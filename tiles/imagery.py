@@ -1,0 +1,74 @@
+"""Raster map tiles of imagery epochs (heritage monitoring): 256-pixel PNG or JPEG tiles of a
+registered epoch's COG (ingest/imagery.py) read with rio-tiler, in WebMercatorQuad.
+
+The COG is web-optimised (aligned to the tile grid) so a tile is read from the overview of its
+zoom without resampling across overviews. Readers are kept open (a COG's header and overview
+offsets are read once). Bands: the first three as red, green, blue; ``bands=4,1,2`` gives a
+false-colour view (NIR, red, green) where the epoch has a near-infrared band.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+import morecantile
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+
+WEB_MERCATOR = morecantile.tms.get("WebMercatorQuad")
+FORMATS = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
+
+
+class OutsideImage(LookupError):
+    """The tile does not touch the image (a 404 of the route)."""
+
+
+class ImageryTiles:
+    """Tiles of the COGs under one folder, with an LRU of open readers."""
+
+    def __init__(self, folder: Path, keep_open: int = 32):
+        self.folder = folder
+        self.keep_open = keep_open
+        self._readers: OrderedDict[str, Reader] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _reader(self, rel: str) -> Reader:
+        with self._lock:
+            found = self._readers.get(rel)
+            if found is not None:
+                self._readers.move_to_end(rel)
+                return found
+        reader = Reader(str(self.folder / rel), tms=WEB_MERCATOR)
+        with self._lock:
+            self._readers[rel] = reader
+            while len(self._readers) > self.keep_open:
+                _, old = self._readers.popitem(last=False)
+                old.close()
+        return reader
+
+    def tile(self, rel: str, z: int, x: int, y: int, fmt: str = "png", bands: tuple[int, ...] = (1, 2, 3)) -> bytes:
+        """The image tile (z, x, y) of the COG ``rel``; OutsideImage when the tile misses it.
+        Pixels outside the image are transparent in PNG and WebP (the COG's mask)."""
+        reader = self._reader(rel)
+        try:
+            img = reader.tile(x, y, z, indexes=bands)
+        except TileOutsideBounds:
+            raise OutsideImage(f"tile {z}/{y}/{x} does not touch the image") from None
+        driver, _ = FORMATS[fmt]
+        if driver == "JPEG":
+            return img.render(img_format=driver, add_mask=False)
+        return img.render(img_format=driver)
+
+    def view(self, rel: str, bbox: tuple[float, float, float, float], size: int = 256,
+             bands: tuple[int, ...] = (1, 2, 3)) -> bytes:
+        """A PNG of the COG ``rel`` over ``bbox`` (lon/lat degrees), at most ``size`` pixels a side."""
+        reader = self._reader(rel)
+        img = reader.part(bbox, dst_crs="EPSG:3857", bounds_crs="EPSG:4326", max_size=size, indexes=bands)
+        return img.render(img_format="PNG")
+
+    def close(self) -> None:
+        with self._lock:
+            for reader in self._readers.values():
+                reader.close()
+            self._readers.clear()
