@@ -176,3 +176,71 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} patches {said} for site {site}, {stored.violations} "
                    f"breaking a zone's rules; report: /heritage/sites/{site}/report")
+
+
+@heritage.command("footprints")
+@click.option("--before", "before", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Building footprints of the earlier date (any vector file GDAL reads; column `height` in "
+                   "metres if known).")
+@click.option("--after", "after", required=True, type=click.Path(exists=True, path_type=Path),
+              help="Footprints of the later date.")
+@click.option("--site", help="A heritage site's id: check the changes against its zones' rules and store them.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="GeoJSON (CRS84) of every building: status (new, demolished, altered, unchanged), reasons, "
+                   "heights, areas, footprint change, zone, violations.")
+@click.option("--before-date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date of --before (with --site).")
+@click.option("--after-date", type=click.DateTime(formats=["%Y-%m-%d"]), help="Date of --after (with --site).")
+@click.option("--min-iou", default=0.3, show_default=True, help="Below this IoU two footprints are not one building.")
+@click.option("--iou-unchanged", default=0.85, show_default=True,
+              help="At or above this IoU (and heights within tolerance) a building is unchanged.")
+@click.option("--height-tolerance", default=3.0, show_default=True, help="Metres of height change that count.")
+@click.option("--replace", is_flag=True, help="With --site: store the comparison again even if it was stored.")
+def footprints_cmd(before: Path, after: Path, site: str | None, out: Path, before_date: dt.datetime | None,
+                   after_date: dt.datetime | None, min_iou: float, iou_unchanged: float, height_tolerance: float,
+                   replace: bool) -> None:
+    """Compare two epochs of building footprints: each building matched one to one by IoU is
+    unchanged or altered (footprint or height beyond the tolerances); the rest are demolished or
+    new. With --site, each change is checked against the zone it lies in (a new building where new
+    construction is forbidden, a height over the zone's maximum, a footprint changed beyond its
+    limit) and stored as a change patch for review."""
+    import geopandas as gpd
+
+    from urbangis.heritage import store
+    from urbangis.heritage.buildings import changes
+    from urbangis.heritage.footprints import Tolerances
+
+    frames = []
+    for path in (before, after):
+        try:
+            frame = gpd.read_file(path)
+        except Exception as exc:  # pyogrio's errors: say which file, not a trace
+            _fail(f"{path.name}: cannot read footprints ({exc})")
+        if frame.crs is None:
+            _fail(f"{path.name}: the file does not say its CRS")
+        frames.append(frame.to_crs("EPSG:4490"))
+    tol = Tolerances(min_iou=min_iou, iou_unchanged=iou_unchanged, height_tol_m=height_tolerance)
+    config = _settings()
+    info = db.conninfo(config.database)
+    zones = None
+    if site:
+        if before_date is None or after_date is None:
+            _fail("--site needs --before-date and --after-date (YYYY-MM-DD)")
+        with db.connect(info) as conn:
+            try:
+                zones = store.site_zones(conn, site)
+            except Exception as exc:  # NotFound
+                _fail(str(exc))
+    features = changes(frames[0], frames[1], zones, tol)
+    out.write_text(json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False), "utf-8")
+    counts: dict[str, int] = {}
+    for f in features:
+        counts[f["properties"]["status"]] = counts.get(f["properties"]["status"], 0) + 1
+    click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {out}")
+    if site and before_date and after_date:
+        run = store.run_key(site, store.file_digest(str(before)), store.file_digest(str(after)), repr(tol))
+        with db.connect(info) as conn:
+            stored = store.save_buildings(conn, site, features, before_date.date(), after_date.date(), run,
+                                          replace=replace)
+        said = "already stored (use --replace to store it again)" if stored.already else "stored"
+        click.echo(f"run {stored.run}: {stored.patches} building changes {said} for site {site}, "
+                   f"{stored.violations} breaking a zone's rules")

@@ -90,9 +90,10 @@ def compare(before: Sequence[Any] | Any, after: Sequence[Any] | Any, tol: Tolera
     if pairs:
         rows = sorted({i for i, _ in pairs})
         cols = sorted({j for _, j in pairs})
+        row_at, col_at = {i: k for k, i in enumerate(rows)}, {j: k for k, j in enumerate(cols)}
         cost = np.ones((len(rows), len(cols)))  # 1 - IoU; 1 marks "no candidate pair"
         for (i, j), iou in pairs.items():
-            cost[rows.index(i), cols.index(j)] = 1.0 - iou
+            cost[row_at[i], col_at[j]] = 1.0 - iou
         for r, c in zip(*linear_sum_assignment(cost)):
             if cost[r, c] < 1.0:
                 matched[rows[r]] = cols[c]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -71,10 +72,46 @@ def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], b
     """Store the patches of one run for ``site_id`` in one transaction: each with the zone it lies in
     and the rules it breaks. A run stored before is left as it is (its reviews kept) unless
     ``replace``."""
+    _check_order(before_date, after_date)
+    zones = site_zones(conn, site_id)
+    return _store(conn, run, replace, lambda: [
+        _row(feature, zones, site_id, before_epoch, after_epoch, before_date, after_date, run)
+        for feature in to_geojson(patches)["features"]])
+
+
+def save_buildings(conn: psycopg.Connection, site_id: str, features: Sequence[dict], before_date: dt.date,
+                   after_date: dt.date, run: str, replace: bool = False) -> Stored:
+    """Store the building changes of a footprint comparison (heritage/buildings.py features; the
+    unchanged ones are not stored) as patches of class new_construction, demolition or alteration,
+    confidence 1, with their rules broken and the comparison in ``attrs``."""
+    _check_order(before_date, after_date)
+    site_zones(conn, site_id)  # (NotFound for an unknown site)
+
+    def rows() -> list[tuple]:
+        out = []
+        for f in features:
+            p = f["properties"]
+            if p["class"] is None:
+                continue
+            geom = shape(f["geometry"])
+            area = p["area_after_m2"] if p["area_after_m2"] is not None else p["area_before_m2"]
+            attrs = {k: p[k] for k in ("status", "iou", "reasons", "height_before", "height_after",
+                                       "footprint_change_pct")}
+            out.append((site_id, p["zone_id"], None, None, before_date, after_date, p["class"], area or 0.0, 1.0,
+                        p["violations"], run, shapely.to_wkb(_multi(geom)), json.dumps({"source": "footprints",
+                                                                                         **attrs})))
+        return out
+    return _store(conn, run, replace, rows)
+
+
+def _check_order(before_date: dt.date, after_date: dt.date) -> None:
     if before_date >= after_date:
         raise Invalid(f"the before date {before_date} is not before the after date {after_date}",
                       parameter="before_date", value=str(before_date))
-    zones = site_zones(conn, site_id)
+
+
+def _store(conn: psycopg.Connection, run: str, replace: bool, make_rows) -> Stored:
+    """The rows ``make_rows()`` gives stored as run ``run``, once (see :func:`save_run`)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"heritage-run-{run}",))
         have = (conn.execute("SELECT count(*) FROM change_patches WHERE run = %s", (run,)).fetchone() or (0,))[0]
@@ -84,16 +121,20 @@ def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], b
             result = Stored(run, have, broken, True)
         else:
             conn.execute("DELETE FROM change_patches WHERE run = %s", (run,))
-            rows = [_row(feature, zones, site_id, before_epoch, after_epoch, before_date, after_date, run)
-                    for feature in to_geojson(patches)["features"]]
+            rows = make_rows()
             with conn.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO change_patches (site_id, zone_id, before_epoch, after_epoch, before_date, after_date, "
-                    "class, area_m2, confidence, violations, run, geom) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                    "%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4490))", rows)
+                    "class, area_m2, confidence, violations, run, geom, attrs) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                    "%s, %s, %s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4490), %s::jsonb)",
+                    [r if len(r) == 13 else (*r, "{}") for r in rows])
             result = Stored(run, len(rows), sum(1 for r in rows if r[9]), False)
     conn.commit()  # (the reads above opened the transaction: the block was a savepoint of it)
     return result
+
+
+def _multi(geom):
+    return geom if geom.geom_type == "MultiPolygon" else shapely.multipolygons(shapely.get_parts(geom))
 
 
 def _row(feature: dict, zones: list[tuple[Zone, object]], site_id: str, before_epoch: int | None,
@@ -103,9 +144,8 @@ def _row(feature: dict, zones: list[tuple[Zone, object]], site_id: str, before_e
     props = feature["properties"]
     cls = props["class"].replace(" ", "_")
     zone = zone_of(geom, zones)
-    multi = geom if geom.geom_type == "MultiPolygon" else shapely.multipolygons(shapely.get_parts(geom))
     return (site_id, zone.id if zone else None, before_epoch, after_epoch, before_date, after_date, cls,
-            props["area_m2"], props["confidence"], patch_violations(cls, zone), run, shapely.to_wkb(multi))
+            props["area_m2"], props["confidence"], patch_violations(cls, zone), run, shapely.to_wkb(_multi(geom)))
 
 
 def review(conn: psycopg.Connection, patch_id: int, status: str, by: str, note: str | None = None) -> dict:

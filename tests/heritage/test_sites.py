@@ -214,3 +214,50 @@ def test_the_detect_command_writes_and_stores_once(heritage_db, tmp_path):
     assert again.exit_code == 0 and "already stored" in again.output
     wrong = CliRunner().invoke(main, [*args[:6], "--site", "nowhere", "--out", str(out), "--no-progress"], env=env)
     assert wrong.exit_code == 1 and "no heritage site 'nowhere'" in wrong.output
+
+
+def test_footprints_compared_checked_and_stored(heritage_db, tmp_path):
+    import geopandas as gpd
+    from click.testing import CliRunner
+
+    from urbangis.api.cli import main
+
+    with db.connect(heritage_db) as conn:
+        at = {k: conn.execute("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protection_zones "
+                              "WHERE id = %s) s", (f"HD-NAIP-{k}",)).fetchone()
+              for k in ("core", "construction_control", "environmental_coordination")}
+
+    def square(xy, dx=0.0, grow=1.0):  # about 15 m x 22 m at 47 N
+        x, y = xy[0] + dx, xy[1]
+        return shapely.box(x, y, x + 0.0002 * grow, y + 0.0002 * grow)
+
+    core, control, env = at["core"], at["construction_control"], at["environmental_coordination"]
+    before = gpd.GeoDataFrame({"height": [6.0, 10.0, 6.0, 5.0]}, crs="EPSG:4490", geometry=[
+        square(core), square(control), square(env), square(core, dx=0.001)])
+    after = gpd.GeoDataFrame({"height": [12.0, 10.0, 6.0, 7.0]}, crs="EPSG:4490", geometry=[
+        square(core), square(control, grow=1.14), square(env), square(core, dx=-0.001)])
+    before.to_file(tmp_path / "b.gpkg")
+    after.to_file(tmp_path / "a.gpkg")
+    out = tmp_path / "changes.geojson"
+    args = ["heritage", "footprints", "--before", str(tmp_path / "b.gpkg"), "--after", str(tmp_path / "a.gpkg"),
+            "--site", "HD-NAIP", "--before-date", "2015-06-01", "--after-date", "2024-06-01", "--out", str(out)]
+    done = CliRunner().invoke(main, args, env={"URBANGIS_DATABASE_URL": heritage_db})
+    assert done.exit_code == 0, done.output
+    got = {(f["properties"]["status"], f["properties"]["zone_id"]): f["properties"]
+           for f in json.loads(out.read_text("utf-8"))["features"]}
+    assert set(got) == {("altered", "HD-NAIP-core"), ("altered", "HD-NAIP-construction_control"),
+                        ("unchanged", "HD-NAIP-environmental_coordination"), ("demolished", "HD-NAIP-core"),
+                        ("new", "HD-NAIP-core")}
+    assert any("12 m high where the zone allows 9 m" in v for v in got[("altered", "HD-NAIP-core")]["violations"])
+    grown = got[("altered", "HD-NAIP-construction_control")]
+    assert 25 < grown["footprint_change_pct"] < 35 and any("footprint changed" in v for v in grown["violations"])
+    assert got[("unchanged", "HD-NAIP-environmental_coordination")]["violations"] == []
+    assert got[("demolished", "HD-NAIP-core")]["violations"] and got[("new", "HD-NAIP-core")]["violations"]
+    run = re.search(r"run (\w+): ", done.output).group(1)
+    with db.connect(heritage_db) as conn:
+        stored = conn.execute("SELECT class, cardinality(violations) > 0, attrs->>'source' FROM change_patches "
+                              "WHERE run = %s ORDER BY class", (run,)).fetchall()
+    assert stored == [("alteration", True, "footprints"), ("alteration", True, "footprints"),
+                      ("demolition", True, "footprints"), ("new_construction", True, "footprints")]
+    again = CliRunner().invoke(main, args, env={"URBANGIS_DATABASE_URL": heritage_db})
+    assert "already stored" in again.output
