@@ -13,6 +13,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import morecantile
+import rasterio
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 
@@ -39,12 +40,15 @@ class ImageryTiles:
             if found is not None:
                 self._readers.move_to_end(rel)
                 return found
-        reader = Reader(str(self.folder / rel), tms=WEB_MERCATOR)
+        # the dataset opened here, not by the reader's context stack: a reader is opened on a worker
+        # thread and closed at shutdown on another, where rasterio's thread-local environment that
+        # the context would exit does not exist (EnvError); closing a dataset needs none
+        reader = Reader(str(self.folder / rel), dataset=rasterio.open(self.folder / rel), tms=WEB_MERCATOR)
         with self._lock:
             self._readers[rel] = reader
             while len(self._readers) > self.keep_open:
                 _, old = self._readers.popitem(last=False)
-                old.close()
+                old.dataset.close()
         return reader
 
     def tile(self, rel: str, z: int, x: int, y: int, fmt: str = "png", bands: tuple[int, ...] = (1, 2, 3)) -> bytes:
@@ -70,5 +74,5 @@ class ImageryTiles:
     def close(self) -> None:
         with self._lock:
             for reader in self._readers.values():
-                reader.close()
+                reader.dataset.close()
             self._readers.clear()

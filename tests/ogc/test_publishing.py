@@ -11,10 +11,10 @@ from urbangis.layers import database as db
 from urbangis.layers.registry import registry
 
 EXTRA = """
-  heritage_sites:
+  relic_points:
     title: 历史建筑 Heritage buildings
     description: Protected historic buildings (a layer added after the first release).
-    table: heritage_sites
+    table: relic_points
     id_field: site_id
     fields: [site_id, name, listed_on, grade]
     time_field: listed_on
@@ -35,9 +35,9 @@ def extended_registry(tmp_path: Path, monkeypatch):
 
 def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry):
     with db.connect(fresh_db) as conn:
-        conn.execute("CREATE TABLE heritage_sites (site_id integer PRIMARY KEY, name text NOT NULL, "
+        conn.execute("CREATE TABLE relic_points (site_id integer PRIMARY KEY, name text NOT NULL, "
                      "listed_on timestamptz, grade text, secret text, geom geometry(Point, 4490))")
-        conn.execute("INSERT INTO heritage_sites VALUES (1, '八路军驻新疆办事处旧址', '1990-01-01Z', '国家级', 'x', "
+        conn.execute("INSERT INTO relic_points VALUES (1, '八路军驻新疆办事处旧址', '1990-01-01Z', '国家级', 'x', "
                      "ST_SetSRID(ST_MakePoint(87.60, 43.79), 4490)), (2, '红山塔', '2003-06-01Z', '省级', 'y', "
                      "ST_SetSRID(ST_MakePoint(87.62, 43.81), 4490))")
         conn.commit()
@@ -45,18 +45,18 @@ def test_a_registry_entry_is_published_without_code(fresh_db, extended_registry)
 
     with TestClient(create_app(fresh_db)) as c:
         ids = [col["id"] for col in c.get("/collections").json()["collections"]]
-        assert ids[-1] == "heritage_sites" and "heritage_sites" in registry(extended_registry)
-        doc = c.get("/collections/heritage_sites").json()
+        assert ids[-1] == "relic_points" and "relic_points" in registry(extended_registry)
+        doc = c.get("/collections/relic_points").json()
         assert doc["itemCount"] == 2 and doc["extent"]["temporal"]["interval"][0][0] == "1990-01-01T00:00:00Z"
-        q = c.get("/collections/heritage_sites/queryables").json()["properties"]
+        q = c.get("/collections/relic_points/queryables").json()["properties"]
         assert q["site_id"]["type"] == "integer" and "secret" not in q  # only the configured fields
-        fc = c.get("/collections/heritage_sites/items",
+        fc = c.get("/collections/relic_points/items",
                    params={"filter": "grade = '省级'", "datetime": "2000-01-01/.."}).json()
         assert [f["id"] for f in fc["features"]] == [2] and "secret" not in fc["features"][0]["properties"]
-        assert c.get("/collections/heritage_sites/items/1").json()["properties"]["name"] == "八路军驻新疆办事处旧址"
-        assert c.get("/collections/heritage_sites/items/x").status_code == 404  # not an integer id
+        assert c.get("/collections/relic_points/items/1").json()["properties"]["name"] == "八路军驻新疆办事处旧址"
+        assert c.get("/collections/relic_points/items/x").status_code == 404  # not an integer id
         api = c.get("/api").json()
-        assert "/collections/heritage_sites/items" in api["paths"]
+        assert "/collections/relic_points/items" in api["paths"]
 
 
 def test_counts_and_extent_follow_the_data(fresh_db):
