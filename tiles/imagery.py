@@ -14,6 +14,7 @@ from pathlib import Path
 
 import morecantile
 import rasterio
+from rasterio.io import DatasetReader
 from rio_tiler.errors import TileOutsideBounds
 from rio_tiler.io import Reader
 
@@ -32,6 +33,7 @@ class ImageryTiles:
         self.folder = folder
         self.keep_open = keep_open
         self._readers: OrderedDict[str, Reader] = OrderedDict()
+        self._datasets: dict[str, DatasetReader] = {}
         self._lock = threading.Lock()
 
     def _reader(self, rel: str) -> Reader:
@@ -43,12 +45,14 @@ class ImageryTiles:
         # the dataset opened here, not by the reader's context stack: a reader is opened on a worker
         # thread and closed at shutdown on another, where rasterio's thread-local environment that
         # the context would exit does not exist (EnvError); closing a dataset needs none
-        reader = Reader(str(self.folder / rel), dataset=rasterio.open(self.folder / rel), tms=WEB_MERCATOR)
+        dataset = rasterio.open(self.folder / rel)
+        reader = Reader(str(self.folder / rel), dataset=dataset, tms=WEB_MERCATOR)
         with self._lock:
             self._readers[rel] = reader
+            self._datasets[rel] = dataset
             while len(self._readers) > self.keep_open:
-                _, old = self._readers.popitem(last=False)
-                old.dataset.close()
+                old, _ = self._readers.popitem(last=False)
+                self._datasets.pop(old).close()
         return reader
 
     def tile(self, rel: str, z: int, x: int, y: int, fmt: str = "png", bands: tuple[int, ...] = (1, 2, 3)) -> bytes:
@@ -73,6 +77,7 @@ class ImageryTiles:
 
     def close(self) -> None:
         with self._lock:
-            for reader in self._readers.values():
-                reader.dataset.close()
+            for dataset in self._datasets.values():
+                dataset.close()
             self._readers.clear()
+            self._datasets.clear()
