@@ -116,6 +116,9 @@ def open_on_grid(path: str, grid: Grid, shift_px: tuple[float, float] = (0.0, 0.
 def read_window(ds: DatasetReader | WarpedVRT, window: Window) -> np.ndarray:
     """Bands x rows x cols of ``window``; outside the image is 0."""
     full = Window(0, 0, ds.width, ds.height)
+    if (window.col_off >= 0 and window.row_off >= 0 and window.col_off + window.width <= ds.width
+            and window.row_off + window.height <= ds.height):
+        return ds.read(window=window)  # inside the image: no zeroed copy to fill
     out = np.zeros((ds.count, int(window.height), int(window.width)), dtype=ds.dtypes[0])
     if not _overlaps(window, full):
         return out

@@ -124,3 +124,40 @@ def test_geojson_is_crs84_with_the_properties(pair):
         assert f["properties"]["class"] in D.CLASSES
         lon, lat = shapely.geometry.shape(f["geometry"]).centroid.coords[0]
         assert -100 < lon < -98.9 and 47 < lat < 47.1
+
+
+def test_block_statistics_equal_the_per_label_computation():
+    """The one-pass per-label sums and rings (numba) and the closing by slicing give what per-label
+    slicing and scipy's morphology give."""
+    from scipy import ndimage
+    rng = np.random.default_rng(5)
+    h, w, k, ring = 90, 110, 6, 2
+    score = rng.random((h, w)).astype(np.float32)
+    raw = ndimage.uniform_filter(rng.random((h, w)), 5) > 0.55
+    mask = D._close3(raw)
+    assert np.array_equal(mask, ndimage.binary_closing(raw, structure=np.ones((3, 3), bool)))
+    mask[40:45, 50:55] = True
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), bool))
+    f0 = rng.random((h, w, k)).astype(np.float32)
+    f1 = rng.random((h, w, k)).astype(np.float32)
+    core = (10, 12, 80, 95)
+    keep, cut, n, ssum, s0, s1, ring_n, ring0, ring1, image = D.label_stats(
+        labels, count, f0, f1, score, mask, *core, ring, 9, np.empty_like(labels), np.empty_like(labels))
+    inside = np.zeros((h, w), bool)
+    inside[core[0]:core[2], core[1]:core[3]] = True
+    assert keep.sum() > 5
+    for lab in range(1, count + 1):
+        whole = labels == lab
+        part = whole & inside
+        assert keep[lab] == (whole.sum() >= 9 and part.any())
+        if not keep[lab]:
+            continue
+        assert cut[lab] == bool((whole & ~inside).any())
+        assert n[lab] == part.sum() and np.array_equal(image == lab, part)
+        assert ssum[lab] == pytest.approx(score[part].sum(dtype=np.float64), rel=1e-9)
+        assert np.allclose(s0[lab], f0[part].sum(axis=0, dtype=np.float64)) and np.allclose(
+            s1[lab], f1[part].sum(axis=0, dtype=np.float64))
+        rim = ndimage.binary_dilation(whole, iterations=ring) & ~mask & inside
+        assert ring_n[lab] == rim.sum()
+        assert np.allclose(ring0[lab], f0[rim].sum(axis=0, dtype=np.float64))
+        assert np.allclose(ring1[lab], f1[rim].sum(axis=0, dtype=np.float64))
