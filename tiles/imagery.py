@@ -26,6 +26,10 @@ class OutsideImage(LookupError):
     """The tile does not touch the image (a 404 of the route)."""
 
 
+class MissingImage(LookupError):
+    """The epoch's COG is not in the imagery folder (moved, or a database restored elsewhere)."""
+
+
 class ImageryTiles:
     """Tiles of the COGs under one folder, with an LRU of open readers."""
 
@@ -45,6 +49,9 @@ class ImageryTiles:
         # the dataset opened here, not by the reader's context stack: a reader is opened on a worker
         # thread and closed at shutdown on another, where rasterio's thread-local environment that
         # the context would exit does not exist (EnvError); closing a dataset needs none
+        if not (self.folder / rel).is_file():
+            raise MissingImage(f"{rel} is not in the imagery folder {self.folder} (URBANGIS_HERITAGE_IMAGERY_DIR): "
+                               "register the epoch's image again")
         dataset = rasterio.open(self.folder / rel)
         reader = Reader(str(self.folder / rel), dataset=dataset, tms=WEB_MERCATOR)
         with self._lock:

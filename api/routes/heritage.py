@@ -14,8 +14,8 @@ from urbangis.access import roles as R
 from urbangis.heritage import report as reportlib
 from urbangis.heritage import store
 from urbangis.layers import scope
-from urbangis.layers.errors import NotFound
-from urbangis.tiles.imagery import FORMATS, OutsideImage
+from urbangis.layers.errors import NotFound, Unavailable
+from urbangis.tiles.imagery import FORMATS, MissingImage, OutsideImage
 
 from ..auth import allow
 from ..services import Services, base_url, get_services
@@ -116,6 +116,8 @@ def imagery_tile(epoch_id: int, z: Annotated[int, Path(ge=0, le=24)], y: Annotat
         raise NotFound(str(exc)) from None
     except IndexError:
         raise NotFound(f"bands {bands}: the epoch has fewer bands", parameter="bands", value=bands) from None
+    except MissingImage as exc:
+        raise Unavailable(str(exc)) from None
     return Response(body, media_type=FORMATS[fmt][1], headers={"Cache-Control": "max-age=3600"})
 
 
@@ -131,8 +133,11 @@ def patch_view(patch_id: int, services: Services = Depends(get_services),
             "ST_YMax(p.geom) - ST_YMin(p.geom), 0.0004)) AS b) s WHERE p.id = %s", (when, patch_id)).fetchone()
     if row is None:
         raise NotFound(f"no change patch {patch_id} with imagery of its {when} date", parameter="id", value=patch_id)
-    return Response(services.imagery.view(row[0], tuple(row[1:5])), media_type="image/png",
-                    headers={"Cache-Control": "max-age=3600"})
+    try:
+        body = services.imagery.view(row[0], tuple(row[1:5]))
+    except MissingImage as exc:
+        raise Unavailable(str(exc)) from None
+    return Response(body, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 
 class ReviewIn(BaseModel):

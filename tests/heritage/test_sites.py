@@ -261,3 +261,13 @@ def test_footprints_compared_checked_and_stored(heritage_db, tmp_path):
                       ("demolition", True, "footprints"), ("new_construction", True, "footprints")]
     again = CliRunner().invoke(main, args, env={"URBANGIS_DATABASE_URL": heritage_db})
     assert "already stored" in again.output
+
+
+def test_a_missing_cog_is_said_not_a_500(heritage_api, heritage_db):
+    with db.connect(heritage_db) as conn:
+        epoch = conn.execute("INSERT INTO imagery_epochs (name, acquired, path, source, source_crs, bands, pixel_m, "
+                             "width, height, geom) VALUES ('gone', '2021-01-01', 'gone.tif', 'gone.tif', 'EPSG:4326', "
+                             "3, 1, 1, 1, ST_MakeEnvelope(0, 0, 1, 1, 4490)) RETURNING id").fetchone()[0]
+        conn.commit()
+    r = heritage_api.get(f"/heritage/imagery/{epoch}/tiles/WebMercatorQuad/15/0/0.png")
+    assert r.status_code == 503 and "gone.tif is not in the imagery folder" in r.json()["description"]
