@@ -161,6 +161,16 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
                 outlines = [g for _, g in store.site_zones(conn, site)] or [store.site_outline(conn, site)]
             except Exception as exc:  # NotFound: a clear message, not a trace
                 _fail(str(exc))
+    from urbangis.ingest.imagery import ImageryError, describe
+
+    try:
+        seen = [describe(path)["footprint"] for path in (before, after)]
+    except ImageryError as exc:
+        _fail(str(exc))
+    if not seen[0].intersects(seen[1]):
+        _fail(f"{before.name} and {after.name} do not overlap: two images of the same place are compared")
+    if outlines and not any(seen[0].intersects(z) for z in outlines):
+        _fail(f"the {'site' if site else 'zones'} do not overlap {before.name}: nothing to compare there")
     try:
         patches = detect(str(before), str(after), zones=outlines, progress=progress, params=params)
     except Misregistered as exc:

@@ -271,3 +271,20 @@ def test_a_missing_cog_is_said_not_a_500(heritage_api, heritage_db):
         conn.commit()
     r = heritage_api.get(f"/heritage/imagery/{epoch}/tiles/WebMercatorQuad/15/0/0.png")
     assert r.status_code == 503 and "gone.tif is not in the imagery folder" in r.json()["description"]
+
+
+def test_the_detect_command_refuses_images_of_other_places(tmp_path):
+    from click.testing import CliRunner
+
+    from urbangis.api.cli import main
+
+    landsat = SAMPLES / "imagery" / "1985.tif"
+    out = tmp_path / "p.geojson"
+    apart = CliRunner().invoke(main, ["heritage", "detect", "--before", str(NAIP[0]), "--after", str(landsat),
+                                      "--out", str(out), "--no-progress"])
+    assert apart.exit_code == 1 and "do not overlap" in apart.output
+    zones = CliRunner().invoke(main, ["heritage", "detect", "--before", str(NAIP[0]), "--after", str(NAIP[1]),
+                                      "--zones", str(SAMPLES / "heritage" / "protection_zones.geojson"),
+                                      "--out", str(out), "--no-progress"])
+    assert zones.exit_code == 1 and "zones do not overlap" in zones.output
+    assert not out.exists()
