@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -28,7 +29,7 @@ def _settings():
     return settings()
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.secho(f"error: {message}", fg="red", err=True)
     sys.exit(1)
 
@@ -106,7 +107,6 @@ def _date_of(path: Path, given: dt.datetime | None, which: str) -> dt.date:
     if found:
         return dt.datetime.strptime(found.group(0), "%Y%m%d").date()
     _fail(f"--{which}-date: the date of {path.name} is not in its name; give it (YYYY-MM-DD)")
-    raise AssertionError
 
 
 @heritage.command("detect")
@@ -161,7 +161,7 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
                 outlines = [g for _, g in store.site_zones(conn, site)] or [store.site_outline(conn, site)]
             except Exception as exc:  # NotFound: a clear message, not a trace
                 _fail(str(exc))
-    from urbangis.ingest.imagery import ImageryError, describe
+    from urbangis.ingest.imagery import ImageryError, describe, epoch_of, file_digest
 
     try:
         seen = [describe(path)["footprint"] for path in (before, after)]
@@ -178,10 +178,10 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
     out.write_text(json.dumps(to_geojson(patches), ensure_ascii=False), "utf-8")
     click.echo(f"{len(patches)} patches -> {out}")
     if site and d0 and d1:
-        digests = store.file_digest(str(before)), store.file_digest(str(after))
+        digests = file_digest(before), file_digest(after)
         run = store.run_key(site, *digests, repr(params))
         with db.connect(info) as conn:
-            e0, e1 = (store.epoch_of(conn, d) for d in digests)  # registered: the report shows them
+            e0, e1 = (epoch_of(conn, d) for d in digests)  # registered: the report shows them
             stored = store.save_run(conn, site, patches, d0, d1, run, e0, e1, replace=replace)
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} patches {said} for site {site}, {stored.violations} "
@@ -218,6 +218,7 @@ def footprints_cmd(before: Path, after: Path, site: str | None, out: Path, befor
     from urbangis.heritage import store
     from urbangis.heritage.buildings import changes
     from urbangis.heritage.footprints import Tolerances
+    from urbangis.ingest.imagery import file_digest
 
     frames = []
     for path in (before, after):
@@ -247,7 +248,7 @@ def footprints_cmd(before: Path, after: Path, site: str | None, out: Path, befor
         counts[f["properties"]["status"]] = counts.get(f["properties"]["status"], 0) + 1
     click.echo(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) + f" -> {out}")
     if site and before_date and after_date:
-        run = store.run_key(site, store.file_digest(str(before)), store.file_digest(str(after)), repr(tol))
+        run = store.run_key(site, file_digest(before), file_digest(after), repr(tol))
         with db.connect(info) as conn:
             stored = store.save_buildings(conn, site, features, before_date.date(), after_date.date(), run,
                                           replace=replace)

@@ -4,34 +4,21 @@ zones they lie in (heritage/rules.py): what `urbangis heritage footprints` write
 A change is one building: ``new`` (only after), ``demolished`` (only before), ``altered`` (matched,
 footprint or height changed beyond the tolerances) or ``unchanged``. Its geometry is the after
 footprint (the before one when demolished), in lon/lat; its footprint change in per cent and its
-areas are measured in the metric zone of the building (heritage/detect.py ``metric_crs``).
+areas are measured in the metric zone of the building (heritage/detect.py ``areas_m2``).
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from shapely.geometry import mapping
 
-from .detect import metric_crs
+from .detect import areas_m2
 from .footprints import Tolerances, compare
 from .rules import Zone, building_violations, zone_of
 
 CLASS_OF = {"new": "new_construction", "demolished": "demolition", "altered": "alteration"}
-
-
-def _metres(geoms: list) -> list[float]:
-    """Areas in m² of lon/lat polygons, each in the metric zone of the first one's centre (a
-    site's buildings share a zone)."""
-    if not geoms:
-        return []
-    c = geoms[0].centroid
-    to_m = Transformer.from_crs(CRS("OGC:CRS84"), metric_crs(c.x, c.y), always_xy=True)
-    arr = np.array(geoms, dtype=object)
-    return [float(a) for a in shapely.area(shapely.transform(arr, lambda xy: np.column_stack(
-        to_m.transform(xy[:, 0], xy[:, 1]))))]
 
 
 def changes(before: Any, after: Any, zones: list[tuple[Zone, object]] | None = None,
@@ -41,7 +28,7 @@ def changes(before: Any, after: Any, zones: list[tuple[Zone, object]] | None = N
     g0, g1 = list(before.geometry), list(after.geometry)
     h0 = list(before["height"]) if "height" in before.columns else [None] * len(g0)
     h1 = list(after["height"]) if "height" in after.columns else [None] * len(g1)
-    a0, a1 = _metres(g0), _metres(g1)
+    a0, a1 = (areas_m2(np.array(g, dtype=object), CRS("OGC:CRS84")).tolist() for g in (g0, g1))
     out = []
     for ch in compare(list(zip(g0, h0)), list(zip(g1, h1)), tol):
         geom = g1[ch.after] if ch.after is not None else g0[ch.before]  # type: ignore[index]

@@ -43,9 +43,9 @@ def build(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, dat
     reviews = dict.fromkeys(REVIEWS, 0)
     patches, violations = [], []
     for (pid, cls, area, conf, zone_id, broken, rev, by, at, d0, d1, e0, e1, geom, run) in rows:
-        for bucket in (by_class.setdefault(cls, {"count": 0, "area_m2": 0.0}),):
-            bucket["count"] += 1
-            bucket["area_m2"] += area
+        bucket = by_class.setdefault(cls, {"count": 0, "area_m2": 0.0})
+        bucket["count"] += 1
+        bucket["area_m2"] += area
         z = by_zone.get(zone_id, outside) if zone_id else outside
         z["count"] += 1
         z["area_m2"] += area

@@ -50,7 +50,7 @@ def patch_violations(cls: str, zone: Zone | None) -> list[str]:
     """The rules of ``zone`` a change patch of class ``cls`` (new_construction, demolition, ...) breaks."""
     if zone is None:
         return []
-    where = f"{ZONE_ZH.get(zone.kind, zone.kind)} {zone.name}"
+    where = _where(zone)
     out = []
     if cls == "new_construction" and zone.forbids_new:
         out.append(f"new construction where the zone forbids it ({where})")
@@ -70,7 +70,7 @@ def building_violations(change: str, zone: Zone | None, height_m: float | None =
     """The rules of ``zone`` a building change (``new``, ``demolished``, ``altered``) breaks."""
     if zone is None:
         return []
-    where = f"{ZONE_ZH.get(zone.kind, zone.kind)} {zone.name}"
+    where = _where(zone)
     out = []
     if change == "new" and zone.forbids_new:
         out.append(f"a new building where the zone forbids it ({where})")
@@ -83,6 +83,10 @@ def building_violations(change: str, zone: Zone | None, height_m: float | None =
             and abs(footprint_change_pct) > limit:
         out.append(f"footprint changed by {footprint_change_pct:+.0f} % where the zone allows {limit} % ({where})")
     return out
+
+
+def _where(zone: Zone) -> str:
+    return f"{ZONE_ZH.get(zone.kind, zone.kind)} {zone.name}"
 
 
 def zone_of(geom, zones: list[tuple[Zone, object]]) -> Zone | None:

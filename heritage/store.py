@@ -50,22 +50,6 @@ def run_key(site_id: str, before: str, after: str, settings: str) -> str:
     return hashlib.sha256("\x1f".join((site_id, before, after, settings)).encode()).hexdigest()[:24]
 
 
-def file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def epoch_of(conn: psycopg.Connection, digest: str) -> int | None:
-    """The registered epoch made of the file whose SHA-256 is ``digest`` (ingest/imagery.py names
-    the COG by it), if any."""
-    row = conn.execute("SELECT id FROM imagery_epochs WHERE path LIKE %s ORDER BY id LIMIT 1",
-                       (f"%-{digest[:16]}.tif",)).fetchone()
-    return row[0] if row else None
-
-
 def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], before_date: dt.date,
              after_date: dt.date, run: str, before_epoch: int | None = None, after_epoch: int | None = None,
              replace: bool = False) -> Stored:

@@ -108,11 +108,7 @@ def register(conn: psycopg.Connection, source: Path, acquired: dt.date, folder: 
     known = site_id is None or conn.execute("SELECT 1 FROM heritage_sites WHERE id = %s", (site_id,)).fetchone()
     if not known:
         raise ImageryError(f"site: no heritage site {site_id!r}")
-    digest = hashlib.sha256()
-    with open(source, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    rel = f"{acquired.isoformat()}-{digest.hexdigest()[:16]}.tif"
+    rel = f"{acquired.isoformat()}-{file_digest(source)[:16]}.tif"
     found = conn.execute("SELECT id FROM imagery_epochs WHERE path = %s", (rel,)).fetchone()
     if found is not None:
         return epoch(conn, found[0], folder)
@@ -130,6 +126,22 @@ def register(conn: psycopg.Connection, source: Path, acquired: dt.date, folder: 
          shapely.to_wkb(info["footprint"]))).fetchone()
     conn.commit()
     return epoch(conn, row[0] if row else 0, folder)
+
+
+def file_digest(path: Path | str) -> str:
+    """The SHA-256 of a file (hex), read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def epoch_of(conn: psycopg.Connection, digest: str) -> int | None:
+    """The registered epoch made of the file whose SHA-256 is ``digest`` (its COG is named by it), if any."""
+    row = conn.execute("SELECT id FROM imagery_epochs WHERE path LIKE %s ORDER BY id LIMIT 1",
+                       (f"%-{digest[:16]}.tif",)).fetchone()
+    return row[0] if row else None
 
 
 def epoch(conn: psycopg.Connection, epoch_id: int, folder: Path) -> Epoch:

@@ -42,19 +42,12 @@ def sites(services: Services = Depends(get_services)) -> JSONResponse:
             "(SELECT count(*) FROM protection_zones z WHERE z.site_id = s.id), "
             "(SELECT count(*) FROM change_patches p WHERE p.site_id = s.id), "
             "(SELECT count(*) FROM imagery_epochs e WHERE e.site_id = s.id), "
-            "ST_AsGeoJSON(ST_Envelope(s.geom), 7)::json FROM heritage_sites s ORDER BY s.id").fetchall()
+            "ARRAY[ST_XMin(s.geom), ST_YMin(s.geom), ST_XMax(s.geom), ST_YMax(s.geom)] "
+            "FROM heritage_sites s ORDER BY s.id").fetchall()
     return JSONResponse({"sites": [
         {"id": r[0], "name": r[1], "kind": r[2], "level": r[3], "district_code": r[4], "provenance": r[5],
-         "zones": r[6], "patches": r[7], "epochs": r[8], "bbox": _bbox(r[9]),
+         "zones": r[6], "patches": r[7], "epochs": r[8], "bbox": r[9],
          "report": f"/heritage/sites/{r[0]}/report"} for r in rows]})
-
-
-def _bbox(envelope: dict | None) -> list[float] | None:
-    if not envelope:
-        return None
-    ring = envelope["coordinates"][0] if envelope["type"] == "Polygon" else [envelope["coordinates"]]
-    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    return [min(xs), min(ys), max(xs), max(ys)]
 
 
 @router.get("/heritage/sites/{site_id}/report", dependencies=READ,
