@@ -32,7 +32,7 @@ from common import ROOT, free_port, http_load, log, run  # noqa: E402  (puts ROO
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from urbangis.cases import peer  # noqa: E402
-from urbangis.cases.grids import Supervisors, cross_grid, locate  # noqa: E402
+from urbangis.cases.grids import Supervisors, cross_grid  # noqa: E402
 from urbangis.cases.index import build_case_index  # noqa: E402
 from urbangis.cases.similarity import load_rules  # noqa: E402
 from urbangis.geocoder.index import build_index  # noqa: E402
@@ -103,7 +103,8 @@ def time_checks(conn, geo_ix, people, case_ix, rules, reports, tolerance: float)
         reporter = who if who in people.grids_of else rnd.choice(supervisors)
 
         def ours_x():
-            cross_grid(geo_ix, people, reporter, locate(geo_ix, lon, lat), tolerance)
+            x, y = geo_ix.plane.fwd(lon, lat)
+            cross_grid(geo_ix, people, reporter, x, y, tolerance)
 
         def ours_s():
             case_ix.similar(kind, major, minor, lon, lat, at.timestamp(), rules)

@@ -8,9 +8,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from pyproj import Geod
 
 from urbangis.geocoder.index import Index
 from urbangis.geocoder.rank import areas_at, chain
+
+GEOD = Geod(ellps="GRS80")  # CGCS2000's ellipsoid differs from GRS80 by 0.1 mm at the pole
 
 
 @dataclass(frozen=True)
@@ -64,27 +67,31 @@ def locate(ix: Index, lon: float, lat: float) -> Place:
                  ix.resp.codes[resp] if resp >= 0 else None)
 
 
-def cross_grid(ix: Index, people: Supervisors, reporter: str | None, place: Place,
+def cross_grid(ix: Index, people: Supervisors, reporter: str | None, x: float, y: float,
                tolerance_m: float) -> tuple[dict | None, str | None]:
-    """The cross-grid alert of a report by ``reporter`` at ``place`` (None when the reporter is no
-    supervisor, or the point lies in one of their grids), and a note when it lies outside but
-    within ``tolerance_m`` of one of them (at its boundary: GPS error, not an alert)."""
+    """The cross-grid alert of a report by ``reporter`` at ``x``, ``y`` (the index's plane): None
+    when the reporter is no supervisor or the point lies in one of their grids, and a note when it
+    lies outside but within ``tolerance_m`` of one of them (at its boundary: GPS error, not an
+    alert). The reporter's own grids are asked first (one to three prepared polygons): most reports
+    lie in them, and then where else the point lies is not the question."""
     own = people.grids_of.get(reporter or "", ())
-    if not own or place.resp_grid in own:
+    if not own:
         return None, None
-    point = shapely.Point(place.x, place.y)
     outlines = ix.resp.geoms if ix.resp.geoms is not None else np.empty(0, dtype=object)
-    distances = sorted((float(outlines[ix.resp.by_code[code]].distance(point)), code)
-                       for code in own if code in ix.resp.by_code)
-    nearest = distances[0] if distances else None
+    mine = [(code, outlines[ix.resp.by_code[code]]) for code in own if code in ix.resp.by_code]
+    for _, outline in mine:
+        if shapely.contains_xy(outline, x, y):
+            return None, None
+    nearest = _nearest(ix, mine, x, y)
     if nearest is not None and nearest[0] <= tolerance_m:
         return None, (f"{nearest[0]:.1f} m outside the reporter's grid {nearest[1]}, within the GPS tolerance "
                       f"of {tolerance_m:g} m: at its boundary, not across it")
+    found = responsibility_grid_at(ix, x, y)
     here = None
-    if place.resp_grid is not None:
-        here = {"code": place.resp_grid, "name": ix.resp.names[place.resp_index],
-                "supervisors": people.people(people.of_grid.get(place.resp_grid, ()))}
-    where = f"responsibility grid {place.resp_grid}" if here else "no responsibility grid"
+    if found >= 0:
+        code = ix.resp.codes[found]
+        here = {"code": code, "name": ix.resp.names[found], "supervisors": people.people(people.of_grid.get(code, ()))}
+    where = f"responsibility grid {here['code']}" if here else "no responsibility grid"
     alert = {
         "reporter": reporter,
         "own_grids": list(own),
@@ -94,3 +101,27 @@ def cross_grid(ix: Index, people: Supervisors, reporter: str | None, place: Plac
                    + (f", {nearest[0]:.0f} m from {nearest[1]}" if nearest else ""),
     }
     return alert, None
+
+
+def _nearest(ix: Index, mine: list, x: float, y: float) -> tuple[float, str] | None:
+    """(metres on the ellipsoid, code) of the nearest of the grids ``mine`` to the point: found in
+    the index's plane, measured between the same two points on the ellipsoid (the plane is one per
+    city and stretches up to ~1 % at its edges; a grid's edge is what the distance is about)."""
+    if not mine:
+        return None
+    point = shapely.Point(x, y)
+    _, code, outline = min((float(outline.distance(point)), code, outline) for code, outline in mine)
+    (ax, ay), (bx, by) = shapely.get_coordinates(shapely.shortest_line(outline, point))
+    (alon, blon), (alat, blat) = ix.plane.inv(np.array([ax, bx]), np.array([ay, by]))
+    return float(GEOD.inv(alon, alat, blon, blat)[2]), code
+
+
+def responsibility_grid_at(ix: Index, x: float, y: float) -> int:
+    """The responsibility grid (its position in ``ix.resp``) holding ``x``, ``y``; -1 for none."""
+    tree, outlines = ix.resp_tree, ix.resp.geoms
+    if tree is None or outlines is None:
+        return -1
+    found = tree.query(shapely.Point(x, y))  # bounding boxes only
+    if len(found):
+        found = found[shapely.contains_xy(outlines[found], x, y)]  # prepared polygons
+    return int(found.min()) if len(found) else -1

@@ -166,8 +166,8 @@ class CaseService(Watcher):
         is told only of the cases it may see: ``conn``, scoped, asks the cases table)."""
         ix = self.current()
         geocoder = self.geocoder()
-        crossing, note = cross_grid(geocoder.ix, self.supervisors, prepared.report.reporter, prepared.place,
-                                    self.settings.boundary_m)
+        crossing, note = cross_grid(geocoder.ix, self.supervisors, prepared.report.reporter, prepared.place.x,
+                                    prepared.place.y, self.settings.boundary_m)
         cls = prepared.cls
         similar = ix.similar(cls.kind, cls.major, cls.minor, prepared.place.lon, prepared.place.lat,
                              prepared.at.timestamp(), self.rules, exclude=exclude)

@@ -10,8 +10,10 @@ import pytest
 from pyproj import Geod
 
 from urbangis.cases import peer
+from urbangis.cases.grids import Supervisors, cross_grid
 from urbangis.cases.index import build_case_index
 from urbangis.cases.similarity import load_rules
+from urbangis.geocoder.index import build_index
 from urbangis.layers import database as db
 
 GEOD = Geod(ellps="GRS80")
@@ -128,3 +130,35 @@ def test_the_index_answers_what_postgis_answers(cases_db):
             compared += 1
             matched += bool(truth)
     assert compared == 200 and matched >= 20  # the sample is dense enough that many reports have matches
+
+
+def test_the_cross_grid_check_answers_what_postgis_answers(cases_db):
+    """300 reports at random cases' places moved up to 300 m, by the case's own supervisor or by
+    a random one: the check
+    (own grids first, then where the point lies) agrees with one PostGIS statement on inside or
+    not, the distance to the nearest own grid and the grid the point lies in."""
+    rnd = random.Random(19)
+    with db.connect(cases_db, autocommit=True) as conn:
+        ix = build_index(conn)
+        people = Supervisors.read(conn)
+        points = conn.execute("SELECT ST_X(geom), ST_Y(geom), supervisor_id FROM cases "
+                              "WHERE supervisor_id IS NOT NULL ORDER BY case_no").fetchall()
+        kinds = {"inside": 0, "boundary": 0, "alert": 0}
+        for lon, lat, who in rnd.sample(points, 300):
+            lon, lat = _moved(lon, lat, rnd.uniform(0, 300), rnd.uniform(0, 360))
+            who = who if rnd.random() < 0.5 and who in people.grids_of else rnd.choice(sorted(people.grids_of))
+            x, y = ix.plane.fwd(lon, lat)
+            alert, note = cross_grid(ix, people, who, x, y, 10.0)
+            here, nearest, inside = peer.cross_grid(conn, who, lon, lat)
+            if inside:
+                assert alert is None and note is None, (who, lon, lat)
+                kinds["inside"] += 1
+            elif nearest <= 10.0:
+                assert alert is None and "at its boundary" in note, (who, lon, lat, nearest)
+                kinds["boundary"] += 1
+            else:
+                # the plane of the index is exact to ~0.02 % across a city: metres near the edge, not 13 km away
+                assert alert["nearest_own_grid"]["distance_m"] == pytest.approx(nearest, rel=5e-4, abs=0.5)
+                assert (alert["grid"]["code"] in here) if alert["grid"] else not here, (who, lon, lat, here)
+                kinds["alert"] += 1
+    assert kinds["inside"] >= 30 and kinds["alert"] >= 100, kinds
