@@ -104,7 +104,8 @@ def bench_synthetic(seeds: list[int], tmp: Path, params: D.Params) -> None:
 
 
 def bench_real(seeds: list[int], tmp: Path, params: D.Params) -> None:
-    print(f"(c) real NAIP 2009 -> 2020, highpass={params.highpass}")
+    print(f"(c) real NAIP 2009 -> 2020, highpass={params.highpass}, detail score from plain/detail noise "
+          f"{params.detail_when:g}")
     grid = D.grid_of(str(NAIP_2009))
     km2 = grid.width * grid.height * grid.pixel_size[0] * grid.pixel_size[1] / 1e6
     t = time.perf_counter()
@@ -178,20 +179,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", choices=["synthetic", "real", "speed"], help="one part only")
     ap.add_argument("--size", type=int, default=8000, help="side of the tiled pair for throughput")
     ap.add_argument("--threshold", default="li", help="li, otsu, triangle or a number")
-    ap.add_argument("--highpass", type=int, default=0, help="Params.highpass (0: off, the default)")
+    ap.add_argument("--highpass", type=int, default=D.Params.highpass, help="Params.highpass (0: no detail score)")
+    ap.add_argument("--detail-when", type=float, default=D.Params.detail_when,
+                    help="Params.detail_when: plain / detail noise from which the detail score is asked (0: always)")
     args = ap.parse_args(argv)
     # one core: numba and GDAL threads off
     os.environ.setdefault("GDAL_NUM_THREADS", "1")
     thr: str | float = args.threshold if args.threshold in ("li", "otsu", "triangle") else float(args.threshold)
-    params = D.Params(threshold=thr, highpass=args.highpass)
+    params = D.Params(threshold=thr, highpass=args.highpass, detail_when=args.detail_when)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if args.only in (None, "synthetic"):
             bench_synthetic(args.seeds, tmp, params)
         if args.only in (None, "real"):
             bench_real(args.seeds, tmp, params)
-            if args.highpass == 0:  # the option for scenes where a season changed everything
-                bench_real(args.seeds, tmp, D.Params(**{**params.__dict__, "highpass": 31}))
+            if args.highpass > 0:  # beside it, the plain score alone (what the real pair gave before)
+                bench_real(args.seeds, tmp, D.Params(**{**params.__dict__, "highpass": 0}))
         if args.only in (None, "speed"):
             bench_speed(tmp, args.size, params)
     return 0

@@ -11,11 +11,12 @@ from rasterio.windows import Window
 
 IMAGERY = Path(__file__).resolve().parents[2] / "data-samples" / "imagery"
 NAIP_2009 = IMAGERY / "m_4709963_se_14_1_20090818.tif"
+NAIP_2020 = IMAGERY / "m_4709963_se_14_1_20200831.tif"
 
 
-def naip_crop(row: int, col: int, size: int) -> tuple[np.ndarray, Affine, str]:
-    """A crop of the real NAIP 2009 image: bands, transform, CRS."""
-    with rasterio.open(NAIP_2009) as src:
+def naip_crop(row: int, col: int, size: int, image: Path = NAIP_2009) -> tuple[np.ndarray, Affine, str]:
+    """A crop of a real NAIP image (2009 unless ``image`` says otherwise): bands, transform, CRS."""
+    with rasterio.open(image) as src:
         win = Window(col, row, size, size)
         return src.read(window=win), src.window_transform(win), src.crs.to_string()
 
