@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 import httpx  # noqa: E402
-from common import ROOT, free_port, http_load, log, run  # noqa: E402  (puts ROOT on sys.path)
+from common import ROOT, free_port, http_load, log, run, wait_idle  # noqa: E402  (puts ROOT on sys.path)
 from psycopg.conninfo import make_conninfo  # noqa: E402
 
 from urbangis.cases import peer  # noqa: E402
@@ -170,6 +170,7 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
                 raise SystemExit(f"the server did not answer a check within 600 s (last status {status}, "
                                  f"exit code {server.poll()})")
             time.sleep(1)
+        log(f"server warm after {wait_idle(server.pid):.0f} s more (its areas and their contiguity read)")
         os.sched_setaffinity(0, {CLIENT_CORE})
         rnd = random.Random(7)
 

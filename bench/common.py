@@ -6,6 +6,7 @@ Imported by the scripts of this folder as ``common`` (a script's own folder is f
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -30,6 +31,26 @@ def run(cmd: list[str], env: dict | None = None) -> None:
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stderr[-3000:]}")
+
+
+def wait_idle(pid: int, busy: float = 0.05, most: float = 600.0) -> float:
+    """Wait until process ``pid`` uses under ``busy`` of a core over a second (a server that
+    answers may still be warming up in a thread: the case service reads the areas and their
+    contiguity after its index is up); the seconds waited."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu() -> float:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < most:
+        before = cpu()
+        time.sleep(1.0)
+        if cpu() - before < busy:
+            break
+    return time.monotonic() - t0
 
 
 def free_port() -> int:
