@@ -23,6 +23,7 @@ Pipeline (two passes over the image, memory bounded by the block size):
 """
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
@@ -49,6 +50,7 @@ from . import coregister, radiometry
 from .coregister import MAX_RESIDUAL_PX
 from .grid import Grid, grid_of, open_on_grid
 
+log = logging.getLogger("urbangis.heritage")
 CLASSES = ("new construction", "demolition", "alteration", "vegetation loss", "vegetation gain", "water change",
            "other")
 
@@ -860,6 +862,11 @@ def learn(before_path: str, after_path: str, grid: Grid, params: Params,
         model.scene_change = float(np.median(np.sqrt(model.detail_weight / model.weight)))
         if model.scene_change < params.detail_when:
             model.highpass = 0
+        log.info("plain / detail noise %.2f: %s", model.scene_change,
+                 "the scene changed as a whole, the detail score joins the plain one" if model.highpass
+                 else "the plain score alone")
+    log.info("co-registration shift (%.2f, %.2f) px, residual %.2f px; threshold %.2f", *model.shift,
+             model.residual_px, model.threshold)
     return model
 
 
