@@ -68,12 +68,14 @@ def locate(ix: Index, lon: float, lat: float) -> Place:
 
 
 def cross_grid(ix: Index, people: Supervisors, reporter: str | None, x: float, y: float,
-               tolerance_m: float) -> tuple[dict | None, str | None]:
+               tolerance_m: float, here: int | None = None) -> tuple[dict | None, str | None]:
     """The cross-grid alert of a report by ``reporter`` at ``x``, ``y`` (the index's plane): None
     when the reporter is no supervisor or the point lies in one of their grids, and a note when it
     lies outside but within ``tolerance_m`` of one of them (at its boundary: GPS error, not an
     alert). The reporter's own grids are asked first (one to three prepared polygons): most reports
-    lie in them, and then where else the point lies is not the question."""
+    lie in them, and then where else the point lies is not the question. ``here``: the
+    responsibility grid the point lies in (its position in ``ix.resp``, -1 for none) when the caller
+    placed the report already; looked up only for an alert otherwise."""
     own = people.grids_of.get(reporter or "", ())
     if not own:
         return None, None
@@ -86,16 +88,16 @@ def cross_grid(ix: Index, people: Supervisors, reporter: str | None, x: float, y
     if nearest is not None and nearest[0] <= tolerance_m:
         return None, (f"{nearest[0]:.1f} m outside the reporter's grid {nearest[1]}, within the GPS tolerance "
                       f"of {tolerance_m:g} m: at its boundary, not across it")
-    found = responsibility_grid_at(ix, x, y)
-    here = None
+    found = here if here is not None else areas_at(ix, np.array([x], float), np.array([y], float))[0][2]
+    grid = None
     if found >= 0:
         code = ix.resp.codes[found]
-        here = {"code": code, "name": ix.resp.names[found], "supervisors": people.people(people.of_grid.get(code, ()))}
-    where = f"responsibility grid {here['code']}" if here else "no responsibility grid"
+        grid = {"code": code, "name": ix.resp.names[found], "supervisors": people.people(people.of_grid.get(code, ()))}
+    where = f"responsibility grid {grid['code']}" if grid else "no responsibility grid"
     alert = {
         "reporter": reporter,
         "own_grids": list(own),
-        "grid": here,
+        "grid": grid,
         "nearest_own_grid": {"code": nearest[1], "distance_m": round(nearest[0], 1)} if nearest else None,
         "message": f"reported in {where}, outside the reporter's grids ({', '.join(own)})"
                    + (f", {nearest[0]:.0f} m from {nearest[1]}" if nearest else ""),
@@ -115,13 +117,3 @@ def _nearest(ix: Index, mine: list, x: float, y: float) -> tuple[float, str] | N
     (alon, blon), (alat, blat) = ix.plane.inv(np.array([ax, bx]), np.array([ay, by]))
     return float(GEOD.inv(alon, alat, blon, blat)[2]), code
 
-
-def responsibility_grid_at(ix: Index, x: float, y: float) -> int:
-    """The responsibility grid (its position in ``ix.resp``) holding ``x``, ``y``; -1 for none."""
-    tree, outlines = ix.resp_tree, ix.resp.geoms
-    if tree is None or outlines is None:
-        return -1
-    found = tree.query(shapely.Point(x, y))  # bounding boxes only
-    if len(found):
-        found = found[shapely.contains_xy(outlines[found], x, y)]  # prepared polygons
-    return int(found.min()) if len(found) else -1

@@ -167,7 +167,7 @@ class CaseService(Watcher):
         ix = self.current()
         geocoder = self.geocoder()
         crossing, note = cross_grid(geocoder.ix, self.supervisors, prepared.report.reporter, prepared.place.x,
-                                    prepared.place.y, self.settings.boundary_m)
+                                    prepared.place.y, self.settings.boundary_m, here=prepared.place.resp_index)
         cls = prepared.cls
         similar = ix.similar(cls.kind, cls.major, cls.minor, prepared.place.lon, prepared.place.lat,
                              prepared.at.timestamp(), self.rules, exclude=exclude)

@@ -165,7 +165,6 @@ class Index:
     area_tree: STRtree | None = None
     area_geoms: np.ndarray | None = None
     area_bounds: tuple[int, int] = (0, 0)  # [0, a) admin, [a, g) unit grids, [g, ...) responsibility grids
-    resp_tree: STRtree | None = None  # over resp.geoms alone: the cross-grid check asks nothing else
     # nearest house number / building: k-d trees over their coordinates (a shapely point and its
     # STRtree entry cost ~300 bytes each, a k-d tree ~25: 2.7 GB less at 10 million house numbers)
     near_houses: cKDTree | None = None
@@ -477,7 +476,6 @@ def _combined_trees(ix: Index) -> None:
     ix.area_geoms = areas
     ix.area_bounds = (len(admin), len(admin) + len(grids))
     ix.area_tree = STRtree(areas) if len(areas) else None
-    ix.resp_tree = STRtree(resp) if len(resp) else None
     if len(ix.houses):
         ix.near_houses = cKDTree(np.column_stack([ix.houses.xs, ix.houses.ys]))
     if len(ix.buildings):

@@ -443,7 +443,8 @@ def detail(f: np.ndarray, size: int, buffers: dict | None = None, name: str = "d
     """Features minus their local mean over ``size`` x ``size`` px (0: unchanged): what a building-
     sized object changes survives, a field's or a season's slow change across the scene does not.
     The mean is that of scipy's ``uniform_filter(f, (size, size, 1), mode="nearest")``, by running
-    sums in numba (scipy took 0.2 s a 1056 x 1056 x 6 block and a temporary image per step)."""
+    sums in numba into kept buffers: 10.6-11.8 s against scipy's 11.9-12.4 s for a 4000 x 4000
+    real pair, the same patches (scipy also allocates two block-sized images per call)."""
     if size <= 0:
         return f
     h, w, k = f.shape
