@@ -186,6 +186,28 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} patches {said} for site {site}, {stored.violations} "
                    f"breaking a zone's rules; report: /heritage/sites/{site}/report")
+        _say_superseded(info, site, d0, d1, stored.run)
+
+
+def _say_superseded(info: str, site: str, d0: dt.date, d1: dt.date, run: str) -> None:
+    """Which earlier run of the same dates the report no longer shows, or which later one it shows
+    instead of ``run`` (heritage/report.py: the latest run of each pair of dates and source)."""
+    from urbangis.heritage import report as reportlib
+
+    with db.connect(info) as conn:
+        listed = [r for r in reportlib.runs(conn, site, d0, d1)
+                  if (r["before_date"], r["after_date"]) == (d0.isoformat(), d1.isoformat())]
+    mine = next((r for r in listed if r["run"] == run), None)
+    if mine is None:
+        return
+    if mine["superseded_by"]:
+        click.echo(f"the report shows run {mine['superseded_by']} (stored later) for these dates; "
+                   f"?run={run} shows this one")
+        return
+    for r in listed:
+        if r["superseded_by"] == run:
+            click.echo(f"it supersedes run {r['run']} in the report ({r['patches']} patches, {r['reviewed']} "
+                       f"reviewed, kept: ?run={r['run']})")
 
 
 @heritage.command("footprints")
@@ -255,3 +277,4 @@ def footprints_cmd(before: Path, after: Path, site: str | None, out: Path, befor
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} building changes {said} for site {site}, "
                    f"{stored.violations} breaking a zone's rules")
+        _say_superseded(info, site, before_date.date(), after_date.date(), stored.run)

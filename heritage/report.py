@@ -20,8 +20,45 @@ CLASS_ZH = {"new_construction": "新建", "demolition": "拆除", "alteration": 
             "vegetation_gain": "植被增加", "water_change": "水体变化", "other": "其他"}
 
 
-def build(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, date_to: dt.date | None) -> dict[str, Any]:
-    """The report of ``site_id`` over the patches whose two dates lie within [from, to]."""
+# The runs of a site within [from, to], one row each, and which of them the report shows: the latest
+# run of each pair of dates and source (imagery detection, or a footprint comparison), unless one
+# run is asked for. A run detected again with other parameters (or after the defaults changed)
+# supersedes the earlier one instead of being counted beside it; the earlier run's patches and
+# their reviews stay stored and are reported with ``run=``.
+RUNS = """
+WITH runs AS (
+    SELECT run, min(before_date) AS before_date, min(after_date) AS after_date,
+           coalesce(min(attrs->>'source'), 'imagery') AS source, count(*) AS patches,
+           count(*) FILTER (WHERE review <> '待核查') AS reviewed, max(detected_at) AS detected_at, max(id) AS last_id
+    FROM change_patches
+    WHERE site_id = %(site)s AND (%(from)s::date IS NULL OR before_date >= %(from)s::date)
+      AND (%(to)s::date IS NULL OR after_date <= %(to)s::date)
+    GROUP BY run)
+SELECT run, before_date, after_date, source, patches, reviewed, detected_at,
+       first_value(run) OVER (PARTITION BY before_date, after_date, source
+                              ORDER BY detected_at DESC, last_id DESC) AS latest
+FROM runs ORDER BY before_date, after_date, source, detected_at DESC, last_id DESC"""
+
+
+def runs(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, date_to: dt.date | None,
+         run: str | None = None) -> list[dict[str, Any]]:
+    """The detection and comparison runs of ``site_id`` within [from, to], each saying whether the
+    report shows it (``shown``) and, when a later run of the same dates and source supersedes it,
+    which (``superseded_by``). ``run``: show that run alone (NotFound when the site has no such run)."""
+    rows = conn.execute(RUNS, {"site": site_id, "from": date_from, "to": date_to}).fetchall()
+    out = [{"run": r[0], "before_date": r[1].isoformat(), "after_date": r[2].isoformat(), "source": r[3],
+            "patches": r[4], "reviewed": r[5], "detected_at": r[6].isoformat(),
+            "shown": r[0] == run if run else r[0] == r[7], "superseded_by": None if r[0] == r[7] else r[7]}
+           for r in rows]
+    if run and not any(r["shown"] for r in out):
+        raise NotFound(f"site {site_id!r} has no run {run!r} within the dates asked", parameter="run", value=run)
+    return out
+
+
+def build(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, date_to: dt.date | None,
+          run: str | None = None) -> dict[str, Any]:
+    """The report of ``site_id`` over the patches whose two dates lie within [from, to]: those of the
+    latest run of each pair of dates and source, or of ``run`` alone (see :data:`RUNS`)."""
     site = conn.execute("SELECT id, name, kind, level, district_code, provenance, ST_AsGeoJSON(geom, 7)::json, "
                         "ST_Area(geom::geography) FROM heritage_sites WHERE id = %s", (site_id,)).fetchone()
     if site is None:
@@ -29,12 +66,12 @@ def build(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, dat
     zones = conn.execute("SELECT id, name, zone_kind, new_construction, max_height_m, max_footprint_change, "
                          "ST_Area(geom::geography), ST_AsGeoJSON(geom, 7)::json FROM protection_zones "
                          "WHERE site_id = %s ORDER BY id", (site_id,)).fetchall()
+    run_list = runs(conn, site_id, date_from, date_to, run)
     rows = conn.execute(
         "SELECT id, class, area_m2, confidence, zone_id, violations, review, reviewed_by, reviewed_at, before_date, "
         "after_date, before_epoch, after_epoch, ST_AsGeoJSON(geom, 7)::json, run FROM change_patches "
-        "WHERE site_id = %s AND (%s::date IS NULL OR before_date >= %s::date) "
-        "AND (%s::date IS NULL OR after_date <= %s::date) ORDER BY array_length(violations, 1) DESC NULLS LAST, "
-        "area_m2 DESC, id", (site_id, date_from, date_from, date_to, date_to)).fetchall()
+        "WHERE site_id = %s AND run = ANY(%s) ORDER BY array_length(violations, 1) DESC NULLS LAST, area_m2 DESC, id",
+        (site_id, [r["run"] for r in run_list if r["shown"]])).fetchall()
     by_class: dict[str, dict] = {}
     by_zone: dict[str, dict[str, Any]] = {
         z[0]: {"name": z[1], "zone_kind": z[2], "count": 0, "area_m2": 0.0, "by_class": {}} for z in zones}
@@ -74,6 +111,7 @@ def build(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, dat
         "site": {"id": site[0], "name": site[1], "kind": site[2], "level": site[3], "district_code": site[4],
                  "provenance": site[5], "area_m2": round(site[7], 1), "geometry": site[6]},
         "from": date_from.isoformat() if date_from else None, "to": date_to.isoformat() if date_to else None,
+        "runs": run_list,
         "totals": {"patches": len(patches), "area_m2": round(sum(p["area_m2"] for p in patches), 1),
                    "violations": len(violations)},
         "by_class": by_class,
@@ -95,6 +133,12 @@ def render(report: dict[str, Any], base: str) -> str:
                          f"<td>{v['area_m2']:,.0f}</td></tr>" for c, v in sorted(report["by_class"].items()))
     zone_rows = "".join(f"<tr><td>{e(ZONE_ZH.get(z['zone_kind'] or '', '—'))} {e(z['name'])}</td><td>{z['count']}</td>"
                         f"<td>{z['area_m2']:,.0f}</td></tr>" for z in report["by_zone"].values())
+    run_rows = "".join(
+        f"<tr><td><a href='?run={e(r['run'])}&amp;f=html'>{e(r['run'])}</a></td><td>{e(r['source'])}</td>"
+        f"<td>{e(r['before_date'])} → {e(r['after_date'])}</td><td>{e(r['detected_at'][:19])}</td>"
+        f"<td>{r['patches']}</td><td>{r['reviewed']}</td><td>{'shown' if r['shown'] else ''}"
+        f"{' · superseded by ' + e(r['superseded_by']) if r['superseded_by'] else ''}</td></tr>"
+        for r in report["runs"])
     patch_rows = []
     for p in report["patches"]:
         views = ""
@@ -131,6 +175,11 @@ cursor:ew-resize;z-index:5}}.views img{{width:150px;height:auto;margin-right:4px
 <div id="cmp"><div id="before"></div><div id="after"></div><div id="handle"></div></div>
 <h2>By class</h2><table><tr><th>class</th><th>patches</th><th>m²</th></tr>{class_rows}</table>
 <h2>By zone</h2><table><tr><th>zone</th><th>patches</th><th>m²</th></tr>{zone_rows}</table>
+<h2>Runs</h2><p>The latest run of each pair of dates is shown; an earlier one (another
+detection of the same images, with its reviews) is listed here and opens on its own.
+<a href="?f=html">latest runs</a></p>
+<table><tr><th>run</th><th>source</th><th>dates</th><th>stored</th><th>patches</th><th>reviewed</th><th></th></tr>
+{run_rows}</table>
 <h2>Patches</h2><table><tr><th>id</th><th>class</th><th>m²</th><th>confidence</th><th>zone</th><th>violations</th>
 <th>review</th><th>before / after</th></tr>{''.join(patch_rows)}</table>
 <p><a href="?f=json">JSON</a></p>

@@ -55,15 +55,19 @@ def sites(services: Services = Depends(get_services)) -> JSONResponse:
 def site_report(site_id: str, request: Request, services: Services = Depends(get_services),
                 date_from: Annotated[dt.date | None, Query(alias="from", description="first date (YYYY-MM-DD)")] = None,
                 date_to: Annotated[dt.date | None, Query(alias="to", description="last date (YYYY-MM-DD)")] = None,
+                run: Annotated[str | None, Query(description="one run only (default: the latest run of each pair "
+                                                             "of dates; `runs` in the report lists them)")] = None,
                 f: Annotated[Literal["json", "html"] | None, Query(description="json or html (default: by Accept)")]
                 = None):
     """Counts and areas by class (new construction, demolition, alteration, vegetation loss and
     gain, water change, other) and by protection zone, the violations of the zones' rules, the
-    reviews, and every patch whose before and after dates lie in [from, to]. As a readable page
-    (`f=html`, or a browser's Accept) with a map and before/after views."""
+    reviews, and every patch whose before and after dates lie in [from, to]: of the latest run of
+    each pair of dates (an earlier detection of the same images is listed under `runs` with what
+    superseded it, and shown with `run=`). As a readable page (`f=html`, or a browser's Accept)
+    with a map and before/after views."""
     store.check_dates(date_from, date_to)
     with scope.connection(services.reads) as conn:
-        doc = reportlib.build(conn, site_id, date_from, date_to)
+        doc = reportlib.build(conn, site_id, date_from, date_to, run)
     wants_html = f == "html" or (f is None and "text/html" in request.headers.get("accept", ""))
     if wants_html:
         return HTMLResponse(reportlib.render(doc, base_url(request)))

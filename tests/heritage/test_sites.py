@@ -179,6 +179,35 @@ def test_report_review_and_views_over_http(heritage_api, heritage_db):
     assert reviews["属实"] >= 1 and reviews["不属实"] >= 1
 
 
+def test_a_later_run_of_the_same_dates_supersedes_the_earlier_one_in_the_report(heritage_api, heritage_db):
+    d0, d1, d2 = dt.date(2011, 5, 1), dt.date(2016, 5, 1), dt.date(2018, 5, 1)
+    first, second, third = (store.run_key("HD-NAIP", "e", "f", s) for s in ("one", "two", "three"))
+    with db.connect(heritage_db) as conn:
+        patches = _patches_in_zones(conn)
+        store.save_run(conn, "HD-NAIP", patches, d0, d2, first, 1, 2)
+        old = [r[0] for r in conn.execute("SELECT id FROM change_patches WHERE run = %s ORDER BY id", (first,))]
+        store.review(conn, old[0], "confirmed", "inspector")
+        store.save_run(conn, "HD-NAIP", patches[:2], d0, d2, second, 1, 2)  # the same dates, other parameters
+        store.save_run(conn, "HD-NAIP", patches[2:], d0, d1, third, 1, 2)  # other dates: not superseded
+    url, dates = "/heritage/sites/HD-NAIP/report", {"from": "2011-01-01", "to": "2018-12-31"}
+    doc = heritage_api.get(url, params=dates).json()
+    assert sorted(p["run"] for p in doc["patches"]) == sorted([second, second, third])
+    assert doc["totals"]["patches"] == sum(v["count"] for v in doc["by_class"].values()) == 3
+    assert doc["reviews"]["属实"] == 0  # the review was of the superseded run's patch
+    runs = {r["run"]: r for r in doc["runs"]}
+    assert set(runs) == {first, second, third}
+    assert (runs[first]["shown"], runs[first]["superseded_by"], runs[first]["patches"], runs[first]["reviewed"]) == (
+        False, second, 3, 1)
+    assert (runs[second]["shown"], runs[second]["superseded_by"]) == (True, None)
+    assert (runs[third]["shown"], runs[third]["superseded_by"]) == (True, None)
+    alone = heritage_api.get(url, params={**dates, "run": first}).json()
+    assert sorted(p["id"] for p in alone["patches"]) == old and alone["reviews"]["属实"] == 1
+    missing = heritage_api.get(url, params={**dates, "run": "nosuchrun"})
+    assert missing.status_code == 404 and missing.json()["parameter"] == "run"
+    page = heritage_api.get(url, params={**dates, "f": "html"}).text
+    assert f"superseded by {second}" in page and f"?run={first}&amp;f=html" in page
+
+
 def test_bad_requests(heritage_api):
     assert heritage_api.get("/heritage/sites/nowhere/report").status_code == 404
     r = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "2020-01-01", "to": "2010-01-01"})
@@ -261,6 +290,9 @@ def test_footprints_compared_checked_and_stored(heritage_db, tmp_path):
                       ("demolition", True, "footprints"), ("new_construction", True, "footprints")]
     again = CliRunner().invoke(main, args, env={"URBANGIS_DATABASE_URL": heritage_db})
     assert "already stored" in again.output
+    other = CliRunner().invoke(main, [*args, "--height-tolerance", "4"], env={"URBANGIS_DATABASE_URL": heritage_db})
+    assert other.exit_code == 0, other.output
+    assert f"it supersedes run {run} in the report (4 patches, 0 reviewed, kept: ?run={run})" in other.output
 
 
 def test_a_missing_cog_is_said_not_a_500(heritage_api, heritage_db):
