@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import morecantile
@@ -48,6 +48,7 @@ class Epoch:
     site_id: str | None
     pixel_m: float
     bands: int
+    created: bool = False  # registered by this call (False: the same image and date were already)
 
 
 def _band_names(count: int, given: tuple[str, ...] | None) -> list[str]:
@@ -125,7 +126,7 @@ def register(conn: psycopg.Connection, source: Path, acquired: dt.date, folder: 
          _band_names(info["count"], band_names), info["pixel_m"], info["width"], info["height"],
          shapely.to_wkb(info["footprint"]))).fetchone()
     conn.commit()
-    return epoch(conn, row[0] if row else 0, folder)
+    return replace(epoch(conn, row[0] if row else 0, folder), created=True)
 
 
 def file_digest(path: Path | str) -> str:

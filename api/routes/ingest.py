@@ -7,6 +7,7 @@ and report. Loads run with the same loader, validation and guarantees as ``urban
 """
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import logging
 import re
@@ -15,18 +16,20 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from urbangis.access import roles as R
 from urbangis.ingest.jobs import JobRunner
 from urbangis.layers import scope
 from urbangis.layers.contract import BY_NAME, TITLE_ZH
-from urbangis.layers.errors import Conflict, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
+from urbangis.layers.errors import Conflict, Forbidden, Invalid, NotFound, TooLarge, Unauthorized, UnsupportedMediaType
 
 from ..auth import Digest, allow
 from ..errors import error_response, parameter
@@ -290,6 +293,102 @@ async def create_job(request: Request) -> JSONResponse:
     return JSONResponse({"id": job_id, "state": "queued", "filename": path.name, "options": options,
                          "links": _job_links(base, job_id)}, status_code=202,
                         headers={"Location": f"{base}/ingest/jobs/{job_id}"})
+
+
+_IMAGERY_FIELDS = ("acquired", "site", "name", "bands")
+_IMAGERY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file", "acquired"],
+            "properties": {
+                "file": {"type": "string", "format": "binary", "description": "a GeoTIFF in any CRS"},
+                "acquired": {"type": "string", "format": "date", "description": "when it was taken (YYYY-MM-DD)"},
+                "site": {"type": "string", "description": "the heritage site it covers (its id)"},
+                "name": {"type": "string", "description": "a name for the epoch (default: the file's)"},
+                "bands": {"type": "string", "description": "band names, comma-separated (default: red,green,"
+                                                           "blue,nir for 3 or 4 bands)"},
+            }}}},
+    }
+}
+
+
+@router.post("/imagery", dependencies=AUTH, status_code=201, summary="Register a GeoTIFF as an imagery epoch",
+             openapi_extra=_IMAGERY_DOC,
+             responses={200: {"description": "The same image was registered for that date before: that epoch"},
+                        400: error_response("Not a readable GeoTIFF, no CRS, a bad date or field"),
+                        403: error_response("The image lies outside the caller's area"),
+                        404: error_response("No such heritage site"),
+                        413: error_response("The upload is over URBANGIS_INGEST_MAX_UPLOAD_MB"),
+                        415: error_response("Not multipart")})
+async def register_imagery(request: Request) -> JSONResponse:
+    """Register an orthoimage of a date (`urbangis heritage register` over HTTP): kept as a
+    Cloud-Optimized GeoTIFF aligned to the map's tile grid, listed at `/heritage/imagery` and
+    served as raster tiles; the change detection compares two such epochs. The same image
+    registered again for the same date is the same epoch (200, nothing stored twice). The COG is
+    made while the request waits (about a second for a 1,000 x 1,000 px, 4-band image here)."""
+    from urbangis.ingest.imagery import register
+
+    services = services_of(request)
+    incoming = _runner(request).workdir / f"imagery-{uuid.uuid4().hex}"
+    try:
+        path, fields = await _read_upload(request, services.settings.ingest.max_upload_mb << 20, incoming)
+        fields = {**dict(request.query_params), **fields}
+        unknown = sorted(set(fields) - set(_IMAGERY_FIELDS))
+        if unknown:
+            raise Invalid(f"{unknown[0]}: not a field of an imagery registration ({', '.join(_IMAGERY_FIELDS)})",
+                          parameter=unknown[0])
+        acquired = _past_date(fields.get("acquired"), "acquired", services.settings.database.timezone)
+        site = (fields.get("site") or "").strip() or None
+        bands = tuple(b.strip() for b in fields["bands"].split(",")) if fields.get("bands") else None
+        folder = services.settings.heritage.imagery_folder(services.settings.database.home)
+
+        def run():
+            _imagery_in_area(services, path, site)
+            with scope.unscoped(), services.pool.connection() as conn:  # (checked in the area just above)
+                return register(conn, path, acquired, folder, name=(fields.get("name") or "").strip() or None,
+                                site_id=site, band_names=bands)
+        epoch = await run_in_threadpool(run)
+    finally:
+        shutil.rmtree(incoming, ignore_errors=True)
+    base = base_url(request)
+    return JSONResponse({
+        "id": epoch.id, "name": epoch.name, "acquired": epoch.acquired.isoformat(), "site_id": epoch.site_id,
+        "pixel_m": epoch.pixel_m, "bands": epoch.bands, "created": epoch.created,
+        "tiles": f"{base}/heritage/imagery/{epoch.id}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}.png"},
+        status_code=201 if epoch.created else 200,
+        headers={"Location": f"{base}/heritage/imagery" + (f"?site={epoch.site_id}" if epoch.site_id else "")})
+
+
+def _past_date(value: str | None, name: str, zone: str) -> dt.date:
+    """A date (YYYY-MM-DD) not after today where the server is (``zone``): when an image was taken."""
+    if not value:
+        raise Invalid(f"{name}: required, the date the image was taken (YYYY-MM-DD)", parameter=name)
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise Invalid(f"{name}: {value!r} is not a date (YYYY-MM-DD)", parameter=name, value=value) from None
+    if day > dt.datetime.now(ZoneInfo(zone)).date():
+        raise Invalid(f"{name}: {day} is in the future", parameter=name, value=value)
+    return day
+
+
+def _imagery_in_area(services: Services, path: Path, site: str | None) -> None:
+    """The site exists and the caller sees it; a caller bound to an area registers imagery that
+    reaches into it (its footprint intersects the area's outline, as PostgreSQL tests it)."""
+    import shapely
+
+    from urbangis.ingest.imagery import describe
+
+    footprint = describe(path)["footprint"]
+    with scope.connection(services.pool) as conn:
+        if site and conn.execute("SELECT 1 FROM heritage_sites WHERE id = %s", (site,)).fetchone() is None:
+            raise NotFound(f"site: no heritage site {site!r}", parameter="site", value=site)
+        area = scope.current()
+        if area is not None and conn.execute(
+                "SELECT 1 WHERE _ST_Intersects(ST_SetSRID(ST_GeomFromWKB(%s), 4490), urbangis_scope_area())",
+                (shapely.to_wkb(footprint),)).fetchone() is None:
+            raise Forbidden(f"{path.name}: the image lies outside the caller's area {area}", parameter="file")
 
 
 @router.get("/jobs", dependencies=AUTH, summary="Recent ingest jobs")

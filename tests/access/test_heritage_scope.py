@@ -50,3 +50,42 @@ def test_a_district_sees_and_reviews_only_its_own(secured, issue, two_sites):
     subsystem = Caller(secured, issue("subsystem", TIANSHAN))
     assert review(subsystem, two_sites[TIANSHAN]).status_code == 403
     assert Caller(secured, None).get("/heritage/sites").status_code == 401
+
+
+def test_data_staff_register_imagery_of_their_own_area_only(secured, issue, deep_in, tmp_path):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    from urbangis.access.client import signed_headers
+
+    from .conftest import BASE
+
+    def image(code: str):
+        """A 200 x 200 px, 3-band GeoTIFF (CGCS2000 degrees, ~10 m pixels) around a point deep in ``code``."""
+        lon, lat = deep_in[code]
+        path = tmp_path / f"ortho_{code}.tif"
+        data = np.random.default_rng(int(code)).integers(0, 255, (3, 200, 200), dtype=np.uint8)
+        with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+                           crs="EPSG:4490", transform=from_origin(lon - 0.01, lat + 0.01, 0.0001, 0.0001)) as dst:
+            dst.write(data)
+        return path
+
+    def upload(caller, path):
+        b = "urbangis-scope"
+        body = (f'--{b}\r\nContent-Disposition: form-data; name="acquired"\r\n\r\n2024-05-01\r\n'
+                f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+                f"Content-Type: image/tiff\r\n\r\n").encode() + path.read_bytes() + f"\r\n--{b}--\r\n".encode()
+        url, k = BASE + "/ingest/imagery", caller.key
+        headers = signed_headers("POST", url, k.keyid, k.alg, k.secret, body)
+        ctype = f"multipart/form-data; boundary={b}"
+        return secured.post(url, content=body, headers={**headers, "content-type": ctype})
+
+    staff = Caller(secured, issue("data", TIANSHAN))
+    mine = upload(staff, image(TIANSHAN))
+    assert mine.status_code == 201, mine.text
+    theirs = upload(staff, image(SAYBAGH))
+    assert theirs.status_code == 403 and TIANSHAN in theirs.json()["description"]
+    assert upload(Caller(secured, issue("analyst", TIANSHAN)), image(TIANSHAN)).status_code == 403  # not data staff
+    seen = {e["id"] for e in Caller(secured, issue("analyst", SAYBAGH)).get("/heritage/imagery").json()["epochs"]}
+    assert mine.json()["id"] not in seen  # the other district does not see it

@@ -208,6 +208,62 @@ def test_a_later_run_of_the_same_dates_supersedes_the_earlier_one_in_the_report(
     assert f"superseded by {second}" in page and f"?run={first}&amp;f=html" in page
 
 
+def _multipart(path, **fields) -> tuple[bytes, str]:
+    b = "urbangis-imagery-test"
+    parts = [f'--{b}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode() for k, v in fields.items()]
+    parts.append(f'--{b}\r\nContent-Disposition: form-data; name="file"; filename="{path.name}"\r\n'
+                 f"Content-Type: image/tiff\r\n\r\n".encode() + path.read_bytes() + f"\r\n--{b}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={b}"
+
+
+def test_imagery_registered_over_http(heritage_api, tmp_path):
+    import morecantile
+    import rasterio
+    from rasterio.warp import Resampling, calculate_default_transform, reproject
+
+    def post(path, **fields):
+        body, ctype = _multipart(path, **fields)
+        return heritage_api.post("/ingest/imagery", content=body, headers={"content-type": ctype})
+
+    # a crop of the 2009 image in lon/lat (another CRS than the file's), as another date
+    crop = tmp_path / "crop_lonlat.tif"
+    with rasterio.open(NAIP[0]) as src:
+        window = rasterio.windows.Window(100, 100, 300, 200)
+        bounds = rasterio.windows.bounds(window, src.transform)
+        t, w, h = calculate_default_transform(src.crs, "EPSG:4326", 300, 200, *bounds)
+        profile = {**src.profile, "crs": "EPSG:4326", "transform": t, "width": w, "height": h, "tiled": False}
+        with rasterio.open(crop, "w", **profile) as dst:
+            for b in range(1, src.count + 1):
+                reproject(src.read(b, window=window), rasterio.band(dst, b), src_transform=src.window_transform(window),
+                          src_crs=src.crs, dst_transform=t, dst_crs="EPSG:4326", resampling=Resampling.bilinear)
+    made = post(crop, acquired="2015-06-01", site="HD-NAIP", name="crop 2015")
+    assert made.status_code == 201, made.text
+    epoch = made.json()
+    assert (epoch["created"], epoch["acquired"], epoch["site_id"], epoch["bands"]) == (True, "2015-06-01", "HD-NAIP", 4)
+    assert 4 < epoch["pixel_m"] < 6
+    again = post(crop, acquired="2015-06-01", site="HD-NAIP", name="crop 2015")
+    assert again.status_code == 200 and again.json()["id"] == epoch["id"] and again.json()["created"] is False
+    listed = heritage_api.get("/heritage/imagery", params={"site": "HD-NAIP"}).json()["epochs"]
+    assert [e["name"] for e in listed if e["id"] == epoch["id"]] == ["crop 2015"]
+    with rasterio.open(crop) as src:  # a tile at the crop's middle, from the registered COG
+        lon, lat = (src.bounds.left + src.bounds.right) / 2, (src.bounds.bottom + src.bounds.top) / 2
+    tile = morecantile.tms.get("WebMercatorQuad").tile(lon, lat, 16)
+    png = heritage_api.get(f"/heritage/imagery/{epoch['id']}/tiles/WebMercatorQuad/16/{tile.y}/{tile.x}.png")
+    assert png.status_code == 200 and Image.open(io.BytesIO(png.content)).size == (256, 256)
+
+    text = tmp_path / "notes.tif"
+    text.write_text("not an image")
+    bad = post(text, acquired="2015-06-01")
+    assert bad.status_code == 400 and "notes.tif" in bad.json()["description"]
+    for fields, name in (({}, "acquired"), ({"acquired": "2015-13-01"}, "acquired"), ({"acquired": "2999-01-01"},
+                         "acquired"), ({"acquired": "2015-06-01", "colour": "red"}, "colour")):
+        r = post(crop, **fields)
+        assert r.status_code == 400 and r.json()["parameter"] == name, (fields, r.text)
+    r = post(crop, acquired="2016-06-01", site="nowhere")
+    assert r.status_code == 404 and r.json()["parameter"] == "site"
+    assert heritage_api.post("/ingest/imagery", json={"acquired": "2015-06-01"}).status_code == 415
+
+
 def test_bad_requests(heritage_api):
     assert heritage_api.get("/heritage/sites/nowhere/report").status_code == 404
     r = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "2020-01-01", "to": "2010-01-01"})
