@@ -1,10 +1,10 @@
 """Limits every request meets before a route runs, and the audit entry of each that matters.
 
 Pure ASGI (no body buffering): a request target over ``URBANGIS_AUTH_MAX_URL`` bytes is a 414; a
-declared body over ``URBANGIS_AUTH_MAX_BODY_KB`` (uploads to /ingest/jobs and address batches
-excepted: they have their own limits) a 413, and a streamed one is cut off at the limit with the same 413. After the
-response, refusals (401, 403, 429), every write and every ingest job go to the audit log
-(:mod:`urbangis.access.audit`) with who, what, when and from where.
+declared body over ``URBANGIS_AUTH_MAX_BODY_KB`` (uploads to /ingest/jobs and /ingest/imagery and
+address batches excepted: they have their own limits) a 413, and a streamed one is cut off at the
+limit with the same 413. After the response, refusals (401, 403, 429), every write and every
+ingest job go to the audit log (:mod:`urbangis.access.audit`) with who, what, when and from where.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from urbangis.access.audit import Entry
 
 from .errors import error_body
 
-UPLOADS = ("/ingest/jobs", "/geocode/batch")  # each with its own, larger limit
+UPLOADS = ("/ingest/jobs", "/ingest/imagery", "/geocode/batch")  # each with its own, larger limit
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -104,7 +104,7 @@ def _audit(services, scope, status: int | None) -> None:
             services.access.count_use(caller)
         return
     client = scope.get("client")
-    action = "refused" if refused else ("ingest" if path.startswith("/ingest/jobs") else "write")
+    action = "refused" if refused else ("ingest" if path.startswith(("/ingest/jobs", "/ingest/imagery")) else "write")
     detail = {"reason": state["refusal"]} if refused and state.get("refusal") else {}
     services.access.record(Entry(
         actor=caller.actor if caller else "anonymous", action=action, target=f"{method} {path}", status=status,

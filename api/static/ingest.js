@@ -338,3 +338,51 @@ async function loadRecent() {
 const m = location.hash.match(/job=([0-9a-f-]{36})/);
 if (m) follow(m[1]);
 loadRecent();
+
+// -- imagery: a GeoTIFF registered as an epoch (POST /ingest/imagery) ---------------------------
+window.imageryEpoch = null; // the last epoch registered (tests read it)
+
+async function loadSites() {
+  let sites = [];
+  try { sites = (await (await api("/heritage/sites")).json()).sites || []; } catch (e) { return; }
+  for (const s of sites) {
+    const o = el("option", `${s.id} ${s.name}`);
+    o.value = s.id;
+    $("#imagery-site").appendChild(o);
+  }
+}
+
+$("#imagery-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#imagery-error"), out = $("#imagery-result"), button = $("#imagery-submit");
+  box.hidden = true;
+  out.hidden = true;
+  const body = new FormData();
+  body.append("acquired", $("#imagery-date").value);
+  if ($("#imagery-site").value) body.append("site", $("#imagery-site").value);
+  if ($("#imagery-name").value.trim()) body.append("name", $("#imagery-name").value.trim());
+  body.append("file", $("#imagery-file").files[0]);
+  button.disabled = true;
+  button.textContent = "登记中 registering…";
+  try {
+    const r = await api("/ingest/imagery", { method: "POST", body });
+    const doc = await r.json().catch(() => ({}));
+    if (!r.ok) {
+      box.textContent = `${r.status}: ${doc.description || r.statusText}`;
+      box.hidden = false;
+      return;
+    }
+    window.imageryEpoch = doc;
+    out.textContent = `${doc.created ? "已登记 registered" : "此前已登记 registered before"}: epoch ${doc.id} ` +
+      `"${doc.name}", ${doc.acquired}, ${doc.bands} bands, ${Number(doc.pixel_m).toFixed(2)} m pixels; ` +
+      `tiles ${doc.tiles}`;
+    out.hidden = false;
+  } catch (e) {
+    box.textContent = String(e);
+    box.hidden = false;
+  } finally {
+    button.disabled = false;
+    button.textContent = "登记 Register";
+  }
+});
+loadSites();

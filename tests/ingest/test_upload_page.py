@@ -193,3 +193,34 @@ def test_a_crs_the_list_lacks_is_typed_in(page, server, city_db, tmp_path):
     assert job["state"] == "loaded" and job["report"]["loaded"] == 1, job
     assert count(city_db, "components", "code = '6501020101000777' AND ST_DWithin(geom, "
                                         "ST_SetSRID(ST_MakePoint(87.6191, 43.7894), 4490), 1e-6)") == 1
+
+
+def test_imagery_registered_from_the_page(page, server, output_dir):
+    import morecantile
+    import rasterio
+    from rasterio.warp import transform
+
+    from tests.heritage.conftest import NAIP
+
+    page.goto(f"{server}/ingest")
+    page.set_input_files("#imagery-file", str(NAIP[0]))
+    page.fill("#imagery-date", "2999-01-01")
+    page.click("#imagery-submit")
+    page.wait_for_selector("#imagery-error:not([hidden])")
+    assert "400: acquired: 2999-01-01 is in the future" in page.inner_text("#imagery-error")
+    page.fill("#imagery-date", "2009-08-18")
+    page.fill("#imagery-name", "NAIP 2009")
+    page.click("#imagery-submit")
+    page.wait_for_function("window.imageryEpoch !== null", timeout=60_000)
+    epoch = page.evaluate("window.imageryEpoch")
+    assert (epoch["acquired"], epoch["bands"], epoch["name"]) == ("2009-08-18", 4, "NAIP 2009")
+    shown = page.inner_text("#imagery-result")
+    assert f"epoch {epoch['id']}" in shown and "4 bands" in shown and page.is_hidden("#imagery-error")
+    with rasterio.open(NAIP[0]) as src:  # the tile at the image's middle, from the COG registered
+        lon, lat = transform(src.crs, "EPSG:4326", [(src.bounds.left + src.bounds.right) / 2],
+                             [(src.bounds.bottom + src.bounds.top) / 2])
+    t = morecantile.tms.get("WebMercatorQuad").tile(lon[0], lat[0], 15)
+    tile = page.request.get(epoch["tiles"].replace("{z}/{y}/{x}", f"15/{t.y}/{t.x}"))
+    assert tile.status == 200 and tile.headers["content-type"] == "image/png"
+    page.screenshot(path=str(output_dir / "ingest-imagery.png"), full_page=True)
+    assert page.outside_requests == []
