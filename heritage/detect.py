@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from functools import lru_cache, partial
 from typing import Any, Callable, Iterable, Sequence
@@ -958,6 +959,7 @@ def detect(before_path: str, after_path: str, zones: Sequence[BaseGeometry] | Ba
     :class:`urbangis.heritage.coregister.Misregistered` when co-registration leaves over 0.3 px.
     """
     params = params or Params()
+    _bound_gdal_cache()
     grid = grid or grid_of(before_path)
     zone_geom = _zones_in_grid(zones, zones_crs, grid)
     bounds = _pixel_bounds(zone_geom, grid, params.margin) if zone_geom is not None else (0, 0, grid.height,
@@ -979,6 +981,19 @@ def detect(before_path: str, after_path: str, zones: Sequence[BaseGeometry] | Ba
                                         (m, m, m + r1 - r0, m + c1 - c0), buffers))
     k = len(model.weight)
     return _finish(_merge_cut(_Pieces.concat(pieces) if pieces else _Pieces.empty(k)), model, params, grid, zone_geom)
+
+
+# GDAL's block cache (decoded tiles of both images) when the caller did not set GDAL_CACHEMAX: its
+# default is 5 % of RAM (1.2 GB here, more on a larger server) and a pass over two images fills it.
+# 256 MB holds the two rows of internal tiles a block's margin reads again for images up to about
+# 25,000 px wide (a 64 MB cache re-decodes them: 14.5 s against 12.7 s on the 8,000 px pair).
+GDAL_CACHE_MB = 256
+
+
+def _bound_gdal_cache() -> None:
+    """GDAL_CACHEMAX set to :data:`GDAL_CACHE_MB` unless given. GDAL reads it once, at the first
+    block read of the process: in a process that read rasters before, this changes nothing."""
+    os.environ.setdefault("GDAL_CACHEMAX", str(GDAL_CACHE_MB))
 
 
 def _window_box(grid: Grid, win: Window) -> BaseGeometry:
