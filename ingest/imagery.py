@@ -79,8 +79,9 @@ def describe(source: Path) -> dict:
                 pixel_m = float(src.res[0]) * float(src.crs.linear_units_factor[1])
             return {"crs": src.crs.to_string(), "width": src.width, "height": src.height, "count": src.count,
                     "pixel_m": pixel_m, "footprint": footprint, "dtype": src.dtypes[0]}
-    except RasterioIOError as exc:
-        raise ImageryError(f"{source.name}: not a readable raster ({exc})") from None
+    except RasterioIOError as exc:  # (GDAL's message names the file by its path here: said by its name)
+        reason = str(exc).replace(f"'{source}' ", "").replace(str(source), source.name)
+        raise ImageryError(f"{source.name}: not a readable raster ({reason})") from None
 
 
 def to_cog(source: Path, target: Path) -> None:

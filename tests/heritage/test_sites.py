@@ -255,6 +255,7 @@ def test_imagery_registered_over_http(heritage_api, tmp_path):
     text.write_text("not an image")
     bad = post(text, acquired="2015-06-01")
     assert bad.status_code == 400 and "notes.tif" in bad.json()["description"]
+    assert str(tmp_path) not in bad.text and "ingest-jobs" not in bad.text  # no path of the server's
     for fields, name in (({}, "acquired"), ({"acquired": "2015-13-01"}, "acquired"), ({"acquired": "2999-01-01"},
                          "acquired"), ({"acquired": "2015-06-01", "colour": "red"}, "colour")):
         r = post(crop, **fields)
