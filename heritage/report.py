@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import psycopg
@@ -133,8 +134,10 @@ def render(report: dict[str, Any], base: str) -> str:
                          f"<td>{v['area_m2']:,.0f}</td></tr>" for c, v in sorted(report["by_class"].items()))
     zone_rows = "".join(f"<tr><td>{e(ZONE_ZH.get(z['zone_kind'] or '', '—'))} {e(z['name'])}</td><td>{z['count']}</td>"
                         f"<td>{z['area_m2']:,.0f}</td></tr>" for z in report["by_zone"].values())
+    def here(**more: str) -> str:  # a link to this report's period, with ``more``
+        return e("?" + urlencode({**{k: report[k] for k in ("from", "to") if report[k]}, **more, "f": "html"}))
     run_rows = "".join(
-        f"<tr><td><a href='?run={e(r['run'])}&amp;f=html'>{e(r['run'])}</a></td><td>{e(r['source'])}</td>"
+        f"<tr><td><a href='{here(run=r['run'])}'>{e(r['run'])}</a></td><td>{e(r['source'])}</td>"
         f"<td>{e(r['before_date'])} → {e(r['after_date'])}</td><td>{e(r['detected_at'][:19])}</td>"
         f"<td>{r['patches']}</td><td>{r['reviewed']}</td><td>{'shown' if r['shown'] else ''}"
         f"{' · superseded by ' + e(r['superseded_by']) if r['superseded_by'] else ''}</td></tr>"
@@ -177,7 +180,7 @@ cursor:ew-resize;z-index:5}}.views img{{width:150px;height:auto;margin-right:4px
 <h2>By zone</h2><table><tr><th>zone</th><th>patches</th><th>m²</th></tr>{zone_rows}</table>
 <h2>Runs</h2><p>The latest run of each pair of dates is shown; an earlier one (another
 detection of the same images, with its reviews) is listed here and opens on its own.
-<a href="?f=html">latest runs</a></p>
+<a href="{here()}">latest runs</a></p>
 <table><tr><th>run</th><th>source</th><th>dates</th><th>stored</th><th>patches</th><th>reviewed</th><th></th></tr>
 {run_rows}</table>
 <h2>Patches</h2><table><tr><th>id</th><th>class</th><th>m²</th><th>confidence</th><th>zone</th><th>violations</th>

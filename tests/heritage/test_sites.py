@@ -205,7 +205,8 @@ def test_a_later_run_of_the_same_dates_supersedes_the_earlier_one_in_the_report(
     missing = heritage_api.get(url, params={**dates, "run": "nosuchrun"})
     assert missing.status_code == 404 and missing.json()["parameter"] == "run"
     page = heritage_api.get(url, params={**dates, "f": "html"}).text
-    assert f"superseded by {second}" in page and f"?run={first}&amp;f=html" in page
+    assert f"superseded by {second}" in page
+    assert f"?from=2011-01-01&amp;to=2018-12-31&amp;run={first}&amp;f=html" in page  # the same period
 
 
 def _multipart(path, **fields) -> tuple[bytes, str]:
