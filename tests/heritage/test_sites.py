@@ -204,6 +204,10 @@ def test_a_later_run_of_the_same_dates_supersedes_the_earlier_one_in_the_report(
     assert sorted(p["id"] for p in alone["patches"]) == old and alone["reviews"]["属实"] == 1
     missing = heritage_api.get(url, params={**dates, "run": "nosuchrun"})
     assert missing.status_code == 404 and missing.json()["parameter"] == "run"
+    everything = heritage_api.get(url).json()  # the site listed with what its report counts
+    listed = {s["id"]: s for s in heritage_api.get("/heritage/sites").json()["sites"]}["HD-NAIP"]
+    assert (listed["patches"], listed["runs"]) == (everything["totals"]["patches"], len(everything["runs"]))
+    assert listed["runs"] > sum(r["shown"] for r in everything["runs"])
     page = heritage_api.get(url, params={**dates, "f": "html"}).text
     assert f"superseded by {second}" in page
     assert f"?from=2011-01-01&amp;to=2018-12-31&amp;run={first}&amp;f=html" in page  # the same period
