@@ -186,10 +186,10 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} patches {said} for site {site}, {stored.violations} "
                    f"breaking a zone's rules; report: /heritage/sites/{site}/report")
-        _say_superseded(info, site, d0, d1, stored.run)
+        _say_superseded(info, site, d0, d1, stored.run, stored.carried)
 
 
-def _say_superseded(info: str, site: str, d0: dt.date, d1: dt.date, run: str) -> None:
+def _say_superseded(info: str, site: str, d0: dt.date, d1: dt.date, run: str, carried: int = 0) -> None:
     """Which earlier run of the same dates the report no longer shows, or which later one it shows
     instead of ``run`` (heritage/report.py: the latest run of each pair of dates and source)."""
     from urbangis.heritage import report as reportlib
@@ -207,7 +207,8 @@ def _say_superseded(info: str, site: str, d0: dt.date, d1: dt.date, run: str) ->
     for r in listed:
         if r["superseded_by"] == run:
             click.echo(f"it supersedes run {r['run']} in the report ({r['patches']} patches, {r['reviewed']} "
-                       f"reviewed, kept: ?run={r['run']})")
+                       f"reviewed, kept: ?run={r['run']}); {carried} review(s) carried over to the patches "
+                       "that overlap the reviewed ones")
 
 
 @heritage.command("footprints")
@@ -277,4 +278,4 @@ def footprints_cmd(before: Path, after: Path, site: str | None, out: Path, befor
         said = "already stored (use --replace to store it again)" if stored.already else "stored"
         click.echo(f"run {stored.run}: {stored.patches} building changes {said} for site {site}, "
                    f"{stored.violations} breaking a zone's rules")
-        _say_superseded(info, site, before_date.date(), after_date.date(), stored.run)
+        _say_superseded(info, site, before_date.date(), after_date.date(), stored.run, stored.carried)

@@ -27,6 +27,7 @@ class Stored:
     patches: int
     violations: int
     already: bool  # the run was stored before: nothing was written again
+    carried: int = 0  # reviews carried over from the run this one supersedes (see carry_reviews)
 
 
 def site_zones(conn: psycopg.Connection, site_id: str) -> list[tuple[Zone, object]]:
@@ -58,9 +59,11 @@ def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], b
     ``replace``."""
     _check_order(before_date, after_date)
     zones = site_zones(conn, site_id)
-    return _store(conn, run, replace, lambda: [
+    stored = _store(conn, run, replace, lambda: [
         _row(feature, zones, site_id, before_epoch, after_epoch, before_date, after_date, run)
         for feature in to_geojson(patches)["features"]])
+    return stored if stored.already else _with_carried(stored, carry_reviews(conn, site_id, before_date,
+                                                                               after_date, run, "imagery"))
 
 
 def save_buildings(conn: psycopg.Connection, site_id: str, features: Sequence[dict], before_date: dt.date,
@@ -85,7 +88,50 @@ def save_buildings(conn: psycopg.Connection, site_id: str, features: Sequence[di
                         p["violations"], run, shapely.to_wkb(_multi(geom)), json.dumps({"source": "footprints",
                                                                                          **attrs})))
         return out
-    return _store(conn, run, replace, rows)
+    stored = _store(conn, run, replace, rows)
+    return stored if stored.already else _with_carried(stored, carry_reviews(conn, site_id, before_date,
+                                                                               after_date, run, "footprints"))
+
+
+def _with_carried(stored: Stored, carried: int) -> Stored:
+    return Stored(stored.run, stored.patches, stored.violations, stored.already, carried)
+
+
+# An inspector's verdict on a patch of the run a new run supersedes (the latest other run of the
+# same site, dates and source: heritage/report.py) goes over to the new run's patch of the same
+# class that overlaps it most, when their intersection over union is at least CARRY_IOU: detecting
+# the same images again with other parameters does not make the inspectors review the same change
+# twice. The note says where the verdict came from; the earlier run keeps its own.
+CARRY_IOU = 0.5
+CARRY = """
+WITH prev AS (
+    SELECT run FROM change_patches
+    WHERE site_id = %(site)s AND before_date = %(d0)s AND after_date = %(d1)s AND run <> %(run)s
+      AND coalesce(attrs->>'source', 'imagery') = %(source)s
+    GROUP BY run ORDER BY max(detected_at) DESC, max(id) DESC LIMIT 1),
+pairs AS (
+    SELECT DISTINCT ON (n.id) n.id AS new_id, o.id AS old_id, o.run AS old_run, o.review, o.reviewed_by,
+           o.reviewed_at, o.review_note,
+           ST_Area(ST_Intersection(n.geom, o.geom)::geography) / NULLIF(ST_Area(ST_Union(n.geom, o.geom)::geography), 0)
+           AS iou
+    FROM change_patches n JOIN change_patches o ON o.run = (SELECT run FROM prev) AND o.class = n.class
+         AND o.review <> '待核查' AND ST_Intersects(n.geom, o.geom)
+    WHERE n.run = %(run)s
+    ORDER BY n.id, iou DESC NULLS LAST, o.id)
+UPDATE change_patches c SET review = p.review, reviewed_by = p.reviewed_by, reviewed_at = p.reviewed_at,
+       review_note = concat_ws(' ', p.review_note, format('(carried over from patch %%s of run %%s)', p.old_id,
+                                                          p.old_run))
+FROM pairs p WHERE c.id = p.new_id AND p.iou >= %(iou)s"""
+
+
+def carry_reviews(conn: psycopg.Connection, site_id: str, before_date: dt.date, after_date: dt.date, run: str,
+                  source: str) -> int:
+    """Carry the reviews of the run ``run`` supersedes over to its patches (see :data:`CARRY`); how many."""
+    with conn.transaction():
+        done = conn.execute(CARRY, {"site": site_id, "d0": before_date, "d1": after_date, "run": run,
+                                    "source": source, "iou": CARRY_IOU}).rowcount
+    conn.commit()
+    return max(done, 0)
 
 
 def _check_order(before_date: dt.date, after_date: dt.date) -> None:

@@ -186,22 +186,34 @@ def test_a_later_run_of_the_same_dates_supersedes_the_earlier_one_in_the_report(
         patches = _patches_in_zones(conn)
         store.save_run(conn, "HD-NAIP", patches, d0, d2, first, 1, 2)
         old = [r[0] for r in conn.execute("SELECT id FROM change_patches WHERE run = %s ORDER BY id", (first,))]
-        store.review(conn, old[0], "confirmed", "inspector")
-        store.save_run(conn, "HD-NAIP", patches[:2], d0, d2, second, 1, 2)  # the same dates, other parameters
+        store.review(conn, old[0], "confirmed", "inspector", "seen on site")
+        store.review(conn, old[2], "rejected", "inspector")  # a patch the later run does not find again
+        moved = [shapely.affinity.translate(p.geometry, 4, 0) for p in patches[:2]]  # 30 m squares 4 m apart
+        later = [Patch(g, p.cls, p.area_m2, p.confidence, p.pixels, p.mean_score, p.crs)
+                 for g, p in zip(moved, patches)]
+        carried = store.save_run(conn, "HD-NAIP", later, d0, d2, second, 1, 2)  # the same dates, other parameters
+        again = conn.execute("SELECT review, reviewed_by, review_note FROM change_patches WHERE run = %s AND "
+                             "review <> '待核查'", (second,)).fetchall()
         store.save_run(conn, "HD-NAIP", patches[2:], d0, d1, third, 1, 2)  # other dates: not superseded
     url, dates = "/heritage/sites/HD-NAIP/report", {"from": "2011-01-01", "to": "2018-12-31"}
     doc = heritage_api.get(url, params=dates).json()
     assert sorted(p["run"] for p in doc["patches"]) == sorted([second, second, third])
     assert doc["totals"]["patches"] == sum(v["count"] for v in doc["by_class"].values()) == 3
-    assert doc["reviews"]["属实"] == 0  # the review was of the superseded run's patch
+    # the verdict on the superseded run's patch went over to the later run's patch that overlaps it
+    # (IoU 0.76); the one whose patch the later run did not find stays with the earlier run
+    assert carried.carried == 1 and len(again) == 1
+    assert again[0][:2] == ("属实", "inspector")
+    assert again[0][2].startswith(f"seen on site (carried over from patch {old[0]} of run {first}")
+    assert (doc["reviews"]["属实"], doc["reviews"]["不属实"]) == (1, 0)
     runs = {r["run"]: r for r in doc["runs"]}
     assert set(runs) == {first, second, third}
     assert (runs[first]["shown"], runs[first]["superseded_by"], runs[first]["patches"], runs[first]["reviewed"]) == (
-        False, second, 3, 1)
+        False, second, 3, 2)
     assert (runs[second]["shown"], runs[second]["superseded_by"]) == (True, None)
     assert (runs[third]["shown"], runs[third]["superseded_by"]) == (True, None)
     alone = heritage_api.get(url, params={**dates, "run": first}).json()
-    assert sorted(p["id"] for p in alone["patches"]) == old and alone["reviews"]["属实"] == 1
+    assert sorted(p["id"] for p in alone["patches"]) == old
+    assert alone["reviews"]["属实"] == alone["reviews"]["不属实"] == 1
     missing = heritage_api.get(url, params={**dates, "run": "nosuchrun"})
     assert missing.status_code == 404 and missing.json()["parameter"] == "run"
     everything = heritage_api.get(url).json()  # the site listed with what its report counts
@@ -354,7 +366,8 @@ def test_footprints_compared_checked_and_stored(heritage_db, tmp_path):
     assert "already stored" in again.output
     other = CliRunner().invoke(main, [*args, "--height-tolerance", "4"], env={"URBANGIS_DATABASE_URL": heritage_db})
     assert other.exit_code == 0, other.output
-    assert f"it supersedes run {run} in the report (4 patches, 0 reviewed, kept: ?run={run})" in other.output
+    assert f"it supersedes run {run} in the report (4 patches, 0 reviewed, kept: ?run={run}); 0 review(s)" \
+        in other.output
 
 
 def test_a_missing_cog_is_said_not_a_500(heritage_api, heritage_db):
