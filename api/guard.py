@@ -14,7 +14,8 @@ from urbangis.access.audit import Entry
 
 from .errors import error_body
 
-UPLOADS = ("/ingest/jobs", "/ingest/imagery", "/geocode/batch")  # each with its own, larger limit
+INGEST = ("/ingest/jobs", "/ingest/imagery")  # audited as ingest
+UPLOADS = (*INGEST, "/geocode/batch")  # each with its own, larger limit
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -104,7 +105,7 @@ def _audit(services, scope, status: int | None) -> None:
             services.access.count_use(caller)
         return
     client = scope.get("client")
-    action = "refused" if refused else ("ingest" if path.startswith(("/ingest/jobs", "/ingest/imagery")) else "write")
+    action = "refused" if refused else ("ingest" if path.startswith(INGEST) else "write")
     detail = {"reason": state["refusal"]} if refused and state.get("refusal") else {}
     services.access.record(Entry(
         actor=caller.actor if caller else "anonymous", action=action, target=f"{method} {path}", status=status,

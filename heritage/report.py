@@ -28,29 +28,38 @@ CLASS_ZH = {"new_construction": "新建", "demolition": "拆除", "alteration": 
 # their reviews stay stored and are reported with ``run=``.
 RUNS = """
 WITH runs AS (
-    SELECT run, min(before_date) AS before_date, min(after_date) AS after_date,
+    SELECT site_id, run, min(before_date) AS before_date, min(after_date) AS after_date,
            coalesce(min(attrs->>'source'), 'imagery') AS source, count(*) AS patches,
            count(*) FILTER (WHERE review <> '待核查') AS reviewed, max(detected_at) AS detected_at, max(id) AS last_id
     FROM change_patches
-    WHERE site_id = %(site)s AND (%(from)s::date IS NULL OR before_date >= %(from)s::date)
+    WHERE (%(site)s::text IS NULL OR site_id = %(site)s) AND (%(from)s::date IS NULL OR before_date >= %(from)s::date)
       AND (%(to)s::date IS NULL OR after_date <= %(to)s::date)
-    GROUP BY run)
-SELECT run, before_date, after_date, source, patches, reviewed, detected_at,
-       first_value(run) OVER (PARTITION BY before_date, after_date, source
+    GROUP BY site_id, run)
+SELECT site_id, run, before_date, after_date, source, patches, reviewed, detected_at,
+       first_value(run) OVER (PARTITION BY site_id, before_date, after_date, source
                               ORDER BY detected_at DESC, last_id DESC) AS latest
-FROM runs ORDER BY before_date, after_date, source, detected_at DESC, last_id DESC"""
+FROM runs ORDER BY site_id, before_date, after_date, source, detected_at DESC, last_id DESC"""
+
+
+def runs_by_site(conn: psycopg.Connection, site_id: str | None = None, date_from: dt.date | None = None,
+                 date_to: dt.date | None = None, run: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """The detection and comparison runs of each site (or of ``site_id``) within [from, to], each
+    saying whether the report shows it (``shown``) and, when a later run of the same dates and
+    source supersedes it, which (``superseded_by``). ``run``: that run alone is shown."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in conn.execute(RUNS, {"site": site_id, "from": date_from, "to": date_to}):
+        out.setdefault(r[0], []).append({
+            "run": r[1], "before_date": r[2].isoformat(), "after_date": r[3].isoformat(), "source": r[4],
+            "patches": r[5], "reviewed": r[6], "detected_at": r[7].isoformat(),
+            "shown": r[1] == run if run else r[1] == r[8], "superseded_by": None if r[1] == r[8] else r[8]})
+    return out
 
 
 def runs(conn: psycopg.Connection, site_id: str, date_from: dt.date | None, date_to: dt.date | None,
          run: str | None = None) -> list[dict[str, Any]]:
-    """The detection and comparison runs of ``site_id`` within [from, to], each saying whether the
-    report shows it (``shown``) and, when a later run of the same dates and source supersedes it,
-    which (``superseded_by``). ``run``: show that run alone (NotFound when the site has no such run)."""
-    rows = conn.execute(RUNS, {"site": site_id, "from": date_from, "to": date_to}).fetchall()
-    out = [{"run": r[0], "before_date": r[1].isoformat(), "after_date": r[2].isoformat(), "source": r[3],
-            "patches": r[4], "reviewed": r[5], "detected_at": r[6].isoformat(),
-            "shown": r[0] == run if run else r[0] == r[7], "superseded_by": None if r[0] == r[7] else r[7]}
-           for r in rows]
+    """The runs of ``site_id`` (:func:`runs_by_site`); NotFound when ``run`` is asked and the site has
+    no such run within the dates."""
+    out = runs_by_site(conn, site_id, date_from, date_to, run).get(site_id, [])
     if run and not any(r["shown"] for r in out):
         raise NotFound(f"site {site_id!r} has no run {run!r} within the dates asked", parameter="run", value=run)
     return out

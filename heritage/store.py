@@ -27,7 +27,7 @@ class Stored:
     patches: int
     violations: int
     already: bool  # the run was stored before: nothing was written again
-    carried: int = 0  # reviews carried over from the run this one supersedes (see carry_reviews)
+    carried: int = 0  # reviews carried over from the run this one supersedes (see CARRY)
 
 
 def site_zones(conn: psycopg.Connection, site_id: str) -> list[tuple[Zone, object]]:
@@ -59,11 +59,9 @@ def save_run(conn: psycopg.Connection, site_id: str, patches: Sequence[Patch], b
     ``replace``."""
     _check_order(before_date, after_date)
     zones = site_zones(conn, site_id)
-    stored = _store(conn, run, replace, lambda: [
+    return _store(conn, run, replace, lambda: [
         _row(feature, zones, site_id, before_epoch, after_epoch, before_date, after_date, run)
-        for feature in to_geojson(patches)["features"]])
-    return stored if stored.already else _with_carried(stored, carry_reviews(conn, site_id, before_date,
-                                                                               after_date, run, "imagery"))
+        for feature in to_geojson(patches)["features"]], (site_id, before_date, after_date, "imagery"))
 
 
 def save_buildings(conn: psycopg.Connection, site_id: str, features: Sequence[dict], before_date: dt.date,
@@ -88,13 +86,7 @@ def save_buildings(conn: psycopg.Connection, site_id: str, features: Sequence[di
                         p["violations"], run, shapely.to_wkb(_multi(geom)), json.dumps({"source": "footprints",
                                                                                          **attrs})))
         return out
-    stored = _store(conn, run, replace, rows)
-    return stored if stored.already else _with_carried(stored, carry_reviews(conn, site_id, before_date,
-                                                                               after_date, run, "footprints"))
-
-
-def _with_carried(stored: Stored, carried: int) -> Stored:
-    return Stored(stored.run, stored.patches, stored.violations, stored.already, carried)
+    return _store(conn, run, replace, rows, (site_id, before_date, after_date, "footprints"))
 
 
 # An inspector's verdict on a patch of the run a new run supersedes (the latest other run of the
@@ -124,14 +116,6 @@ UPDATE change_patches c SET review = p.review, reviewed_by = p.reviewed_by, revi
 FROM pairs p WHERE c.id = p.new_id AND p.iou >= %(iou)s"""
 
 
-def carry_reviews(conn: psycopg.Connection, site_id: str, before_date: dt.date, after_date: dt.date, run: str,
-                  source: str) -> int:
-    """Carry the reviews of the run ``run`` supersedes over to its patches (see :data:`CARRY`); how many."""
-    with conn.transaction():
-        done = conn.execute(CARRY, {"site": site_id, "d0": before_date, "d1": after_date, "run": run,
-                                    "source": source, "iou": CARRY_IOU}).rowcount
-    conn.commit()
-    return max(done, 0)
 
 
 def _check_order(before_date: dt.date, after_date: dt.date) -> None:
@@ -140,8 +124,11 @@ def _check_order(before_date: dt.date, after_date: dt.date) -> None:
                       parameter="before_date", value=str(before_date))
 
 
-def _store(conn: psycopg.Connection, run: str, replace: bool, make_rows) -> Stored:
-    """The rows ``make_rows()`` gives stored as run ``run``, once (see :func:`save_run`)."""
+def _store(conn: psycopg.Connection, run: str, replace: bool, make_rows,
+           pair: tuple[str, dt.date, dt.date, str]) -> Stored:
+    """The rows ``make_rows()`` gives stored as run ``run``, once (see :func:`save_run`), with the
+    verdicts of the run it supersedes carried over (:data:`CARRY`) in the same transaction. ``pair``:
+    the site, the two dates and the source (imagery, footprints) of the run."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"heritage-run-{run}",))
         have = (conn.execute("SELECT count(*) FROM change_patches WHERE run = %s", (run,)).fetchone() or (0,))[0]
@@ -158,7 +145,10 @@ def _store(conn: psycopg.Connection, run: str, replace: bool, make_rows) -> Stor
                     "class, area_m2, confidence, violations, run, geom, attrs) VALUES (%s, %s, %s, %s, %s, %s, %s, "
                     "%s, %s, %s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4490), %s::jsonb)",
                     [r if len(r) == 13 else (*r, "{}") for r in rows])
-            result = Stored(run, len(rows), sum(1 for r in rows if r[9]), False)
+            site_id, d0, d1, source = pair
+            carried = conn.execute(CARRY, {"site": site_id, "d0": d0, "d1": d1, "run": run, "source": source,
+                                           "iou": CARRY_IOU}).rowcount
+            result = Stored(run, len(rows), sum(1 for r in rows if r[9]), False, max(carried, 0))
     conn.commit()  # (the reads above opened the transaction: the block was a savepoint of it)
     return result
 

@@ -40,16 +40,15 @@ def sites(services: Services = Depends(get_services)) -> JSONResponse:
         rows = conn.execute(
             "SELECT s.id, s.name, s.kind, s.level, s.district_code, s.provenance, "
             "(SELECT count(*) FROM protection_zones z WHERE z.site_id = s.id), "
-            "(SELECT count(*) FROM change_patches p WHERE p.site_id = s.id), "
             "(SELECT count(*) FROM imagery_epochs e WHERE e.site_id = s.id), "
             "ARRAY[ST_XMin(s.geom), ST_YMin(s.geom), ST_XMax(s.geom), ST_YMax(s.geom)] "
             "FROM heritage_sites s ORDER BY s.id").fetchall()
-        # the patches the report counts (the latest run of each pair of dates), and the runs stored
-        runs = {r[0]: reportlib.runs(conn, r[0], None, None) if r[7] else [] for r in rows}
+        runs = reportlib.runs_by_site(conn)  # the patches each report counts, and the runs stored
     return JSONResponse({"sites": [
         {"id": r[0], "name": r[1], "kind": r[2], "level": r[3], "district_code": r[4], "provenance": r[5],
-         "zones": r[6], "patches": sum(x["patches"] for x in runs[r[0]] if x["shown"]), "runs": len(runs[r[0]]),
-         "epochs": r[8], "bbox": r[9], "report": f"/heritage/sites/{r[0]}/report"} for r in rows]})
+         "zones": r[6], "patches": sum(x["patches"] for x in runs.get(r[0], []) if x["shown"]),
+         "runs": len(runs.get(r[0], [])), "epochs": r[7], "bbox": r[8], "report": f"/heritage/sites/{r[0]}/report"}
+        for r in rows]})
 
 
 @router.get("/heritage/sites/{site_id}/report", dependencies=READ,
