@@ -18,8 +18,9 @@ Pipeline (two passes over the image, memory bounded by the block size):
 7. detect, block by block with an overlap margin: threshold, morphological closing, minimum
    mapping unit, per-label sums over the patches and their rings of surroundings in passes over the
    label image (:func:`label_stats`), polygonise (one rasterio.features.shapes call a block);
-   patches cut by block edges are merged at the end; class, confidence and area in m2 computed on
-   arrays of all patches at once.
+   patches cut by block edges are joined at the end on the pixel grid (:mod:`.outlines`, which also
+   redraws GDAL's outlines that touch themselves at a corner as valid polygons); class, confidence
+   and area in m2 computed on arrays of all patches at once.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ from tqdm import tqdm
 
 from urbangis.layers.geodesy import zone_srid
 
-from . import coregister, radiometry
+from . import coregister, outlines, radiometry
 from .coregister import MAX_RESIDUAL_PX
 from .grid import Grid, grid_of, open_on_grid
 
@@ -916,13 +917,20 @@ def _blocks(bounds: tuple[int, int, int, int], block: int) -> Iterable[tuple[int
             yield r, c, min(r + block, r1), min(c + block, c1)
 
 
-def _merge_cut(pieces: _Pieces) -> _Pieces:
+def _merge_cut(pieces: _Pieces, transform: Any, block: int, origin: tuple[int, int]) -> _Pieces:
     """Join the parts of patches that block edges cut (they touch along the edge, or at a corner):
-    connected components of the parts' intersection graph (STRtree), sums added per component."""
+    connected components of the parts' intersection graph (STRtree), sums added per component, the
+    outlines of a component's parts joined on the pixel grid (:mod:`.outlines`; ``transform``: the
+    grid's, ``block`` and ``origin`` (row, col): where the block lines are). Outlines GDAL gave as a
+    ring passing twice through a corner (a patch touching itself there: not a valid polygon for GEOS
+    or PostGIS) are redrawn on the pixel grid too."""
+    whole = pieces.take(np.flatnonzero(~pieces.cut))
+    bad = np.flatnonzero(~shapely.is_valid(whole.geometry))
+    if bad.size:
+        whole.geometry[bad] = _on_pixels(whole.geometry[bad], np.arange(bad.size), transform, block, origin)
     cut = np.flatnonzero(pieces.cut)
     if cut.size == 0:
-        return pieces
-    whole = pieces.take(np.flatnonzero(~pieces.cut))
+        return whole
     parts = pieces.take(cut)
     left, right = shapely.STRtree(parts.geometry).query(parts.geometry, predicate="intersects")
     graph = coo_matrix((np.ones(len(left), bool), (left, right)), shape=(len(parts), len(parts)))
@@ -938,15 +946,44 @@ def _merge_cut(pieces: _Pieces) -> _Pieces:
         out = np.zeros((ng,) + a.shape[1:], a.dtype)
         np.add.at(out, group, a)
         return out
-    order = np.argsort(group, kind="stable")
-    bounds = np.searchsorted(group[order], np.arange(ng + 1))
     geoms = np.empty(ng, object)
-    for g in range(ng):
-        members = parts.geometry[order[bounds[g]:bounds[g + 1]]]
-        geoms[g] = members[0] if len(members) == 1 else shapely.union_all(members)
+    alone = np.flatnonzero(np.bincount(group, minlength=ng)[group] == 1)
+    valid = shapely.is_valid(parts.geometry[alone])
+    geoms[group[alone[valid]]] = parts.geometry[alone[valid]]
+    joined = np.setdiff1d(np.arange(len(parts)), alone[valid])
+    if joined.size:
+        ids, sub = np.unique(group[joined], return_inverse=True)
+        geoms[ids] = _on_pixels(parts.geometry[joined], sub, transform, block, origin)
     merged = _Pieces(geoms, add(parts.n), add(parts.score), add(parts.f0), add(parts.f1), add(parts.ring_n),
                      add(parts.ring0), add(parts.ring1), np.ones(ng, bool))
     return _Pieces.concat([whole, merged])
+
+
+def _on_pixels(geoms: np.ndarray, group: np.ndarray, transform: Any, block: int,
+               origin: tuple[int, int]) -> np.ndarray:
+    """:func:`.outlines.join` of ``geoms`` (in the grid's CRS), in batches of at most
+    :data:`JOIN_BATCH` vertices (a larger group alone): its working arrays take ~250 bytes a vertex."""
+    ng = int(group.max()) + 1
+    size = np.bincount(group, weights=shapely.get_num_coordinates(geoms), minlength=ng)
+    batch = np.zeros(ng, np.int64)
+    total = 0.0
+    for g in range(ng):  # consecutive groups, a new batch when the next would overflow it
+        if total and total + size[g] > JOIN_BATCH:
+            batch[g], total = batch[g - 1] + 1, 0.0
+        elif g:
+            batch[g] = batch[g - 1]
+        total += size[g]
+    out = np.empty(ng, object)
+    of_part = batch[group]
+    for b in range(int(batch[-1]) + 1):
+        mine = np.flatnonzero(of_part == b)
+        ids, sub = np.unique(group[mine], return_inverse=True)
+        out[ids] = outlines.join(geoms[mine], sub, block, origin, transform)
+    return out
+
+
+# vertices joined at once (see _on_pixels): ~250 MB of working arrays
+JOIN_BATCH = 1_000_000
 
 
 def detect(before_path: str, after_path: str, zones: Sequence[BaseGeometry] | BaseGeometry | None = None,
@@ -980,7 +1017,9 @@ def detect(before_path: str, after_path: str, zones: Sequence[BaseGeometry] | Ba
             pieces.append(process_block(before, after, model, params, grid.window_transform(win),
                                         (m, m, m + r1 - r0, m + c1 - c0), buffers))
     k = len(model.weight)
-    return _finish(_merge_cut(_Pieces.concat(pieces) if pieces else _Pieces.empty(k)), model, params, grid, zone_geom)
+    found = _Pieces.concat(pieces) if pieces else _Pieces.empty(k)
+    joined = _merge_cut(found, grid.transform, params.block, bounds[:2])
+    return _finish(joined, model, params, grid, zone_geom)
 
 
 # GDAL's block cache (decoded tiles of both images) when the caller did not set GDAL_CACHEMAX: its
