@@ -38,8 +38,6 @@ from pyproj import CRS, Transformer
 from rasterio import features as rfeatures
 from rasterio.windows import Window
 from scipy import ndimage
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 from scipy.special import ndtri
 from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
@@ -919,7 +917,7 @@ def _blocks(bounds: tuple[int, int, int, int], block: int) -> Iterable[tuple[int
 
 def _merge_cut(pieces: _Pieces, transform: Any, block: int, origin: tuple[int, int]) -> _Pieces:
     """Join the parts of patches that block edges cut (they touch along the edge, or at a corner):
-    connected components of the parts' intersection graph (STRtree), sums added per component, the
+    the parts that belong together (:func:`.outlines.components`), sums added per patch, the
     outlines of a component's parts joined on the pixel grid (:mod:`.outlines`; ``transform``: the
     grid's, ``block`` and ``origin`` (row, col): where the block lines are). Outlines GDAL gave as a
     ring passing twice through a corner (a patch touching itself there: not a valid polygon for GEOS
@@ -932,9 +930,7 @@ def _merge_cut(pieces: _Pieces, transform: Any, block: int, origin: tuple[int, i
     if cut.size == 0:
         return whole
     parts = pieces.take(cut)
-    left, right = shapely.STRtree(parts.geometry).query(parts.geometry, predicate="intersects")
-    graph = coo_matrix((np.ones(len(left), bool), (left, right)), shape=(len(parts), len(parts)))
-    _, comp = connected_components(graph, directed=False)
+    comp = outlines.components(parts.geometry, block, origin, transform)
     # components in the order of their first part, as the parts came
     _, first, group = np.unique(comp, return_index=True, return_inverse=True)
     rank = np.empty(len(first), np.int64)

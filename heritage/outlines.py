@@ -18,15 +18,16 @@ import numba
 import numpy as np
 import shapely
 from affine import Affine
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 SHIFT = np.int64(1 << 24)  # a vertex's key: x * SHIFT + y, in pixels from the parts' lowest x and y
 
 
-def _directed_edges(parts: np.ndarray, block: int, origin: tuple[int, int],
-                    transform: Affine | None) -> tuple[np.ndarray, ...]:
-    """Start, end (int64 x, y from ``offset``) and part of every ring edge of ``parts``, the inside on
-    the left, and ``offset``; the edges on block lines (``origin`` (row, col) + k * ``block``) cut into
-    pixel-long pieces. Read from the parts' coordinate arrays (no copy of the geometries)."""
+def _ring_edges(parts: np.ndarray, transform: Affine | None, orient: bool) -> tuple[np.ndarray, ...]:
+    """Start, end (int64 x, y in pixels from ``offset``) and part of every ring edge of ``parts``, and
+    ``offset``; with ``orient``, the inside on the left of every edge. Read from the parts' coordinate
+    arrays (no copy of the geometries); ``transform``: the grid's, when the parts are in its CRS."""
     kind, xy, offsets = shapely.to_ragged_array(parts)
     if kind == shapely.GeometryType.POLYGON:
         ring_off, poly_off, geom_off = offsets[0], offsets[1], np.arange(len(offsets[1]))
@@ -49,25 +50,40 @@ def _directed_edges(parts: np.ndarray, block: int, origin: tuple[int, int],
     ring = ring[start]
     a, b = xy[start], xy[start + 1]
     del xy, start
-    # each ring the right way round: exteriors (a polygon's first ring) counter-clockwise
-    area2 = np.bincount(ring, weights=(a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1]).astype(np.float64), minlength=nrings)
-    exterior = np.zeros(nrings, bool)
-    exterior[poly_off[:-1]] = True
-    flip = ((area2 > 0) != exterior)[ring]
-    a[flip], b[flip] = b[flip], a[flip].copy()
+    if orient:  # each ring the right way round: exteriors (a polygon's first ring) counter-clockwise
+        area2 = np.bincount(ring, weights=(a[:, 0] * b[:, 1] - b[:, 0] * a[:, 1]).astype(np.float64),
+                            minlength=nrings)
+        exterior = np.zeros(nrings, bool)
+        exterior[poly_off[:-1]] = True
+        flip = ((area2 > 0) != exterior)[ring]
+        a[flip], b[flip] = b[flip], a[flip].copy()
+        del flip
     part = np.repeat(np.arange(len(geom_off) - 1), np.diff(geom_off))  # polygon -> part
     part = part[np.repeat(np.arange(len(poly_off) - 1), np.diff(poly_off))][ring]  # ring -> part, edge -> part
-    del ring, flip
+    return a, b, part, offset
+
+
+def _on_block_lines(a: np.ndarray, b: np.ndarray, block: int, origin: tuple[int, int],
+                    offset: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Which edges lie on block lines (``origin`` (row, col) + k * ``block``), and those edges cut into
+    pixel-long pieces: their starts, ends, and the edge each piece comes from."""
     on_line = (((a[:, 0] == b[:, 0]) & ((a[:, 0] + offset[0] - origin[1]) % block == 0))
                | ((a[:, 1] == b[:, 1]) & ((a[:, 1] + offset[1] - origin[0]) % block == 0)))
-    sa, sb, sp = a[on_line], b[on_line], part[on_line]
+    sa, sb = a[on_line], b[on_line]
     n = np.abs(sb - sa).sum(axis=1)
     step = np.sign(sb - sa)
     rep = np.repeat(np.arange(len(sa)), n)
     k = np.arange(len(rep)) - np.repeat(np.cumsum(n) - n, n)
     pa = sa[rep] + step[rep] * k[:, None]
-    pb = pa + step[rep]
-    del k, sa, sb, step
+    return on_line, pa, pa + step[rep], np.flatnonzero(on_line)[rep]
+
+
+def _directed_edges(parts: np.ndarray, block: int, origin: tuple[int, int],
+                    transform: Affine | None) -> tuple[np.ndarray, ...]:
+    """:func:`_ring_edges`, the inside on the left, the edges on block lines cut into pixel-long
+    pieces and the pieces two parts share (one each way) dropped."""
+    a, b, part, offset = _ring_edges(parts, transform, orient=True)
+    on_line, pa, pb, src = _on_block_lines(a, b, block, origin, offset)
     # a piece is shared when the part on the other side has it the other way: same undirected key
     lo = np.minimum(pa[:, 0] * SHIFT + pa[:, 1], pb[:, 0] * SHIFT + pb[:, 1])
     ukey = lo * 2 + (pa[:, 0] == pb[:, 0])
@@ -75,7 +91,25 @@ def _directed_edges(parts: np.ndarray, block: int, origin: tuple[int, int],
     alone = cnt[inv] == 1
     keep = ~on_line
     return (np.concatenate([a[keep], pa[alone]]), np.concatenate([b[keep], pb[alone]]),
-            np.concatenate([part[keep], sp[rep][alone]]), offset)
+            np.concatenate([part[keep], part[src[alone]]]), offset)
+
+
+def components(parts: np.ndarray, block: int, origin: tuple[int, int],
+               transform: Affine | None = None) -> np.ndarray:
+    """The patch each part belongs to (a label per part): parts that share a point of a block line (a
+    stretch of edge, or a corner: 8-connected pixels) belong together. The points of the parts'
+    outlines on block lines are all pixel corners of the pieces :func:`_on_block_lines` cuts, so equal
+    keys find them; no geometric predicate is evaluated (GEOS' ``intersects`` on the 20,000 px pair's
+    cut patches took 11 s)."""
+    a, b, part, offset = _ring_edges(parts, transform, orient=False)
+    _, pa, pb, src = _on_block_lines(a, b, block, origin, offset)
+    key = np.concatenate([pa[:, 0] * SHIFT + pa[:, 1], pb[:, 0] * SHIFT + pb[:, 1]])
+    owner = np.concatenate([part[src], part[src]])
+    order = np.lexsort((owner, key))
+    key, owner = key[order], owner[order]
+    link = np.flatnonzero((key[1:] == key[:-1]) & (owner[1:] != owner[:-1]))
+    graph = coo_matrix((np.ones(len(link), bool), (owner[link], owner[link + 1])), shape=(len(parts), len(parts)))
+    return connected_components(graph, directed=False)[1]
 
 
 @numba.njit(cache=True, nogil=True)

@@ -54,6 +54,9 @@ def test_parts_joined_equal_the_whole_outline(seed, block):
     origin = (7, 3)  # the image's place in the grid: block lines at origin + k * block
     parts, label_of = _block_parts(labels, block, origin)
     ids, group = np.unique(label_of, return_inverse=True)
+    # the parts that belong together are found from the block lines alone: the labels' partition
+    found = outlines.components(parts, block, origin)
+    assert len(set(zip(found, group))) == len(set(found)) == len(ids)
     joined = outlines.join(parts, group, block, origin)
     assert len(joined) == len(ids) > 20
     assert np.all(shapely.is_valid(joined)), [shapely.is_valid_reason(g) for g in joined if not g.is_valid]
