@@ -955,10 +955,14 @@ def _merge_cut(pieces: _Pieces, transform: Any, block: int, origin: tuple[int, i
     return _Pieces.concat([whole, merged])
 
 
+# vertices joined at once (see _on_pixels): ~150 MB of working arrays
+JOIN_BATCH = 1_000_000
+
+
 def _on_pixels(geoms: np.ndarray, group: np.ndarray, transform: Any, block: int,
                origin: tuple[int, int]) -> np.ndarray:
     """:func:`.outlines.join` of ``geoms`` (in the grid's CRS), in batches of at most
-    :data:`JOIN_BATCH` vertices (a larger group alone): its working arrays take ~250 bytes a vertex."""
+    :data:`JOIN_BATCH` vertices (a larger group alone): its working arrays take ~150 bytes a vertex."""
     ng = int(group.max()) + 1
     size = np.bincount(group, weights=shapely.get_num_coordinates(geoms), minlength=ng)
     batch = np.zeros(ng, np.int64)
@@ -976,10 +980,6 @@ def _on_pixels(geoms: np.ndarray, group: np.ndarray, transform: Any, block: int,
         ids, sub = np.unique(group[mine], return_inverse=True)
         out[ids] = outlines.join(geoms[mine], sub, block, origin, transform)
     return out
-
-
-# vertices joined at once (see _on_pixels): ~250 MB of working arrays
-JOIN_BATCH = 1_000_000
 
 
 def detect(before_path: str, after_path: str, zones: Sequence[BaseGeometry] | BaseGeometry | None = None,
