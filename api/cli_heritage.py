@@ -132,7 +132,7 @@ def detect_cmd(before: Path, after: Path, site: str | None, zones: Path | None, 
     fraction of a pixel (refused when the residual stays over URBANGIS_HERITAGE_MAX_RESIDUAL_PX),
     normalised, scored per pixel, thresholded from the data, cleaned and polygonised into patches
     classed as new construction, demolition, alteration, vegetation loss or gain, water change or
-    other, each with its area in m² and a confidence. Windowed: bounded memory at any size."""
+    other, each with its area in m² and a confidence. Windowed: the memory is the block's plus the patches found."""
     from shapely.geometry import shape
 
     from urbangis.heritage import store

@@ -315,8 +315,10 @@ class Catalog:
         interval = None
         if layout.time_field is not None:
             t = sql.Identifier(layout.time_field.name)
-            ends = _the_row(conn.execute(
-                sql.SQL("SELECT min({t}), max({t}) FROM {table}{where}").format(t=t, table=table, where=where)))
+            # a date column (an epoch's day) as the start of that day in the session's time zone (the
+            # configured one): the extent is RFC 3339 date-times either way
+            query = sql.SQL("SELECT min({t})::timestamptz, max({t})::timestamptz FROM {table}{where}")
+            ends = _the_row(conn.execute(query.format(t=t, table=table, where=where)))
             interval = tuple(ends) if ends[0] is not None else None
         return State(version=version, estimate=estimate, count=count, bbox=bbox, interval=interval,
                      counted_at=counted_at)

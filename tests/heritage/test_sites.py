@@ -282,6 +282,22 @@ def test_imagery_registered_over_http(heritage_api, tmp_path):
     assert heritage_api.post("/ingest/imagery", json={"acquired": "2015-06-01"}).status_code == 415
 
 
+def test_collections_of_dated_layers_have_their_temporal_extent(heritage_api):
+    """Epochs and patches are dated by a day (a date column): /collections answered 500 on them
+    (a date has no time zone) once an epoch was registered. A day is the start of it in the
+    configured zone (Asia/Shanghai: 16:00 UTC the day before)."""
+    r = heritage_api.get("/collections")
+    assert r.status_code == 200, r.text
+    docs = {c["id"]: c for c in r.json()["collections"]}
+    assert docs["imagery_epochs"]["extent"]["temporal"]["interval"] == [["2009-08-17T16:00:00Z",
+                                                                          "2020-08-30T16:00:00Z"]]
+    assert heritage_api.get("/collections/imagery_epochs").status_code == 200
+    found = heritage_api.get("/collections/imagery_epochs/items",
+                             params={"datetime": "2009-01-01T00:00:00Z/2010-01-01T00:00:00Z"})
+    assert found.status_code == 200
+    assert [f["properties"]["acquired"] for f in found.json()["features"]] == ["2009-08-18"]
+
+
 def test_bad_requests(heritage_api):
     assert heritage_api.get("/heritage/sites/nowhere/report").status_code == 404
     r = heritage_api.get("/heritage/sites/HD-NAIP/report", params={"from": "2020-01-01", "to": "2010-01-01"})
