@@ -14,6 +14,8 @@ coordinates and meet only at pixel corners, which is what makes tracing them exa
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numba
 import numpy as np
 import shapely
@@ -22,6 +24,11 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 SHIFT = np.int64(1 << 24)  # a vertex's key: x * SHIFT + y, in pixels from the parts' lowest x and y
+
+
+def _apply(transform: Any, xy: np.ndarray) -> np.ndarray:
+    """``transform`` (an Affine) on an (n, 2) array; Any: affine's stubs do not type its array form."""
+    return np.column_stack(transform @ (xy[:, 0], xy[:, 1]))
 
 
 def _ring_edges(parts: np.ndarray, transform: Affine | None, orient: bool) -> tuple[np.ndarray, ...]:
@@ -34,8 +41,7 @@ def _ring_edges(parts: np.ndarray, transform: Affine | None, orient: bool) -> tu
     else:
         ring_off, poly_off, geom_off = offsets
     if transform is not None:
-        t = ~transform
-        xy = np.column_stack([t.a * xy[:, 0] + t.b * xy[:, 1] + t.c, t.d * xy[:, 0] + t.e * xy[:, 1] + t.f])
+        xy = _apply(~transform, xy)
     xy = np.rint(xy).astype(np.int64)
     offset = xy.min(axis=0) if len(xy) else np.zeros(2, np.int64)
     if len(xy) and (xy.max(axis=0) - offset).max() >= SHIFT:
@@ -247,8 +253,7 @@ def join(parts: np.ndarray, group: np.ndarray, block: int, origin: tuple[int, in
     xy = np.column_stack([xs + offset[0], ys + offset[1]]).astype(np.float64)
     del xs, ys
     if transform is not None:
-        xy = np.column_stack([transform.a * xy[:, 0] + transform.b * xy[:, 1] + transform.c,
-                              transform.d * xy[:, 0] + transform.e * xy[:, 1] + transform.f])
+        xy = _apply(transform, xy)
     rings = shapely.linearrings(xy, indices=np.repeat(np.arange(nring), sizes))
     del xy
     shell = np.flatnonzero(area2 > 0)
@@ -262,8 +267,7 @@ def join(parts: np.ndarray, group: np.ndarray, block: int, origin: tuple[int, in
         d = np.column_stack([bx_by[e, 0] - ax_ay[e, 0], bx_by[e, 1] - ax_ay[e, 1]]).astype(np.float64)
         mid = ax_ay[e] + offset + 0.5 * d + 0.25 * np.sign(np.column_stack([d[:, 1], -d[:, 0]]))
         if transform is not None:
-            mid = np.column_stack([transform.a * mid[:, 0] + transform.b * mid[:, 1] + transform.c,
-                                   transform.d * mid[:, 0] + transform.e * mid[:, 1] + transform.f])
+            mid = _apply(transform, mid)
         probes = shapely.points(mid)
         shells = shapely.polygons(rings[shell])
         s_i, h_i = shapely.STRtree(probes).query(shells, predicate="contains")
