@@ -19,7 +19,7 @@ import ctypes
 import io
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -28,6 +28,7 @@ from psycopg import sql
 
 from urbangis.layers.contract import CASE_STATUS
 
+from .event_marks import RECENT
 from .kernels import recent_within_radius, within_radius
 from .similarity import Similarity, SimilarityRules
 
@@ -260,6 +261,7 @@ class CaseTable:
     seconds: float
     unlogged: int = 0
     last_event: int = 0
+    recent_events: list[int] = field(default_factory=list)  # the ids of the last events (cases/event_marks.py)
 
 
 def read_cases(conn) -> CaseTable:
@@ -270,6 +272,8 @@ def read_cases(conn) -> CaseTable:
     try:
         state = conn.execute("SELECT version, version - logged, (SELECT coalesce(max(id), 0) FROM case_events) "
                              "FROM layer_state WHERE layer = 'cases'").fetchone()
+        recent = conn.execute("SELECT coalesce(array_agg(id), '{}') FROM case_events WHERE id > %s",
+                              ((state[2] if state else 0) - RECENT,)).fetchone()
         buf = io.BytesIO()
         query = sql.SQL(READ.format(epoch=EPOCH, none=int(NONE)))
         with conn.cursor().copy(sql.SQL("COPY ({}) TO STDOUT (FORMAT csv)").format(query)) as copy:
@@ -284,7 +288,7 @@ def read_cases(conn) -> CaseTable:
     else:
         table = pa.table({n: pa.array([], type=TYPES[n]) for n in NAMES})
     version, unlogged, last_event = state or (0, 0, 0)
-    return CaseTable(version, table, time.perf_counter() - t0, unlogged, last_event)
+    return CaseTable(version, table, time.perf_counter() - t0, unlogged, last_event, recent[0] if recent else [])
 
 
 def release_memory() -> None:

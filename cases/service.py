@@ -27,6 +27,7 @@ from urbangis.layers.watch import Watcher
 
 from . import aggregate, heat, intake, stats, workflow
 from .areas import Areas
+from .event_marks import EventMarks
 from .filters import CaseFilter, parse_filter
 from .grids import Supervisors, cross_grid
 from .index import CaseIndex, Match, build_case_index, read_cases, release_memory
@@ -67,7 +68,7 @@ class CaseService(Watcher):
         self._people: tuple = ()  # versions of supervisors, supervisor_grids read
         self._seen = 0  # the cases' layer_state version the indexes hold
         self._unlogged = -1  # its changes not logged in case_events when the table was read
-        self._mark = 0  # the last case event read
+        self._events = EventMarks()  # the case events read (cases/event_marks.py)
         self._lock = threading.Lock()
         self.months = partitions.Months()  # the month partitions of cases known to exist
         self._ahead_on: dt.date | None = None  # the day the months ahead were last made
@@ -118,7 +119,8 @@ class CaseService(Watcher):
         maps.build_seconds = table.seconds + time.perf_counter() - t0
         with self._lock:
             self.index, self.maps = fresh, maps
-            self._seen, self._unlogged, self._mark = table.version, table.unlogged, table.last_event
+            self._seen, self._unlogged = table.version, table.unlogged
+            self._events = EventMarks.after_read(table.last_event, table.recent_events, time.monotonic())
         del table
         release_memory()
         warm_kernels(maps, self.classes)
@@ -132,10 +134,10 @@ class CaseService(Watcher):
     def _catch_up(self, conn) -> None:
         """Add the cases the log shows stored since the indexes were read, and set the stages of
         those it shows moved (as the table has them now: applying one twice changes nothing)."""
-        rows = conn.execute(CATCH_UP, (self._mark - EVENT_SLACK,)).fetchall()
+        rows = conn.execute(CATCH_UP, self._events.wanted()).fetchall()
         for row in rows:
-            self._mark = max(self._mark, row[0])
             self._remember(*row[1:])
+        self._events.seen((i for row in rows for i in row[0]), time.monotonic())
 
     def _remember(self, case_no: str, kind: str, major: str, minor: str, status: str, source: str | None,
                   reported: float, closed: float | None, lon: float, lat: float, district: str | None,
@@ -206,11 +208,7 @@ class CaseService(Watcher):
             values = intake.row_of(prepared, alerts)
             self.months.ensure(conn, prepared.at.astimezone(zoneinfo.ZoneInfo(self.zone)).date())
             try:
-                with conn.pipeline():  # BEGIN, the insert, COMMIT: one round trip
-                    with conn.transaction():
-                        conn.execute(LOGGED)
-                        inserted = intake.store(conn, values)
-                    row = inserted.fetchone()
+                row = intake.store(conn, values).fetchone()  # one statement, its own transaction
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name != intake.KEY_TAKEN:
                     raise
@@ -296,15 +294,14 @@ class CaseService(Watcher):
 
 # this transaction logs each of its changes of cases in case_events (migration 0010)
 LOGGED = "SET LOCAL urbangis.logged = 'on'"
-EVENT_SLACK = 10_000  # events read again: a transaction may commit after a later one (identity order)
 CATCH_UP = """
-SELECT max(e.id), c.case_no, c.kind, c.major_class, c.minor_class, c.status, c.source,
+SELECT array_agg(e.id), c.case_no, c.kind, c.major_class, c.minor_class, c.status, c.source,
        extract(epoch FROM c.reported_at)::float8, extract(epoch FROM c.closed_at)::float8, ST_X(c.geom), ST_Y(c.geom),
        c.district_code, c.grid_code, c.responsibility_grid, c.supervisor_id
 FROM case_events e JOIN cases c USING (case_no)
-WHERE e.id > %s
+WHERE e.id > %s OR e.id = ANY(%s::bigint[])  -- the new events, and those missing when last read
 GROUP BY c.case_no, c.reported_at  -- the key (the columns depend on it)
-ORDER BY 1
+ORDER BY max(e.id)
 """
 
 CASE_COLUMNS = ("case_no", "kind", "major_class", "minor_class", "component_code", "status", "source", "description",
