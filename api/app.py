@@ -12,7 +12,7 @@ from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES
 from urbangis.layers.database import conninfo, in_time_zone
 from urbangis.layers.settings import Settings
 
-from . import errors
+from . import errors, route_heads
 from .auth import without_security
 from .guard import Guard
 from .head import HeadAsGet
@@ -64,6 +64,7 @@ def create_app(database: str | None = None, settings: Settings | None = None) ->
                        exclude_content_types=(*DEFAULT_EXCLUDED_CONTENT_TYPES, tiles.MVT))
     for family in FAMILIES:
         family.install(app)
+    route_heads.install(app)  # a router is asked only for paths it can hold (api/route_heads.py)
     app.add_middleware(Guard)  # limits and the audit log (api/guard.py)
     if settings.database.database_url_read:
         app.add_middleware(ReadAfterWrites)  # a caller reads their own writes (api/read_after.py)
