@@ -141,6 +141,12 @@ def recall(conn, case_ix, rules, n: int) -> tuple[float, float, int, int, float,
             sum(eligible) / max(len(eligible), 1), len(eligible))
 
 
+def process_cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) process ``pid`` has used, all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -> tuple[float, int, int, list]:
     """POST /cases for ``seconds`` from ``clients`` keep-alive connections (common.http_load)
     against a server of its own (pinned to one core, the clients to the other): cases stored per
@@ -181,9 +187,13 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
                     "kind": kind, "major_class": major, "minor_class": minor, "lon": lon, "lat": lat,
                     "source": "bench", "description": "bench intake"}).encode()
 
+        cpu0 = process_cpu(server.pid)
         latencies, elapsed, statuses = asyncio.run(http_load(port, bodies(), clients, seconds))
+        cpu = process_cpu(server.pid) - cpu0
         stored = statuses.get(201, 0)
+        log(f"the server's CPU: {cpu / max(stored, 1) * 1e3:.2f} ms per case stored ({cpu / elapsed:.0%} of its core)")
         return stored / elapsed, stored, sum(statuses.values()) - stored, [s * 1e3 for s in latencies]
+
     finally:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
         server.terminate()
@@ -207,9 +217,20 @@ def main() -> None:
     ap.add_argument("--duplicates", type=int, default=5000, help="near-duplicates (and other cases) for the recall")
     ap.add_argument("--seconds", type=float, default=20.0, help="of intake over HTTP")
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--intake-only", action="store_true", help="only the intake over HTTP (no index builds, "
+                    "checks or recall): to compare two versions of the code in turn")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     info = prepare(args)
+    if args.intake_only:
+        with db.connect(info, autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS tsm_system_rows")
+            reports = sample(conn, args.queries, 5)
+        rate, stored, other, lat = intake_rate(info, reports, args.seconds, args.clients)
+        q = percentiles(lat) if len(lat) > 2 else (0, 0, 0)
+        print(f"intake over HTTP, {args.clients} clients, {args.seconds:g} s: {rate:.0f} cases/s stored "
+              f"({stored:,} answered 201, {other} otherwise); latency p50 {q[0]:.1f} ms, p95 {q[1]:.1f} ms")
+        return
     rules, tolerance = load_rules(), Settings.from_env().cases.boundary_m
     with db.connect(info, autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS tsm_system_rows")
