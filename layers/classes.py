@@ -66,6 +66,10 @@ class Classes:
                 major_name: str | None = None, minor_name: str | None = None) -> CaseClass:
         """The one class fitting what is given; :class:`UnknownClass` naming what was asked (and the
         candidates when several fit)."""
+        if kind is not None and major is not None and minor is not None and major_name is minor_name is None:
+            hit = self._by_code.get((kind, major, minor))  # the codes name one class (an intake's usual case)
+            if hit is not None:
+                return hit
         found = self.find(kind, major, minor, major_name, minor_name)
         if len(found) == 1:
             return found[0]
