@@ -1,5 +1,6 @@
 """Intake into the month partitions of cases (migration 0015): a case reported in a month without a
-partition gets one; two requests racing with one idempotency key store one case."""
+partition gets one; two requests racing with one idempotency key store one case; an intake counts
+as a logged change of cases."""
 from __future__ import annotations
 
 import datetime as dt
@@ -62,3 +63,17 @@ def test_two_requests_racing_with_one_key_store_one_case(api, cases_db, beat):
     while service._seen < version:
         assert time.monotonic() < deadline, "the server did not catch up with the stored case within 10 s"
         time.sleep(0.1)
+
+
+def test_an_intake_is_a_logged_change(api, cases_db, beat):
+    """Intake's one statement marks its change of cases as logged (set_config in the statement):
+    the other server processes catch up from case_events instead of reading the table again."""
+    state = "SELECT sum(version), sum(version - logged) FROM layer_state WHERE layer = 'cases'"
+    with db.connect(cases_db) as conn:
+        version, unlogged = conn.execute(state).fetchone()
+    r = api.post("/cases", json={"lon": beat.inside[0], "lat": beat.inside[1], "kind": "event", "major_class": "01",
+                                 "minor_class": "02"})
+    assert r.status_code == 201, r.text
+    with db.connect(cases_db) as conn:
+        after = conn.execute(state).fetchone()
+    assert after == (version + 1, unlogged)
