@@ -43,7 +43,9 @@ class EventMarks:
             self.gaps.pop(i, None)
         top = max(got, default=self.mark)
         if top > self.mark:
-            for i in range(self.mark + 1, top + 1):
+            # (ids more than MAX_GAPS below the top would be given up at once: a jump of the
+            # sequence, after a restore say, is not walked id by id)
+            for i in range(max(self.mark + 1, top - MAX_GAPS), top + 1):
                 if i not in got:
                     self.gaps[i] = now
             self.mark = top

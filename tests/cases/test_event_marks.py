@@ -70,3 +70,10 @@ def test_an_event_committed_after_a_later_one_reaches_the_index(api, cases_db, b
         time.sleep(0.05)
     assert late not in service._events.wanted()[1]
     assert service.index is not None and service.maps is not None
+
+
+def test_a_jump_of_the_sequence_is_not_walked_id_by_id():
+    marks = EventMarks(5)
+    marks.seen([10**12], now=0.0)  # (10**12 ids walked one by one would never end)
+    mark, gaps = marks.wanted()
+    assert mark == 10**12 and len(gaps) == MAX_GAPS and gaps[-1] == 10**12 - 1
