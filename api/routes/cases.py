@@ -4,6 +4,7 @@ work is in ``cases/``; errors carry their statuses."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Annotated
 
 import orjson
@@ -47,8 +48,15 @@ Cases = Annotated[CaseService, Depends(_cases)]
 def _json(body: dict, status_code: int = 200, headers: dict | None = None) -> Response:
     """A JSON answer encoded by orjson (times as ISO 8601 with their offset, as ``isoformat``):
     ~0.1 ms of an intake's CPU less than FastAPI's encoder or the standard library's."""
-    return Response(orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code, headers=headers,
-                    media_type="application/json")
+    return Response(orjson.dumps(body, default=_number, option=orjson.OPT_SERIALIZE_NUMPY), status_code=status_code,
+                    headers=headers, media_type="application/json")
+
+
+def _number(value):
+    """A numeric column's value (Decimal), as FastAPI's encoder gave it: a number."""
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 @router.post("/cases", dependencies=WRITE, status_code=201,
