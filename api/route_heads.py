@@ -32,9 +32,14 @@ def beginnings(router: Any, prefix: str = "") -> tuple[str, ...] | None:
 
 
 def _route_path(scope: Scope) -> str:
-    """The path the routes see (as Starlette's ``get_route_path``: without the root path)."""
+    """The path the routes see: without the root path, as Starlette's (private) ``get_route_path``
+    reads it."""
     path, root = scope.get("path", ""), scope.get("root_path", "")
-    return path[len(root):] if root and path.startswith(root) else path
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root):] if path[len(root)] == "/" else path
 
 
 def _guarded(matches: Callable, starts: tuple[str, ...]) -> Callable:

@@ -62,3 +62,12 @@ def test_beginnings_stop_at_the_first_parameter():
         routes = [R("/a"), type("Inc", (), {"original_router": Router(), "path": "/b"})()]
 
     assert route_heads.beginnings(Nested()) is None  # a nested router: no shortcut
+
+
+def test_the_path_is_read_as_starlette_reads_it():
+    from starlette._utils import get_route_path  # (private: compared with, not used)
+
+    for path, root in [("/cases", ""), ("/api/cases", "/api"), ("/api", "/api"), ("/apix/cases", "/api"),
+                       ("/other", "/api"), ("/", "/")]:
+        scope = {"type": "http", "path": path, "root_path": root}
+        assert route_heads._route_path(scope) == get_route_path(scope), (path, root)
