@@ -32,16 +32,17 @@ class EventMarks:
         AFTER_READ seconds (mostly events of cases deleted since; a transaction still open at the
         read has committed or rolled back by then)."""
         marks = cls(max(last - RECENT, 0))
-        marks.seen(present, now - GAP_TTL + AFTER_READ)
+        marks.seen(present, now - GAP_TTL + AFTER_READ, upto=last)
         return marks
 
-    def seen(self, ids: Iterable[int], now: float) -> None:
-        """Ids just read: those missing between the old mark and the new one become gaps; gaps
-        older than GAP_TTL, or over MAX_GAPS, are given up."""
+    def seen(self, ids: Iterable[int], now: float, upto: int = 0) -> None:
+        """Ids just read (and, with ``upto``, the highest id known handed out): those missing
+        between the old mark and the new one become gaps; gaps older than GAP_TTL, or over
+        MAX_GAPS, are given up."""
         got = set(ids)
         for i in got:
             self.gaps.pop(i, None)
-        top = max(got, default=self.mark)
+        top = max(max(got, default=self.mark), upto)
         if top > self.mark:
             # (ids more than MAX_GAPS below the top would be given up at once: a jump of the
             # sequence, after a restore say, is not walked id by id)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from urbangis.cases.event_marks import GAP_TTL, MAX_GAPS, RECENT, EventMarks
+from urbangis.cases.event_marks import AFTER_READ, GAP_TTL, MAX_GAPS, RECENT, EventMarks
+from urbangis.cases.index import read_cases
 from urbangis.layers import database as db
 
 
@@ -70,6 +71,22 @@ def test_an_event_committed_after_a_later_one_reaches_the_index(api, cases_db, b
         time.sleep(0.05)
     assert late not in service._events.wanted()[1]
     assert service.index is not None and service.maps is not None
+
+
+def test_a_full_read_starts_from_the_last_id_handed_out(cases_db):
+    """Ids handed out after the last event present (events deleted or rolled back since): the
+    read's last event is the sequence's, so they are asked for only for AFTER_READ seconds, and a
+    new event does not make them gaps of GAP_TTL."""
+    with db.connect(cases_db, autocommit=True) as conn:
+        taken = conn.execute("SELECT max(nextval(pg_get_serial_sequence('case_events', 'id'))) "
+                             "FROM generate_series(1, 50)").fetchone()[0]  # (none stored)
+        table = read_cases(conn)
+    assert table.last_event == taken
+    marks = EventMarks.after_read(table.last_event, table.recent_events, now=1000.0)
+    marks.seen([taken + 1], now=1000.0)  # the next event
+    assert taken in marks.wanted()[1]  # (it may yet come: a transaction open at the read)
+    marks.seen([], now=1000.0 + AFTER_READ + 1)
+    assert marks.wanted() == (taken + 1, [])
 
 
 def test_a_jump_of_the_sequence_is_not_walked_id_by_id():
