@@ -147,6 +147,19 @@ def process_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def postgres_cpu() -> float:
+    """Seconds of CPU all PostgreSQL processes of this machine have used (those alive now)."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat.split(" ", 2)[1] in ("(postgres)", "(postmaster)"):
+            total += process_cpu(int(pid))
+    return total
+
+
 def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -> tuple[float, int, int, list]:
     """POST /cases for ``seconds`` from ``clients`` keep-alive connections (common.http_load)
     against a server of its own (pinned to one core, the clients to the other): cases stored per
@@ -187,11 +200,12 @@ def intake_rate(info: str, reports: list[tuple], seconds: float, clients: int) -
                     "kind": kind, "major_class": major, "minor_class": minor, "lon": lon, "lat": lat,
                     "source": "bench", "description": "bench intake"}).encode()
 
-        cpu0 = process_cpu(server.pid)
+        cpu0, pg0 = process_cpu(server.pid), postgres_cpu()
         latencies, elapsed, statuses = asyncio.run(http_load(port, bodies(), clients, seconds))
-        cpu = process_cpu(server.pid) - cpu0
+        cpu, pg = process_cpu(server.pid) - cpu0, postgres_cpu() - pg0
         stored = statuses.get(201, 0)
-        log(f"the server's CPU: {cpu / max(stored, 1) * 1e3:.2f} ms per case stored ({cpu / elapsed:.0%} of its core)")
+        log(f"the server's CPU: {cpu / max(stored, 1) * 1e3:.2f} ms per case stored ({cpu / elapsed:.0%} of its core); "
+            f"PostgreSQL's: {pg / max(stored, 1) * 1e3:.2f} ms ({pg / elapsed:.0%} of a core)")
         return stored / elapsed, stored, sum(statuses.values()) - stored, [s * 1e3 for s in latencies]
 
     finally:
