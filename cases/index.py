@@ -274,7 +274,8 @@ def read_cases(conn) -> CaseTable:
         # events after it were deleted or rolled back, or are not committed yet): reading on from
         # the last present, the first new event made every id between them a gap, asked for in
         # every catch-up for GAP_TTL (67,781 of them a second after the bench's deletions)
-        state = conn.execute("SELECT version, version - logged, greatest((SELECT coalesce(max(id), 0) FROM case_events), "
+        state = conn.execute("SELECT version, version - logged, "
+                             "greatest((SELECT coalesce(max(id), 0) FROM case_events), "
                              "coalesce(pg_sequence_last_value(pg_get_serial_sequence('case_events', 'id')), 0)) "
                              "FROM layer_state WHERE layer = 'cases'").fetchone()
         recent = conn.execute("SELECT coalesce(array_agg(id), '{}') FROM case_events WHERE id > %s",
