@@ -273,7 +273,8 @@ def read_cases(conn) -> CaseTable:
         # the last event id handed out, present or not (greater than the last present when the
         # events after it were deleted or rolled back, or are not committed yet): reading on from
         # the last present, the first new event made every id between them a gap, asked for in
-        # every catch-up for GAP_TTL (67,781 of them a second after the bench's deletions)
+        # each catch-up (once a second) for GAP_TTL: 67,781 ids on a bench database whose events
+        # earlier runs had deleted
         state = conn.execute("SELECT version, version - logged, "
                              "greatest((SELECT coalesce(max(id), 0) FROM case_events), "
                              "coalesce(pg_sequence_last_value(pg_get_serial_sequence('case_events', 'id')), 0)) "
